@@ -1,0 +1,37 @@
+# BPO Ops: `make dev` runs the product on its embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: dev test check lint typecheck pytest install bench fuzz clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+dev: install
+	$(BIN)/bpo dev
+
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench workers
+	$(BIN)/ruff format --check src tests bench workers
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/api.py --quick
+
+clean:
+	rm -rf $(VENV) .bpo .pytest_cache .mypy_cache .ruff_cache

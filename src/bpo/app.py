@@ -1,0 +1,135 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo import __version__
+from bpo.core.idempotency import IdempotencyMiddleware
+from bpo.core.logging import configure_logging
+from bpo.core.observability import RequestContext, metrics_payload
+from bpo.core.problems import EXCEPTION_HANDLERS, problem_response
+from bpo.core.runtime import Runtime
+from bpo.settings import Settings
+from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
+from bpo.tenancy.auth import AuthenticationMiddleware, scope_of
+from bpo.tenancy.scope import Scope
+
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
+
+
+async def provide_caller(request: Request[Any, Any, Any]) -> Scope:
+    return scope_of(request)
+
+
+async def provide_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+    """The request's transaction, with the caller's tenant set for RLS; commits before the response."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.db.tenant(scope_of(request).tenant_id) as session:
+        session.info["relay"] = runtime.relay
+        yield session
+
+
+@get("/health", tags=["operations"], summary="Liveness", exclude_from_auth=True)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["operations"], summary="Readiness: database and Redis reachable", exclude_from_auth=True)
+async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
+    runtime: Runtime = request.app.state.runtime
+    failures = []
+    try:
+        async with runtime.db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        failures.append(f"database: {type(exc).__name__}")
+    try:
+        await runtime.redis.ping()
+    except Exception as exc:
+        failures.append(f"redis: {type(exc).__name__}")
+    if failures:
+        return problem_response(
+            request,
+            status=503,
+            slug="not-ready",
+            detail="Not ready: " + "; ".join(failures),
+            headers={"Retry-After": "5"},
+        )
+    return Response({"status": "ready", "database": "ok", "redis": "ok"})
+
+
+@get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    exclude_from_auth=True,
+    include_in_schema=False,
+)
+async def metrics() -> Response[bytes]:
+    payload, content_type = metrics_payload()
+    return Response(payload, media_type=content_type)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = getattr(app.state, "runtime", None) is None
+        if owned:
+            app.state.runtime = Runtime.create(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.runtime.close()
+                app.state.runtime = None
+
+    app = Litestar(
+        route_handlers=[health, ready, metrics, *TENANCY_ROUTES],
+        dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},
+        middleware=[
+            DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS),
+            IdempotencyMiddleware(),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        cors_config=CORSConfig(allow_origins=[]),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="BPO Ops API",
+            version=__version__,
+            description="Clients, contracts, staffing, SLA and volume billing for BPO operators.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", bearer_format="JWT or bpo_ API key"
+                    ),
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    return app
+
+
+def create_asgi(settings: Settings, runtime: Runtime | None = None) -> RequestContext:
+    return RequestContext(create_app(settings, runtime))

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.core.models import AuditEvent
+from bpo.db.base import new_id
+
+
+def record(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID | None,
+    **detail: Any,
+) -> None:
+    """Append an audit event in the caller's transaction (it commits or rolls back with the change)."""
+    session.add(
+        AuditEvent(
+            tenant_id=tenant_id,
+            id=new_id(),
+            actor_id=actor_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+        )
+    )

@@ -1,0 +1,81 @@
+"""Errors the services raise; the API turns each into an RFC 9457 problem with a stable type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://bpo-ops.dev/problems/"
+
+
+class BpoError(Exception):
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        slug: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors or [])
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+        if slug is not None:
+            self.slug = slug  # type: ignore[misc]
+
+
+class BadRequest(BpoError):
+    pass
+
+
+class Invalid(BpoError):
+    status = 422
+    slug = "validation-error"
+    title = "Validation failed"
+
+
+class Unauthorized(BpoError):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+
+class Forbidden(BpoError):
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed"
+
+
+class NotFound(BpoError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(BpoError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class TooManyRequests(BpoError):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+
+class Unavailable(BpoError):
+    status = 503
+    slug = "unavailable"
+    title = "Service unavailable"
+
+
+def field_error(field: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"field": field, "message": message, **extra}

@@ -1,0 +1,78 @@
+"""Request ids, one structured access-log line per request, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any, cast
+
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+REQUESTS = Counter("bpo_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "bpo_http_request_duration_seconds",
+    "HTTP request duration",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+access_log = structlog.get_logger("bpo.access")
+
+
+def _route_template(scope: dict[str, Any]) -> str:
+    return str(scope.get("path_template") or "unmatched")
+
+
+class RequestContext:
+    """Outermost ASGI wrapper, so even unrouted requests get an id, a log line and a metric."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
+        scope = cast("dict[str, Any]", asgi_scope)
+        if scope["type"] != "http":
+            await self.app(asgi_scope, receive, send)
+            return
+        incoming = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), None)
+        request_id = incoming.decode() if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(asgi_scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                route = _route_template(scope)
+                REQUESTS.labels(scope["method"], route, str(status)).inc()
+                LATENCY.labels(scope["method"], route).observe(elapsed)
+                access_log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

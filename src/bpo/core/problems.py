@@ -1,0 +1,192 @@
+"""RFC 9457 ``application/problem+json`` for every 4xx and 5xx the API returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from bpo.core.errors import PROBLEM_BASE, BpoError
+
+PROBLEM_JSON = "application/problem+json"
+
+log = structlog.get_logger("bpo.errors")
+
+
+class FieldError(msgspec.Struct, omit_defaults=True):
+    field: str
+    message: str
+    index: int | None = None
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An error response (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    slug: str,
+    title: str | None = None,
+    detail: str,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[bytes]:
+    body = Problem(
+        type=PROBLEM_BASE + slug,
+        title=title or HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        request_id=request.scope.get("state", {}).get("request_id"),
+        errors=[_field_error(e) for e in errors] if errors else None,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def _field_error(error: Mapping[str, Any]) -> FieldError:
+    return FieldError(
+        field=str(error.get("field", "")), message=str(error.get("message", "")), index=error.get("index")
+    )
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = []
+    for item in extra:
+        if not isinstance(item, Mapping):
+            continue
+        key = item.get("key") or ""
+        source = item.get("source")
+        field = f"{source}.{key}" if source and source != "body" and key else key
+        errors.append({"field": field or (source or "body"), "message": str(item.get("message", ""))})
+    return errors
+
+
+def handle_bpo_error(request: Request[Any, Any, Any], exc: BpoError) -> Response[bytes]:
+    return problem_response(
+        request,
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        malformed = (
+            any("malformed" in e["message"].lower() for e in errors) or "malformed" in str(exc.detail).lower()
+        )
+        if malformed:
+            return problem_response(
+                request,
+                status=400,
+                slug="malformed-request",
+                title="Malformed request body",
+                detail="The request body is not valid JSON.",
+                errors=errors,
+            )
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
+        return problem_response(
+            request,
+            status=422,
+            slug="validation-error",
+            title="Validation failed",
+            detail=detail,
+            errors=errors,
+        )
+    slug = _HTTP_SLUGS.get(status, "error")
+    detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
+    if status == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}."
+    return problem_response(request, status=status, slug=slug, detail=detail, headers=headers)
+
+
+def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("database_unavailable", error=type(exc).__name__)
+    return problem_response(
+        request,
+        status=503,
+        slug="unavailable",
+        detail="The database is unavailable; retry shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _is_connection_problem(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout | InterfaceError | ConnectionError | OSError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    name = type(getattr(exc, "orig", None) or exc).__name__
+    return name in {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "ConnectionFailureError",
+        "AdminShutdownError",
+        "TooManyConnectionsError",
+    }
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if _is_connection_problem(exc) or _is_connection_problem(exc.__cause__ or exc):
+        return handle_database_unavailable(request, exc)
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return problem_response(
+        request,
+        status=500,
+        slug="internal-error",
+        detail="An unexpected error occurred; it has been logged with this request's id.",
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    BpoError: handle_bpo_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "Problem", "problem_response"]

@@ -1,0 +1,43 @@
+"""Process-wide resources of the API: settings, database, Redis, broker relay. One per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from dramatiq.brokers.redis import RedisBroker
+
+from bpo.db.engine import Database
+from bpo.delivery.broker import make_broker
+from bpo.delivery.outbox import Relay
+from bpo.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis
+    broker: RedisBroker
+    relay: Relay
+    signing_key: str
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        if settings.redis_url is None:
+            raise RuntimeError("no Redis URL: start the embedded services or set BPO_REDIS_URL")
+        db = Database(settings)
+        broker = make_broker(settings)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=aioredis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
+            broker=broker,
+            relay=Relay(db, broker),
+            signing_key=settings.signing_key(),
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        await self.redis.aclose()
+        self.broker.close()

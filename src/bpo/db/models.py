@@ -1,0 +1,10 @@
+"""Every context's models, gathered so migrations see the whole schema."""
+
+from bpo.core import models as core_models
+from bpo.db.base import Base
+from bpo.delivery import models as delivery_models
+from bpo.tenancy import models as tenancy_models
+
+metadata = Base.metadata
+
+__all__ = ["core_models", "delivery_models", "metadata", "tenancy_models"]

@@ -1,0 +1,47 @@
+"""Row-level security and grants, used by migrations (the only place the schema changes)."""
+
+from __future__ import annotations
+
+from alembic import op
+
+# Tables without tenant_id: readable by the application role, not tenant-scoped.
+PLATFORM_TABLES = frozenset({"tenants", "alembic_version"})
+
+TENANT_POLICY = "tenant_isolation"
+
+
+def create_app_role(app_role: str) -> None:
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') THEN
+                CREATE ROLE {app_role} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+            END IF;
+        END
+        $$;
+        """
+    )
+    op.execute(f"ALTER ROLE {app_role} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {app_role}")
+    op.execute(f"REVOKE CREATE ON SCHEMA public FROM {app_role}")
+    # The session user switches to the app role on connect (single-URL setups).
+    op.execute(f"GRANT {app_role} TO CURRENT_USER")
+
+
+def tenant_table(table: str, app_role: str, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> None:
+    """Enable and force RLS on ``table`` with the tenant policy, and grant ``privileges`` to the app role."""
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"""
+        CREATE POLICY {TENANT_POLICY} ON {table}
+        USING (tenant_id = NULLIF(current_setting('bpo.tenant_id', true), '')::uuid)
+        WITH CHECK (tenant_id = NULLIF(current_setting('bpo.tenant_id', true), '')::uuid)
+        """
+    )
+    op.execute(f"GRANT {privileges} ON {table} TO {app_role}")
+
+
+def platform_table(table: str, app_role: str, privileges: str = "SELECT") -> None:
+    op.execute(f"GRANT {privileges} ON {table} TO {app_role}")

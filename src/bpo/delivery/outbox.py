@@ -1,0 +1,113 @@
+"""Transactional outbox: jobs are rows written with the change, sent to the broker only after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.db.base import new_id
+from bpo.db.engine import Database, after_commit
+from bpo.delivery.broker import DEFAULT_QUEUE
+from bpo.delivery.models import OutboxMessage
+
+log = structlog.get_logger("bpo.outbox")
+
+
+class Relay:
+    """Sends committed outbox rows to the broker and marks them sent."""
+
+    def __init__(self, db: Database, broker: RedisBroker) -> None:
+        self.db = db
+        self.broker = broker
+
+    async def send(self, tenant_id: uuid.UUID, rows: Sequence[OutboxMessage]) -> int:
+        if not rows:
+            return 0
+        try:
+            await asyncio.to_thread(self._enqueue_all, tenant_id, rows)
+        except Exception as exc:
+            # The rows stay pending; the scheduler's sweep sends them when the broker is back.
+            log.warning("outbox_relay_deferred", tenant_id=str(tenant_id), count=len(rows), error=str(exc))
+            return 0
+        async with self.db.tenant(tenant_id) as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_([r.id for r in rows]))
+                .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
+            )
+        return len(rows)
+
+    def _enqueue_all(self, tenant_id: uuid.UUID, rows: Sequence[OutboxMessage]) -> None:
+        for row in rows:
+            self.broker.enqueue(message_for(tenant_id, row))
+
+    async def sweep_tenant(self, tenant_id: uuid.UUID, older_than: datetime, limit: int = 500) -> int:
+        """Send rows left pending (broker down at commit time, process died before relaying)."""
+        async with self.db.tenant(tenant_id) as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.tenant_id == tenant_id,
+                        OutboxMessage.sent_at.is_(None),
+                        OutboxMessage.created_at < older_than,
+                    )
+                    .order_by(OutboxMessage.created_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await asyncio.to_thread(self._enqueue_all, tenant_id, rows)
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_([r.id for r in rows]))
+                .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
+            )
+        return len(rows)
+
+
+def message_for(tenant_id: uuid.UUID, row: OutboxMessage) -> Message[Any]:
+    return Message(
+        queue_name=row.queue,
+        actor_name=row.actor,
+        args=(),
+        kwargs={**row.kwargs, "tenant_id": str(tenant_id), "job_id": str(row.id)},
+        options={},
+        message_id=str(row.id),
+    )
+
+
+def enqueue(
+    session: AsyncSession,
+    relay: Relay | None,
+    tenant_id: uuid.UUID,
+    actor: str,
+    *,
+    queue: str = DEFAULT_QUEUE,
+    **kwargs: Any,
+) -> uuid.UUID:
+    """Write a job to the outbox in ``session``'s transaction; it is relayed once that commits."""
+    row = OutboxMessage(tenant_id=tenant_id, id=new_id(), actor=actor, queue=queue, kwargs=kwargs)
+    session.add(row)
+    if relay is not None:
+        pending: list[OutboxMessage] | None = session.info.get("outbox_pending")
+        if pending is None:
+            pending = session.info["outbox_pending"] = []
+
+            async def relay_pending() -> None:
+                await relay.send(tenant_id, pending)
+
+            after_commit(session, relay_pending)
+        pending.append(row)
+    return row.id

@@ -1,0 +1,94 @@
+"""Periodic work: a small process that only relays and sends messages. Several may run; one leads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from dramatiq import Message
+
+from bpo.core.runtime import Runtime
+from bpo.delivery.broker import DEFAULT_QUEUE
+from bpo.settings import Settings
+from bpo.tenancy import service as tenancy
+
+log = structlog.get_logger("bpo.scheduler")
+
+LEADER_KEY = "bpo:scheduler:leader"
+LEADER_TTL_MS = 15_000
+SWEEP_SECONDS = 5
+# Rows younger than this are still being relayed by the process that wrote them.
+SWEEP_GRACE = timedelta(seconds=10)
+# Namespace for deterministic job ids: one maintenance job per tenant per hour, however often sent.
+JOB_NAMESPACE = uuid.UUID("8d1f3b38-5a7e-4c57-9a0b-6f3f0d9c2e11")
+
+
+class Scheduler:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    async def is_leader(self) -> bool:
+        redis = self.runtime.redis
+        if await redis.set(LEADER_KEY, self.identity, nx=True, px=LEADER_TTL_MS):
+            return True
+        current = await redis.get(LEADER_KEY)
+        if current == self.identity.encode():
+            await redis.pexpire(LEADER_KEY, LEADER_TTL_MS)
+            return True
+        return False
+
+    async def sweep_outbox(self) -> int:
+        if not await self.is_leader():
+            return 0
+        older_than = datetime.now(UTC) - SWEEP_GRACE
+        sent = 0
+        for tenant_id in await tenancy.active_tenant_ids(self.runtime):
+            try:
+                sent += await self.runtime.relay.sweep_tenant(tenant_id, older_than)
+            except Exception as exc:
+                log.warning("outbox_sweep_failed", tenant_id=str(tenant_id), error=str(exc))
+                break
+        if sent:
+            log.info("outbox_swept", sent=sent)
+        return sent
+
+    async def hourly_maintenance(self) -> int:
+        if not await self.is_leader():
+            return 0
+        hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+        tenants = await tenancy.active_tenant_ids(self.runtime)
+        for tenant_id in tenants:
+            job_id = uuid.uuid5(JOB_NAMESPACE, f"maintenance:{tenant_id}:{hour}")
+            message: Message[None] = Message(
+                queue_name=DEFAULT_QUEUE,
+                actor_name="tenancy.purge_expired",
+                args=(),
+                kwargs={"tenant_id": str(tenant_id), "job_id": str(job_id)},
+                options={},
+                message_id=str(job_id),
+            )
+            await asyncio.to_thread(self.runtime.broker.enqueue, message)
+        return len(tenants)
+
+
+async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    runtime = Runtime.create(settings)
+    scheduler = Scheduler(runtime)
+    apscheduler = AsyncIOScheduler(timezone="UTC")
+    apscheduler.add_job(
+        scheduler.sweep_outbox, "interval", seconds=SWEEP_SECONDS, max_instances=1, coalesce=True
+    )
+    apscheduler.add_job(scheduler.hourly_maintenance, "cron", minute=7, max_instances=1, coalesce=True)
+    apscheduler.start()
+    log.info("scheduler_started", identity=scheduler.identity)
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        apscheduler.shutdown(wait=False)
+        await runtime.close()

@@ -1,0 +1,17 @@
+"""Dramatiq worker entry: configures the broker, then imports every context's actors."""
+
+from __future__ import annotations
+
+import importlib
+
+from bpo.core.logging import configure_logging
+from bpo.delivery.broker import setup_broker
+from bpo.settings import get_settings
+
+TASK_MODULES = ("bpo.tenancy.tasks",)
+
+settings = get_settings()
+configure_logging(settings)
+broker = setup_broker(settings)
+for module in TASK_MODULES:
+    importlib.import_module(module)

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import hmac
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from bpo.core.errors import Unauthorized
+from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.pagination import DEFAULT_PAGE_SIZE
+from bpo.core.runtime import Runtime
+from bpo.tenancy import schemas, service
+from bpo.tenancy.auth import requires
+from bpo.tenancy.scope import Role
+
+ADMINS = requires(Role.ADMIN)
+KEY_MANAGERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER)
+USER_READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
+ANY_USER = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.STAFF, Role.CLIENT_VIEWER)
+
+
+def _client_ip(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class AuthController(Controller):
+    path = "/v1/auth"
+    tags = ["auth"]
+    opt = {"exclude_from_auth": True}
+
+    @post("/token", status_code=HTTP_200_OK, summary="Log in with tenant, email and password")
+    async def token(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.TokenRequest]
+    ) -> schemas.TokenResponse:
+        runtime: Runtime = request.app.state.runtime
+        return await service.login(runtime, data, _client_ip(request))
+
+    @post("/refresh", status_code=HTTP_200_OK, summary="Exchange a refresh token for new tokens")
+    async def refresh(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.RefreshRequest]
+    ) -> schemas.TokenResponse:
+        return await service.refresh(request.app.state.runtime, data)
+
+    @post("/revoke", status_code=HTTP_204_NO_CONTENT, summary="Revoke a refresh token (log out)")
+    async def revoke(self, request: Request[Any, Any, Any], data: JSONBody[schemas.RefreshRequest]) -> None:
+        await service.revoke(request.app.state.runtime, data)
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["auth"]
+
+    @get("", guards=[ANY_USER], summary="The calling user and tenant")
+    async def me(self, session: Session, caller: Caller) -> schemas.Me:
+        return await service.me(session, caller)
+
+
+class UserController(Controller):
+    path = "/v1/users"
+    tags = ["users"]
+
+    @get("", guards=[USER_READERS], summary="List users")
+    async def list_users(
+        self,
+        session: Session,
+        caller: Caller,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+        cursor: Cursor = None,
+        role: FromQuery[Role | None] = None,
+    ) -> schemas.UserPage:
+        return await service.list_users(session, caller, limit=limit, cursor=cursor, role=role)
+
+    @post("", guards=[ADMINS], status_code=HTTP_201_CREATED, summary="Create a user")
+    async def create_user(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.UserCreate]
+    ) -> schemas.User:
+        user = await service.create_user(session, caller.tenant_id, caller.user_id, data)
+        return service.user_view(user)
+
+    @get("/{user_id:uuid}", guards=[USER_READERS], summary="Get a user")
+    async def get_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> schemas.User:
+        return await service.get_user(session, caller, user_id)
+
+    @patch("/{user_id:uuid}", guards=[ADMINS], summary="Change a user (role, name, password, active)")
+    async def update_user(
+        self,
+        session: Session,
+        caller: Caller,
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.UserUpdate],
+    ) -> schemas.User:
+        return await service.update_user(session, caller, user_id, data)
+
+    @delete("/{user_id:uuid}", guards=[ADMINS], status_code=HTTP_204_NO_CONTENT, summary="Deactivate a user")
+    async def deactivate_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> None:
+        await service.deactivate_user(session, caller, user_id)
+
+
+class ApiKeyController(Controller):
+    path = "/v1/api-keys"
+    tags = ["api keys"]
+
+    @get("", guards=[KEY_MANAGERS], summary="List API keys (secrets are never shown again)")
+    async def list_keys(
+        self, session: Session, caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+    ) -> schemas.ApiKeyPage:
+        return await service.list_api_keys(session, caller, limit=limit, cursor=cursor)
+
+    @post("", guards=[KEY_MANAGERS], status_code=HTTP_201_CREATED, summary="Create a client-scoped API key")
+    async def create_key(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.ApiKeyCreate]
+    ) -> schemas.ApiKeyCreated:
+        return await service.create_api_key(session, caller, data)
+
+    @delete(
+        "/{api_key_id:uuid}",
+        guards=[KEY_MANAGERS],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Revoke an API key",
+    )
+    async def revoke_key(self, session: Session, caller: Caller, api_key_id: FromPath[uuid.UUID]) -> None:
+        await service.revoke_api_key(session, caller, api_key_id)
+
+
+def platform_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    runtime: Runtime = connection.app.state.runtime
+    expected = runtime.settings.platform_token
+    if expected is None:
+        raise Unauthorized(
+            "The platform API is disabled: BPO_PLATFORM_TOKEN is not set.", slug="platform-disabled"
+        )
+    header = connection.headers.get("authorization", "")
+    presented = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+        raise Unauthorized("A valid platform token is required.", slug="invalid-token")
+
+
+class PlatformController(Controller):
+    path = "/v1/platform/tenants"
+    tags = ["platform"]
+    opt = {"exclude_from_auth": True}
+    guards = [platform_guard]
+
+    @post("", status_code=HTTP_201_CREATED, summary="Provision a tenant (operator) and its first admin")
+    async def create_tenant(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.TenantCreate]
+    ) -> schemas.TenantCreated:
+        return await service.create_tenant(request.app.state.runtime, data)
+
+    @get("", summary="List tenants")
+    async def list_tenants(
+        self, request: Request[Any, Any, Any], limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+    ) -> schemas.TenantPage:
+        return await service.list_tenants(request.app.state.runtime, limit=limit, cursor=cursor)
+
+    @get("/{slug:str}", summary="Get a tenant")
+    async def get_tenant(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> schemas.Tenant:
+        return await service.get_tenant(request.app.state.runtime, slug)
+
+
+ROUTES = [AuthController, MeController, UserController, ApiKeyController, PlatformController]

@@ -1,0 +1,144 @@
+"""Authentication (credential -> Scope) and role guards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
+from sqlalchemy import func, select, update
+
+from bpo.core.errors import Forbidden, NotFound, Unauthorized
+from bpo.core.runtime import Runtime
+from bpo.tenancy.credentials import API_KEY_PREFIX, decode_access_token, digests_match, parse_secret
+from bpo.tenancy.models import ApiKey
+from bpo.tenancy.scope import Role, Scope
+
+BEARER = "bearer "
+# last_used_at is refreshed at most this often, so busy keys do not write on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _www_authenticate(error: str) -> dict[str, str]:
+    return {"WWW-Authenticate": f'Bearer realm="bpo", error="{error}"'}
+
+
+async def authenticate(runtime: Runtime, authorization: str | None, api_key: str | None) -> Scope:
+    """The one function that turns a credential into a ``Scope``. The tenant always comes from it."""
+    credential = None
+    if authorization:
+        if not authorization.lower().startswith(BEARER):
+            raise Unauthorized(
+                "Use 'Authorization: Bearer <token>'.", headers=_www_authenticate("invalid_request")
+            )
+        credential = authorization[len(BEARER) :].strip()
+    elif api_key:
+        credential = api_key.strip()
+    if not credential:
+        raise Unauthorized(
+            "Missing credentials: send 'Authorization: Bearer <token>'.",
+            headers=_www_authenticate("invalid_request"),
+        )
+    if credential.startswith(API_KEY_PREFIX):
+        return await _api_key_scope(runtime, credential)
+    try:
+        claims = decode_access_token(runtime.signing_key, credential)
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized(
+            "The access token has expired; refresh it or log in again.",
+            slug="token-expired",
+            headers=_www_authenticate("invalid_token"),
+        ) from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized(
+            "The access token is invalid.", slug="invalid-token", headers=_www_authenticate("invalid_token")
+        ) from None
+    return Scope(
+        tenant_id=claims.tenant_id,
+        principal_id=claims.user_id,
+        role=claims.role,
+        client_id=claims.client_id,
+        staff_id=claims.staff_id,
+    )
+
+
+async def _api_key_scope(runtime: Runtime, value: str) -> Scope:
+    invalid = Unauthorized(
+        "The API key is invalid or revoked.",
+        slug="invalid-api-key",
+        headers=_www_authenticate("invalid_token"),
+    )
+    parsed = parse_secret(value, API_KEY_PREFIX)
+    if parsed is None:
+        raise invalid
+    async with runtime.db.tenant(parsed.tenant_id) as session:
+        key = await session.scalar(
+            select(ApiKey).where(
+                ApiKey.tenant_id == parsed.tenant_id,
+                ApiKey.prefix == parsed.lookup,
+                ApiKey.revoked_at.is_(None),
+            )
+        )
+        if key is None or not digests_match(key.secret_hash, parsed.digest):
+            raise invalid
+        await session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.tenant_id == key.tenant_id,
+                ApiKey.id == key.id,
+                (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < func.now() - LAST_USED_RESOLUTION),
+            )
+            .values(last_used_at=func.now())
+        )
+    return Scope(
+        tenant_id=key.tenant_id,
+        principal_id=key.id,
+        role=Role.API_CLIENT,
+        client_id=key.client_id,
+        contract_id=key.contract_id,
+    )
+
+
+class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        runtime: Runtime = connection.app.state.runtime
+        scope = await authenticate(
+            runtime, connection.headers.get("authorization"), connection.headers.get("x-api-key")
+        )
+        return AuthenticationResult(user=scope, auth=scope)
+
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def requires(*roles: Role) -> Guard:
+    """Guard: the caller has one of ``roles``."""
+    allowed = frozenset(roles)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        scope = connection.auth
+        if not isinstance(scope, Scope) or scope.role not in allowed:
+            raise Forbidden("Your role may not use this operation.")
+
+    guard.__name__ = "requires_" + "_".join(sorted(r.value for r in allowed))
+    return guard
+
+
+def scope_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Scope:
+    scope = connection.auth
+    assert isinstance(scope, Scope)
+    return scope
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"{what} {value!r} not found.") from None

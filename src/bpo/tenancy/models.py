@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bpo.db.base import Base, TenantMixin, Timestamps, new_id
+
+
+class Tenant(Base, Timestamps):
+    """A BPO operator. A platform table: the one place without ``tenant_id``."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="Asia/Tokyo")
+
+
+class User(Base, TenantMixin, Timestamps):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    email: Mapped[str] = mapped_column(String(254))
+    full_name: Mapped[str] = mapped_column(String(200), server_default="")
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[uuid.UUID | None]
+    staff_id: Mapped[uuid.UUID | None]
+    is_active: Mapped[bool] = mapped_column(server_default="true")
+    # Bumped on password change or deactivation: refresh tokens of older versions stop working.
+    token_version: Mapped[int] = mapped_column(server_default="0")
+    last_login_at: Mapped[datetime | None]
+
+
+class RefreshToken(Base, TenantMixin):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "token_hash"),
+        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"),
+        Index(None, "tenant_id", "user_id"),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    token_hash: Mapped[str] = mapped_column(String(64))
+    token_version: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiKey(Base, TenantMixin):
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "prefix"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[uuid.UUID | None]
+    contract_id: Mapped[uuid.UUID | None]
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

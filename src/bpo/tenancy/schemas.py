@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from bpo.tenancy.scope import Role
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+KeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+
+class TokenRequest(Strict):
+    tenant: Slug
+    email: Email
+    password: Password
+
+
+class RefreshRequest(Strict):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class TokenResponse(msgspec.Struct, kw_only=True):
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+
+
+class UserCreate(Strict):
+    email: Email
+    role: Role
+    password: Password
+    full_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    client_id: uuid.UUID | None = None
+    staff_id: uuid.UUID | None = None
+
+
+class UserUpdate(Strict):
+    full_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    password: Password | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+    client_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    staff_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class User(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    client_id: uuid.UUID | None
+    staff_id: uuid.UUID | None
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class UserPage(msgspec.Struct, kw_only=True):
+    items: list[User]
+    next_cursor: str | None
+
+
+class Me(msgspec.Struct, kw_only=True):
+    tenant: str
+    tenant_name: str
+    user: User
+
+
+class ApiKeyCreate(Strict):
+    name: KeyName
+    client_id: uuid.UUID
+    contract_id: uuid.UUID | None = None
+
+
+class ApiKey(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    client_id: uuid.UUID | None
+    contract_id: uuid.UUID | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKey, kw_only=True):
+    # Shown once; only its hash is stored.
+    key: str
+
+
+class ApiKeyPage(msgspec.Struct, kw_only=True):
+    items: list[ApiKey]
+    next_cursor: str | None
+
+
+class TenantCreate(Strict):
+    slug: Slug
+    name: Name
+    admin_email: Email
+    admin_password: Password | None = None
+    time_zone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Asia/Tokyo"
+
+
+class Tenant(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    time_zone: str
+    created_at: datetime
+
+
+class TenantCreated(msgspec.Struct, kw_only=True):
+    tenant: Tenant
+    admin: User
+    # Present only when the server generated the admin's password.
+    admin_password: str | None = None
+
+
+class TenantPage(msgspec.Struct, kw_only=True):
+    items: list[Tenant]
+    next_cursor: str | None

