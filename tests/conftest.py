@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,12 +21,15 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from bpo.app import create_asgi
-from bpo.core.runtime import Runtime
-from bpo.db.migrate import upgrade
-from bpo.embedded import EmbeddedServices
-from bpo.settings import Settings, load_settings
-from tests.support.factories import PLATFORM_TOKEN
+# Litestar imports advanced-alchemy lazily, which warns about a SQLAlchemy 2.1 deprecation of its own.
+warnings.filterwarnings("ignore", message="The declarative_mixin decorator")
+
+from bpo.app import create_asgi  # noqa: E402
+from bpo.core.runtime import Runtime  # noqa: E402
+from bpo.db.migrate import upgrade  # noqa: E402
+from bpo.embedded import EmbeddedServices  # noqa: E402
+from bpo.settings import Settings, load_settings  # noqa: E402
+from tests.support.factories import PLATFORM_TOKEN  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -80,7 +80,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
 )
 async def metrics() -> Response[bytes]:
     payload, content_type = metrics_payload()
-    return Response(payload, media_type=content_type)
+    # Set as a header: Litestar would append a second "; charset=" to a text/* media_type.
+    return Response(payload, headers={"Content-Type": content_type})
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:

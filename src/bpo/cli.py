@@ -15,6 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from bpo.settings import Settings, SettingsError, load_settings
@@ -28,7 +29,8 @@ out = Console()
 
 
 def fail(reason: str, code: int = 1) -> NoReturn:
-    console.print(f"[red]error:[/red] {reason}", highlight=False)
+    # The reason is plain text (it may quote a regex with [..]) and stays on one line at any width.
+    console.print(f"[red]error:[/red] {escape(reason)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -127,10 +129,14 @@ def worker(
 ) -> None:
     """Run background job workers (Dramatiq)."""
     with services(settings_or_exit()) as settings:
-        result = subprocess.run(
-            worker_command(modules or [], processes, threads, queues), env=child_env(settings), check=False
+        child = subprocess.Popen(
+            worker_command(modules or [], processes, threads, queues), env=child_env(settings)
         )
-        raise typer.Exit(result.returncode)
+        # Docker, ECS and systemd signal only this process (and as PID 1 it would ignore SIGTERM): pass
+        # the signal on so the workers finish their jobs, and wait for them before the services stop.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+        raise typer.Exit(child.wait())
 
 
 @app.command()

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     def _postgres_url(cls, value: str | None) -> str | None:
         return _check_postgres_url(value)
 
+    @field_validator("secret_key", "platform_token", "stripe_api_key", "stripe_webhook_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        # `BPO_PLATFORM_TOKEN=` in an env file must not become an empty token that a request without
+        # credentials matches, nor an empty signing key.
+        return None if value == "" else value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

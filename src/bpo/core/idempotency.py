@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import delete, select, update
@@ -51,7 +52,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 slug="invalid-idempotency-key",
                 errors=[field_error("header.Idempotency-Key", "1-255 visible ASCII characters")],
             )
-        body = await _read_body(receive)
+        runtime: Runtime = http["litestar_app"].state.runtime
+        body = await _read_body(receive, runtime.settings.max_body_bytes)
         digest = hashlib.sha256()
         for part in (
             http["method"],
@@ -62,7 +64,6 @@ class IdempotencyMiddleware(ASGIMiddleware):
             digest.update(part.encode() + b"\0")
         digest.update(body)
         request_hash = digest.hexdigest()
-        runtime: Runtime = http["litestar_app"].state.runtime
         stored = await _claim(runtime, caller, key, request_hash)
         if stored is not None:
             await _replay(send, stored)
@@ -98,11 +99,17 @@ class IdempotencyMiddleware(ASGIMiddleware):
             )
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, which must be buffered to hash it: so the app's body limit applies here too."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message: Any = await receive()
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ClientException(status_code=413, detail="The request body is too large.")
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -87,6 +88,12 @@ def _field_error(error: Mapping[str, Any]) -> FieldError:
     )
 
 
+# msgspec reports these at the enclosing object; the field they name is the offending one.
+_NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]+)`$")
+# Litestar names the body parameter ``data``; an absent body surfaces as a missing ``data``.
+_BODY = "data"
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = []
@@ -95,8 +102,17 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
             continue
         key = item.get("key") or ""
         source = item.get("source")
+        message = str(item.get("message", ""))
+        if key == _BODY and message == repr(_BODY):
+            errors.append({"field": "body", "message": "a JSON request body is required"})
+            continue
+        named = _NAMED_FIELD.match(message)
+        if named and source == "body":
+            key = named["name"] if key == _BODY else f"{key}.{named['name']}"
+        elif key == _BODY:
+            key = ""
         field = f"{source}.{key}" if source and source != "body" and key else key
-        errors.append({"field": field or (source or "body"), "message": str(item.get("message", ""))})
+        errors.append({"field": field or (source or "body"), "message": message})
     return errors
 
 
@@ -137,6 +153,15 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             title="Validation failed",
             detail=detail,
             errors=errors,
+        )
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
+        # Litestar turns an undecodable body into a bare 400; say what it is.
+        return problem_response(
+            request,
+            status=400,
+            slug="malformed-request",
+            title="Malformed request body",
+            detail=f"The request body is not valid JSON: {exc.detail}.",
         )
     slug = _HTTP_SLUGS.get(status, "error")
     detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase

@@ -5,6 +5,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
+import structlog
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -12,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bpo.settings import Settings
 
 AfterCommit = Callable[[], Awaitable[None]]
+
+log = structlog.get_logger("bpo.db")
 
 SET_TENANT = text("SELECT set_config('bpo.tenant_id', :tenant_id, true)")
 
@@ -22,16 +26,40 @@ def asyncpg_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def connect_args(settings: Settings, url: str, *, as_app: bool) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    if as_app and make_url(url).username != settings.database_app_role:
-        # One superuser/owner URL for everything (embedded, a local server): the app still runs as
-        # the application role, fixed at connection start so a RESET ALL cannot undo it.
-        args["server_settings"] = {"role": settings.database_app_role}
-    if not settings.database_statement_cache:
-        args["statement_cache_size"] = 0
-        args["prepared_statement_name_func"] = lambda: f"__bpo_{uuid.uuid4().hex}__"
-    return args
+class _AppRoleConnector:
+    """Connects as the application role.
+
+    With a URL for another user (a single owner or superuser URL, as in the embedded default or a
+    local server), it first logs in as the application role itself with the same host and database
+    (works wherever the server trusts local connections), so the session cannot switch back to the
+    owner. Where that login is refused (password authentication), it logs in with the URL's
+    credentials and fixes the role in the connection's start-up parameters instead.
+    """
+
+    def __init__(self, app_role: str, statement_cache: bool) -> None:
+        self.app_role = app_role
+        self.statement_cache = statement_cache
+        self.direct: bool | None = None
+
+    async def __call__(self, **params: Any) -> asyncpg.Connection:
+        if not self.statement_cache:
+            params["statement_cache_size"] = 0
+        if params.get("user") == self.app_role:
+            return await asyncpg.connect(**params)
+        if self.direct is not False:
+            try:
+                connection = await asyncpg.connect(**{**params, "user": self.app_role, "password": None})
+            except asyncpg.PostgresError as exc:
+                # Class 28: invalid authorization (no such login, password required, not permitted).
+                if self.direct or not exc.sqlstate.startswith("28"):
+                    raise
+                self.direct = False
+                log.warning("app_role_login_refused", role=self.app_role, fallback="role start-up parameter")
+            else:
+                self.direct = True
+                return connection
+        settings = {**params.pop("server_settings", {}), "role": self.app_role}
+        return await asyncpg.connect(**params, server_settings=settings)
 
 
 def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = None) -> AsyncEngine:
@@ -39,13 +67,26 @@ def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = 
         url = settings.database_url if as_app else settings.migration_database_url or settings.database_url
     if url is None:
         raise RuntimeError("no database URL: start the embedded services or set BPO_DATABASE_URL")
-    return create_async_engine(
-        asyncpg_url(url),
-        connect_args=connect_args(settings, url, as_app=as_app),
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_recycle=1800,
-    )
+    adapter: dict[str, Any] = {}
+    if not settings.database_statement_cache:
+        # PgBouncer in transaction mode cannot keep prepared statements per connection.
+        adapter = {
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__bpo_{uuid.uuid4().hex}__",
+        }
+    connector = _AppRoleConnector(settings.database_app_role, settings.database_statement_cache)
+
+    def creator() -> Any:
+        dialect = engine.sync_engine.dialect
+        _, params = dialect.create_connect_args(engine.sync_engine.url)
+        assert dialect.loaded_dbapi is not None
+        return dialect.loaded_dbapi.connect(async_creator_fn=connector, **adapter, **params)
+
+    pool = {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow}
+    if not as_app:
+        return create_async_engine(asyncpg_url(url), connect_args=adapter, **pool)
+    engine = create_async_engine(asyncpg_url(url), creator=creator, pool_recycle=1800, **pool)
+    return engine
 
 
 class Database:

@@ -16,13 +16,13 @@ def create_app_role(app_role: str) -> None:
         DO $$
         BEGIN
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') THEN
-                CREATE ROLE {app_role} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+                CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
             END IF;
         END
         $$;
         """
     )
-    op.execute(f"ALTER ROLE {app_role} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    op.execute(f"ALTER ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
     op.execute(f"GRANT USAGE ON SCHEMA public TO {app_role}")
     op.execute(f"REVOKE CREATE ON SCHEMA public FROM {app_role}")
     # The session user switches to the app role on connect (single-URL setups).

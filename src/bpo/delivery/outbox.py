@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.db.base import new_id
@@ -106,7 +106,9 @@ def enqueue(
             pending = session.info["outbox_pending"] = []
 
             async def relay_pending() -> None:
-                await relay.send(tenant_id, pending)
+                # Only rows the commit kept: one added in a savepoint that rolled back, or before an
+                # explicit session.rollback(), is no longer persistent and must never be sent.
+                await relay.send(tenant_id, [row for row in pending if inspect(row).persistent])
 
             after_commit(session, relay_pending)
         pending.append(row)

@@ -9,6 +9,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import Unauthorized
 from bpo.core.http import Caller, Cursor, Limit, Session
@@ -58,6 +59,13 @@ class MeController(Controller):
     @get("", guards=[ANY_USER], summary="The calling user and tenant")
     async def me(self, session: Session, caller: Caller) -> schemas.Me:
         return await service.me(session, caller)
+
+
+@get(
+    "/v1/whoami", tags=["auth"], summary="The calling credential: tenant, role and scope (users and API keys)"
+)
+async def whoami(caller: Caller) -> schemas.WhoAmI:
+    return service.whoami(caller)
 
 
 class UserController(Controller):
@@ -163,4 +171,11 @@ class PlatformController(Controller):
         return await service.get_tenant(request.app.state.runtime, slug)
 
 
-ROUTES = [AuthController, MeController, UserController, ApiKeyController, PlatformController]
+ROUTES: list[ControllerRouterHandler] = [
+    AuthController,
+    MeController,
+    whoami,
+    UserController,
+    ApiKeyController,
+    PlatformController,
+]

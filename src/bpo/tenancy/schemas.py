@@ -77,6 +77,16 @@ class Me(msgspec.Struct, kw_only=True):
     user: User
 
 
+class WhoAmI(msgspec.Struct, kw_only=True):
+    tenant_id: uuid.UUID
+    principal_id: uuid.UUID
+    kind: str
+    role: Role
+    client_id: uuid.UUID | None
+    contract_id: uuid.UUID | None
+    staff_id: uuid.UUID | None
+
+
 class ApiKeyCreate(Strict):
     name: KeyName
     client_id: uuid.UUID

@@ -192,6 +192,18 @@ def user_view(user: User) -> schemas.User:
     )
 
 
+def whoami(scope: Scope) -> schemas.WhoAmI:
+    return schemas.WhoAmI(
+        tenant_id=scope.tenant_id,
+        principal_id=scope.principal_id,
+        kind="api_key" if scope.is_machine else "user",
+        role=scope.role,
+        client_id=scope.client_id,
+        contract_id=scope.contract_id,
+        staff_id=scope.staff_id,
+    )
+
+
 async def me(session: AsyncSession, scope: Scope) -> schemas.Me:
     user = await _get_user(session, scope, scope.principal_id)
     tenant = await session.get_one(Tenant, scope.tenant_id)

@@ -1,0 +1,225 @@
+"""Row-level security is the second wall: proven for every tenant table found in the catalog.
+
+Tables are enumerated from PostgreSQL itself, so a table added by a later migration is covered
+without touching this file; ``populated`` must then be taught to put a row in it for both tenants
+(the test fails until it does).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bpo.core.runtime import Runtime
+from bpo.db.rls import PLATFORM_TABLES, TENANT_POLICY
+from bpo.delivery import outbox
+from bpo.delivery.jobs import claim
+from bpo.settings import Settings
+from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user
+
+TENANT_TABLES_SQL = """
+SELECT c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+  AND EXISTS (SELECT 1 FROM pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+ORDER BY 1
+"""
+
+
+@dataclass
+class Populated:
+    a: TenantHandle
+    b: TenantHandle
+    tables: list[str]
+
+
+async def _owner(settings: Settings) -> asyncpg.Connection:
+    assert settings.database_url
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    return await asyncpg.connect(url.render_as_string(hide_password=False))
+
+
+async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle) -> None:
+    """At least one row of ``tenant`` in every tenant table, through the public surface where there is one."""
+    await create_user(client, tenant, role="supervisor")  # users, refresh_tokens, audit_events
+    await create_api_key(client, tenant)  # api_keys
+    response = await client.post(
+        "/v1/users",
+        json={
+            "email": f"idem-{uuid.uuid4().hex[:6]}@x.example",
+            "role": "staff",
+            "password": "long-enough-password",
+        },
+        headers={**tenant.admin, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code == 201, response.text  # idempotency_keys
+    async with runtime.db.tenant(tenant.id) as session:
+        outbox.enqueue(session, None, tenant.id, "tenancy.purge_expired")  # outbox
+        assert await claim(session, tenant.id, uuid.uuid4(), "tenancy.purge_expired")  # job_runs
+
+
+@pytest.fixture(scope="module")
+async def populated(client: httpx.AsyncClient, runtime: Runtime, settings: Settings) -> Populated:
+    a = await create_tenant(client)
+    b = await create_tenant(client)
+    await _fill(client, runtime, a)
+    await _fill(client, runtime, b)
+    owner = await _owner(settings)
+    try:
+        tables = [r["relname"] for r in await owner.fetch(TENANT_TABLES_SQL)]
+        missing = []
+        for table in tables:
+            for tenant in (a, b):
+                count = await owner.fetchval(f"SELECT count(*) FROM {table} WHERE tenant_id = $1", tenant.id)
+                if count == 0:
+                    missing.append(f"{table} (tenant {tenant.slug})")
+        assert not missing, f"teach _fill() to create rows in: {', '.join(missing)}"
+    finally:
+        await owner.close()
+    return Populated(a, b, tables)
+
+
+async def test_every_table_is_tenant_scoped_or_declared_platform(settings: Settings) -> None:
+    owner = await _owner(settings)
+    try:
+        all_tables = {
+            r["relname"]
+            for r in await owner.fetch(
+                "SELECT relname FROM pg_class "
+                "WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r','p')"
+            )
+        }
+        tenant_tables = {r["relname"] for r in await owner.fetch(TENANT_TABLES_SQL)}
+    finally:
+        await owner.close()
+    assert tenant_tables, "no tenant tables found"
+    assert all_tables - tenant_tables <= PLATFORM_TABLES, all_tables - tenant_tables - PLATFORM_TABLES
+
+
+async def test_rls_enabled_forced_with_tenant_policy(populated: Populated, settings: Settings) -> None:
+    owner = await _owner(settings)
+    try:
+        for table in populated.tables:
+            row = await owner.fetchrow(
+                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = $1::regclass", table
+            )
+            assert row["relrowsecurity"], f"{table}: RLS not enabled"
+            assert row["relforcerowsecurity"], f"{table}: RLS not forced"
+            policy = await owner.fetchrow(
+                "SELECT qual, with_check FROM pg_policies WHERE tablename = $1 AND policyname = $2",
+                table,
+                TENANT_POLICY,
+            )
+            assert policy is not None, f"{table}: no {TENANT_POLICY} policy"
+            assert "bpo.tenant_id" in policy["qual"]
+            assert "bpo.tenant_id" in policy["with_check"]
+    finally:
+        await owner.close()
+
+
+async def test_app_connections_run_as_app_role(runtime: Runtime, settings: Settings) -> None:
+    async with runtime.db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT current_user AS me, r.rolsuper, r.rolbypassrls "
+                    "FROM pg_roles r WHERE r.rolname = current_user"
+                )
+            )
+        ).one()
+        assert row.me == settings.database_app_role
+        assert not row.rolsuper
+        assert not row.rolbypassrls
+        owned = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                    "AND pg_get_userbyid(relowner) = current_user"
+                )
+            )
+        ).scalar_one()
+        assert owned == 0, "the application role must own no table"
+        # The session itself is the app role (test servers accept its login), so no SQL can switch
+        # back to the owner: RESET ROLE keeps it, SET ROLE to the owner is refused.
+        assert (await conn.execute(text("SELECT session_user"))).scalar_one() == settings.database_app_role
+        await conn.execute(text("RESET ROLE"))
+        assert (await conn.execute(text("SELECT current_user"))).scalar_one() == settings.database_app_role
+        await conn.rollback()
+        owner = (
+            await conn.execute(text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'users'"))
+        ).scalar_one()
+        await conn.rollback()
+        with pytest.raises(Exception, match="permission denied"):
+            await conn.execute(text(f'SET ROLE "{owner}"'))
+
+
+async def test_no_tenant_set_sees_nothing(populated: Populated, runtime: Runtime) -> None:
+    async with runtime.db.platform() as session:
+        for table in populated.tables:
+            count = (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            assert count == 0, f"{table}: {count} rows visible with no tenant set"
+
+
+@pytest.mark.parametrize("which", ["a", "b"])
+async def test_tenant_sees_only_its_rows(
+    populated: Populated, runtime: Runtime, settings: Settings, which: str
+) -> None:
+    me, other = (populated.a, populated.b) if which == "a" else (populated.b, populated.a)
+    owner = await _owner(settings)
+    try:
+        async with runtime.db.tenant(me.id) as session:
+            for table in populated.tables:
+                visible = (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                foreign = (
+                    await session.execute(
+                        text(f"SELECT count(*) FROM {table} WHERE tenant_id <> :me"), {"me": me.id}
+                    )
+                ).scalar_one()
+                mine = await owner.fetchval(f"SELECT count(*) FROM {table} WHERE tenant_id = $1", me.id)
+                theirs = await owner.fetchval(f"SELECT count(*) FROM {table} WHERE tenant_id = $1", other.id)
+                assert theirs > 0
+                assert foreign == 0, f"{table}: another tenant's rows are visible"
+                assert visible == mine, f"{table}: {visible} visible, {mine} owned"
+    finally:
+        await owner.close()
+
+
+async def test_cannot_move_rows_to_another_tenant(populated: Populated, runtime: Runtime) -> None:
+    for table in populated.tables:
+        with pytest.raises(Exception, match=r"row-level security|permission denied"):
+            async with runtime.db.tenant(populated.a.id) as session:
+                await session.execute(
+                    text(f"UPDATE {table} SET tenant_id = :other WHERE tenant_id = :me"),
+                    {"other": populated.b.id, "me": populated.a.id},
+                )
+
+
+async def test_cannot_write_rows_for_another_tenant(populated: Populated, runtime: Runtime) -> None:
+    with pytest.raises(Exception, match="row-level security"):
+        async with runtime.db.tenant(populated.a.id) as session:
+            outbox.enqueue(session, None, populated.b.id, "tenancy.purge_expired")
+            await session.flush()
+
+
+async def test_app_role_cannot_turn_rls_off(populated: Populated, runtime: Runtime) -> None:
+    with pytest.raises(Exception, match="row-level security"):
+        async with runtime.db.tenant(populated.a.id) as session:
+            await session.execute(text("SET LOCAL row_security = off"))
+            await session.execute(text("SELECT count(*) FROM users"))
+    for table in populated.tables:
+        with pytest.raises(Exception, match="must be owner"):
+            async with runtime.db.platform() as session:
+                await session.execute(text(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"))
+    with pytest.raises(Exception, match="must be owner"):
+        async with runtime.db.platform() as session:
+            await session.execute(text("ALTER TABLE users NO FORCE ROW LEVEL SECURITY"))
+    with pytest.raises(Exception, match=r"permission denied|must be owner"):
+        async with runtime.db.platform() as session:
+            await session.execute(text(f"DROP POLICY {TENANT_POLICY} ON users"))
