@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
@@ -89,6 +90,10 @@ def migrate() -> None:
     console.print("[green]database is up to date[/green]")
 
 
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
@@ -97,6 +102,9 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     config = uvicorn.Config(
         create_asgi(settings), host=host, port=port, log_config=None, access_log=False, lifespan="on"
     )
+    # uvicorn re-raises the signal it stopped on after a graceful shutdown. SIGTERM's default action
+    # would then kill this process before the callers' cleanup runs (child processes, embedded servers).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     uvicorn.Server(config).run()
 
 

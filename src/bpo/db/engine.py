@@ -7,9 +7,10 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bpo.settings import Settings
 
@@ -116,6 +117,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_commit(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Work registered before the whole transaction rolled back must never run; a savepoint rolling
+    # back leaves the outer transaction, and what it registered before the savepoint, alone.
+    if previous_transaction.parent is None:
+        session.info.pop("after_commit", None)
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:

@@ -22,7 +22,22 @@ def create_app_role(app_role: str) -> None:
         $$;
         """
     )
-    op.execute(f"ALTER ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    # Only when needed: PostgreSQL lets just a superuser name SUPERUSER/BYPASSRLS in ALTER ROLE, even to
+    # turn them off, and a managed database's owner (RDS, Cloud SQL) is no superuser.
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF EXISTS (
+                SELECT FROM pg_roles WHERE rolname = '{app_role}'
+                AND (NOT rolcanlogin OR rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole)
+            ) THEN
+                ALTER ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+            END IF;
+        END
+        $$;
+        """
+    )
     op.execute(f"GRANT USAGE ON SCHEMA public TO {app_role}")
     op.execute(f"REVOKE CREATE ON SCHEMA public FROM {app_role}")
     # The session user switches to the app role on connect (single-URL setups).

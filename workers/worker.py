@@ -1,0 +1,8 @@
+"""Dramatiq worker entry point: the same as ``bpo worker [MODULES…] [--processes N] [--threads N]``."""
+
+import sys
+
+from bpo.cli import app
+
+if __name__ == "__main__":
+    app(["worker", *sys.argv[1:]], prog_name="bpo")
