@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo import __version__
+from bpo.clients.api import ROUTES as CLIENT_ROUTES
 from bpo.core.idempotency import IdempotencyMiddleware
 from bpo.core.logging import configure_logging
 from bpo.core.observability import RequestContext, metrics_payload
@@ -34,10 +35,10 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Scope:
     return scope_of(request)
 
 
-async def provide_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+async def provide_session(request: Request[Any, Any, Any], caller: Scope) -> AsyncIterator[AsyncSession]:
     """The request's transaction, with the caller's tenant set for RLS; commits before the response."""
     runtime: Runtime = request.app.state.runtime
-    async with runtime.db.tenant(scope_of(request).tenant_id) as session:
+    async with runtime.db.tenant(caller.tenant_id) as session:
         session.info["relay"] = runtime.relay
         yield session
 
@@ -100,7 +101,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
                 app.state.runtime = None
 
     app = Litestar(
-        route_handlers=[health, ready, metrics, *TENANCY_ROUTES],
+        route_handlers=[health, ready, metrics, *TENANCY_ROUTES, *CLIENT_ROUTES],
         dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},
         middleware=[
             DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS),

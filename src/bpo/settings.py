@@ -67,7 +67,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65_535)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    max_page_size: int = Field(default=200, ge=1, le=10_000)
     demo_password: SecretStr = SecretStr("demo-password")
 
     @field_validator("database_url", "migration_database_url")

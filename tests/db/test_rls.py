@@ -21,7 +21,7 @@ from bpo.db.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.delivery import outbox
 from bpo.delivery.jobs import claim
 from bpo.settings import Settings
-from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user
+from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard
 
 TENANT_TABLES_SQL = """
 SELECT c.relname
@@ -49,6 +49,7 @@ async def _owner(settings: Settings) -> asyncpg.Connection:
 async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle) -> None:
     """At least one row of ``tenant`` in every tenant table, through the public surface where there is one."""
     await create_user(client, tenant, role="supervisor")  # users, refresh_tokens, audit_events
+    await onboard(client, tenant)  # clients, services, sites, calendars, contracts, sla_policies, rate_plans
     await create_api_key(client, tenant)  # api_keys
     response = await client.post(
         "/v1/users",

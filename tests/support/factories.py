@@ -73,14 +73,128 @@ async def create_user(
     return response.json(), headers_for(tokens["access_token"])
 
 
+async def create_client(
+    client: httpx.AsyncClient, tenant: TenantHandle, *, code: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    code = code or f"C{uuid.uuid4().hex[:8]}"
+    response = await client.post(
+        "/v1/clients", json={"code": code, "name": f"Client {code}", **fields}, headers=tenant.admin
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 async def create_api_key(
     client: httpx.AsyncClient, tenant: TenantHandle, *, client_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
     response = await client.post(
         "/v1/api-keys",
-        json={"name": "ingest", "client_id": str(client_id or uuid.uuid4())},
+        json={"name": "ingest", "client_id": str(client_id or (await create_client(client, tenant))["id"])},
         headers=tenant.admin,
     )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def post_ok(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+TIERED_PLAN: dict[str, Any] = {
+    "effective_from": "2026-01-01",
+    "currency": "JPY",
+    "charges": [
+        {
+            "kind": "graduated",
+            "code": "replies",
+            "name": "Replies",
+            "unit": "reply",
+            "tiers": [
+                {"up_to": 1000, "unit_price": 120},
+                {"up_to": 5000, "unit_price": 100},
+                {"up_to": None, "unit_price": 80},
+            ],
+        },
+        {
+            "kind": "person_month",
+            "code": "stationed",
+            "name": "Stationed staff",
+            "headcount": 2,
+            "monthly_fee": 450000,
+        },
+    ],
+    "minimum_commitment": 300000,
+    "service_credits": [
+        {"below_percent": 95, "credit_percent": 5},
+        {"below_percent": 90, "credit_percent": 10},
+    ],
+}
+
+
+async def onboard(
+    client: httpx.AsyncClient, tenant: TenantHandle, *, code: str | None = None
+) -> dict[str, Any]:
+    """A client with a service, a site, a calendar and a contract with a tiered rate plan (draft)."""
+    code = code or uuid.uuid4().hex[:6]
+    h = tenant.admin
+    customer = await create_client(client, tenant, code=f"CL-{code}")
+    service = await post_ok(
+        client, f"/v1/clients/{customer['id']}/services", {"code": "svc", "name": "Service"}, h
+    )
+    site = await post_ok(
+        client,
+        "/v1/sites",
+        {
+            "code": f"SITE-{code}",
+            "name": "Client office",
+            "kind": "client",
+            "client_id": customer["id"],
+            "time_zone": "Asia/Tokyo",
+        },
+        h,
+    )
+    calendar = await post_ok(
+        client,
+        "/v1/calendars",
+        {
+            "code": f"CAL-{code}",
+            "name": "Email hours",
+            "time_zone": "Asia/Tokyo",
+            "windows": [{"days": ["daily"], "start": "08:00", "end": "25:30"}],
+        },
+        h,
+    )
+    contract = await post_ok(
+        client,
+        "/v1/contracts",
+        {
+            "service_id": service["id"],
+            "code": f"K-{code}",
+            "name": "Email support",
+            "work_type": "email_support",
+            "start_date": "2026-01-01",
+            "calendar_id": calendar["id"],
+            "staffing_mode": "onsite",
+            "site_id": site["id"],
+            "coverage": [
+                {"days": ["daily"], "start": "08:00", "end": "25:30", "headcount": 3, "languages": ["ja"]}
+            ],
+        },
+        h,
+    )
+    plan = await post_ok(client, f"/v1/contracts/{contract['id']}/rate-plans", TIERED_PLAN, h)
+    return {
+        "client": customer,
+        "service": service,
+        "site": site,
+        "calendar": calendar,
+        "contract": contract,
+        "rate_plan": plan,
+    }

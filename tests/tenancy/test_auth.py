@@ -12,6 +12,7 @@ from tests.support.factories import (
     PASSWORD,
     PLATFORM_HEADERS,
     create_api_key,
+    create_client,
     create_tenant,
     create_user,
     headers_for,
@@ -192,7 +193,7 @@ class TestApiKeys:
         self, client: httpx.AsyncClient
     ) -> None:
         tenant = await create_tenant(client)
-        client_id = uuid.uuid4()
+        client_id = uuid.UUID((await create_client(client, tenant))["id"])
         created = await create_api_key(client, tenant, client_id=client_id)
         key = created["key"]
         assert key.startswith(f"bpo_{tenant.id.hex}_")
@@ -240,7 +241,7 @@ class TestApiKeys:
     ) -> None:
         tenant = await create_tenant(client)
         _, headers = await create_user(client, tenant, role=role)
-        body = {"name": "k", "client_id": str(uuid.uuid4())}
+        body = {"name": "k", "client_id": (await create_client(client, tenant))["id"]}
         assert_problem(await client.post("/v1/api-keys", json=body, headers=headers), 403)
         assert_problem(await client.get("/v1/api-keys", headers=headers), 403)
         _, manager = await create_user(client, tenant, role="account_manager")

@@ -5,7 +5,14 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.factories import PASSWORD, create_api_key, create_tenant, create_user, login
+from tests.support.factories import (
+    PASSWORD,
+    create_api_key,
+    create_client,
+    create_tenant,
+    create_user,
+    login,
+)
 from tests.tenancy.test_auth import assert_problem
 
 
@@ -66,6 +73,7 @@ class TestUsers:
         [
             ({"role": "client_viewer"}, "client_id"),
             ({"role": "staff", "client_id": str(uuid.uuid4())}, "client_id"),
+            ({"role": "client_viewer", "client_id": str(uuid.uuid4())}, "client_id"),
             ({"role": "api_client"}, "role"),
             ({"role": "owner"}, "role"),
             ({"role": "staff", "password": "short"}, "password"),
@@ -84,7 +92,7 @@ class TestUsers:
 
     async def test_client_viewer_is_bound_to_a_client(self, client: httpx.AsyncClient) -> None:
         tenant = await create_tenant(client)
-        client_id = uuid.uuid4()
+        client_id = uuid.UUID((await create_client(client, tenant))["id"])
         viewer, headers = await create_user(client, tenant, role="client_viewer", client_id=client_id)
         assert viewer["client_id"] == str(client_id)
         who = (await client.get("/v1/whoami", headers=headers)).json()
@@ -144,9 +152,10 @@ class TestRoleGuards:
         self, client: httpx.AsyncClient, role: str, may_read: bool, may_write: bool
     ) -> None:
         tenant = await create_tenant(client)
-        _, headers = await create_user(
-            client, tenant, role=role, client_id=uuid.uuid4() if role == "client_viewer" else None
+        viewer_of = (
+            uuid.UUID((await create_client(client, tenant))["id"]) if role == "client_viewer" else None
         )
+        _, headers = await create_user(client, tenant, role=role, client_id=viewer_of)
         target, _ = await create_user(client, tenant, role="staff")
         reads = [
             await client.get("/v1/users", headers=headers),

@@ -70,6 +70,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
             return
 
         captured: dict[str, Any] = {"status": 500, "content_type": None, "body": bytearray()}
+        held: list[Message] = []
 
         async def replay_receive() -> Any:
             nonlocal body
@@ -77,6 +78,9 @@ class IdempotencyMiddleware(ASGIMiddleware):
             return {"type": "http.request", "body": chunk, "more_body": False}
 
         async def capture_send(message: Message) -> None:
+            # Held back until the outcome is stored: a retry sent as soon as the client has the
+            # response must find it stored, not still in progress.
+            held.append(message)
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
                 for name, value in message.get("headers", []):
@@ -84,7 +88,6 @@ class IdempotencyMiddleware(ASGIMiddleware):
                         captured["content_type"] = value.decode("latin-1")
             elif message["type"] == "http.response.body":
                 captured["body"].extend(message.get("body", b""))
-            await send(message)
 
         try:
             await next_app(scope, replay_receive, capture_send)
@@ -97,6 +100,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
             await _store(
                 runtime, caller, key, captured["status"], captured["content_type"], bytes(captured["body"])
             )
+        for message in held:
+            await send(message)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -14,13 +14,23 @@ _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key|c
 _BEARER = re.compile(r"(bearer\s+|bpo_)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
+def _redacted(key: str, value: Any) -> Any:
+    if key != "event" and _SECRET_KEYS.search(key):
+        return "[redacted]"
+    if isinstance(value, str):
+        return _BEARER.sub(r"\1[redacted]", value)
+    # Headers, payloads and lists of them are logged as they are: look inside.
+    if isinstance(value, Mapping):
+        return {k: _redacted(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_redacted("", v) for v in value]
+    return value
+
+
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Secrets never reach logs: drop values under secret-looking keys and mask bearer tokens in text."""
     for key, value in list(event.items()):
-        if key != "event" and _SECRET_KEYS.search(key):
-            event[key] = "[redacted]"
-        elif isinstance(value, str):
-            event[key] = _BEARER.sub(r"\1[redacted]", value)
+        event[key] = _redacted(key, value)
     return event
 
 

@@ -163,6 +163,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             title="Malformed request body",
             detail=f"The request body is not valid JSON: {exc.detail}.",
         )
+    if status >= 500:
+        log.error("http_error", status=status, error=type(exc).__name__, detail=str(exc.detail))
     slug = _HTTP_SLUGS.get(status, "error")
     detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
     if status == 404 and detail == "Not Found":

@@ -11,6 +11,7 @@ from bpo.db.engine import Database
 from bpo.delivery.broker import make_broker
 from bpo.delivery.outbox import Relay
 from bpo.settings import Settings
+from bpo.tenancy.credentials import AccessTokenVerifier
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Runtime:
     broker: RedisBroker
     relay: Relay
     signing_key: str
+    tokens: AccessTokenVerifier
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -28,13 +30,15 @@ class Runtime:
             raise RuntimeError("no Redis URL: start the embedded services or set BPO_REDIS_URL")
         db = Database(settings)
         broker = make_broker(settings)
+        signing_key = settings.signing_key()
         return cls(
             settings=settings,
             db=db,
             redis=aioredis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
             broker=broker,
             relay=Relay(db, broker),
-            signing_key=settings.signing_key(),
+            signing_key=signing_key,
+            tokens=AccessTokenVerifier(signing_key),
         )
 
     async def close(self) -> None:

@@ -1,5 +1,6 @@
 """Every context's models, gathered so migrations see the whole schema."""
 
+from bpo.clients import models as clients_models
 from bpo.core import models as core_models
 from bpo.db.base import Base
 from bpo.delivery import models as delivery_models
@@ -7,4 +8,4 @@ from bpo.tenancy import models as tenancy_models
 
 metadata = Base.metadata
 
-__all__ = ["core_models", "delivery_models", "metadata", "tenancy_models"]
+__all__ = ["clients_models", "core_models", "delivery_models", "metadata", "tenancy_models"]

@@ -68,6 +68,23 @@ async def whoami(caller: Caller) -> schemas.WhoAmI:
     return service.whoami(caller)
 
 
+class TenantController(Controller):
+    path = "/v1/tenant"
+    tags = ["tenant"]
+
+    @get("", guards=[USER_READERS], summary="The operator's settings")
+    async def get_settings(self, session: Session, caller: Caller) -> schemas.TenantSettings:
+        return await service.tenant_settings(session, caller)
+
+    @patch(
+        "", guards=[ADMINS], summary="Change the operator's settings (name, time zone, registration number)"
+    )
+    async def update_settings(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.TenantSettingsUpdate]
+    ) -> schemas.TenantSettings:
+        return await service.update_tenant_settings(session, caller, data)
+
+
 class UserController(Controller):
     path = "/v1/users"
     tags = ["users"]
@@ -135,7 +152,7 @@ class ApiKeyController(Controller):
         await service.revoke_api_key(session, caller, api_key_id)
 
 
-def platform_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def platform_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     runtime: Runtime = connection.app.state.runtime
     expected = runtime.settings.platform_token
     if expected is None:
@@ -175,6 +192,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     MeController,
     whoami,
+    TenantController,
     UserController,
     ApiKeyController,
     PlatformController,

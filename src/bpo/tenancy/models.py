@@ -19,11 +19,16 @@ class Tenant(Base, Timestamps):
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), server_default="active")
     time_zone: Mapped[str] = mapped_column(String(64), server_default="Asia/Tokyo")
+    # The operator's qualified-invoice issuer registration number (T + 13 digits), shown on invoices.
+    invoice_registration_number: Mapped[str | None] = mapped_column(String(14))
 
 
 class User(Base, TenantMixin, Timestamps):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email"),
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),
+    )
 
     email: Mapped[str] = mapped_column(String(254))
     full_name: Mapped[str] = mapped_column(String(200), server_default="")
@@ -55,7 +60,11 @@ class RefreshToken(Base, TenantMixin):
 
 class ApiKey(Base, TenantMixin):
     __tablename__ = "api_keys"
-    __table_args__ = (UniqueConstraint("tenant_id", "prefix"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "prefix"),
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),
+        ForeignKeyConstraint(["tenant_id", "contract_id"], ["contracts.tenant_id", "contracts.id"]),
+    )
 
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16))

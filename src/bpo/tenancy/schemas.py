@@ -114,6 +114,22 @@ class ApiKeyPage(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
+class TenantSettings(msgspec.Struct, kw_only=True):
+    slug: str
+    name: str
+    time_zone: str
+    invoice_registration_number: str | None
+
+
+class TenantSettingsUpdate(Strict):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    time_zone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | msgspec.UnsetType = msgspec.UNSET
+    # The qualified-invoice issuer registration number: T and 13 digits.
+    invoice_registration_number: (
+        Annotated[str, msgspec.Meta(pattern=r"^T\d{13}$")] | msgspec.UnsetType | None
+    ) = msgspec.UNSET
+
+
 class TenantCreate(Strict):
     slug: Slug
     name: Name

@@ -4,13 +4,15 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from msgspec import UNSET
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bpo.clients import service as clients
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, field_error
 from bpo.core.pagination import paginate
@@ -238,6 +240,8 @@ async def create_user(
 ) -> User:
     _check_role_binding(data.role, data.client_id)
     _check_password(data.password)
+    if data.client_id is not None:
+        await clients.require_client_binding(session, tenant_id, data.client_id)
     user = User(
         tenant_id=tenant_id,
         id=new_id(),
@@ -301,6 +305,8 @@ async def update_user(
     role = Role(user.role) if data.role is UNSET else data.role
     client_id = user.client_id if data.client_id is UNSET else data.client_id
     _check_role_binding(role, client_id)
+    if client_id is not None and client_id != user.client_id:
+        await clients.require_client_binding(session, scope.tenant_id, client_id)
     if role.value != user.role:
         user.role = role.value
         changed.append("role")
@@ -368,6 +374,7 @@ def api_key_view(key: ApiKey) -> schemas.ApiKey:
 async def create_api_key(
     session: AsyncSession, scope: Scope, data: schemas.ApiKeyCreate
 ) -> schemas.ApiKeyCreated:
+    await clients.require_client_binding(session, scope.tenant_id, data.client_id, data.contract_id)
     secret = new_secret(scope.tenant_id)
     key = ApiKey(
         tenant_id=scope.tenant_id,
@@ -419,6 +426,58 @@ async def revoke_api_key(session: AsyncSession, scope: Scope, key_id: uuid.UUID)
             object_type="api_key",
             object_id=key.id,
         )
+
+
+# --- tenant settings -------------------------------------------------------------------------
+
+
+def _settings_view(tenant: Tenant) -> schemas.TenantSettings:
+    return schemas.TenantSettings(
+        slug=tenant.slug,
+        name=tenant.name,
+        time_zone=tenant.time_zone,
+        invoice_registration_number=tenant.invoice_registration_number,
+    )
+
+
+async def tenant_settings(session: AsyncSession, scope: Scope) -> schemas.TenantSettings:
+    return _settings_view(await session.get_one(Tenant, scope.tenant_id))
+
+
+async def tenant_time_zone(session: AsyncSession, scope: Scope) -> str:
+    return (await session.get_one(Tenant, scope.tenant_id)).time_zone
+
+
+async def tenant_today(session: AsyncSession, scope: Scope) -> date:
+    """Today's date where the operator is: months open and close in the tenant's zone."""
+    return datetime.now(ZoneInfo(await tenant_time_zone(session, scope))).date()
+
+
+async def update_tenant_settings(
+    session: AsyncSession, scope: Scope, data: schemas.TenantSettingsUpdate
+) -> schemas.TenantSettings:
+    tenant = await session.get_one(Tenant, scope.tenant_id, with_for_update=True)
+    changed = []
+    if data.time_zone is not UNSET:
+        _check_time_zone(data.time_zone)
+    for name in ("name", "time_zone", "invoice_registration_number"):
+        value = getattr(data, name)
+        if value is not UNSET and getattr(tenant, name) != value:
+            setattr(tenant, name, value)
+            changed.append(name)
+    if changed:
+        audit.record(
+            session,
+            tenant_id=scope.tenant_id,
+            actor_id=scope.user_id,
+            action="tenant.updated",
+            object_type="tenant",
+            object_id=tenant.id,
+            fields=changed,
+        )
+        await session.flush()
+        await session.refresh(tenant)
+    return _settings_view(tenant)
 
 
 # --- platform: tenants ------------------------------------------------------------------------

@@ -1,0 +1,466 @@
+"""Contracts, their lifecycle, and their versioned SLA policies and rate plans."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import msgspec
+from msgspec import UNSET
+from sqlalchemy import Select, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.clients import defaults, rules, schemas
+from bpo.clients.models import Contract, RatePlan, SlaPolicy
+from bpo.clients.service import (
+    apply_update,
+    client_restriction,
+    flush_unique,
+    get_calendar_row,
+    get_client_row,
+    get_service_row,
+    get_site_row,
+    raise_if,
+    record,
+)
+from bpo.core.errors import Conflict, NotFound, field_error
+from bpo.core.pagination import paginate
+from bpo.db.base import new_id
+from bpo.tenancy.scope import Scope
+
+Status = schemas.ContractStatus
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.DRAFT: frozenset({Status.ACTIVE, Status.ENDED}),
+    Status.ACTIVE: frozenset({Status.SUSPENDED, Status.ENDED}),
+    Status.SUSPENDED: frozenset({Status.ACTIVE, Status.ENDED}),
+    Status.ENDED: frozenset(),
+}
+
+
+def contract_view(contract: Contract) -> schemas.Contract:
+    return schemas.Contract(
+        id=contract.id,
+        client_id=contract.client_id,
+        service_id=contract.service_id,
+        code=contract.code,
+        name=contract.name,
+        work_type=contract.work_type,
+        status=Status(contract.status),
+        start_date=contract.start_date,
+        end_date=contract.end_date,
+        staffing_mode=schemas.StaffingMode(contract.staffing_mode),
+        site_id=contract.site_id,
+        calendar_id=contract.calendar_id,
+        coverage=msgspec.convert(contract.coverage, list[schemas.CoverageLine]),
+        expected_monthly_volume=contract.expected_monthly_volume,
+        billable_event=schemas.BillableEvent(contract.billable_event),
+        currency=contract.currency,
+        created_at=contract.created_at,
+    )
+
+
+def check_contract_shape(
+    *,
+    staffing_mode: schemas.StaffingMode,
+    site_id: uuid.UUID | None,
+    start_date: date,
+    end_date: date | None,
+    coverage: Sequence[schemas.CoverageLine],
+    path: str = "",
+) -> rules.FieldErrors:
+    errors: rules.FieldErrors = []
+    if staffing_mode is schemas.StaffingMode.ONSITE and site_id is None:
+        errors.append(field_error(rules.join(path, "site_id"), "an onsite contract names its site"))
+    if end_date is not None and end_date < start_date:
+        errors.append(field_error(rules.join(path, "end_date"), "must not be before start_date"))
+    errors += rules.check_windows(coverage, rules.join(path, "coverage"))
+    return errors
+
+
+def _visible_contracts(scope: Scope) -> Select[Contract]:
+    statement = select(Contract).where(Contract.tenant_id == scope.tenant_id)
+    restriction = client_restriction(scope)
+    if restriction is not None:
+        statement = statement.where(Contract.client_id == restriction)
+    if scope.contract_id is not None:
+        statement = statement.where(Contract.id == scope.contract_id)
+    return statement
+
+
+async def get_contract_row(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, *, for_update: bool = False
+) -> Contract:
+    statement = _visible_contracts(scope).where(Contract.id == contract_id)
+    if for_update:
+        statement = statement.with_for_update()
+    contract = await session.scalar(statement)
+    if contract is None:
+        raise NotFound(f"Contract {contract_id} not found.")
+    return contract
+
+
+async def get_contract(session: AsyncSession, scope: Scope, contract_id: uuid.UUID) -> schemas.Contract:
+    return contract_view(await get_contract_row(session, scope, contract_id))
+
+
+async def list_contracts(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    limit: int,
+    cursor: str | None,
+    client_id: uuid.UUID | None = None,
+    service_id: uuid.UUID | None = None,
+    status: Status | None = None,
+) -> schemas.ContractPage:
+    statement = _visible_contracts(scope)
+    if client_id is not None:
+        statement = statement.where(Contract.client_id == client_id)
+    if service_id is not None:
+        statement = statement.where(Contract.service_id == service_id)
+    if status is not None:
+        statement = statement.where(Contract.status == status.value)
+    rows, next_cursor = await paginate(session, statement, Contract.id, limit=limit, cursor=cursor)
+    return schemas.ContractPage(items=[contract_view(c) for c in rows], next_cursor=next_cursor)
+
+
+async def create_contract(
+    session: AsyncSession, scope: Scope, data: schemas.ContractCreate
+) -> schemas.Contract:
+    raise_if(
+        check_contract_shape(
+            staffing_mode=data.staffing_mode,
+            site_id=data.site_id,
+            start_date=data.start_date,
+            end_date=data.end_date,
+            coverage=data.coverage,
+        )
+        + (rules.check_currency(data.currency, "currency") if data.currency else [])
+    )
+    service = await get_service_row(session, scope, data.service_id, field="service_id")
+    client = await get_client_row(session, scope, service.client_id)
+    if service.status != "active" or client.status != "active":
+        raise Conflict("The service or its client is archived.", slug="archived")
+    await get_calendar_row(session, scope, data.calendar_id, field="calendar_id")
+    if data.site_id is not None:
+        await get_site_row(session, scope, data.site_id, field="site_id")
+    contract = Contract(
+        tenant_id=scope.tenant_id,
+        id=new_id(),
+        client_id=client.id,
+        service_id=service.id,
+        code=data.code,
+        name=data.name,
+        work_type=data.work_type.value,
+        status=Status.DRAFT.value,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        staffing_mode=data.staffing_mode.value,
+        site_id=data.site_id,
+        calendar_id=data.calendar_id,
+        coverage=msgspec.to_builtins(data.coverage),
+        expected_monthly_volume=data.expected_monthly_volume,
+        billable_event=(data.billable_event or defaults.BILLABLE_EVENT[data.work_type]).value,
+        currency=data.currency or client.currency,
+    )
+    session.add(contract)
+    await flush_unique(session, "contract", data.code)
+    # Every contract is measured from its first day: the work type's default objectives until changed.
+    session.add(
+        SlaPolicy(
+            tenant_id=scope.tenant_id,
+            id=new_id(),
+            contract_id=contract.id,
+            effective_from=contract.start_date,
+            objectives=msgspec.to_builtins(defaults.OBJECTIVES[data.work_type]),
+            created_by=scope.user_id,
+        )
+    )
+    record(session, scope, "contract.created", "contract", contract.id, code=contract.code)
+    await session.flush()
+    await session.refresh(contract)
+    return contract_view(contract)
+
+
+def _ensure_editable(contract: Contract) -> None:
+    if contract.status == Status.ENDED.value:
+        raise Conflict(f"Contract {contract.code} has ended and can no longer change.", slug="contract-ended")
+
+
+async def update_contract(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.ContractUpdate
+) -> schemas.Contract:
+    contract = await get_contract_row(session, scope, contract_id, for_update=True)
+    _ensure_editable(contract)
+    staffing_mode = schemas.StaffingMode(
+        contract.staffing_mode if data.staffing_mode is UNSET else data.staffing_mode
+    )
+    site_id = contract.site_id if data.site_id is UNSET else data.site_id
+    end_date = contract.end_date if data.end_date is UNSET else data.end_date
+    coverage = (
+        msgspec.convert(contract.coverage, list[schemas.CoverageLine])
+        if data.coverage is UNSET
+        else data.coverage
+    )
+    raise_if(
+        check_contract_shape(
+            staffing_mode=staffing_mode,
+            site_id=site_id,
+            start_date=contract.start_date,
+            end_date=end_date,
+            coverage=coverage,
+        )
+    )
+    if data.site_id is not UNSET and data.site_id is not None:
+        await get_site_row(session, scope, data.site_id, field="site_id")
+    if data.calendar_id is not UNSET:
+        await get_calendar_row(session, scope, data.calendar_id, field="calendar_id")
+    changed = apply_update(contract, data)
+    if changed:
+        record(session, scope, "contract.updated", "contract", contract.id, fields=changed)
+        await session.flush()
+        await session.refresh(contract)
+    return contract_view(contract)
+
+
+async def transition_contract(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, target: Status, today: date
+) -> schemas.Contract:
+    contract = await get_contract_row(session, scope, contract_id, for_update=True)
+    current = Status(contract.status)
+    if target == current:
+        return contract_view(contract)
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (ended is final)"
+        raise Conflict(
+            f"A {current} contract cannot become {target}; allowed: {allowed}.",
+            slug="invalid-transition",
+            errors=[field_error("status", f"{current} → {target} not allowed")],
+        )
+    if target is Status.ACTIVE:
+        plan = await session.scalar(
+            select(RatePlan.id).where(
+                RatePlan.tenant_id == scope.tenant_id, RatePlan.contract_id == contract.id
+            )
+        )
+        if plan is None:
+            raise Conflict(
+                f"Contract {contract.code} needs a rate plan before it can be activated.",
+                slug="rate-plan-required",
+            )
+        service = await get_service_row(session, scope, contract.service_id)
+        if service.status != "active":
+            raise Conflict("The contract's service is archived.", slug="archived")
+    if target is Status.ENDED and contract.end_date is None:
+        contract.end_date = max(today, contract.start_date)
+    contract.status = target.value
+    record(
+        session,
+        scope,
+        "contract.status_changed",
+        "contract",
+        contract.id,
+        status_from=current,
+        status_to=target,
+    )
+    await session.flush()
+    await session.refresh(contract)
+    return contract_view(contract)
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+def _check_version_date(
+    contract: Contract, effective_from: date, latest: date | None, today: date, path: str
+) -> rules.FieldErrors:
+    """Closed months are never re-measured or re-billed: once a contract is live, a new version starts
+    no earlier than the current month and after the latest version."""
+    if effective_from < contract.start_date:
+        return [field_error(path, f"must not be before the contract's start {contract.start_date}")]
+    if contract.status == Status.DRAFT.value:
+        return []
+    month_start = today.replace(day=1)
+    if effective_from < month_start:
+        return [field_error(path, f"must be on or after {month_start}: earlier months are closed")]
+    if latest is not None and effective_from <= latest:
+        return [field_error(path, f"must be after the latest version ({latest})")]
+    return []
+
+
+def _with_effective_to(rows: Sequence[Any]) -> list[tuple[Any, date | None]]:
+    ordered = sorted(rows, key=lambda r: r.effective_from)
+    return [
+        (row, ordered[i + 1].effective_from - timedelta(days=1) if i + 1 < len(ordered) else None)
+        for i, row in enumerate(ordered)
+    ]
+
+
+def policy_view(policy: SlaPolicy, effective_to: date | None) -> schemas.SlaPolicy:
+    return schemas.SlaPolicy(
+        id=policy.id,
+        contract_id=policy.contract_id,
+        effective_from=policy.effective_from,
+        effective_to=effective_to,
+        objectives=msgspec.convert(policy.objectives, list[schemas.Objective]),
+        created_at=policy.created_at,
+    )
+
+
+def plan_view(plan: RatePlan, effective_to: date | None) -> schemas.RatePlan:
+    return schemas.RatePlan(
+        id=plan.id,
+        contract_id=plan.contract_id,
+        effective_from=plan.effective_from,
+        effective_to=effective_to,
+        currency=plan.currency,
+        charges=msgspec.convert(plan.charges, list[schemas.Charge]),
+        minimum_commitment=plan.minimum_commitment,
+        service_credits=msgspec.convert(plan.service_credits, list[schemas.ServiceCredit]),
+        created_at=plan.created_at,
+    )
+
+
+async def list_sla_policies(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID
+) -> list[schemas.SlaPolicy]:
+    contract = await get_contract_row(session, scope, contract_id)
+    rows = (
+        await session.scalars(
+            select(SlaPolicy).where(
+                SlaPolicy.tenant_id == scope.tenant_id, SlaPolicy.contract_id == contract.id
+            )
+        )
+    ).all()
+    return [policy_view(row, to) for row, to in _with_effective_to(rows)]
+
+
+async def add_sla_policy(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.SlaPolicyCreate, today: date
+) -> schemas.SlaPolicy:
+    contract = await get_contract_row(session, scope, contract_id, for_update=True)
+    _ensure_editable(contract)
+    existing = (
+        await session.scalars(
+            select(SlaPolicy).where(
+                SlaPolicy.tenant_id == scope.tenant_id, SlaPolicy.contract_id == contract.id
+            )
+        )
+    ).all()
+    latest = max((p.effective_from for p in existing), default=None)
+    raise_if(
+        rules.check_objectives(data.objectives, "objectives")
+        + _check_version_date(contract, data.effective_from, latest, today, "effective_from")
+    )
+    if contract.status == Status.DRAFT.value:
+        # Until the contract goes live its versions are a draft too: the same date replaces.
+        await session.execute(
+            delete(SlaPolicy).where(
+                SlaPolicy.tenant_id == scope.tenant_id,
+                SlaPolicy.contract_id == contract.id,
+                SlaPolicy.effective_from == data.effective_from,
+            )
+        )
+    policy = SlaPolicy(
+        tenant_id=scope.tenant_id,
+        id=new_id(),
+        contract_id=contract.id,
+        effective_from=data.effective_from,
+        objectives=msgspec.to_builtins(data.objectives),
+        created_by=scope.user_id,
+    )
+    session.add(policy)
+    record(
+        session, scope, "sla_policy.created", "contract", contract.id, effective_from=str(data.effective_from)
+    )
+    await session.flush()
+    await session.refresh(policy)
+    versions = await list_sla_policies(session, scope, contract.id)
+    return next(v for v in versions if v.id == policy.id)
+
+
+async def list_rate_plans(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID
+) -> list[schemas.RatePlan]:
+    contract = await get_contract_row(session, scope, contract_id)
+    rows = (
+        await session.scalars(
+            select(RatePlan).where(RatePlan.tenant_id == scope.tenant_id, RatePlan.contract_id == contract.id)
+        )
+    ).all()
+    return [plan_view(row, to) for row, to in _with_effective_to(rows)]
+
+
+async def add_rate_plan(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.RatePlanCreate, today: date
+) -> schemas.RatePlan:
+    contract = await get_contract_row(session, scope, contract_id, for_update=True)
+    _ensure_editable(contract)
+    existing = (
+        await session.scalars(
+            select(RatePlan).where(RatePlan.tenant_id == scope.tenant_id, RatePlan.contract_id == contract.id)
+        )
+    ).all()
+    latest = max((p.effective_from for p in existing), default=None)
+    raise_if(
+        rules.check_rate_plan(data, contract.currency, "")
+        + _check_version_date(contract, data.effective_from, latest, today, "effective_from")
+    )
+    if contract.status == Status.DRAFT.value:
+        await session.execute(
+            delete(RatePlan).where(
+                RatePlan.tenant_id == scope.tenant_id,
+                RatePlan.contract_id == contract.id,
+                RatePlan.effective_from == data.effective_from,
+            )
+        )
+    plan = RatePlan(
+        tenant_id=scope.tenant_id,
+        id=new_id(),
+        contract_id=contract.id,
+        effective_from=data.effective_from,
+        currency=data.currency,
+        charges=msgspec.to_builtins(data.charges),
+        minimum_commitment=data.minimum_commitment,
+        service_credits=msgspec.to_builtins(data.service_credits),
+        created_by=scope.user_id,
+    )
+    session.add(plan)
+    record(
+        session, scope, "rate_plan.created", "contract", contract.id, effective_from=str(data.effective_from)
+    )
+    await session.flush()
+    await session.refresh(plan)
+    versions = await list_rate_plans(session, scope, contract.id)
+    return next(v for v in versions if v.id == plan.id)
+
+
+async def sla_policy_in_force(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, on: date
+) -> schemas.SlaPolicy | None:
+    versions = await list_sla_policies(session, scope, contract_id)
+    return next(
+        (
+            v
+            for v in reversed(versions)
+            if v.effective_from <= on and (v.effective_to is None or on <= v.effective_to)
+        ),
+        None,
+    )
+
+
+async def rate_plan_in_force(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, on: date
+) -> schemas.RatePlan | None:
+    versions = await list_rate_plans(session, scope, contract_id)
+    return next(
+        (
+            v
+            for v in reversed(versions)
+            if v.effective_from <= on and (v.effective_to is None or on <= v.effective_to)
+        ),
+        None,
+    )

@@ -1,0 +1,432 @@
+"""Onboarding types: shared by the REST API and the declarative manifests (``tenants/<slug>.yaml``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+import msgspec
+
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Clock = Annotated[
+    str, msgspec.Meta(pattern=r"^\d{1,2}:\d{2}$", description='Local wall time; "25:30" = 01:30 next day')
+]
+Duration = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", description='Like "45s", "8h", "1h30m", "2d"'
+    ),
+]
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=10**15, description="Integer minor units of the currency")]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "daily", "weekdays", "weekends"]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class WorkType(StrEnum):
+    PATROL = "patrol"
+    REVIEW = "review"
+    ACTIVE_SUPPORT = "active_support"
+    EMAIL_SUPPORT = "email_support"
+    CHAT_SUPPORT = "chat_support"
+    VIOLATION_REPORTS = "violation_reports"
+    AD_TRAFFICKING = "ad_trafficking"
+    VOICE_REPORTING = "voice_reporting"
+
+
+class ContractStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+
+
+class StaffingMode(StrEnum):
+    ONSITE = "onsite"
+    REMOTE = "remote"
+    HYBRID = "hybrid"
+
+
+class BillableEvent(StrEnum):
+    RECEIVED = "received"
+    FIRST_RESPONSE = "first_response"
+    RESOLVED = "resolved"
+
+
+class Metric(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+    COVERAGE = "coverage"
+
+
+class SlaClock(StrEnum):
+    CALENDAR = "calendar"
+    BUSINESS_HOURS = "business_hours"
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+# --- value objects --------------------------------------------------------------------------
+
+
+class TimeRange(Strict):
+    start: Clock
+    end: Clock
+
+
+class WindowSpec(Strict):
+    days: list[Day]
+    start: Clock
+    end: Clock
+
+
+class ExceptionSpec(Strict):
+    date: date
+    windows: list[TimeRange] = []
+    note: Text = ""
+
+
+class CoverageLine(Strict):
+    days: list[Day]
+    start: Clock
+    end: Clock
+    headcount: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+    skills: list[Label] = []
+    languages: list[Label] = []
+
+
+class Objective(Strict):
+    metric: Metric
+    target_percent: Percent
+    threshold: Duration | None = None
+    clock: SlaClock = SlaClock.BUSINESS_HOURS
+    checkpoints: list[Duration] = []
+    priorities: list[Label] = []
+    channels: list[Label] = []
+    at_risk_percent: Annotated[int, msgspec.Meta(ge=1, le=99)] = 80
+
+
+class Tier(Strict):
+    up_to: Annotated[int, msgspec.Meta(ge=1)] | None
+    unit_price: MinorUnits
+
+
+class PerUnitCharge(Strict, tag="per_unit", tag_field="kind"):
+    code: Code
+    name: Name
+    unit_price: MinorUnits
+    unit: Label = "item"
+
+
+class GraduatedCharge(Strict, tag="graduated", tag_field="kind"):
+    code: Code
+    name: Name
+    tiers: list[Tier]
+    unit: Label = "item"
+
+
+class VolumeCharge(Strict, tag="volume", tag_field="kind"):
+    code: Code
+    name: Name
+    tiers: list[Tier]
+    unit: Label = "item"
+
+
+class PackageCharge(Strict, tag="package", tag_field="kind"):
+    code: Code
+    name: Name
+    package_size: Annotated[int, msgspec.Meta(ge=1)]
+    package_price: MinorUnits
+    unit: Label = "item"
+
+
+class FixedMonthlyCharge(Strict, tag="fixed_monthly", tag_field="kind"):
+    code: Code
+    name: Name
+    amount: MinorUnits
+
+
+class PersonMonthCharge(Strict, tag="person_month", tag_field="kind"):
+    code: Code
+    name: Name
+    headcount: Annotated[float, msgspec.Meta(gt=0, le=10_000)]
+    monthly_fee: MinorUnits
+
+
+Charge = (
+    PerUnitCharge | GraduatedCharge | VolumeCharge | PackageCharge | FixedMonthlyCharge | PersonMonthCharge
+)
+
+
+class ServiceCredit(Strict):
+    """When attainment of ``metric`` (any objective when null) falls below ``below_percent``,
+    ``credit_percent`` of the contract's charges for the month is credited."""
+
+    below_percent: Percent
+    credit_percent: Percent
+    metric: Metric | None = None
+
+
+# --- SLA policies and rate plans (versioned) ------------------------------------------------
+
+
+class SlaPolicyCreate(Strict):
+    effective_from: date
+    objectives: list[Objective]
+
+
+class SlaPolicy(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    contract_id: uuid.UUID
+    effective_from: date
+    effective_to: date | None
+    objectives: list[Objective]
+    created_at: datetime
+
+
+class RatePlanCreate(Strict):
+    effective_from: date
+    currency: Currency
+    charges: list[Charge]
+    minimum_commitment: MinorUnits | None = None
+    service_credits: list[ServiceCredit] = []
+
+
+class RatePlan(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    contract_id: uuid.UUID
+    effective_from: date
+    effective_to: date | None
+    currency: str
+    charges: list[Charge]
+    minimum_commitment: int | None
+    service_credits: list[ServiceCredit]
+    created_at: datetime
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+
+class SiteCreate(Strict):
+    code: Code
+    name: Name
+    kind: Literal["own", "client"]
+    time_zone: TimeZone
+    client_id: uuid.UUID | None = None
+    address: Text = ""
+    seat_capacity: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+
+
+class SiteUpdate(Strict):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
+    address: Text | msgspec.UnsetType = msgspec.UNSET
+    seat_capacity: Annotated[int, msgspec.Meta(ge=0, le=100000)] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class Site(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: str
+    client_id: uuid.UUID | None
+    time_zone: str
+    address: str
+    seat_capacity: int | None
+    status: str
+
+
+# --- calendars -------------------------------------------------------------------------------
+
+
+class CalendarCreate(Strict):
+    code: Code
+    name: Name
+    time_zone: TimeZone
+    windows: list[WindowSpec]
+    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] | None = "JP"
+    holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    exceptions: list[ExceptionSpec] = []
+
+
+class CalendarUpdate(Strict):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
+    windows: list[WindowSpec] | msgspec.UnsetType = msgspec.UNSET
+    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    exceptions: list[ExceptionSpec] | msgspec.UnsetType = msgspec.UNSET
+
+
+class Calendar(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    code: str
+    name: str
+    time_zone: str
+    windows: list[WindowSpec]
+    holiday_country: str | None
+    holiday_subdivision: str | None
+    exceptions: list[ExceptionSpec]
+    status: str
+
+
+class OpenInterval(msgspec.Struct):
+    start: datetime
+    end: datetime
+
+
+# --- clients and services --------------------------------------------------------------------
+
+ClosingDay = Annotated[int, msgspec.Meta(ge=1, le=31, description="1-28, or 31 for the month end")]
+
+
+class ClientCreate(Strict):
+    code: Code
+    name: Name
+    legal_name: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    billing_contact_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    billing_email: Annotated[str, msgspec.Meta(max_length=254)] = ""
+    currency: Currency = "JPY"
+    time_zone: TimeZone | None = None
+    closing_day: ClosingDay = 31
+    payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] = 1
+    payment_day: ClosingDay = 31
+
+
+class ClientUpdate(Strict):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    legal_name: Annotated[str, msgspec.Meta(max_length=300)] | msgspec.UnsetType = msgspec.UNSET
+    billing_contact_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    billing_email: Annotated[str, msgspec.Meta(max_length=254)] | msgspec.UnsetType = msgspec.UNSET
+    time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
+    closing_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
+    payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
+    payment_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
+
+
+class Client(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    code: str
+    name: str
+    legal_name: str
+    billing_contact_name: str
+    billing_email: str
+    currency: str
+    time_zone: str
+    closing_day: int
+    payment_month_offset: int
+    payment_day: int
+    payment_terms: str
+    status: str
+    created_at: datetime
+
+
+class ServiceCreate(Strict):
+    code: Code
+    name: Name
+    description: Text = ""
+
+
+class ServiceUpdate(Strict):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Text | msgspec.UnsetType = msgspec.UNSET
+
+
+class Service(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    code: str
+    name: str
+    description: str
+    status: str
+
+
+# --- contracts -------------------------------------------------------------------------------
+
+
+class ContractCreate(Strict):
+    service_id: uuid.UUID
+    code: Code
+    name: Name
+    work_type: WorkType
+    start_date: date
+    calendar_id: uuid.UUID
+    staffing_mode: StaffingMode = StaffingMode.REMOTE
+    end_date: date | None = None
+    site_id: uuid.UUID | None = None
+    coverage: list[CoverageLine] = []
+    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    billable_event: BillableEvent | None = None
+    currency: Currency | None = None
+
+
+class ContractUpdate(Strict):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    end_date: date | msgspec.UnsetType | None = msgspec.UNSET
+    staffing_mode: StaffingMode | msgspec.UnsetType = msgspec.UNSET
+    site_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    calendar_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
+    coverage: list[CoverageLine] | msgspec.UnsetType = msgspec.UNSET
+    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType | None = msgspec.UNSET
+    billable_event: BillableEvent | msgspec.UnsetType = msgspec.UNSET
+
+
+class ContractTransition(Strict):
+    status: ContractStatus
+
+
+class Contract(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    service_id: uuid.UUID
+    code: str
+    name: str
+    work_type: str
+    status: ContractStatus
+    start_date: date
+    end_date: date | None
+    staffing_mode: StaffingMode
+    site_id: uuid.UUID | None
+    calendar_id: uuid.UUID
+    coverage: list[CoverageLine]
+    expected_monthly_volume: int | None
+    billable_event: BillableEvent
+    currency: str
+    created_at: datetime
+
+
+class ClientPage(msgspec.Struct, kw_only=True):
+    items: list[Client]
+    next_cursor: str | None
+
+
+class ServicePage(msgspec.Struct, kw_only=True):
+    items: list[Service]
+    next_cursor: str | None
+
+
+class ContractPage(msgspec.Struct, kw_only=True):
+    items: list[Contract]
+    next_cursor: str | None
+
+
+class SitePage(msgspec.Struct, kw_only=True):
+    items: list[Site]
+    next_cursor: str | None
+
+
+class CalendarPage(msgspec.Struct, kw_only=True):
+    items: list[Calendar]
+    next_cursor: str | None

@@ -1,0 +1,513 @@
+"""Clients, services, sites and calendars: the rules (no HTTP here; the caller owns the transaction)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NoReturn
+
+import msgspec
+from msgspec import UNSET
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.clients import calendar as cal
+from bpo.clients import rules, schemas
+from bpo.clients.models import BusinessCalendar, Client, Service, Site
+from bpo.core import audit
+from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core.pagination import paginate
+from bpo.db.base import new_id
+from bpo.tenancy.scope import Role, Scope
+
+CLIENT_SCOPED_ROLES = frozenset({Role.CLIENT_VIEWER, Role.API_CLIENT})
+
+
+def raise_if(errors: Sequence[dict[str, Any]], what: str = "Validation failed") -> None:
+    if errors:
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise Invalid(f"{what}: {detail}", errors=errors)
+
+
+def client_restriction(scope: Scope) -> uuid.UUID | None:
+    """The one client a client viewer or API key may see; None for operator roles."""
+    if scope.role in CLIENT_SCOPED_ROLES:
+        # A client-scoped credential without a client sees nothing: an id no row has.
+        return scope.client_id or uuid.UUID(int=0)
+    return None
+
+
+def apply_update(row: Any, update: msgspec.Struct) -> list[str]:
+    changed = []
+    for name in update.__struct_fields__:
+        value = getattr(update, name)
+        if value is UNSET:
+            continue
+        if isinstance(value, list):
+            value = msgspec.to_builtins(value)
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed.append(name)
+    return changed
+
+
+async def flush_unique(session: AsyncSession, what: str, code: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if "unique" in str(exc.orig).lower() or "duplicate" in str(exc.orig).lower():
+            raise Conflict(
+                f"A {what} with code {code!r} already exists.",
+                slug="duplicate-code",
+                errors=[field_error("code", "already in use")],
+            ) from None
+        raise
+
+
+def record(
+    session: AsyncSession, scope: Scope, action: str, kind: str, object_id: uuid.UUID, **detail: Any
+) -> None:
+    audit.record(
+        session,
+        tenant_id=scope.tenant_id,
+        actor_id=scope.user_id,
+        action=action,
+        object_type=kind,
+        object_id=object_id,
+        **detail,
+    )
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+
+def site_view(site: Site) -> schemas.Site:
+    return schemas.Site(
+        id=site.id,
+        code=site.code,
+        name=site.name,
+        kind=site.kind,
+        client_id=site.client_id,
+        time_zone=site.time_zone,
+        address=site.address,
+        seat_capacity=site.seat_capacity,
+        status=site.status,
+    )
+
+
+def check_site(data: schemas.SiteCreate, path: str = "") -> rules.FieldErrors:
+    errors = rules.check_time_zone(data.time_zone, rules.join(path, "time_zone"))
+    if data.kind == "client" and data.client_id is None:
+        errors.append(field_error(rules.join(path, "client_id"), "a client office names its client"))
+    if data.kind == "own" and data.client_id is not None:
+        errors.append(field_error(rules.join(path, "client_id"), "only a client office has a client"))
+    return errors
+
+
+async def create_site(session: AsyncSession, scope: Scope, data: schemas.SiteCreate) -> schemas.Site:
+    raise_if(check_site(data))
+    if data.client_id is not None:
+        await get_client_row(session, scope, data.client_id, field="client_id")
+    site = Site(tenant_id=scope.tenant_id, id=new_id(), **msgspec.structs.asdict(data))
+    session.add(site)
+    await flush_unique(session, "site", data.code)
+    record(session, scope, "site.created", "site", site.id)
+    await session.refresh(site)
+    return site_view(site)
+
+
+async def get_site_row(
+    session: AsyncSession, scope: Scope, site_id: uuid.UUID, field: str | None = None
+) -> Site:
+    site = await session.scalar(select(Site).where(Site.tenant_id == scope.tenant_id, Site.id == site_id))
+    if site is None:
+        _missing("Site", site_id, field)
+    return site
+
+
+async def list_sites(
+    session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None
+) -> schemas.SitePage:
+    rows, next_cursor = await paginate(
+        session, select(Site).where(Site.tenant_id == scope.tenant_id), Site.id, limit=limit, cursor=cursor
+    )
+    return schemas.SitePage(items=[site_view(s) for s in rows], next_cursor=next_cursor)
+
+
+async def update_site(
+    session: AsyncSession, scope: Scope, site_id: uuid.UUID, data: schemas.SiteUpdate
+) -> schemas.Site:
+    site = await get_site_row(session, scope, site_id)
+    if data.time_zone is not UNSET:
+        raise_if(rules.check_time_zone(data.time_zone, "time_zone"))
+    changed = apply_update(site, data)
+    if changed:
+        record(session, scope, "site.updated", "site", site.id, fields=changed)
+        await session.flush()
+        await session.refresh(site)
+    return site_view(site)
+
+
+async def delete_site(session: AsyncSession, scope: Scope, site_id: uuid.UUID) -> None:
+    await archive_or_delete(session, scope, await get_site_row(session, scope, site_id), "site")
+
+
+# --- calendars -------------------------------------------------------------------------------
+
+
+def calendar_view(calendar: BusinessCalendar) -> schemas.Calendar:
+    return schemas.Calendar(
+        id=calendar.id,
+        code=calendar.code,
+        name=calendar.name,
+        time_zone=calendar.time_zone,
+        windows=msgspec.convert(calendar.windows, list[schemas.WindowSpec]),
+        holiday_country=calendar.holiday_country,
+        holiday_subdivision=calendar.holiday_subdivision,
+        exceptions=msgspec.convert(calendar.exceptions, list[schemas.ExceptionSpec]),
+        status=calendar.status,
+    )
+
+
+async def create_calendar(
+    session: AsyncSession, scope: Scope, data: schemas.CalendarCreate
+) -> schemas.Calendar:
+    raise_if(rules.check_calendar(data))
+    calendar = BusinessCalendar(tenant_id=scope.tenant_id, id=new_id(), **msgspec.to_builtins(data))
+    session.add(calendar)
+    await flush_unique(session, "calendar", data.code)
+    record(session, scope, "calendar.created", "calendar", calendar.id)
+    await session.refresh(calendar)
+    return calendar_view(calendar)
+
+
+async def get_calendar_row(
+    session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, field: str | None = None
+) -> BusinessCalendar:
+    calendar = await session.scalar(
+        select(BusinessCalendar).where(
+            BusinessCalendar.tenant_id == scope.tenant_id, BusinessCalendar.id == calendar_id
+        )
+    )
+    if calendar is None:
+        _missing("Calendar", calendar_id, field)
+    return calendar
+
+
+async def list_calendars(
+    session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None
+) -> schemas.CalendarPage:
+    rows, next_cursor = await paginate(
+        session,
+        select(BusinessCalendar).where(BusinessCalendar.tenant_id == scope.tenant_id),
+        BusinessCalendar.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return schemas.CalendarPage(items=[calendar_view(c) for c in rows], next_cursor=next_cursor)
+
+
+async def update_calendar(
+    session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, data: schemas.CalendarUpdate
+) -> schemas.Calendar:
+    calendar = await get_calendar_row(session, scope, calendar_id)
+    raise_if(rules.check_calendar(data))
+    changed = apply_update(calendar, data)
+    if changed:
+        record(session, scope, "calendar.updated", "calendar", calendar.id, fields=changed)
+        await session.flush()
+        await session.refresh(calendar)
+    return calendar_view(calendar)
+
+
+async def delete_calendar(session: AsyncSession, scope: Scope, calendar_id: uuid.UUID) -> None:
+    await archive_or_delete(session, scope, await get_calendar_row(session, scope, calendar_id), "calendar")
+
+
+DAYS: dict[str, tuple[int, ...]] = {
+    "mon": (0,),
+    "tue": (1,),
+    "wed": (2,),
+    "thu": (3,),
+    "fri": (4,),
+    "sat": (5,),
+}
+DAYS["sun"] = (6,)
+DAYS |= {"daily": tuple(range(7)), "weekdays": tuple(range(5)), "weekends": (5, 6)}
+
+
+def weekdays(days: Sequence[str]) -> list[int]:
+    return sorted({weekday for day in days for weekday in DAYS[day]})
+
+
+def business_calendar(row: BusinessCalendar, years: Sequence[int]) -> cal.Calendar:
+    """The pure calendar the business-time functions run on, with holidays for ``years``."""
+    windows = msgspec.convert(row.windows, list[schemas.WindowSpec])
+    exceptions = msgspec.convert(row.exceptions, list[schemas.ExceptionSpec])
+    holidays = (
+        cal.japanese_holidays(years, row.holiday_country, row.holiday_subdivision)
+        if row.holiday_country
+        else frozenset()
+    )
+    return cal.Calendar(
+        zone=row.time_zone,
+        windows=tuple(
+            cal.Window(weekday, cal.parse_clock(w.start), cal.parse_clock(w.end))
+            for w in windows
+            for weekday in weekdays(w.days)
+        ),
+        holidays=holidays,
+        exceptions={
+            e.date: tuple((cal.parse_clock(r.start), cal.parse_clock(r.end)) for r in e.windows)
+            for e in exceptions
+        },
+    )
+
+
+async def calendar_open_intervals(
+    session: AsyncSession, scope: Scope, calendar_id: uuid.UUID, start: datetime, end: datetime
+) -> list[schemas.OpenInterval]:
+    row = await get_calendar_row(session, scope, calendar_id)
+    years = list(range(start.year - 1, end.year + 2))
+    return [
+        schemas.OpenInterval(a, b) for a, b in cal.open_intervals(business_calendar(row, years), start, end)
+    ]
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+_DAY_TEXT = {31: "month end"}
+
+
+def payment_terms(client: Client) -> str:
+    closing = _DAY_TEXT.get(client.closing_day, f"day {client.closing_day}")
+    due_month = {0: "the same month", 1: "the next month", 2: "the month after next"}.get(
+        client.payment_month_offset, f"{client.payment_month_offset} months later"
+    )
+    due = _DAY_TEXT.get(client.payment_day, f"day {client.payment_day}")
+    return f"closing at {closing}, payment due on {due} of {due_month}"
+
+
+def client_view(client: Client) -> schemas.Client:
+    return schemas.Client(
+        id=client.id,
+        code=client.code,
+        name=client.name,
+        legal_name=client.legal_name,
+        billing_contact_name=client.billing_contact_name,
+        billing_email=client.billing_email,
+        currency=client.currency,
+        time_zone=client.time_zone,
+        closing_day=client.closing_day,
+        payment_month_offset=client.payment_month_offset,
+        payment_day=client.payment_day,
+        payment_terms=payment_terms(client),
+        status=client.status,
+        created_at=client.created_at,
+    )
+
+
+def check_client(data: schemas.ClientCreate | schemas.ClientUpdate, path: str = "") -> rules.FieldErrors:
+    errors: rules.FieldErrors = []
+    if isinstance(data, schemas.ClientCreate):
+        errors += rules.check_currency(data.currency, rules.join(path, "currency"))
+    if isinstance(data.time_zone, str):
+        errors += rules.check_time_zone(data.time_zone, rules.join(path, "time_zone"))
+    for name in ("closing_day", "payment_day"):
+        value = getattr(data, name)
+        if isinstance(value, int) and 28 < value < 31:
+            errors.append(field_error(rules.join(path, name), "use 1-28, or 31 for the month end"))
+    return errors
+
+
+async def create_client(
+    session: AsyncSession, scope: Scope, data: schemas.ClientCreate, default_time_zone: str
+) -> schemas.Client:
+    raise_if(check_client(data))
+    values = msgspec.structs.asdict(data)
+    values["time_zone"] = data.time_zone or default_time_zone
+    client = Client(tenant_id=scope.tenant_id, id=new_id(), **values)
+    session.add(client)
+    await flush_unique(session, "client", data.code)
+    record(session, scope, "client.created", "client", client.id)
+    await session.refresh(client)
+    return client_view(client)
+
+
+def _visible_clients(scope: Scope) -> Select[Client]:
+    statement = select(Client).where(Client.tenant_id == scope.tenant_id)
+    restriction = client_restriction(scope)
+    if restriction is not None:
+        statement = statement.where(Client.id == restriction)
+    return statement
+
+
+async def get_client_row(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, field: str | None = None
+) -> Client:
+    client = await session.scalar(_visible_clients(scope).where(Client.id == client_id))
+    if client is None:
+        _missing("Client", client_id, field)
+    return client
+
+
+async def get_client(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> schemas.Client:
+    return client_view(await get_client_row(session, scope, client_id))
+
+
+async def list_clients(
+    session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None, include_archived: bool = False
+) -> schemas.ClientPage:
+    statement = _visible_clients(scope)
+    if not include_archived:
+        statement = statement.where(Client.status == "active")
+    rows, next_cursor = await paginate(session, statement, Client.id, limit=limit, cursor=cursor)
+    return schemas.ClientPage(items=[client_view(c) for c in rows], next_cursor=next_cursor)
+
+
+async def update_client(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, data: schemas.ClientUpdate
+) -> schemas.Client:
+    client = await get_client_row(session, scope, client_id)
+    raise_if(check_client(data))
+    changed = apply_update(client, data)
+    if changed:
+        record(session, scope, "client.updated", "client", client.id, fields=changed)
+        await session.flush()
+        await session.refresh(client)
+    return client_view(client)
+
+
+async def delete_client(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> None:
+    await archive_or_delete(session, scope, await get_client_row(session, scope, client_id), "client")
+
+
+async def require_client_binding(
+    session: AsyncSession, tenant_id: uuid.UUID, client_id: uuid.UUID, contract_id: uuid.UUID | None = None
+) -> None:
+    """For credentials bound to a client (viewers, API keys): the client, and the contract if given,
+    exist in this tenant and belong together."""
+    client = await session.scalar(
+        select(Client.id).where(Client.tenant_id == tenant_id, Client.id == client_id)
+    )
+    if client is None:
+        raise Invalid(
+            f"client_id: client {client_id} not found", errors=[field_error("client_id", "no such client")]
+        )
+    if contract_id is not None:
+        from bpo.clients.models import Contract
+
+        owner = await session.scalar(
+            select(Contract.client_id).where(Contract.tenant_id == tenant_id, Contract.id == contract_id)
+        )
+        if owner != client_id:
+            raise Invalid(
+                f"contract_id: contract {contract_id} not found for this client",
+                errors=[field_error("contract_id", "no such contract of this client")],
+            )
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+def service_view(service: Service) -> schemas.Service:
+    return schemas.Service(
+        id=service.id,
+        client_id=service.client_id,
+        code=service.code,
+        name=service.name,
+        description=service.description,
+        status=service.status,
+    )
+
+
+async def create_service(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, data: schemas.ServiceCreate
+) -> schemas.Service:
+    client = await get_client_row(session, scope, client_id)
+    if client.status != "active":
+        raise Conflict(f"Client {client.code} is archived.", slug="archived")
+    service = Service(
+        tenant_id=scope.tenant_id, id=new_id(), client_id=client.id, **msgspec.structs.asdict(data)
+    )
+    session.add(service)
+    await flush_unique(session, "service of this client", data.code)
+    record(session, scope, "service.created", "service", service.id)
+    await session.refresh(service)
+    return service_view(service)
+
+
+def _visible_services(scope: Scope) -> Select[Service]:
+    statement = select(Service).where(Service.tenant_id == scope.tenant_id)
+    restriction = client_restriction(scope)
+    if restriction is not None:
+        statement = statement.where(Service.client_id == restriction)
+    return statement
+
+
+async def get_service_row(
+    session: AsyncSession, scope: Scope, service_id: uuid.UUID, field: str | None = None
+) -> Service:
+    service = await session.scalar(_visible_services(scope).where(Service.id == service_id))
+    if service is None:
+        _missing("Service", service_id, field)
+    return service
+
+
+async def get_service(session: AsyncSession, scope: Scope, service_id: uuid.UUID) -> schemas.Service:
+    return service_view(await get_service_row(session, scope, service_id))
+
+
+async def list_services(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> schemas.ServicePage:
+    await get_client_row(session, scope, client_id)
+    statement = _visible_services(scope).where(Service.client_id == client_id)
+    rows, next_cursor = await paginate(session, statement, Service.id, limit=limit, cursor=cursor)
+    return schemas.ServicePage(items=[service_view(s) for s in rows], next_cursor=next_cursor)
+
+
+async def update_service(
+    session: AsyncSession, scope: Scope, service_id: uuid.UUID, data: schemas.ServiceUpdate
+) -> schemas.Service:
+    service = await get_service_row(session, scope, service_id)
+    changed = apply_update(service, data)
+    if changed:
+        record(session, scope, "service.updated", "service", service.id, fields=changed)
+        await session.flush()
+        await session.refresh(service)
+    return service_view(service)
+
+
+async def delete_service(session: AsyncSession, scope: Scope, service_id: uuid.UUID) -> None:
+    await archive_or_delete(session, scope, await get_service_row(session, scope, service_id), "service")
+
+
+# --- shared ----------------------------------------------------------------------------------
+
+
+def _missing(kind: str, object_id: uuid.UUID, field: str | None) -> NoReturn:
+    if field is not None:
+        # A reference in a request body: the request is invalid, not the URL.
+        raise Invalid(
+            f"{field}: {kind.lower()} {object_id} not found",
+            errors=[field_error(field, f"no such {kind.lower()}")],
+        )
+    raise NotFound(f"{kind} {object_id} not found.")
+
+
+async def archive_or_delete(session: AsyncSession, scope: Scope, row: Any, kind: str) -> None:
+    """Delete what nothing refers to; archive what something does (its foreign keys say so), so
+    history stays intact."""
+    try:
+        async with session.begin_nested():
+            await session.delete(row)
+            await session.flush()
+    except IntegrityError:
+        if row.status != "archived":
+            row.status = "archived"
+            record(session, scope, f"{kind}.archived", kind, row.id)
+        return
+    record(session, scope, f"{kind}.deleted", kind, row.id)
