@@ -27,6 +27,7 @@ from bpo.settings import Settings
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
 from bpo.tenancy.auth import AuthenticationMiddleware, scope_of
 from bpo.tenancy.scope import Scope
+from bpo.work.api import ROUTES as WORK_ROUTES
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
 
@@ -101,7 +102,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
                 app.state.runtime = None
 
     app = Litestar(
-        route_handlers=[health, ready, metrics, *TENANCY_ROUTES, *CLIENT_ROUTES],
+        route_handlers=[health, ready, metrics, *TENANCY_ROUTES, *CLIENT_ROUTES, *WORK_ROUTES],
         dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},
         middleware=[
             DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS),

@@ -21,7 +21,7 @@ from bpo.db.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.delivery import outbox
 from bpo.delivery.jobs import claim
 from bpo.settings import Settings
-from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard
+from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard, post_ok
 
 TENANT_TABLES_SQL = """
 SELECT c.relname
@@ -49,7 +49,13 @@ async def _owner(settings: Settings) -> asyncpg.Connection:
 async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle) -> None:
     """At least one row of ``tenant`` in every tenant table, through the public surface where there is one."""
     await create_user(client, tenant, role="supervisor")  # users, refresh_tokens, audit_events
-    await onboard(client, tenant)  # clients, services, sites, calendars, contracts, sla_policies, rate_plans
+    setup = await onboard(
+        client, tenant
+    )  # clients, services, sites, calendars, contracts, sla_policies, rate_plans
+    contract = setup["contract"]["id"]
+    await post_ok(client, f"/v1/contracts/{contract}/transitions", {"status": "active"}, tenant.admin)
+    item = {"external_id": "rls-1", "received_at": "2026-10-01T00:00:00Z"}
+    await post_ok(client, "/v1/work-items:batch", {"contract_id": contract, "items": [item]}, tenant.admin)
     await create_api_key(client, tenant)  # api_keys
     response = await client.post(
         "/v1/users",

@@ -102,6 +102,13 @@ async def get_contract_row(
     return contract
 
 
+async def get_contract_row_by_code(session: AsyncSession, scope: Scope, code: str) -> Contract:
+    contract = await session.scalar(_visible_contracts(scope).where(Contract.code == code))
+    if contract is None:
+        raise NotFound(f"Contract {code!r} not found.")
+    return contract
+
+
 async def get_contract(session: AsyncSession, scope: Scope, contract_id: uuid.UUID) -> schemas.Contract:
     return contract_view(await get_contract_row(session, scope, contract_id))
 

@@ -5,7 +5,8 @@ from bpo.core import models as core_models
 from bpo.db.base import Base
 from bpo.delivery import models as delivery_models
 from bpo.tenancy import models as tenancy_models
+from bpo.work import models as work_models
 
 metadata = Base.metadata
 
-__all__ = ["clients_models", "core_models", "delivery_models", "metadata", "tenancy_models"]
+__all__ = ["clients_models", "core_models", "delivery_models", "metadata", "tenancy_models", "work_models"]

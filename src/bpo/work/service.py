@@ -1,0 +1,206 @@
+"""Work-item ingestion: idempotent bulk upserts keyed by (tenant, contract, external_id).
+
+Timestamps only move forward: an earlier first response is never replaced by a later one, a resolution
+only by a later one, and a missing value never clears a stored one. Replaying a batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.clients import contracts
+from bpo.clients.schemas import ContractStatus
+from bpo.core.errors import Conflict, Invalid, field_error
+from bpo.core.pagination import paginate
+from bpo.db.base import new_id
+from bpo.tenancy.scope import Scope
+from bpo.work import schemas
+from bpo.work.models import WorkItem
+
+# Clocks differ; an item "received" further ahead than this is a client bug, not skew.
+MAX_FUTURE = timedelta(hours=1)
+
+UPSERT = text(
+    """
+    INSERT INTO work_items AS w (
+        tenant_id, id, contract_id, external_id, kind, channel, priority, received_at,
+        first_response_at, resolved_at, handled_by, outcome, sentiment, units, attributes
+    )
+    SELECT CAST(:tenant_id AS uuid), u.id, CAST(:contract_id AS uuid), u.external_id, u.kind, u.channel,
+           u.priority, u.received_at, u.first_response_at, u.resolved_at, u.handled_by, u.outcome,
+           u.sentiment, u.units, CAST(u.attributes AS jsonb)
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:external_ids AS text[]), CAST(:kinds AS text[]),
+        CAST(:channels AS text[]), CAST(:priorities AS text[]), CAST(:received AS timestamptz[]),
+        CAST(:first_responses AS timestamptz[]), CAST(:resolutions AS timestamptz[]),
+        CAST(:handlers AS text[]), CAST(:outcomes AS text[]), CAST(:sentiments AS text[]),
+        CAST(:units AS integer[]), CAST(:attributes AS text[])
+    ) AS u(id, external_id, kind, channel, priority, received_at, first_response_at, resolved_at,
+           handled_by, outcome, sentiment, units, attributes)
+    ON CONFLICT (tenant_id, contract_id, external_id) DO UPDATE SET
+        first_response_at = LEAST(w.first_response_at, EXCLUDED.first_response_at),
+        resolved_at = GREATEST(w.resolved_at, EXCLUDED.resolved_at),
+        kind = COALESCE(EXCLUDED.kind, w.kind),
+        channel = COALESCE(EXCLUDED.channel, w.channel),
+        priority = COALESCE(EXCLUDED.priority, w.priority),
+        handled_by = COALESCE(EXCLUDED.handled_by, w.handled_by),
+        outcome = COALESCE(EXCLUDED.outcome, w.outcome),
+        sentiment = COALESCE(EXCLUDED.sentiment, w.sentiment),
+        units = EXCLUDED.units,
+        attributes = w.attributes || EXCLUDED.attributes,
+        updated_at = now()
+    WHERE (w.first_response_at, w.resolved_at, w.kind, w.channel, w.priority, w.handled_by, w.outcome,
+           w.sentiment, w.units, w.attributes)
+        IS DISTINCT FROM
+          (LEAST(w.first_response_at, EXCLUDED.first_response_at),
+           GREATEST(w.resolved_at, EXCLUDED.resolved_at),
+           COALESCE(EXCLUDED.kind, w.kind), COALESCE(EXCLUDED.channel, w.channel),
+           COALESCE(EXCLUDED.priority, w.priority), COALESCE(EXCLUDED.handled_by, w.handled_by),
+           COALESCE(EXCLUDED.outcome, w.outcome), COALESCE(EXCLUDED.sentiment, w.sentiment),
+           EXCLUDED.units, w.attributes || EXCLUDED.attributes)
+    RETURNING (xmax = 0) AS inserted
+    """
+)
+
+
+def check_items(items: Sequence[schemas.WorkItemIn], now: datetime) -> list[dict[str, Any]]:
+    """Every problem of every item, each naming its index and field, so one answer fixes the batch."""
+    errors: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+
+    def bad(index: int, field: str, message: str) -> None:
+        errors.append(field_error(f"items[{index}].{field}", message, index=index))
+
+    for i, item in enumerate(items):
+        if item.external_id in seen:
+            bad(i, "external_id", f"repeats items[{seen[item.external_id]}] in this batch")
+        seen.setdefault(item.external_id, i)
+        stamps = {"received_at": item.received_at, "first_response_at": item.first_response_at}
+        stamps["resolved_at"] = item.resolved_at
+        naive = [name for name, value in stamps.items() if value is not None and value.tzinfo is None]
+        for name in naive:
+            bad(i, name, "needs a UTC offset (e.g. 2026-10-01T09:00:00+09:00)")
+        if naive:
+            continue
+        if item.received_at > now + MAX_FUTURE:
+            bad(i, "received_at", "is in the future")
+        for name in ("first_response_at", "resolved_at"):
+            value = stamps[name]
+            if value is not None and value < item.received_at:
+                bad(i, name, "is before received_at")
+        if len(msgspec.json.encode(item.attributes)) > schemas.MAX_ATTRIBUTES_BYTES:
+            bad(i, "attributes", f"larger than {schemas.MAX_ATTRIBUTES_BYTES} bytes of JSON")
+    return errors
+
+
+async def _target_contract(session: AsyncSession, scope: Scope, batch: schemas.WorkItemBatch) -> uuid.UUID:
+    if batch.contract_id is not None:
+        contract = await contracts.get_contract_row(session, scope, batch.contract_id)
+    elif batch.contract_code is not None:
+        contract = await contracts.get_contract_row_by_code(session, scope, batch.contract_code)
+    elif scope.contract_id is not None:
+        contract = await contracts.get_contract_row(session, scope, scope.contract_id)
+    else:
+        raise Invalid(
+            "Name the contract: contract_id or contract_code.",
+            errors=[field_error("contract_id", "required (or contract_code)")],
+        )
+    if contract.status == ContractStatus.DRAFT.value:
+        raise Conflict(
+            f"Contract {contract.code} is a draft; activate it before sending work.",
+            slug="contract-not-active",
+        )
+    return contract.id
+
+
+def _column(items: Sequence[schemas.WorkItemIn], name: str) -> list[Any]:
+    return [getattr(item, name) for item in items]
+
+
+async def ingest(session: AsyncSession, scope: Scope, batch: schemas.WorkItemBatch) -> schemas.BatchResult:
+    contract_id = await _target_contract(session, scope, batch)
+    errors = check_items(batch.items, datetime.now(UTC))
+    if errors:
+        bad_items = sorted({e["index"] for e in errors})
+        raise Invalid(
+            f"{len(bad_items)} of {len(batch.items)} items are invalid (indexes {bad_items[:20]}); "
+            "nothing was written.",
+            errors=errors,
+        )
+    items = batch.items
+    rows = await session.execute(
+        UPSERT,
+        {
+            "tenant_id": str(scope.tenant_id),
+            "contract_id": str(contract_id),
+            "ids": [new_id() for _ in items],
+            "external_ids": _column(items, "external_id"),
+            "kinds": _column(items, "kind"),
+            "channels": _column(items, "channel"),
+            "priorities": _column(items, "priority"),
+            "received": _column(items, "received_at"),
+            "first_responses": _column(items, "first_response_at"),
+            "resolutions": _column(items, "resolved_at"),
+            "handlers": _column(items, "handled_by"),
+            "outcomes": [i.outcome.value if i.outcome else None for i in items],
+            "sentiments": [i.sentiment.value if i.sentiment else None for i in items],
+            "units": _column(items, "units"),
+            "attributes": [msgspec.json.encode(i.attributes).decode() for i in items],
+        },
+    )
+    inserted = [row.inserted for row in rows]
+    created = sum(1 for flag in inserted if flag)
+    updated = len(inserted) - created
+    return schemas.BatchResult(
+        contract_id=contract_id,
+        received=len(items),
+        created=created,
+        updated=updated,
+        unchanged=len(items) - created - updated,
+    )
+
+
+def item_view(item: WorkItem) -> schemas.WorkItem:
+    return schemas.WorkItem(
+        id=item.id,
+        contract_id=item.contract_id,
+        external_id=item.external_id,
+        kind=item.kind,
+        channel=item.channel,
+        priority=item.priority,
+        received_at=item.received_at,
+        first_response_at=item.first_response_at,
+        resolved_at=item.resolved_at,
+        handled_by=item.handled_by,
+        outcome=item.outcome,
+        sentiment=item.sentiment,
+        units=item.units,
+        attributes=item.attributes,
+        updated_at=item.updated_at,
+    )
+
+
+async def list_items(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+    external_id: str | None = None,
+) -> schemas.WorkItemPage:
+    contract = await contracts.get_contract_row(session, scope, contract_id)
+    statement = select(WorkItem).where(
+        WorkItem.tenant_id == scope.tenant_id, WorkItem.contract_id == contract.id
+    )
+    if external_id is not None:
+        statement = statement.where(WorkItem.external_id == external_id)
+    rows, next_cursor = await paginate(session, statement, WorkItem.id, limit=limit, cursor=cursor)
+    return schemas.WorkItemPage(items=[item_view(r) for r in rows], next_cursor=next_cursor)
