@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo import __version__
 from bpo.clients.api import ROUTES as CLIENT_ROUTES
+from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
 from bpo.core.logging import configure_logging
 from bpo.core.observability import RequestContext, metrics_payload
@@ -36,7 +37,7 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Scope:
     return scope_of(request)
 
 
-async def provide_session(request: Request[Any, Any, Any], caller: Scope) -> AsyncIterator[AsyncSession]:
+async def provide_session(request: Request[Any, Any, Any], caller: Caller) -> AsyncIterator[AsyncSession]:
     """The request's transaction, with the caller's tenant set for RLS; commits before the response."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.db.tenant(caller.tenant_id) as session:

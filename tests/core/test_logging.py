@@ -1,0 +1,239 @@
+"""Secrets never reach logs: not under secret-looking keys, not inside free text, not from a real server
+handling logins, tokens and API keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+
+from bpo.core.logging import configure_logging, redact_secrets
+from bpo.settings import Settings
+from tests.support.factories import PASSWORD, create_api_key, create_tenant
+
+BPO = Path(sys.executable).parent / "bpo"
+
+
+def api_key_like() -> str:
+    """The shape of a real key: ``bpo_<tenant hex>_<urlsafe secret>`` (the secret may contain ``_``)."""
+    return f"bpo_{uuid.uuid4().hex}_{secrets.token_urlsafe(32)}_x"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide state that the session's server also uses: put it back."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_redact_secrets_masks_keys_and_text() -> None:
+    key, token, jwt = api_key_like(), secrets.token_hex(16), "abc.def.ghi"
+    event = {
+        "event": f"retrying with Bearer {jwt} and {key}",
+        "password": "hunter2-hunter2",
+        "new_password": "correct-horse",
+        "authorization": f"Bearer {jwt}",
+        "refresh_token": token,
+        "x_api_key": key,
+        "Cookie": "session=abc",
+        "note": f"header was 'authorization: bearer {jwt}'",
+        "user": "alice@example.com",
+        "count": 3,
+    }
+
+    redacted = dict(redact_secrets(None, "info", dict(event)))
+
+    for field in ("password", "new_password", "authorization", "refresh_token", "x_api_key", "Cookie"):
+        assert redacted[field] == "[redacted]"
+    assert redacted["user"] == "alice@example.com"
+    assert redacted["count"] == 3
+    text = json.dumps(redacted)
+    for secret in (jwt, key, key.split("_", 2)[2], token, "hunter2", "correct-horse", "session=abc"):
+        assert secret not in text, secret
+    assert "Bearer [redacted]" in redacted["event"]
+
+
+def test_redact_secrets_reaches_into_nested_values() -> None:
+    key = api_key_like()
+    event = {
+        "event": "outbound call",
+        "headers": {"Authorization": "Bearer abc.def", "Accept": "application/json"},
+        "attempts": [{"token": "t0k3n"}, f"used {key}"],
+    }
+
+    text = json.dumps(dict(redact_secrets(None, "info", event)))
+
+    for secret in ("abc.def", "t0k3n", key.split("_", 2)[2]):
+        assert secret not in text, secret
+    assert "application/json" in text
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+@pytest.mark.usefixtures("restore_logging")
+def test_configured_logging_writes_no_secrets_to_stderr(
+    settings: Settings, capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    configure_logging(settings.model_copy(update={"log_level": "DEBUG", "log_format": log_format}))
+    key, token = api_key_like(), secrets.token_urlsafe(24)
+
+    structlog.get_logger("bpo.test").info(
+        "login attempt with Bearer xyz.secret.jwt from a script using " + key,
+        password="hunter2-hunter2",
+        authorization="Bearer abc.def",
+        token=token,
+        tenant="acme",
+    )
+    logging.getLogger("some.library").warning("sent Authorization: Bearer lib.secret.jwt with %s", key)
+
+    err = capsys.readouterr().err
+    # The lines were written (so the assertions below are about redaction, not silence)…
+    assert "login attempt" in err
+    assert "acme" in err
+    assert "some.library" in err
+    # …without a single secret.
+    for secret in ("hunter2", "abc.def", token, "xyz.secret.jwt", "lib.secret.jwt", key.split("_", 2)[2]):
+        assert secret not in err, secret
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServedProcess:
+    """``bpo serve`` in a subprocess on the test database, logging at DEBUG to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            [str(BPO), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            cwd=log.parent,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("bpo serve did not start:\n" + self.log.read_text())
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+        return self.log.read_text()
+
+
+@pytest.fixture
+def served(worker_env: dict[str, str], tmp_path: Path) -> Iterator[ServedProcess]:
+    env = {
+        **worker_env,
+        "BPO_LOG_LEVEL": "DEBUG",
+        "BPO_LOG_FORMAT": "json",
+        # Every test's logins count against 127.0.0.1 in the shared Redis.
+        "BPO_LOGIN_ATTEMPTS_PER_IP": "1000000",
+    }
+    server = ServedProcess(env, tmp_path / "server.log")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+
+
+async def test_a_server_logs_no_passwords_tokens_or_keys(
+    client: httpx.AsyncClient, served: ServedProcess
+) -> None:
+    """The session's server shares this process, and its logger holds the stream pytest had installed
+    when the server started, at WARNING: neither capsys nor capfd sees it. So this runs the real
+    ``bpo serve`` at DEBUG with its output in a file, drives it over HTTP, and reads the whole log."""
+    tenant = await create_tenant(client)
+    api_key = (await create_api_key(client, tenant))["key"]
+    wrong_password = f"wrong-{uuid.uuid4().hex}"
+    secrets_sent = [wrong_password, PASSWORD, api_key, api_key.split("_", 2)[2]]
+
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+        failed = await http.post(
+            "/v1/auth/token",
+            json={"tenant": tenant.slug, "email": tenant.admin_email, "password": wrong_password},
+        )
+        assert failed.status_code == 401, failed.text
+        unknown = await http.post(
+            "/v1/auth/token",
+            json={"tenant": tenant.slug, "email": "nobody@x.example", "password": wrong_password},
+        )
+        assert unknown.status_code == 401, unknown.text
+        invalid = await http.post(
+            "/v1/auth/token",
+            json={"tenant": tenant.slug, "email": "not-an-email", "password": wrong_password},
+        )
+        assert invalid.status_code == 422, invalid.text
+        login = await http.post(
+            "/v1/auth/token", json={"tenant": tenant.slug, "email": tenant.admin_email, "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        tokens = login.json()
+        refreshed = await http.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text
+        secrets_sent += [
+            tokens["access_token"],
+            tokens["refresh_token"],
+            refreshed.json()["access_token"],
+            refreshed.json()["refresh_token"],
+        ]
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert (await http.get("/v1/me", headers=bearer)).status_code == 200
+        assert (await http.get("/v1/nope", headers=bearer)).status_code == 404
+        tampered = tokens["access_token"][:-4] + "AAAA"
+        secrets_sent.append(tampered)
+        assert (await http.get("/v1/me", headers={"Authorization": f"Bearer {tampered}"})).status_code == 401
+        assert (await http.get("/v1/whoami", headers={"X-API-Key": api_key})).status_code == 200
+        assert (
+            await http.get("/v1/whoami", headers={"Authorization": f"Bearer {api_key}"})
+        ).status_code == 200
+        revoked_key = api_key[:-4] + "AAAA"
+        secrets_sent.append(revoked_key)
+        assert (await http.get("/v1/whoami", headers={"X-API-Key": revoked_key})).status_code == 401
+
+    log = served.stop()
+
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    requests: list[dict[str, Any]] = [r for r in records if r.get("event") == "request"]
+    # The server did log every request (the capture works), just not what was in them.
+    assert len([r for r in requests if r["path"] == "/v1/auth/token"]) == 4, log
+    assert {r["status"] for r in requests} >= {200, 401, 404, 422}
+    for secret in secrets_sent:
+        assert secret not in log, secret
