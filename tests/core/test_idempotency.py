@@ -272,3 +272,34 @@ async def test_a_retry_sent_as_soon_as_the_response_arrives_is_replayed(client: 
         assert first.status_code == 201, first.text
         assert second.status_code == 201, second.text
         assert second.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_new_api_key_secret_is_never_stored_for_replay(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    from sqlalchemy import select
+
+    from bpo.core.models import IdempotencyRecord
+    from tests.support.factories import create_client
+
+    tenant = await create_tenant(client)
+    customer = await create_client(client, tenant)
+    body = {"name": "zendesk", "client_id": customer["id"]}
+    first = await client.post("/v1/api-keys", json=body, headers=keyed(tenant, "key-once"))
+    assert first.status_code == 201, first.text
+    secret = first.json()["key"]
+    assert secret.startswith("bpo_")
+    again = await client.post("/v1/api-keys", json=body, headers=keyed(tenant, "key-once"))
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["key"] is None
+    async with runtime.db.tenant(tenant.id) as session:
+        stored = await session.scalar(
+            select(IdempotencyRecord.response_body).where(IdempotencyRecord.key == "key-once")
+        )
+    assert stored is not None
+    assert secret.encode() not in stored
+    assert secret.split("_", 2)[2].encode() not in stored
+    keys = (await client.get("/v1/api-keys", headers=tenant.admin)).json()["items"]
+    assert len(keys) == 1

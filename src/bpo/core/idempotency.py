@@ -7,6 +7,7 @@ Only responses below 500 are stored, so a failed request may be retried with the
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -24,6 +25,7 @@ from bpo.core.runtime import Runtime
 from bpo.tenancy.scope import Scope as CallerScope
 
 HEADER = b"idempotency-key"
+SECRET_FIELDS_OPT = "secret_fields"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # A claimed key with no stored response after this long belongs to a request that died.
 ABANDONED_AFTER = timedelta(minutes=2)
@@ -97,11 +99,26 @@ class IdempotencyMiddleware(ASGIMiddleware):
         if captured["status"] >= 500:
             await _release(runtime, caller, key)
         else:
-            await _store(
-                runtime, caller, key, captured["status"], captured["content_type"], bytes(captured["body"])
-            )
+            stored_body = _without_secrets(http, bytes(captured["body"]))
+            await _store(runtime, caller, key, captured["status"], captured["content_type"], stored_body)
         for message in held:
             await send(message)
+
+
+def _without_secrets(scope: dict[str, Any], body: bytes) -> bytes:
+    """Fields a route marks as secret (opt ``secret_fields``, e.g. a new API key) are never stored:
+    a replay answers with them set to null, so the secret exists only in the first response."""
+    handler = scope.get("route_handler")
+    fields = getattr(handler, "opt", {}).get(SECRET_FIELDS_OPT, ())
+    if not fields or not body:
+        return body
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(document, dict):
+        document.update({name: None for name in fields if name in document})
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import Unauthorized
 from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.idempotency import SECRET_FIELDS_OPT
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.tenancy import schemas, service
@@ -136,7 +137,13 @@ class ApiKeyController(Controller):
     ) -> schemas.ApiKeyPage:
         return await service.list_api_keys(session, caller, limit=limit, cursor=cursor)
 
-    @post("", guards=[KEY_MANAGERS], status_code=HTTP_201_CREATED, summary="Create a client-scoped API key")
+    @post(
+        "",
+        guards=[KEY_MANAGERS],
+        status_code=HTTP_201_CREATED,
+        summary="Create a client-scoped API key (the key is shown once)",
+        opt={SECRET_FIELDS_OPT: ("key",)},
+    )
     async def create_key(
         self, session: Session, caller: Caller, data: JSONBody[schemas.ApiKeyCreate]
     ) -> schemas.ApiKeyCreated:

@@ -105,8 +105,8 @@ class ApiKey(msgspec.Struct, kw_only=True):
 
 
 class ApiKeyCreated(ApiKey, kw_only=True):
-    # Shown once; only its hash is stored.
-    key: str
+    # Shown once; only its hash is stored. Null when an Idempotency-Key replays the creation.
+    key: str | None
 
 
 class ApiKeyPage(msgspec.Struct, kw_only=True):
