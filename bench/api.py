@@ -173,6 +173,38 @@ def serve_bare(payload: dict[str, Any], port: int) -> None:
     _serve(bare_app(payload), port)
 
 
+def bare_db_app(database_url: str) -> Litestar:
+    """The same row read with one query on a pooled connection, without auth, tenant or transaction:
+    what any database-backed endpoint costs, so the scoped figure can be read against it too."""
+    from contextlib import asynccontextmanager
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> Any:
+        pool["pool"] = await asyncpg.create_pool(dsn, min_size=10, max_size=20)
+        yield
+        await pool["pool"].close()
+
+    @get("/bare-db/{user_id:uuid}")
+    async def bare_db(user_id: uuid.UUID) -> dict[str, Any]:
+        row = await pool["pool"].fetchrow(
+            "SELECT id, email, full_name, role, client_id, staff_id, is_active, created_at, last_login_at "
+            "FROM users WHERE id = $1",
+            user_id,
+        )
+        return dict(row)
+
+    return Litestar(route_handlers=[bare_db], lifespan=[lifespan], debug=False)
+
+
+def serve_bare_db(database_url: str, port: int) -> None:
+    _serve(bare_db_app(database_url), port)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -499,13 +531,23 @@ def main(argv: list[str] | None = None) -> int:
         with ServerProcess("bare", serve_bare, (target.payload,), "/bare") as bare_server:
             bare = run_load(bare_server, "/bare", {}, args.connections, args.warmup, args.duration)
         print(bare.summary(), flush=True)
+        user_path = "/bare-db/" + target.path.rsplit("/", 1)[1]
+        assert env.settings.database_url is not None
+        with ServerProcess("bare-db", serve_bare_db, (env.settings.database_url,), user_path) as db_server:
+            bare_db = run_load(db_server, user_path, {}, args.connections, args.warmup, args.duration)
+        print(bare_db.summary(), flush=True)
     finally:
         env.stop()
     ratio = scoped.rps / bare.rps if bare.rps else 0.0
-    errors = scoped.error_count + bare.error_count
+    ratio_db = scoped.rps / bare_db.rps if bare_db.rps else 0.0
+    errors = scoped.error_count + bare.error_count + bare_db.error_count
     print(f"total {time.monotonic() - started:.1f} s; failed requests: {errors}")
-    print(f"RESULT api scoped_rps={scoped.rps:.0f} bare_rps={bare.rps:.0f} ratio={ratio:.2f}", flush=True)
-    return 1 if errors or not scoped.ok or not bare.ok else 0
+    print(
+        f"RESULT api scoped_rps={scoped.rps:.0f} bare_rps={bare.rps:.0f} ratio={ratio:.2f} "
+        f"bare_db_rps={bare_db.rps:.0f} ratio_db={ratio_db:.2f}",
+        flush=True,
+    )
+    return 1 if errors or not (scoped.ok and bare.ok and bare_db.ok) else 0
 
 
 if __name__ == "__main__":
