@@ -25,6 +25,7 @@ from bpo.core.observability import RequestContext, metrics_payload
 from bpo.core.problems import EXCEPTION_HANDLERS, problem_response
 from bpo.core.runtime import Runtime
 from bpo.settings import Settings
+from bpo.sla.api import ROUTES as SLA_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
 from bpo.tenancy.auth import AuthenticationMiddleware, scope_of
 from bpo.tenancy.scope import Scope
@@ -103,7 +104,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
                 app.state.runtime = None
 
     app = Litestar(
-        route_handlers=[health, ready, metrics, *TENANCY_ROUTES, *CLIENT_ROUTES, *WORK_ROUTES],
+        route_handlers=[health, ready, metrics, *TENANCY_ROUTES, *CLIENT_ROUTES, *WORK_ROUTES, *SLA_ROUTES],
         dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},
         middleware=[
             DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -21,6 +22,8 @@ from bpo.db.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.delivery import outbox
 from bpo.delivery.jobs import claim
 from bpo.settings import Settings
+from bpo.sla import rollups
+from bpo.tenancy.auth import system_scope
 from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard, post_ok
 
 TENANT_TABLES_SQL = """
@@ -56,6 +59,9 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     await post_ok(client, f"/v1/contracts/{contract}/transitions", {"status": "active"}, tenant.admin)
     item = {"external_id": "rls-1", "received_at": "2026-10-01T00:00:00Z"}
     await post_ok(client, "/v1/work-items:batch", {"contract_id": contract, "items": [item]}, tenant.admin)
+    async with runtime.db.tenant(tenant.id) as session:  # sla_hourly, work_hourly
+        hour = datetime(2026, 10, 1, tzinfo=UTC)
+        await rollups.refresh_hours(session, system_scope(tenant.id), uuid.UUID(contract), [hour], hour)
     await create_api_key(client, tenant)  # api_keys
     response = await client.post(
         "/v1/users",

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -48,17 +48,25 @@ ACTOR = "test.record"
 QUEUE = "test"
 DEADLINE_S = 60.0
 
+# The test actors only, on their own queue.
+TEST_WORKER = ("tests.support.actors", "--queue", QUEUE)
+
 MessageState = Literal["absent", "queued", "held", "stranded"]
 
 
 class Worker:
     """`bpo worker` in its own process group: the CLI, the dramatiq parent and its worker process."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        args: Sequence[str] = ("tests.support.actors", "--queue", QUEUE),
+    ) -> None:
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bpo.cli", "worker", "tests.support.actors", "--queue", QUEUE],
+                [sys.executable, "-m", "bpo.cli", "worker", *args],
                 env=env,
                 cwd=REPO,
                 stdout=log,

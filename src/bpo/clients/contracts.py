@@ -80,7 +80,7 @@ def check_contract_shape(
     return errors
 
 
-def _visible_contracts(scope: Scope) -> Select[Contract]:
+def visible_contracts(scope: Scope) -> Select[Contract]:
     statement = select(Contract).where(Contract.tenant_id == scope.tenant_id)
     restriction = client_restriction(scope)
     if restriction is not None:
@@ -93,7 +93,7 @@ def _visible_contracts(scope: Scope) -> Select[Contract]:
 async def get_contract_row(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, *, for_update: bool = False
 ) -> Contract:
-    statement = _visible_contracts(scope).where(Contract.id == contract_id)
+    statement = visible_contracts(scope).where(Contract.id == contract_id)
     if for_update:
         statement = statement.with_for_update()
     contract = await session.scalar(statement)
@@ -103,7 +103,7 @@ async def get_contract_row(
 
 
 async def get_contract_row_by_code(session: AsyncSession, scope: Scope, code: str) -> Contract:
-    contract = await session.scalar(_visible_contracts(scope).where(Contract.code == code))
+    contract = await session.scalar(visible_contracts(scope).where(Contract.code == code))
     if contract is None:
         raise NotFound(f"Contract {code!r} not found.")
     return contract
@@ -123,7 +123,7 @@ async def list_contracts(
     service_id: uuid.UUID | None = None,
     status: Status | None = None,
 ) -> schemas.ContractPage:
-    statement = _visible_contracts(scope)
+    statement = visible_contracts(scope)
     if client_id is not None:
         statement = statement.where(Contract.client_id == client_id)
     if service_id is not None:

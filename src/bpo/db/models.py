@@ -4,9 +4,10 @@ from bpo.clients import models as clients_models
 from bpo.core import models as core_models
 from bpo.db.base import Base
 from bpo.delivery import models as delivery_models
+from bpo.sla import models as sla_models
 from bpo.tenancy import models as tenancy_models
 from bpo.work import models as work_models
 
 metadata = Base.metadata
 
-__all__ = ["clients_models", "core_models", "delivery_models", "metadata", "tenancy_models", "work_models"]
+__all__ = ["clients_models", "core_models", "sla_models", "delivery_models", "metadata", "tenancy_models", "work_models"]

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from bpo.core.errors import Forbidden, NotFound, Unauthorized
 from bpo.core.runtime import Runtime
 from bpo.tenancy.credentials import API_KEY_PREFIX, digests_match, parse_secret
-from bpo.tenancy.models import ApiKey
+from bpo.tenancy.models import ApiKey, Tenant
 from bpo.tenancy.scope import Role, Scope
 
 BEARER = "bearer "
@@ -102,6 +102,25 @@ async def _api_key_scope(runtime: Runtime, value: str) -> Scope:
         client_id=key.client_id,
         contract_id=key.contract_id,
     )
+
+
+def system_scope(tenant_id: uuid.UUID) -> Scope:
+    """Background jobs act for the tenant as the system; their messages come from our own outbox."""
+    return Scope(tenant_id=tenant_id, principal_id=uuid.UUID(int=0), role=Role.ADMIN)
+
+
+async def operator_scope(runtime: Runtime, slug: str) -> Scope:
+    """The command line acts as the tenant's administrator: whoever runs it already holds the
+    database credentials, so there is no login to check. Never reachable over HTTP."""
+    return system_scope(await tenant_id_for(runtime, slug))
+
+
+async def tenant_id_for(runtime: Runtime, slug: str) -> uuid.UUID:
+    async with runtime.db.platform() as session:
+        tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+    if tenant_id is None:
+        raise NotFound(f"Tenant {slug!r} not found.")
+    return tenant_id
 
 
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):

@@ -20,6 +20,8 @@ from bpo.clients.schemas import ContractStatus
 from bpo.core.errors import Conflict, Invalid, field_error
 from bpo.core.pagination import paginate
 from bpo.db.base import new_id
+from bpo.delivery import outbox
+from bpo.sla.rollups import REFRESH_HOURS_JOB
 from bpo.tenancy.scope import Scope
 from bpo.work import schemas
 from bpo.work.models import WorkItem
@@ -65,7 +67,7 @@ UPSERT = text(
            COALESCE(EXCLUDED.priority, w.priority), COALESCE(EXCLUDED.handled_by, w.handled_by),
            COALESCE(EXCLUDED.outcome, w.outcome), COALESCE(EXCLUDED.sentiment, w.sentiment),
            EXCLUDED.units, w.attributes || EXCLUDED.attributes)
-    RETURNING (xmax = 0) AS inserted
+    RETURNING (xmax = 0) AS inserted, date_trunc('hour', w.received_at) AS hour
     """
 )
 
@@ -155,9 +157,20 @@ async def ingest(session: AsyncSession, scope: Scope, batch: schemas.WorkItemBat
             "attributes": [msgspec.json.encode(i.attributes).decode() for i in items],
         },
     )
-    inserted = [row.inserted for row in rows]
-    created = sum(1 for flag in inserted if flag)
-    updated = len(inserted) - created
+    changed = rows.all()
+    created = sum(1 for row in changed if row.inserted)
+    updated = len(changed) - created
+    hours = sorted({row.hour for row in changed})
+    if hours:
+        # Rollups of the touched hours are recomputed by a worker once this commits.
+        outbox.enqueue(
+            session,
+            session.info.get("relay"),
+            scope.tenant_id,
+            REFRESH_HOURS_JOB,
+            contract_id=str(contract_id),
+            hours=[hour.isoformat() for hour in hours],
+        )
     return schemas.BatchResult(
         contract_id=contract_id,
         received=len(items),

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from litestar import get
+from litestar.params import FromPath, FromQuery
+from litestar.types import ControllerRouterHandler
+
+from bpo.core.http import Caller, Session
+from bpo.sla import schemas, service
+from bpo.tenancy.auth import requires
+from bpo.tenancy.scope import Role
+
+READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER)
+
+
+@get(
+    "/v1/contracts/{contract_id:uuid}/sla",
+    guards=[READERS],
+    tags=["sla"],
+    summary="A contract's SLA: attainment per objective, series, checkpoints, percentiles and volumes",
+    description="Dates are in the client's time zone; start and end are inclusive (default: last 30 days).",
+)
+async def contract_sla(
+    session: Session,
+    caller: Caller,
+    contract_id: FromPath[uuid.UUID],
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+    granularity: FromQuery[schemas.Granularity] = "day",
+) -> schemas.ContractSla:
+    return await service.contract_sla(session, caller, contract_id, start, end, granularity)
+
+
+@get(
+    "/v1/clients/{client_id:uuid}/sla",
+    guards=[READERS],
+    tags=["sla"],
+    summary="All of a client's contracts: attainment against target, status and trend vs the previous period",
+)
+async def client_sla(
+    session: Session,
+    caller: Caller,
+    client_id: FromPath[uuid.UUID],
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+) -> schemas.ClientSla:
+    return await service.client_sla(session, caller, client_id, start, end)
+
+
+ROUTES: list[ControllerRouterHandler] = [contract_sla, client_sla]

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.delivery.jobs import tenant_actor
+from bpo.sla import rollups
+from bpo.tenancy.auth import system_scope
+
+
+@tenant_actor(rollups.REFRESH_HOURS_JOB)
+async def refresh_hours(
+    session: AsyncSession, tenant_id: uuid.UUID, *, contract_id: str, hours: list[str]
+) -> None:
+    await rollups.refresh_hours(
+        session,
+        system_scope(tenant_id),
+        uuid.UUID(contract_id),
+        [datetime.fromisoformat(h) for h in hours],
+        datetime.now(UTC),
+    )
+
+
+@tenant_actor(rollups.REFRESH_DUE_JOB)
+async def refresh_due(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Hours whose pending items time has moved on (breached, past a checkpoint) are recomputed."""
+    scope = system_scope(tenant_id)
+    now = datetime.now(UTC)
+    for contract_id, hours in (await rollups.due_hours(session, scope, now)).items():
+        await rollups.refresh_hours(session, scope, contract_id, hours, now)

@@ -1,0 +1,295 @@
+"""Rollups and the dashboard API, from ingest to the numbers a client sees."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bpo.core.runtime import Runtime
+from bpo.sla import rollups
+from bpo.tenancy.auth import system_scope
+from tests.delivery.test_jobs import Worker
+from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
+from tests.tenancy.test_auth import assert_problem
+
+JST = "+09:00"
+CHAT_OBJECTIVES = [
+    {
+        "metric": "first_response",
+        "threshold": "45s",
+        "target_percent": 95,
+        "clock": "business_hours",
+        "checkpoints": ["45s", "1m", "5m"],
+    }
+]
+
+
+async def chat_contract(client: httpx.AsyncClient, tenant: TenantHandle) -> dict[str, Any]:
+    """Lancers-style chat: business days 10:30-18:30 JST, 45 s first-reply target."""
+    customer = await create_client(client, tenant)
+    h = tenant.admin
+    service = await post_ok(
+        client, f"/v1/clients/{customer['id']}/services", {"code": "lancers", "name": "L"}, h
+    )
+    calendar = await post_ok(
+        client,
+        "/v1/calendars",
+        {
+            "code": f"CHAT-{uuid.uuid4().hex[:6]}",
+            "name": "Chat hours",
+            "time_zone": "Asia/Tokyo",
+            "windows": [{"days": ["weekdays"], "start": "10:30", "end": "18:30"}],
+        },
+        h,
+    )
+    contract = await post_ok(
+        client,
+        "/v1/contracts",
+        {
+            "service_id": service["id"],
+            "code": f"CHAT-{uuid.uuid4().hex[:6]}",
+            "name": "Chat support",
+            "work_type": "chat_support",
+            "start_date": "2026-01-01",
+            "calendar_id": calendar["id"],
+        },
+        h,
+    )
+    body = {"effective_from": "2026-01-01", "objectives": CHAT_OBJECTIVES}
+    await post_ok(client, f"/v1/contracts/{contract['id']}/sla-policies", body, h)
+    plan = {
+        "effective_from": "2026-01-01",
+        "currency": "JPY",
+        "charges": [
+            {
+                "kind": "person_month",
+                "code": "chat",
+                "name": "Chat team",
+                "headcount": 2,
+                "monthly_fee": 420000,
+            }
+        ],
+    }
+    await post_ok(client, f"/v1/contracts/{contract['id']}/rate-plans", plan, h)
+    await post_ok(client, f"/v1/contracts/{contract['id']}/transitions", {"status": "active"}, h)
+    return {"client": customer, "contract": contract}
+
+
+# Monday 5 October 2026 (JST). a, c, e answered within 45 s of business time; b late; d never answered.
+CHATS = [
+    {
+        "external_id": "a",
+        "received_at": f"2026-10-05T10:30:00{JST}",
+        "first_response_at": f"2026-10-05T10:30:44{JST}",
+    },
+    {
+        "external_id": "b",
+        "received_at": f"2026-10-05T10:31:00{JST}",
+        "first_response_at": f"2026-10-05T10:31:46{JST}",
+    },
+    {
+        "external_id": "c",
+        "received_at": f"2026-10-05T10:32:00{JST}",
+        "first_response_at": f"2026-10-05T10:32:30{JST}",
+    },
+    {"external_id": "d", "received_at": f"2026-10-05T10:33:00{JST}", "channel": "chat"},
+    # 10 s before closing, answered 30 s after the next opening: 40 s of business time.
+    {
+        "external_id": "e",
+        "received_at": f"2026-10-05T18:29:50{JST}",
+        "first_response_at": f"2026-10-06T10:30:30{JST}",
+    },
+]
+
+
+async def ingest(
+    client: httpx.AsyncClient, headers: dict[str, str], contract_id: str, items: list[Any]
+) -> Any:
+    return await post_ok(
+        client, "/v1/work-items:batch", {"contract_id": contract_id, "items": items}, headers
+    )
+
+
+async def rebuild(runtime: Runtime, tenant: TenantHandle, contract_id: str, now: datetime) -> None:
+    """What the sla.refresh_hours job does, for every hour holding items."""
+    scope = system_scope(tenant.id)
+    async with runtime.db.tenant(tenant.id) as session:
+        start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+        hours = await rollups.hours_of_items(session, scope, uuid.UUID(contract_id), start, end)
+        await rollups.refresh_hours(session, scope, uuid.UUID(contract_id), hours, now)
+
+
+async def sla(client: httpx.AsyncClient, headers: dict[str, str], contract_id: str, **params: str) -> Any:
+    query = {"start": "2026-10-01", "end": "2026-10-31", **params}
+    response = await client.get(f"/v1/contracts/{contract_id}/sla", params=query, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class TestContractSla:
+    async def test_lancers_chat_numbers(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
+        tenant = await create_tenant(client)
+        setup = await chat_contract(client, tenant)
+        contract_id = setup["contract"]["id"]
+        await ingest(client, tenant.admin, contract_id, CHATS)
+        await rebuild(runtime, tenant, contract_id, datetime(2026, 11, 1, tzinfo=UTC))
+        body = await sla(client, tenant.admin, contract_id)
+        (objective,) = body["objectives"]
+        assert (objective["met"], objective["breached"], objective["pending"]) == (3, 2, 0)
+        assert objective["attainment"] == 60.0
+        assert objective["status"] == "red"
+        assert objective["target_percent"] == 95
+        assert [(c["checkpoint"], c["within"], c["eligible"]) for c in objective["checkpoints"]] == [
+            ("45s", 3, 5),
+            ("1m", 4, 5),
+            ("5m", 4, 5),
+        ]
+        # Answered latencies 30, 40, 44, 46 s: the median sketch value is within 4.4% of 40 or 44.
+        p50 = objective["percentiles"]["p50"]
+        assert 38 <= p50 <= 46
+        series = {p["period"]: p for p in objective["series"]}
+        assert series["2026-10-05"]["met"] == 3  # e was received on the 5th (JST)
+        assert body["volumes"]["received"] == 5
+        assert body["volumes"]["responded"] == 4
+        channels = {c["channel"]: c["received"] for c in body["volumes"]["by_channel"]}
+        assert channels == {"": 4, "chat": 1}
+        weekly = await sla(client, tenant.admin, contract_id, granularity="week")
+        assert [p["period"] for p in weekly["objectives"][0]["series"]] == ["2026-10-05"]
+
+    async def test_replay_leaves_the_numbers_unchanged(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant = await create_tenant(client)
+        contract_id = (await chat_contract(client, tenant))["contract"]["id"]
+        await ingest(client, tenant.admin, contract_id, CHATS)
+        await rebuild(runtime, tenant, contract_id, datetime(2026, 11, 1, tzinfo=UTC))
+        before = await sla(client, tenant.admin, contract_id)
+        replay = await ingest(client, tenant.admin, contract_id, CHATS)
+        assert replay["unchanged"] == len(CHATS)
+        await rebuild(runtime, tenant, contract_id, datetime(2026, 11, 1, tzinfo=UTC))
+        assert await sla(client, tenant.admin, contract_id) == before
+
+    async def test_pending_turns_breached_with_time_alone(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant = await create_tenant(client)
+        contract_id = (await chat_contract(client, tenant))["contract"]["id"]
+        received = datetime(2026, 10, 5, 1, 40, tzinfo=UTC)  # 10:40 JST, open
+        await ingest(
+            client, tenant.admin, contract_id, [{"external_id": "x", "received_at": received.isoformat()}]
+        )
+        await rebuild(runtime, tenant, contract_id, received + timedelta(seconds=10))
+        (objective,) = (await sla(client, tenant.admin, contract_id))["objectives"]
+        assert (objective["met"], objective["breached"], objective["pending"]) == (0, 0, 1)
+        scope = system_scope(tenant.id)
+        async with runtime.db.tenant(tenant.id) as session:
+            assert await rollups.due_hours(session, scope, received + timedelta(seconds=30)) == {}
+            later = received + timedelta(minutes=5)
+            due = await rollups.due_hours(session, scope, later)
+            assert due == {uuid.UUID(contract_id): [received.replace(minute=0)]}
+            for cid, hours in due.items():
+                await rollups.refresh_hours(session, scope, cid, hours, later)
+        (objective,) = (await sla(client, tenant.admin, contract_id))["objectives"]
+        assert (objective["met"], objective["breached"], objective["pending"]) == (0, 1, 0)
+        async with runtime.db.tenant(tenant.id) as session:
+            assert await rollups.due_hours(session, scope, later + timedelta(days=30)) == {}
+
+    async def test_ingest_reaches_the_dashboard_through_a_real_worker(
+        self, client: httpx.AsyncClient, worker_env: dict[str, str], tmp_path: Any
+    ) -> None:
+        tenant = await create_tenant(client)
+        contract_id = (await chat_contract(client, tenant))["contract"]["id"]
+        worker = Worker(worker_env, tmp_path / "worker.log", args=())
+        try:
+            await ingest(client, tenant.admin, contract_id, CHATS)
+            deadline = time.monotonic() + 60
+            while True:
+                objectives = (await sla(client, tenant.admin, contract_id))["objectives"]
+                if objectives and objectives[0]["met"] + objectives[0]["breached"] == 5:
+                    break
+                assert time.monotonic() < deadline, worker.log()[-3000:]
+                await asyncio.sleep(0.2)
+            assert objectives[0]["met"] == 3
+        finally:
+            worker.kill()
+
+    async def test_bad_ranges(self, client: httpx.AsyncClient) -> None:
+        tenant = await create_tenant(client)
+        contract_id = (await chat_contract(client, tenant))["contract"]["id"]
+        for params in (
+            {"start": "2026-10-31", "end": "2026-10-01"},
+            {"start": "2025-01-01", "end": "2026-10-01"},
+            {"start": "yesterday"},
+            {"granularity": "hour"},
+        ):
+            response = await client.get(
+                f"/v1/contracts/{contract_id}/sla", params=params, headers=tenant.admin
+            )
+            assert_problem(response, 422)
+
+
+class TestClientSla:
+    async def test_summary_with_trend(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
+        tenant = await create_tenant(client)
+        setup = await chat_contract(client, tenant)
+        contract_id = setup["contract"]["id"]
+        september = [
+            {
+                **chat,
+                "external_id": f"sep-{chat['external_id']}",
+                "received_at": chat["received_at"].replace("10-05", "09-07"),
+            }
+            for chat in CHATS
+            if "first_response_at" in chat and chat["external_id"] in {"a", "c"}
+        ]
+        for chat in september:
+            chat["first_response_at"] = chat["first_response_at"].replace("10-05", "09-07")
+        await ingest(client, tenant.admin, contract_id, CHATS + september)
+        await rebuild(runtime, tenant, contract_id, datetime(2026, 11, 1, tzinfo=UTC))
+        response = await client.get(
+            f"/v1/clients/{setup['client']['id']}/sla",
+            params={"start": "2026-10-01", "end": "2026-10-30"},
+            headers=tenant.admin,
+        )
+        assert response.status_code == 200, response.text
+        (summary,) = response.json()["contracts"]
+        assert summary["received"] == 5
+        (objective,) = summary["objectives"]
+        assert objective["attainment"] == 60.0
+        assert objective["previous_attainment"] == 100.0
+        assert objective["trend"] == "down"
+        assert objective["status"] == "red"
+
+
+class TestIsolation:
+    async def test_viewers_see_only_their_client_and_others_nothing(self, client: httpx.AsyncClient) -> None:
+        tenant = await create_tenant(client)
+        mine = await chat_contract(client, tenant)
+        theirs = await chat_contract(client, tenant)
+        _, viewer = await create_user(
+            client, tenant, role="client_viewer", client_id=uuid.UUID(mine["client"]["id"])
+        )
+        assert (
+            await client.get(f"/v1/contracts/{mine['contract']['id']}/sla", headers=viewer)
+        ).status_code == 200
+        assert (
+            await client.get(f"/v1/clients/{mine['client']['id']}/sla", headers=viewer)
+        ).status_code == 200
+        for path in (
+            f"/v1/contracts/{theirs['contract']['id']}/sla",
+            f"/v1/clients/{theirs['client']['id']}/sla",
+        ):
+            assert_problem(await client.get(path, headers=viewer), 404)
+        _, staff = await create_user(client, tenant, role="staff")
+        assert_problem(await client.get(f"/v1/contracts/{mine['contract']['id']}/sla", headers=staff), 403)
+        stranger = await create_tenant(client)
+        for path in (
+            f"/v1/contracts/{mine['contract']['id']}/sla",
+            f"/v1/clients/{mine['client']['id']}/sla",
+        ):
+            assert_problem(await client.get(path, headers=stranger.admin), 404)
