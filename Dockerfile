@@ -37,8 +37,10 @@ RUN groupadd --system --gid 10001 bpo \
 
 COPY --from=builder /opt/venv /opt/venv
 
-# The working directory holds BPO_DATA_DIR (.bpo) when a command needs local state.
+# The working directory holds BPO_DATA_DIR (.bpo) when a command needs local state, and the tenant
+# manifests: `bpo tenants apply tenants/demo.yaml` loads the demo operator.
 WORKDIR /app
+COPY tenants ./tenants
 USER bpo
 
 EXPOSE 8000

@@ -32,6 +32,7 @@ pytest: install
 
 bench: install
 	$(BIN)/python bench/api.py --quick
+	$(BIN)/python bench/scale.py --quick
 
 clean:
 	rm -rf $(VENV) .bpo .pytest_cache .mypy_cache .ruff_cache

@@ -177,6 +177,7 @@ def bare_db_app(database_url: str) -> Litestar:
     """The same row read with one query on a pooled connection, without auth, tenant or transaction:
     what any database-backed endpoint costs, so the scoped figure can be read against it too."""
     from contextlib import asynccontextmanager
+
     import asyncpg
     from sqlalchemy.engine import make_url
 

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -19,11 +19,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from bpo.db.cli import db_app
 from bpo.settings import Settings, SettingsError, load_settings
+from bpo.work.cli import work_app
 
 app = typer.Typer(help="BPO Ops: clients, contracts, staffing, SLA and volume billing.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Provision and manage tenants (operators).", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(db_app, name="db")
+app.add_typer(work_app, name="work")
 
 console = Console(stderr=True)
 out = Console()
@@ -108,14 +112,41 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     uvicorn.Server(config).run()
 
 
+def _serve_processes(settings: Settings, host: str, port: int, workers: int) -> None:
+    import tempfile
+
+    import uvicorn
+
+    # The worker processes build the app from the environment (bpo.asgi:create); Prometheus counts go
+    # to a shared directory so that /metrics reports every process, whichever one answers.
+    os.environ.update(child_env(settings))
+    with tempfile.TemporaryDirectory(prefix="bpo-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "bpo.asgi:create",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default BPO_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default BPO_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port.")] = 1,
 ) -> None:
     """Serve the HTTP API."""
     with services(settings_or_exit()) as settings:
-        _serve(settings, host or settings.host, port if port is not None else settings.port)
+        chosen_host, chosen_port = host or settings.host, port if port is not None else settings.port
+        if workers == 1:
+            _serve(settings, chosen_host, chosen_port)
+        else:
+            _serve_processes(settings, chosen_host, chosen_port, workers)
 
 
 def worker_command(
@@ -175,17 +206,26 @@ def dev(
 ) -> None:
     """Everything on one machine: embedded PostgreSQL and Redis (unless configured), migrations, the demo
     tenant, and the API, worker and scheduler together."""
+    from bpo.clients.onboarding import ManifestRejected
+    from bpo.core.errors import BpoError
     from bpo.db.migrate import upgrade
-    from bpo.tenancy.demo import DEMO_MANIFEST, load_demo
+    from bpo.tenancy.demo import DEMO_MANIFEST, DemoTenant, load_demo
 
     base = settings_or_exit()
     with services(base) as settings:
         console.print("migrating…")
         upgrade(settings)
-        logins: list[tuple[str, str]] = []
+        loaded: DemoTenant | None = None
         if demo and DEMO_MANIFEST.exists():
-            console.print(f"loading {DEMO_MANIFEST}…")
-            logins = asyncio.run(load_demo(settings, DEMO_MANIFEST))
+            console.print(f"applying {DEMO_MANIFEST}…")
+            try:
+                loaded = asyncio.run(load_demo(settings, DEMO_MANIFEST))
+            except ManifestRejected as exc:
+                print_problems(exc.errors)
+                fail(f"{DEMO_MANIFEST} was not applied")
+            except BpoError as exc:
+                print_problems(exc.errors)
+                fail(f"{DEMO_MANIFEST} was not applied: {exc.detail}")
         env = child_env(settings)
         children = [
             subprocess.Popen(worker_command([], 1, 4), env=env),
@@ -200,10 +240,18 @@ def dev(
             f"OpenAPI  {url}/schema/openapi.json",
             f"Health   {url}/health   Ready {url}/ready",
         ]
-        if logins:
-            lines.append("")
-            lines.append(f"Demo tenant 'demo' — password: {settings.demo_password.get_secret_value()}")
-            lines += [f"  {role:<16} {email}" for email, role in logins]
+        if loaded is not None:
+            shared = {login.password for login in loaded.logins}
+            one = shared.pop() if len(shared) == 1 else None
+            lines += ["", f"Demo tenant '{loaded.slug}'" + (f" — password: {one}" if one else "")]
+            who = [
+                (login.role + (f" ({login.client})" if login.client else ""), login)
+                for login in loaded.logins
+            ]
+            width = max(len(role) for role, _ in who)
+            for role, login in who:
+                password = "" if one else f"  {login.password or '(password unchanged)'}"
+                lines.append(f"  {role:<{width}}  {login.email}{password}")
         out.print(Panel("\n".join(lines), title="BPO Ops is running", expand=False), highlight=False)
         out.print(f"BPO Ops API listening on {url}", highlight=False)
         try:
@@ -269,6 +317,140 @@ def tenants_create(
     )
     if created.admin_password:
         out.print(f"one-time admin password: {created.admin_password}", highlight=False)
+
+
+def print_problems(problems: Sequence[object]) -> None:
+    """One line per problem, ``path: message``, as written (no markup, no wrapping)."""
+    for problem in problems:
+        text = f"{problem['field']}: {problem['message']}" if isinstance(problem, dict) else str(problem)
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+PLAN_STYLES = {"create": "green", "update": "yellow", "unchanged": "dim"}
+
+
+@tenants_app.command("apply")
+def tenants_apply(
+    manifest_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="The manifest, e.g. tenants/acme.yaml.", exists=True, dir_okay=False
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
+) -> None:
+    """Create or update a tenant from its manifest: validate the whole file, print the plan (create /
+    update / unchanged per object), then apply it in one transaction. Applying twice changes nothing."""
+    from bpo.clients.manifest import load_manifest
+    from bpo.clients.onboarding import Action, Applied, ManifestRejected, Plan, apply_manifest, plan_manifest
+    from bpo.core.errors import BpoError
+    from bpo.core.runtime import Runtime
+
+    loaded, problems = load_manifest(manifest_file.read_text(encoding="utf-8"))
+    if loaded is None:
+        print_problems(problems)
+        fail(f"{manifest_file}: {len(problems)} problem(s); nothing was changed")
+    manifest = loaded
+
+    def show(plan: Plan) -> None:
+        state = "exists" if plan.tenant_exists else "is new"
+        out.print(f"Tenant {manifest.tenant.slug!r} {state}. Plan:", markup=False, highlight=False)
+        for change in plan.changes:
+            out.print(
+                change.describe(),
+                style=PLAN_STYLES[change.action],
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        out.print(f"Plan: {plan.summary()}.", markup=False, highlight=False)
+
+    with services(settings_or_exit()) as settings:
+
+        async def run() -> Applied | None:
+            runtime = Runtime.create(settings)
+            try:
+                plan = await plan_manifest(runtime, manifest)
+                show(plan)
+                if plan.errors:
+                    raise ManifestRejected(plan.errors)
+                if dry_run or not plan.has_changes:
+                    return None
+                with console.status("applying…"):
+                    password = settings.demo_password.get_secret_value()
+                    return await apply_manifest(runtime, manifest, demo_password=password)
+            finally:
+                await runtime.close()
+
+        try:
+            applied = asyncio.run(run())
+        except ManifestRejected as exc:
+            print_problems(exc.errors)
+            fail("the plan cannot be applied; nothing was changed")
+        except BpoError as exc:
+            print_problems(exc.errors)
+            fail(f"{exc.detail}; the plan was rolled back")
+    if applied is None:
+        out.print("Dry run: nothing was changed." if dry_run else "Nothing to change.", highlight=False)
+        return
+    out.print("Applied.", highlight=False)
+    for email, password in applied.passwords.items():
+        out.print(f"one-time password for {email}: {password}", markup=False, highlight=False, soft_wrap=True)
+    if manifest.tenant.demo and applied.plan.count(Action.CREATE):
+        out.print("Demo tenant: new users log in with BPO_DEMO_PASSWORD.", highlight=False)
+
+
+@tenants_app.command("export")
+def tenants_export(
+    slug: Annotated[str, typer.Option(help="The tenant to export.")],
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Write a tenant's clients, services, calendars, contracts, versions, sites and users as a manifest
+    that `bpo tenants apply` takes back unchanged."""
+    from bpo.clients.inventory import export
+    from bpo.clients.manifest import dump_manifest
+    from bpo.clients.onboarding import acting_scope, tenant_id_of
+    from bpo.core.errors import BpoError
+    from bpo.core.runtime import Runtime
+
+    with services(settings_or_exit()) as settings:
+
+        async def run() -> str:
+            runtime = Runtime.create(settings)
+            try:
+                tenant_id = await tenant_id_of(runtime, slug)
+                if tenant_id is None:
+                    fail(f"no tenant {slug!r}")
+                async with runtime.db.tenant(tenant_id) as session:
+                    return dump_manifest(await export(session, await acting_scope(session, tenant_id)))
+            finally:
+                await runtime.close()
+
+        try:
+            text = asyncio.run(run())
+        except BpoError as exc:
+            fail(exc.detail)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}", markup=False, highlight=False)
+
+
+@tenants_app.command("schema")
+def tenants_schema(
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """The JSON Schema of tenant manifests, for editors (tenants/manifest.schema.json)."""
+    import json
+
+    from bpo.clients.manifest import manifest_json_schema
+
+    text = json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 def main() -> None:

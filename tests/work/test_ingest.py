@@ -231,3 +231,60 @@ class TestIsolation:
             404,
         )
         assert len(await items_of(client, theirs["contract"]["id"], tenant.admin)) == 1
+
+
+class TestImportCommand:
+    async def test_csv_and_ndjson_import_with_line_numbered_errors(
+        self, client: httpx.AsyncClient, worker_env: dict[str, str], tmp_path: Any
+    ) -> None:
+        import json
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        tenant = await create_tenant(client)
+        contract = (await live_contract(client, tenant))["contract"]
+        bpo = str(Path(sys.executable).parent / "bpo")
+        csv_file = tmp_path / "history.csv"
+        lines = ["external_id,received_at,first_response_at,channel,units,attributes"]
+        lines += [
+            f'c-{n},2026-09-01T0{n % 10}:00:00+09:00,,email,2,"{{""lang"": ""ja""}}"' for n in range(30)
+        ]
+        csv_file.write_text("\n".join(lines) + "\n")
+        command = [
+            bpo,
+            "work",
+            "import",
+            str(csv_file),
+            "--contract",
+            contract["code"],
+            "--tenant",
+            tenant.slug,
+        ]
+        done = subprocess.run(
+            command, env=worker_env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "30 items: 30 created, 0 updated, 0 unchanged" in done.stdout
+        again = subprocess.run(
+            command, env=worker_env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert "30 items: 0 created, 0 updated, 30 unchanged" in again.stdout
+        stored = await items_of(client, contract["id"], tenant.admin)
+        assert len(stored) == 30
+        assert {i["units"] for i in stored} == {2}
+        assert stored[0]["attributes"] == {"lang": "ja"}
+
+        bad = tmp_path / "bad.ndjson"
+        rows = [{"external_id": f"n-{n}", "received_at": "2026-09-02T00:00:00Z"} for n in range(5)]
+        rows[1]["resolved_at"] = "2026-09-01T00:00:00Z"
+        rows[3]["units"] = "many"
+        bad.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        command = [bpo, "work", "import", str(bad), "--contract", contract["code"], "--tenant", tenant.slug]
+        failed = subprocess.run(
+            command, env=worker_env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert failed.returncode == 1
+        assert "line 2: resolved_at: is before received_at" in failed.stderr
+        assert "line 4:" in failed.stderr
+        assert len(await items_of(client, contract["id"], tenant.admin)) == 30

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import structlog
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
@@ -25,6 +26,17 @@ def asyncpg_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+asyncpg:// and return the asyncpg form."""
     parsed = make_url(url)
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def connect_params(url: str) -> dict[str, Any]:
+    """asyncpg.connect() arguments for a URL, read the way the engine reads it (``?host=`` for a socket
+    directory, ``?ssl=require``), for the few places that talk to asyncpg directly."""
+    _, params = PGDialect_asyncpg().create_connect_args(make_url(asyncpg_url(url)))  # type: ignore[no-untyped-call]
+    return dict(params)
+
+
+class AppRoleError(RuntimeError):
+    """The connection would not run as the application role."""
 
 
 class _AppRoleConnector:
@@ -60,7 +72,26 @@ class _AppRoleConnector:
                 self.direct = True
                 return connection
         settings = {**params.pop("server_settings", {}), "role": self.app_role}
-        return await asyncpg.connect(**params, server_settings=settings)
+        try:
+            connection = await asyncpg.connect(**params, server_settings=settings)
+        except asyncpg.ProtocolViolationError as exc:
+            if "role" not in str(exc):
+                raise
+            # PgBouncer refuses start-up parameters it does not track, `role` among them.
+            raise AppRoleError(
+                f"the server refused the start-up parameter role={self.app_role} ({exc}); behind a "
+                f"connection pooler, connect as {self.app_role} itself (see README, PgBouncer)"
+            ) from exc
+        # A pooler told to ignore the parameter (PgBouncer's ignore_startup_parameters) drops it
+        # silently, and the session would run as the URL's user, possibly the owner or a superuser.
+        user = await connection.fetchval("SELECT current_user")
+        if user != self.app_role:
+            await connection.close()
+            raise AppRoleError(
+                f"connected as {user!r} although the start-up parameter role={self.app_role} was sent "
+                f"(dropped by a connection pooler?); connect as {self.app_role} itself"
+            )
+        return connection
 
 
 def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = None) -> AsyncEngine:
@@ -85,7 +116,8 @@ def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = 
 
     pool = {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow}
     if not as_app:
-        return create_async_engine(asyncpg_url(url), connect_args=adapter, **pool)
+        owner_args = adapter if settings.database_statement_cache else {**adapter, "statement_cache_size": 0}
+        return create_async_engine(asyncpg_url(url), connect_args=owner_args, **pool)
     engine = create_async_engine(asyncpg_url(url), creator=creator, pool_recycle=1800, **pool)
     return engine
 

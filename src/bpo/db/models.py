@@ -10,4 +10,12 @@ from bpo.work import models as work_models
 
 metadata = Base.metadata
 
-__all__ = ["clients_models", "core_models", "sla_models", "delivery_models", "metadata", "tenancy_models", "work_models"]
+__all__ = [
+    "clients_models",
+    "core_models",
+    "delivery_models",
+    "metadata",
+    "sla_models",
+    "tenancy_models",
+    "work_models",
+]

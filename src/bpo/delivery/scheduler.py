@@ -14,7 +14,9 @@ from dramatiq import Message
 
 from bpo.core.runtime import Runtime
 from bpo.delivery.broker import DEFAULT_QUEUE
+from bpo.delivery.queues import queue_stats
 from bpo.settings import Settings
+from bpo.sla.rollups import REFRESH_DUE_JOB, SLA_QUEUE
 from bpo.tenancy import service as tenancy
 
 log = structlog.get_logger("bpo.scheduler")
@@ -22,6 +24,7 @@ log = structlog.get_logger("bpo.scheduler")
 LEADER_KEY = "bpo:scheduler:leader"
 LEADER_TTL_MS = 15_000
 SWEEP_SECONDS = 5
+QUEUE_STATS_SECONDS = 30
 # Rows younger than this are still being relayed by the process that wrote them.
 SWEEP_GRACE = timedelta(seconds=10)
 # Namespace for deterministic job ids: one maintenance job per tenant per hour, however often sent.
@@ -58,16 +61,17 @@ class Scheduler:
             log.info("outbox_swept", sent=sent)
         return sent
 
-    async def hourly_maintenance(self) -> int:
+    async def send_to_every_tenant(self, actor: str, period: str, queue: str = DEFAULT_QUEUE) -> int:
+        """One ``actor`` job per active tenant per ``period``: the job id is derived from both, so a
+        second scheduler or a retry in the same period has no second effect."""
         if not await self.is_leader():
             return 0
-        hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
         tenants = await tenancy.active_tenant_ids(self.runtime)
         for tenant_id in tenants:
-            job_id = uuid.uuid5(JOB_NAMESPACE, f"maintenance:{tenant_id}:{hour}")
+            job_id = uuid.uuid5(JOB_NAMESPACE, f"{actor}:{tenant_id}:{period}")
             message: Message[None] = Message(
-                queue_name=DEFAULT_QUEUE,
-                actor_name="tenancy.purge_expired",
+                queue_name=queue,
+                actor_name=actor,
                 args=(),
                 kwargs={"tenant_id": str(tenant_id), "job_id": str(job_id)},
                 options={},
@@ -75,6 +79,21 @@ class Scheduler:
             )
             await asyncio.to_thread(self.runtime.broker.enqueue, message)
         return len(tenants)
+
+    async def hourly_maintenance(self) -> int:
+        return await self.send_to_every_tenant(
+            "tenancy.purge_expired", datetime.now(UTC).strftime("%Y-%m-%dT%H")
+        )
+
+    async def refresh_due_slas(self) -> int:
+        minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+        return await self.send_to_every_tenant(REFRESH_DUE_JOB, minute, SLA_QUEUE)
+
+    async def report_queues(self) -> None:
+        if not await self.is_leader():
+            return
+        for stats in await queue_stats(self.runtime.redis):
+            log.info("queue_stats", queue=stats.queue, depth=stats.depth, oldest_age_s=stats.oldest_age_s)
 
 
 async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -85,6 +104,10 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         scheduler.sweep_outbox, "interval", seconds=SWEEP_SECONDS, max_instances=1, coalesce=True
     )
     apscheduler.add_job(scheduler.hourly_maintenance, "cron", minute=7, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.refresh_due_slas, "cron", second=30, max_instances=1, coalesce=True)
+    apscheduler.add_job(
+        scheduler.report_queues, "interval", seconds=QUEUE_STATS_SECONDS, max_instances=1, coalesce=True
+    )
     apscheduler.start()
     log.info("scheduler_started", identity=scheduler.identity)
     try:

@@ -31,6 +31,8 @@ HOUR = timedelta(hours=1)
 # Job names (the actors live in bpo.sla.tasks, loaded only by workers).
 REFRESH_HOURS_JOB = "sla.refresh_hours"
 REFRESH_DUE_JOB = "sla.refresh_due"
+# Their own queue, so SLA lag is visible (and scalable) apart from other jobs.
+SLA_QUEUE = "sla"
 
 
 def objective_key(objective: Objective) -> str:

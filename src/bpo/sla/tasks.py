@@ -10,7 +10,7 @@ from bpo.sla import rollups
 from bpo.tenancy.auth import system_scope
 
 
-@tenant_actor(rollups.REFRESH_HOURS_JOB)
+@tenant_actor(rollups.REFRESH_HOURS_JOB, queue=rollups.SLA_QUEUE)
 async def refresh_hours(
     session: AsyncSession, tenant_id: uuid.UUID, *, contract_id: str, hours: list[str]
 ) -> None:
@@ -23,7 +23,7 @@ async def refresh_hours(
     )
 
 
-@tenant_actor(rollups.REFRESH_DUE_JOB)
+@tenant_actor(rollups.REFRESH_DUE_JOB, queue=rollups.SLA_QUEUE)
 async def refresh_due(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Hours whose pending items time has moved on (breached, past a checkpoint) are recomputed."""
     scope = system_scope(tenant_id)

@@ -109,6 +109,11 @@ def system_scope(tenant_id: uuid.UUID) -> Scope:
     return Scope(tenant_id=tenant_id, principal_id=uuid.UUID(int=0), role=Role.ADMIN)
 
 
+def acting_admin_scope(tenant_id: uuid.UUID, admin_id: uuid.UUID) -> Scope:
+    """The command line applying a manifest on behalf of one of the tenant's admins (named in audit)."""
+    return Scope(tenant_id=tenant_id, principal_id=admin_id, role=Role.ADMIN)
+
+
 async def operator_scope(runtime: Runtime, slug: str) -> Scope:
     """The command line acts as the tenant's administrator: whoever runs it already holds the
     database credentials, so there is no login to check. Never reachable over HTTP."""

@@ -21,7 +21,7 @@ from bpo.core.errors import Conflict, Invalid, field_error
 from bpo.core.pagination import paginate
 from bpo.db.base import new_id
 from bpo.delivery import outbox
-from bpo.sla.rollups import REFRESH_HOURS_JOB
+from bpo.sla.rollups import REFRESH_HOURS_JOB, SLA_QUEUE
 from bpo.tenancy.scope import Scope
 from bpo.work import schemas
 from bpo.work.models import WorkItem
@@ -168,6 +168,7 @@ async def ingest(session: AsyncSession, scope: Scope, batch: schemas.WorkItemBat
             session.info.get("relay"),
             scope.tenant_id,
             REFRESH_HOURS_JOB,
+            queue=SLA_QUEUE,
             contract_id=str(contract_id),
             hours=[hour.isoformat() for hour in hours],
         )

@@ -1,0 +1,323 @@
+"""Benchmark: horizontal scale on one machine, in one run. API throughput with 1 and 2 server processes
+(`bpo serve --workers N`), and job throughput with 1 and 2 worker processes (`bpo worker --processes N`).
+
+    python bench/scale.py [--quick] [--duration S] [--jobs N] [--threads T]
+
+API: the same tenant-scoped, authenticated GET and load generator as bench/api.py (N keep-alive
+HTTP/1.1 connections from an asyncio client in this process), against `bpo serve` run as operators
+run it, a subprocess configured by BPO_* variables. Jobs: the real `tenancy.purge_expired` actor
+(a tenant transaction that records the job id and purges expired rows), enqueued exactly as the
+outbox relay sends it, over tenants of its own; a run is timed from the first message enqueued to the
+last job's row committed, after a warm-up batch. Every process shares the machine with PostgreSQL,
+Redis and the load generator, so the 2-process figures show what a second process buys here, not
+what a second machine would.
+
+With no BPO_DATABASE_URL / BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary
+directory. The last line is ``RESULT scale api_1p_rps=… api_2p_rps=… worker_1p_per_s=… worker_2p_per_s=…``;
+the exit status is non-zero if any request or job failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psutil
+
+# bench/api.py (this directory is on sys.path): environment, provisioning, the HTTP load generator.
+from api import HOST, START_TIMEOUT_S, Environment, LoadResult, _free_port, provision, run_load
+from sqlalchemy import text
+
+from bpo.db.engine import Database
+from bpo.delivery.broker import make_broker
+from bpo.delivery.models import OutboxMessage
+from bpo.delivery.outbox import message_for
+from bpo.settings import Settings
+
+BPO = Path(sys.executable).parent / "bpo"
+ACTOR = "tenancy.purge_expired"
+QUEUE = "default"
+TENANTS = 8
+
+
+def bpo_env(settings: Settings) -> dict[str, str]:
+    """What a deployed process gets: BPO_* variables only (the same signing key for every process)."""
+    assert settings.database_url
+    assert settings.redis_url
+    assert settings.platform_token
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BPO_", "PROMETHEUS_"))}
+    env.update(
+        {
+            "BPO_ENVIRONMENT": "test",
+            "BPO_DATABASE_URL": settings.database_url,
+            "BPO_REDIS_URL": settings.redis_url,
+            "BPO_SECRET_KEY": settings.signing_key(),
+            "BPO_PLATFORM_TOKEN": settings.platform_token.get_secret_value(),
+            "BPO_DATA_DIR": str(settings.data_dir),
+            "BPO_LOG_LEVEL": "WARNING",
+        }
+    )
+    if settings.migration_database_url:
+        env["BPO_MIGRATION_DATABASE_URL"] = settings.migration_database_url
+    return env
+
+
+class Command:
+    """A `bpo …` subprocess in its own process group, with CPU time summed over its process tree."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(BPO), *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def cpu_seconds(self) -> float | None:
+        try:
+            tree = [psutil.Process(self.process.pid)]
+            tree += tree[0].children(recursive=True)
+        except psutil.NoSuchProcess:
+            return None
+        total = 0.0
+        for process in tree:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+
+
+class Server(Command):
+    """`bpo serve --workers N` on a free port; usable as run_load's server."""
+
+    def __init__(self, workers: int, env: dict[str, str], log_dir: Path) -> None:
+        self.port = _free_port()
+        args = ["serve", "--host", HOST, "--port", str(self.port), "--workers", str(workers)]
+        super().__init__(f"api-{workers}p", args, env, log_dir)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def __enter__(self) -> Server:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        with httpx.Client(base_url=self.url, timeout=5) as client:
+            while True:
+                self.check_alive()
+                try:
+                    if client.get("/health").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{self.name} did not answer in {START_TIMEOUT_S:.0f} s")
+                time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def measure_api(
+    workers: int, env: dict[str, str], settings: Settings, log_dir: Path, args: argparse.Namespace
+) -> LoadResult:
+    with Server(workers, env, log_dir) as server:
+        target = provision(server.url, settings)
+        result = run_load(
+            server,  # duck-typed as api.ServerProcess: name, port, cpu_seconds()
+            target.path,
+            {"Authorization": f"Bearer {target.token}"},
+            args.connections,
+            args.warmup,
+            args.duration,
+        )
+    return result
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+class Jobs:
+    """Sends purge jobs for a few tenants and counts the ones done (rows in job_runs, seen through RLS)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker = make_broker(settings)
+        self.tenants = [uuid.uuid4() for _ in range(TENANTS)]
+        self.sent: dict[uuid.UUID, set[uuid.UUID]] = {tenant: set() for tenant in self.tenants}
+
+    def send(self, count: int) -> set[uuid.UUID]:
+        batch: set[uuid.UUID] = set()
+        for i in range(count):
+            tenant = self.tenants[i % len(self.tenants)]
+            row = OutboxMessage(tenant_id=tenant, id=uuid.uuid4(), actor=ACTOR, queue=QUEUE, kwargs={})
+            self.broker.enqueue(message_for(tenant, row))
+            self.sent[tenant].add(row.id)
+            batch.add(row.id)
+        return batch
+
+    async def done(self, db: Database, batch: set[uuid.UUID]) -> int:
+        ids = list(batch)
+        total = 0
+        async with db.platform() as session:
+            for tenant in self.tenants:
+                await session.execute(
+                    text("SELECT set_config('bpo.tenant_id', :t, true)"), {"t": str(tenant)}
+                )
+                total += (
+                    await session.execute(
+                        text("SELECT count(*) FROM job_runs WHERE job_id = ANY(:ids)"), {"ids": ids}
+                    )
+                ).scalar_one()
+        return total
+
+    def wait(self, batch: set[uuid.UUID], worker: Command, timeout: float) -> float:
+        """Seconds until every job of ``batch`` has run."""
+
+        async def poll() -> float:
+            db = Database(self.settings.model_copy(update={"database_pool_size": 1}))
+            started = time.perf_counter()
+            try:
+                while await self.done(db, batch) < len(batch):
+                    worker.check_alive()
+                    if time.perf_counter() - started > timeout:
+                        raise RuntimeError(f"{worker.name}: jobs not done after {timeout:.0f} s")
+                    await asyncio.sleep(0.05)
+                return time.perf_counter() - started
+            finally:
+                await db.dispose()
+
+        return asyncio.run(poll())
+
+    def close(self) -> None:
+        self.broker.close()
+
+
+def measure_worker(
+    processes: int, env: dict[str, str], jobs: Jobs, log_dir: Path, args: argparse.Namespace
+) -> tuple[float, float | None]:
+    """Jobs per second and worker CPU (cores busy) over the measured batch."""
+    worker = Command(
+        f"worker-{processes}p",
+        ["worker", "--processes", str(processes), "--threads", str(args.threads), "--queue", QUEUE],
+        env,
+        log_dir,
+    )
+    try:
+        # Warm-up: every process has started, imported the actors and opened connections.
+        jobs.wait(jobs.send(20 * processes), worker, timeout=START_TIMEOUT_S)
+        cpu0 = worker.cpu_seconds()
+        started = time.perf_counter()
+        batch = jobs.send(args.jobs)
+        enqueue_s = time.perf_counter() - started
+        elapsed = enqueue_s + jobs.wait(batch, worker, timeout=300)
+        cpu1 = worker.cpu_seconds()
+    finally:
+        worker.stop()
+    cpu = (cpu1 - cpu0) / elapsed if cpu0 is not None and cpu1 is not None else None
+    return args.jobs / elapsed, cpu
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="5 s per API run, 1,500 jobs per worker run")
+    parser.add_argument("--duration", type=float, help="seconds measured per API run (default 20, quick 5)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per API run (default 3, quick 1)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections")
+    parser.add_argument("--jobs", type=int, help="jobs per worker run (default 6,000, quick 1,500)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    args = parser.parse_args(argv)
+    if args.duration is None:
+        args.duration = 5.0 if args.quick else 20.0
+    if args.warmup is None:
+        args.warmup = 1.0 if args.quick else 3.0
+    if args.jobs is None:
+        args.jobs = 1_500 if args.quick else 6_000
+    if args.duration <= 0 or args.warmup < 0 or args.connections < 1 or args.jobs < 1 or args.threads < 1:
+        parser.error("--duration must be > 0, --warmup >= 0, and --connections, --jobs, --threads >= 1")
+    return args
+
+
+def _cpu(value: float | None) -> str:
+    return f"{value:.0%}" if value is not None else "n/a"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    print(
+        f"scale benchmark: API {args.connections} connections, {args.warmup:g} s warm-up + "
+        f"{args.duration:g} s per run; {args.jobs} jobs per worker run, {args.threads} threads per "
+        f"process; {os.cpu_count()} CPUs{load}",
+        flush=True,
+    )
+    started = time.monotonic()
+    env = Environment.start()
+    log_dir = Path(tempfile.mkdtemp(prefix="bpo-bench-scale-"))
+    api: dict[int, LoadResult] = {}
+    workers: dict[int, tuple[float, float | None]] = {}
+    try:
+        where = "embedded" if env.settings.database_url == env.services.database_url else "configured"
+        print(f"setup: {where} PostgreSQL migrated in {time.monotonic() - started:.1f} s", flush=True)
+        process_env = bpo_env(env.settings)
+        for count in (1, 2):
+            api[count] = measure_api(count, process_env, env.settings, log_dir, args)
+            print(api[count].summary().replace(api[count].name, f"api {count}p"), flush=True)
+        jobs = Jobs(env.settings)
+        try:
+            for count in (1, 2):
+                workers[count] = measure_worker(count, process_env, jobs, log_dir, args)
+                rate, cpu = workers[count]
+                print(f"worker {count}p: {rate:8.0f} jobs/s  cpu: workers {_cpu(cpu)}", flush=True)
+        finally:
+            jobs.close()
+    except RuntimeError as exc:
+        print(f"error: {exc} (logs in {log_dir})", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        env.stop()
+    shutil.rmtree(log_dir, ignore_errors=True)
+    errors = sum(result.error_count for result in api.values())
+    print(
+        f"total {time.monotonic() - started:.1f} s; failed requests: {errors}; "
+        f"api 2p/1p {api[2].rps / api[1].rps:.2f}x, worker 2p/1p {workers[2][0] / workers[1][0]:.2f}x"
+    )
+    print(
+        f"RESULT scale api_1p_rps={api[1].rps:.0f} api_2p_rps={api[2].rps:.0f} "
+        f"worker_1p_per_s={workers[1][0]:.0f} worker_2p_per_s={workers[2][0]:.0f}",
+        flush=True,
+    )
+    return 1 if errors or not all(result.ok for result in api.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
