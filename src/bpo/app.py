@@ -130,6 +130,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             security=[{"bearer": []}],
         ),
         debug=False,
+        # Logging is configured once, by configure_logging (structured JSON); Litestar must not replace it.
+        logging_config=None,
     )
     if runtime is not None:
         app.state.runtime = runtime
