@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import defaults, rules, schemas
@@ -345,48 +345,70 @@ async def list_sla_policies(
     return [policy_view(row, to) for row, to in _with_effective_to(rows)]
 
 
-async def add_sla_policy(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.SlaPolicyCreate, today: date
-) -> schemas.SlaPolicy:
+async def _add_version(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    model: type[SlaPolicy] | type[RatePlan],
+    effective_from: date,
+    values: dict[str, Any],
+    check: Callable[[Contract], rules.FieldErrors],
+    today: date,
+) -> uuid.UUID:
+    """Add a version of a contract's objectives or prices in force from ``effective_from``."""
     contract = await get_contract_row(session, scope, contract_id, for_update=True)
     _ensure_editable(contract)
-    existing = (
-        await session.scalars(
-            select(SlaPolicy).where(
-                SlaPolicy.tenant_id == scope.tenant_id, SlaPolicy.contract_id == contract.id
-            )
+    latest = await session.scalar(
+        select(func.max(model.effective_from)).where(
+            model.tenant_id == scope.tenant_id, model.contract_id == contract.id
         )
-    ).all()
-    latest = max((p.effective_from for p in existing), default=None)
-    raise_if(
-        rules.check_objectives(data.objectives, "objectives")
-        + _check_version_date(contract, data.effective_from, latest, today, "effective_from")
     )
+    raise_if(check(contract) + _check_version_date(contract, effective_from, latest, today, "effective_from"))
     if contract.status == Status.DRAFT.value:
         # Until the contract goes live its versions are a draft too: the same date replaces.
         await session.execute(
-            delete(SlaPolicy).where(
-                SlaPolicy.tenant_id == scope.tenant_id,
-                SlaPolicy.contract_id == contract.id,
-                SlaPolicy.effective_from == data.effective_from,
+            delete(model).where(
+                model.tenant_id == scope.tenant_id,
+                model.contract_id == contract.id,
+                model.effective_from == effective_from,
             )
         )
-    policy = SlaPolicy(
+    version = model(
         tenant_id=scope.tenant_id,
         id=new_id(),
         contract_id=contract.id,
-        effective_from=data.effective_from,
-        objectives=msgspec.to_builtins(data.objectives),
+        effective_from=effective_from,
         created_by=scope.user_id,
+        **values,
     )
-    session.add(policy)
+    session.add(version)
     record(
-        session, scope, "sla_policy.created", "contract", contract.id, effective_from=str(data.effective_from)
+        session,
+        scope,
+        "sla_policy.created" if model is SlaPolicy else "rate_plan.created",
+        "contract",
+        contract.id,
+        effective_from=str(effective_from),
     )
     await session.flush()
-    await session.refresh(policy)
-    versions = await list_sla_policies(session, scope, contract.id)
-    return next(v for v in versions if v.id == policy.id)
+    return version.id
+
+
+async def add_sla_policy(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.SlaPolicyCreate, today: date
+) -> schemas.SlaPolicy:
+    version_id = await _add_version(
+        session,
+        scope,
+        contract_id,
+        SlaPolicy,
+        data.effective_from,
+        {"objectives": msgspec.to_builtins(data.objectives)},
+        lambda _: rules.check_objectives(data.objectives, "objectives"),
+        today,
+    )
+    versions = await list_sla_policies(session, scope, contract_id)
+    return next(v for v in versions if v.id == version_id)
 
 
 async def list_rate_plans(
@@ -404,65 +426,37 @@ async def list_rate_plans(
 async def add_rate_plan(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.RatePlanCreate, today: date
 ) -> schemas.RatePlan:
-    contract = await get_contract_row(session, scope, contract_id, for_update=True)
-    _ensure_editable(contract)
-    existing = (
-        await session.scalars(
-            select(RatePlan).where(RatePlan.tenant_id == scope.tenant_id, RatePlan.contract_id == contract.id)
-        )
-    ).all()
-    latest = max((p.effective_from for p in existing), default=None)
-    raise_if(
-        rules.check_rate_plan(data, contract.currency, "")
-        + _check_version_date(contract, data.effective_from, latest, today, "effective_from")
+    version_id = await _add_version(
+        session,
+        scope,
+        contract_id,
+        RatePlan,
+        data.effective_from,
+        {
+            "currency": data.currency,
+            "charges": msgspec.to_builtins(data.charges),
+            "minimum_commitment": data.minimum_commitment,
+            "service_credits": msgspec.to_builtins(data.service_credits),
+        },
+        lambda contract: rules.check_rate_plan(data, contract.currency, ""),
+        today,
     )
-    if contract.status == Status.DRAFT.value:
-        await session.execute(
-            delete(RatePlan).where(
-                RatePlan.tenant_id == scope.tenant_id,
-                RatePlan.contract_id == contract.id,
-                RatePlan.effective_from == data.effective_from,
-            )
-        )
-    plan = RatePlan(
-        tenant_id=scope.tenant_id,
-        id=new_id(),
-        contract_id=contract.id,
-        effective_from=data.effective_from,
-        currency=data.currency,
-        charges=msgspec.to_builtins(data.charges),
-        minimum_commitment=data.minimum_commitment,
-        service_credits=msgspec.to_builtins(data.service_credits),
-        created_by=scope.user_id,
-    )
-    session.add(plan)
-    record(
-        session, scope, "rate_plan.created", "contract", contract.id, effective_from=str(data.effective_from)
-    )
-    await session.flush()
-    await session.refresh(plan)
-    versions = await list_rate_plans(session, scope, contract.id)
-    return next(v for v in versions if v.id == plan.id)
-
-
-async def sla_policy_in_force(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, on: date
-) -> schemas.SlaPolicy | None:
-    versions = await list_sla_policies(session, scope, contract_id)
-    return next(
-        (
-            v
-            for v in reversed(versions)
-            if v.effective_from <= on and (v.effective_to is None or on <= v.effective_to)
-        ),
-        None,
-    )
-
-
-async def rate_plan_in_force(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, on: date
-) -> schemas.RatePlan | None:
     versions = await list_rate_plans(session, scope, contract_id)
+    return next(v for v in versions if v.id == version_id)
+
+
+class _Version(Protocol):
+    @property
+    def effective_from(self) -> date: ...
+    @property
+    def effective_to(self) -> date | None: ...
+
+
+V = TypeVar("V", bound=_Version)
+
+
+def in_force(versions: Sequence[V], on: date) -> V | None:
+    """The version (of objectives or prices) in force on a day, from a contract's version list."""
     return next(
         (
             v

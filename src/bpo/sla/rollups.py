@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.clients.calendar import Calendar, add_business
-from bpo.clients.schemas import Metric, Objective, SlaClock, SlaPolicy
+from bpo.clients.schemas import Metric, Objective, SlaClock
 from bpo.sla import engine
 from bpo.sla.models import SlaHourly, WorkHourly
 from bpo.tenancy.scope import Scope
@@ -47,17 +47,6 @@ def objective_key(objective: Objective) -> str:
 
 def hour_of(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def policy_on(policies: Sequence[SlaPolicy], day: date) -> SlaPolicy | None:
-    return next(
-        (
-            p
-            for p in reversed(policies)
-            if p.effective_from <= day and (p.effective_to is None or day <= p.effective_to)
-        ),
-        None,
-    )
 
 
 def _next_change(
@@ -147,7 +136,7 @@ async def refresh_hours(
                     model.tenant_id == scope.tenant_id, model.contract_id == contract.id, model.hour == hour
                 )
             )
-        policy = policy_on(policies, hour.astimezone(zone).date())
+        policy = contracts.in_force(policies, hour.astimezone(zone).date())
         values = []
         for objective in policy.objectives if policy else []:
             if objective.metric == Metric.COVERAGE:
