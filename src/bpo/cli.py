@@ -21,6 +21,7 @@ from rich.panel import Panel
 
 from bpo.db.cli import db_app
 from bpo.settings import Settings, SettingsError, load_settings
+from bpo.sla.cli import sla_app
 from bpo.work.cli import work_app
 
 app = typer.Typer(help="BPO Ops: clients, contracts, staffing, SLA and volume billing.", no_args_is_help=True)
@@ -28,6 +29,7 @@ tenants_app = typer.Typer(help="Provision and manage tenants (operators).", no_a
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(db_app, name="db")
 app.add_typer(work_app, name="work")
+app.add_typer(sla_app, name="sla")
 
 console = Console(stderr=True)
 out = Console()

@@ -293,3 +293,41 @@ class TestIsolation:
             f"/v1/clients/{mine['client']['id']}/sla",
         ):
             assert_problem(await client.get(path, headers=stranger.admin), 404)
+
+
+class TestRebuildCommand:
+    async def test_rebuild_recomputes_from_items(
+        self, client: httpx.AsyncClient, worker_env: dict[str, str], tmp_path: Any
+    ) -> None:
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        tenant = await create_tenant(client)
+        contract = (await chat_contract(client, tenant))["contract"]
+        await ingest(client, tenant.admin, contract["id"], CHATS)
+        assert (await sla(client, tenant.admin, contract["id"]))["objectives"][0]["met"] == 0
+        bpo = str(Path(sys.executable).parent / "bpo")
+        command = [bpo, "sla", "rebuild", "--contract", contract["code"], "--tenant", tenant.slug]
+        done = subprocess.run(
+            [*command, "--since", "2026-10-01", "--until", "2026-11-01"],
+            env=worker_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "2 hours with items rebuilt" in done.stdout
+        (objective,) = (await sla(client, tenant.admin, contract["id"]))["objectives"]
+        assert (objective["met"], objective["breached"]) == (3, 2)
+        unknown = subprocess.run(
+            [bpo, "sla", "rebuild", "--contract", "NOPE", "--tenant", tenant.slug, "--since", "2026-10-01"],
+            env=worker_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert unknown.returncode == 1
+        assert "NOPE" in unknown.stderr
