@@ -331,3 +331,36 @@ class TestRebuildCommand:
         )
         assert unknown.returncode == 1
         assert "NOPE" in unknown.stderr
+
+
+class TestCsvExport:
+    async def test_csv_has_the_same_numbers(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
+        import csv
+        import io
+
+        tenant = await create_tenant(client)
+        setup = await chat_contract(client, tenant)
+        contract_id = setup["contract"]["id"]
+        await ingest(client, tenant.admin, contract_id, CHATS)
+        await rebuild(runtime, tenant, contract_id, datetime(2026, 11, 1, tzinfo=UTC))
+        report = await sla(client, tenant.admin, contract_id)
+        params = {"start": "2026-10-01", "end": "2026-10-31"}
+        response = await client.get(
+            f"/v1/contracts/{contract_id}/sla.csv", params=params, headers=tenant.admin
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "attachment" in response.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        series = report["objectives"][0]["series"]
+        assert [(r["period"], int(r["met"]), int(r["breached"])) for r in rows] == [
+            (p["period"], p["met"], p["breached"]) for p in series
+        ]
+        assert rows[0]["received"] == "5"
+        _, viewer = await create_user(
+            client,
+            tenant,
+            role="client_viewer",
+            client_id=uuid.UUID((await create_client(client, tenant))["id"]),
+        )
+        assert_problem(await client.get(f"/v1/contracts/{contract_id}/sla.csv", headers=viewer), 404)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from litestar import get
+from litestar import Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.types import ControllerRouterHandler
 
@@ -34,6 +34,30 @@ async def contract_sla(
 
 
 @get(
+    "/v1/contracts/{contract_id:uuid}/sla.csv",
+    guards=[READERS],
+    tags=["sla"],
+    summary="The contract SLA report as CSV (one row per objective and period)",
+    media_type="text/csv",
+)
+async def contract_sla_csv(
+    session: Session,
+    caller: Caller,
+    contract_id: FromPath[uuid.UUID],
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+    granularity: FromQuery[schemas.Granularity] = "day",
+) -> Response[str]:
+    report = await service.contract_sla(session, caller, contract_id, start, end, granularity)
+    filename = f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
+    return Response(
+        service.contract_sla_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@get(
     "/v1/clients/{client_id:uuid}/sla",
     guards=[READERS],
     tags=["sla"],
@@ -49,4 +73,4 @@ async def client_sla(
     return await service.client_sla(session, caller, client_id, start, end)
 
 
-ROUTES: list[ControllerRouterHandler] = [contract_sla, client_sla]
+ROUTES: list[ControllerRouterHandler] = [contract_sla, contract_sla_csv, client_sla]

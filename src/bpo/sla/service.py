@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -301,3 +303,47 @@ async def client_sla(
         end=last,
         contracts=summaries,
     )
+
+
+CSV_COLUMNS = (
+    "contract_code",
+    "objective",
+    "period",
+    "met",
+    "breached",
+    "pending",
+    "attainment_percent",
+    "target_percent",
+    "received",
+    "responded",
+    "resolved",
+    "units",
+)
+
+
+def contract_sla_csv(report: schemas.ContractSla) -> str:
+    """The same numbers as the JSON report, one row per objective and period (volumes repeated per row)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    volumes = {point.period: point for point in report.volumes.series}
+    for objective in report.objectives:
+        for point in objective.series:
+            volume = volumes.get(point.period)
+            writer.writerow(
+                [
+                    report.contract_code,
+                    objective.key,
+                    point.period.isoformat(),
+                    point.met,
+                    point.breached,
+                    point.pending,
+                    "" if point.attainment is None else f"{point.attainment:.2f}",
+                    f"{objective.target_percent:g}",
+                    volume.received if volume else 0,
+                    volume.responded if volume else 0,
+                    volume.resolved if volume else 0,
+                    volume.units if volume else 0,
+                ]
+            )
+    return buffer.getvalue()
