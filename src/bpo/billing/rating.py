@@ -1,0 +1,379 @@
+"""Rating: a contract's rate plan, its billable units and SLA attainment for one month → invoice lines.
+Pure: the caller supplies the plan version in force, the units and the attainment.
+
+Money. Every amount is an ``int`` of the currency's minor units (yen for JPY, cents for USD and EUR), and
+unit prices are ``Decimal`` minor units per unit, as the rate plan states them; so rating never needs a
+currency's exponent. Arithmetic is ``Decimal`` only (floats from the schemas, headcount and percentages,
+enter through ``str``) and rounds only where a fraction can arise, once per line, half-up
+(``RATING_ROUNDING``): proration, person-months with a fractional headcount, and service credits.
+Units times integer prices, tiers and packages are exact.
+
+Proration. Person-month fees, fixed monthly fees and the minimum commitment are all prorated by the days
+the contract was active over the days of the month, so a contract starting mid-month pays for the days it
+ran and is held to the same share of its minimum. Usage charges need no proration: they rate the units
+of the active days.
+
+Tiers. ``up_to`` is inclusive: ``[{up_to: 30000, unit_price: 25}, {up_to: null, unit_price: 20}]``
+prices units 1-30,000 at 25 and every unit from 30,001 at 20 (graduated), or all units at 20 once the
+total passes 30,000 (volume).
+
+Service credits. Each rule compares the attainment of its metric (a rule without one: the worst attainment
+among the metrics with data) with ``below_percent``. Of the rules that trigger, the one with the largest
+``credit_percent`` applies, alone: credits do not stack. It credits that percentage of the month's
+charges including any minimum top-up, so a credit never exceeds what it applies to. No data, no credit.
+
+Tax is per invoice, not per line: ``invoice_totals`` adds the lines of every contract on an invoice and
+rounds the consumption tax once.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
+from enum import StrEnum
+from typing import NamedTuple, assert_never
+
+from bpo.clients import rules
+from bpo.clients.schemas import (
+    Charge,
+    FixedMonthlyCharge,
+    GraduatedCharge,
+    Metric,
+    PackageCharge,
+    PersonMonthCharge,
+    PerUnitCharge,
+    RatePlan,
+    RatePlanCreate,
+    ServiceCredit,
+    Tier,
+    VolumeCharge,
+)
+from bpo.core.money import is_supported_currency
+
+RATING_ROUNDING = ROUND_HALF_UP
+CONSUMPTION_TAX_RATE = Decimal("0.10")
+
+# Products of amounts (< 10^16), unit counts and percentages stay far below 60 digits, so they are exact;
+# a quotient by the days of a month is rounded only beyond the 40th digit, too far to move a half-unit.
+_ARITHMETIC = Context(prec=60, rounding=ROUND_HALF_UP)
+_ONE = Decimal(1)
+_HUNDRED = Decimal(100)
+
+
+class LineKind(StrEnum):
+    CHARGE = "charge"
+    MINIMUM_TOP_UP = "minimum_top_up"
+    SERVICE_CREDIT = "service_credit"
+
+
+class TaxRounding(StrEnum):
+    # 切り捨て, the usual choice on Japanese invoices. Toward zero rather than floor, so a credit note's tax
+    # is exactly the negative of the tax it reverses; the two agree on every non-negative subtotal.
+    TRUNCATE = "truncate"
+    # 四捨五入.
+    HALF_UP = "half_up"
+
+
+_TAX_ROUNDING = {TaxRounding.TRUNCATE: ROUND_DOWN, TaxRounding.HALF_UP: ROUND_HALF_UP}
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPeriod:
+    first_day: date
+    last_day: date
+
+    def __post_init__(self) -> None:
+        if self.first_day.day != 1 or self.last_day != _month_end(self.first_day):
+            raise ValueError(
+                f"a billing period is one calendar month, got {self.first_day.isoformat()}"
+                f"..{self.last_day.isoformat()}"
+            )
+
+    @classmethod
+    def month(cls, year: int, month: int) -> BillingPeriod:
+        first = date(year, month, 1)
+        return cls(first, _month_end(first))
+
+    @property
+    def days(self) -> int:
+        return self.last_day.day
+
+    def active_days(self, start_date: date, end_date: date | None) -> int:
+        """Days of this month within a contract from ``start_date`` to ``end_date``, both inclusive."""
+        first = max(self.first_day, start_date)
+        last = self.last_day if end_date is None else min(self.last_day, end_date)
+        return max(0, (last - first).days + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Proration:
+    active_days: int
+    period_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    kind: LineKind
+    code: str
+    description: str
+    quantity: Decimal
+    # Minor units per unit of quantity. amount = quantity x unit_price, times the proration's
+    # active_days / period_days when there is one, rounded half-up.
+    unit_price: Decimal
+    amount: int
+    # 1-based position of the tier in a graduated or volume charge.
+    tier: int | None = None
+    proration: Proration | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    currency: str
+    period: BillingPeriod
+    lines: tuple[Line, ...]
+
+    def total(self, kind: LineKind) -> int:
+        return sum(line.amount for line in self.lines if line.kind is kind)
+
+    @property
+    def charges(self) -> int:
+        return self.total(LineKind.CHARGE)
+
+    @property
+    def minimum_top_up(self) -> int:
+        return self.total(LineKind.MINIMUM_TOP_UP)
+
+    @property
+    def service_credit(self) -> int:
+        return self.total(LineKind.SERVICE_CREDIT)
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+
+class InvoiceTotals(NamedTuple):
+    subtotal: int
+    tax: int
+    total: int
+
+
+def rate(
+    plan: RatePlan | RatePlanCreate,
+    period: BillingPeriod,
+    *,
+    units: int,
+    attainment: Mapping[Metric, float | Decimal | None] | None = None,
+    active_days: int | None = None,
+) -> Rating:
+    """Rate one contract for one month.
+
+    ``units``: the contract's billable units in the month, rated by every usage charge of the plan.
+    ``attainment``: percent per metric for the month, ``None`` where nothing was measured; one figure
+    per metric (the worst, if several objectives share one). ``active_days``: days of the month the
+    contract ran (``BillingPeriod.active_days``), the whole month by default.
+    """
+    days = period.days if active_days is None else active_days
+    _check(plan, period, units, days)
+    proration = None if days == period.days else Proration(days, period.days)
+    with localcontext(_ARITHMETIC):
+        lines = [line for charge in plan.charges for line in _charge_lines(charge, units, proration)]
+        charges = sum(line.amount for line in lines)
+        if plan.minimum_commitment is not None:
+            minimum = _prorated(Decimal(plan.minimum_commitment), proration)
+            if charges < minimum:
+                lines.append(_top_up(minimum - charges, proration))
+        credit = _service_credit(plan.service_credits, attainment or {}, sum(line.amount for line in lines))
+        if credit is not None:
+            lines.append(credit)
+    return Rating(plan.currency, period, tuple(lines))
+
+
+def consumption_tax(
+    subtotal: int, tax_rate: Decimal = CONSUMPTION_TAX_RATE, rounding: TaxRounding = TaxRounding.TRUNCATE
+) -> int:
+    if not tax_rate.is_finite() or tax_rate < 0:
+        raise ValueError(f"tax rate must be a non-negative number, got {tax_rate}")
+    with localcontext(_ARITHMETIC):
+        return int((subtotal * tax_rate).quantize(_ONE, rounding=_TAX_ROUNDING[rounding]))
+
+
+def invoice_totals(
+    lines: Iterable[Line],
+    tax_rate: Decimal = CONSUMPTION_TAX_RATE,
+    rounding: TaxRounding = TaxRounding.TRUNCATE,
+) -> InvoiceTotals:
+    """Totals of an invoice made of ``lines`` (from any number of contracts, in one currency), with the
+    consumption tax rounded once on the subtotal, never per line."""
+    subtotal = sum(line.amount for line in lines)
+    tax = consumption_tax(subtotal, tax_rate, rounding)
+    return InvoiceTotals(subtotal, tax, subtotal + tax)
+
+
+# --- charges -----------------------------------------------------------------------------------------
+
+
+def _charge_lines(charge: Charge, units: int, proration: Proration | None) -> list[Line]:
+    match charge:
+        case PerUnitCharge():
+            return [_usage_line(charge.code, charge.name, units, charge.unit_price)]
+        case GraduatedCharge():
+            return _graduated(charge, units)
+        case VolumeCharge():
+            return [_volume(charge, units)]
+        case PackageCharge():
+            packages = -(-units // charge.package_size)
+            description = f"{charge.name} ({units:,} {charge.unit}, packages of {charge.package_size:,})"
+            return [_usage_line(charge.code, description, packages, charge.package_price)]
+        case FixedMonthlyCharge():
+            price = Decimal(charge.amount)
+            amount = _prorated(price, proration)
+            return [_fee_line(charge.code, charge.name, _ONE, price, amount, proration)]
+        case PersonMonthCharge():
+            headcount = _decimal(charge.headcount)
+            price = Decimal(charge.monthly_fee)
+            amount = _prorated(headcount * price, proration)
+            description = f"{charge.name} ({_plain(headcount)} person-months)"
+            return [_fee_line(charge.code, description, headcount, price, amount, proration)]
+        case _:
+            assert_never(charge)
+
+
+def _usage_line(code: str, description: str, quantity: int, price: int, tier: int | None = None) -> Line:
+    return Line(LineKind.CHARGE, code, description, Decimal(quantity), Decimal(price), quantity * price, tier)
+
+
+def _fee_line(
+    code: str, description: str, quantity: Decimal, price: Decimal, amount: int, proration: Proration | None
+) -> Line:
+    if proration is not None:
+        description += f", {proration.active_days}/{proration.period_days} days"
+    return Line(LineKind.CHARGE, code, description, quantity, price, amount, proration=proration)
+
+
+def _graduated(charge: GraduatedCharge, units: int) -> list[Line]:
+    lines: list[Line] = []
+    below = 0
+    for number, tier in enumerate(charge.tiers, start=1):
+        in_tier = (units if tier.up_to is None else min(units, tier.up_to)) - below
+        # A month without units still shows the charge, at the first tier's price.
+        if in_tier > 0 or number == 1:
+            description = f"{charge.name} (tier {number}: {_tier_range(below, tier.up_to)})"
+            lines.append(_usage_line(charge.code, description, max(in_tier, 0), tier.unit_price, number))
+        if tier.up_to is None or units <= tier.up_to:
+            break
+        below = tier.up_to
+    return lines
+
+
+def _volume(charge: VolumeCharge, units: int) -> Line:
+    below = 0
+    for number, tier in enumerate(charge.tiers, start=1):
+        if tier.up_to is None or units <= tier.up_to:
+            description = f"{charge.name} (tier {number}: {_tier_range(below, tier.up_to)})"
+            return _usage_line(charge.code, description, units, tier.unit_price, number)
+        below = tier.up_to
+    raise AssertionError("unreachable: _check refuses tiers whose last one is bounded")
+
+
+def _tier_range(below: int, up_to: int | None) -> str:
+    return f"from {below + 1:,}" if up_to is None else f"{below + 1:,}-{up_to:,}"
+
+
+def _top_up(amount: int, proration: Proration | None) -> Line:
+    description = "Top-up to the minimum monthly commitment"
+    if proration is not None:
+        description += f", minimum prorated {proration.active_days}/{proration.period_days} days"
+    return Line(LineKind.MINIMUM_TOP_UP, "minimum-commitment", description, _ONE, Decimal(amount), amount)
+
+
+# --- service credits ---------------------------------------------------------------------------------
+
+
+def _service_credit(
+    credits: Sequence[ServiceCredit], attainment: Mapping[Metric, float | Decimal | None], charges: int
+) -> Line | None:
+    measured = {Metric(metric): _decimal(value) for metric, value in attainment.items() if value is not None}
+    triggered: list[tuple[ServiceCredit, Metric, Decimal]] = []
+    for credit in credits:
+        if credit.metric is None:
+            if not measured:
+                continue
+            metric, value = min(measured.items(), key=lambda item: (item[1], item[0].value))
+        elif credit.metric in measured:
+            metric, value = credit.metric, measured[credit.metric]
+        else:
+            continue
+        if value < _decimal(credit.below_percent):
+            triggered.append((credit, metric, value))
+    if not triggered:
+        return None
+    credit, metric, value = max(
+        triggered, key=lambda hit: (_decimal(hit[0].credit_percent), -_decimal(hit[0].below_percent))
+    )
+    percent = _decimal(credit.credit_percent)
+    amount = _minor(charges * percent / _HUNDRED)
+    if amount == 0:
+        return None
+    description = (
+        f"SLA service credit: {metric.value.replace('_', ' ')} attainment {_percent(value)}% below "
+        f"{_percent(_decimal(credit.below_percent))}%, {_percent(percent)}% of charges"
+    )
+    return Line(LineKind.SERVICE_CREDIT, "service-credit", description, _ONE, Decimal(-amount), -amount)
+
+
+def _percent(value: Decimal) -> str:
+    # Down, so an attainment of 89.999% never reads "90% below 90%".
+    return _plain(value.quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+# --- arithmetic and checks ---------------------------------------------------------------------------
+
+
+def _decimal(value: float | Decimal) -> Decimal:
+    # Through str: Decimal(0.1) is 0.1000000000000000055511151231257827021181583404541015625.
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _minor(value: Decimal) -> int:
+    return int(value.quantize(_ONE, rounding=RATING_ROUNDING))
+
+
+def _prorated(amount: Decimal, proration: Proration | None) -> int:
+    if proration is None:
+        return _minor(amount)
+    return _minor(amount * proration.active_days / proration.period_days)
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _check(plan: RatePlan | RatePlanCreate, period: BillingPeriod, units: int, active_days: int) -> None:
+    if not is_supported_currency(plan.currency):
+        raise ValueError(f"unsupported currency {plan.currency!r}")
+    if units < 0:
+        raise ValueError(f"units must not be negative, got {units}")
+    if not 0 <= active_days <= period.days:
+        raise ValueError(f"active days must be within 0..{period.days}, got {active_days}")
+    problems: list[str] = []
+    for charge in plan.charges:
+        if isinstance(charge, GraduatedCharge | VolumeCharge):
+            problems += _tier_problems(charge.tiers, charge.code)
+    for credit in plan.service_credits:
+        for name in ("below_percent", "credit_percent"):
+            if not 0 <= getattr(credit, name) <= 100:
+                problems.append(f"service credit {name} must be within 0..100, got {getattr(credit, name)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _tier_problems(tiers: Sequence[Tier], code: str) -> list[str]:
+    return [f"{error['field']}: {error['message']}" for error in rules.check_tiers(tiers, f"{code}.tiers")]
