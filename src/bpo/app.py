@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo import __version__
+from bpo.billing.api import ROUTES as BILLING_ROUTES
 from bpo.clients.api import ROUTES as CLIENT_ROUTES
 from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
@@ -29,9 +30,12 @@ from bpo.sla.api import ROUTES as SLA_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
 from bpo.tenancy.auth import AuthenticationMiddleware, scope_of
 from bpo.tenancy.scope import Scope
+from bpo.web import DASHBOARD, TEMPLATES
 from bpo.work.api import ROUTES as WORK_ROUTES
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
+# The browser dashboard authenticates from its own session cookie (bpo.web.session), never a header.
+COOKIE_PATHS = ["^/dashboard(/|$)"]
 
 
 async def provide_caller(request: Request[Any, Any, Any]) -> Scope:
@@ -104,14 +108,25 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
                 app.state.runtime = None
 
     app = Litestar(
-        route_handlers=[health, ready, metrics, *TENANCY_ROUTES, *CLIENT_ROUTES, *WORK_ROUTES, *SLA_ROUTES],
+        route_handlers=[
+            health,
+            ready,
+            metrics,
+            *TENANCY_ROUTES,
+            *CLIENT_ROUTES,
+            *WORK_ROUTES,
+            *SLA_ROUTES,
+            *BILLING_ROUTES,
+            DASHBOARD,
+        ],
         dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},
         middleware=[
-            DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS),
+            DefineMiddleware(AuthenticationMiddleware, exclude=[*PUBLIC_PATHS, *COOKIE_PATHS]),
             IdempotencyMiddleware(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
+        template_config=TEMPLATES,
         cors_config=CORSConfig(allow_origins=[]),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
