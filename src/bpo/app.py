@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo import __version__
+from bpo.billing.api import ROUTES as BILLING_ROUTES
 from bpo.clients.api import ROUTES as CLIENT_ROUTES
 from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
@@ -115,6 +116,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *CLIENT_ROUTES,
             *WORK_ROUTES,
             *SLA_ROUTES,
+            *BILLING_ROUTES,
             DASHBOARD,
         ],
         dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from bpo.billing.cli import invoices_app
 from bpo.db.cli import db_app
 from bpo.settings import Settings, SettingsError, load_settings
 from bpo.sla.cli import sla_app
@@ -30,6 +31,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(db_app, name="db")
 app.add_typer(work_app, name="work")
 app.add_typer(sla_app, name="sla")
+app.add_typer(invoices_app, name="invoices")
 
 console = Console(stderr=True)
 out = Console()

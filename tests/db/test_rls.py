@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from bpo.billing import runs
+from bpo.billing.models import Invoice
 from bpo.core.runtime import Runtime
 from bpo.db.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.delivery import outbox
@@ -63,6 +65,14 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
         hour = datetime(2026, 10, 1, tzinfo=UTC)
         await rollups.refresh_hours(session, system_scope(tenant.id), uuid.UUID(contract), [hour], hour)
     await create_api_key(client, tenant)  # api_keys
+    # invoice_runs, invoices, invoice_lines (the run), invoice_counters (finalizing)
+    async with runtime.db.tenant(tenant.id) as session:
+        scope = system_scope(tenant.id)
+        run = await runs.start_run(session, scope, runs.parse_period("2026-10"), enqueue=False)
+        await runs.execute_run(session, scope, run.id)
+        draft = await session.scalar(select(Invoice.id).where(Invoice.tenant_id == tenant.id))
+    assert draft is not None
+    await post_ok(client, f"/v1/invoices/{draft}/finalize", {}, tenant.admin)
     response = await client.post(
         "/v1/users",
         json={

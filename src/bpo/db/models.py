@@ -1,5 +1,6 @@
 """Every context's models, gathered so migrations see the whole schema."""
 
+from bpo.billing import models as billing_models
 from bpo.clients import models as clients_models
 from bpo.core import models as core_models
 from bpo.db.base import Base
@@ -11,6 +12,7 @@ from bpo.work import models as work_models
 metadata = Base.metadata
 
 __all__ = [
+    "billing_models",
     "clients_models",
     "core_models",
     "delivery_models",

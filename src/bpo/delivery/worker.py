@@ -8,7 +8,7 @@ from bpo.core.logging import configure_logging
 from bpo.delivery.broker import setup_broker
 from bpo.settings import get_settings
 
-TASK_MODULES = ("bpo.tenancy.tasks", "bpo.sla.tasks")
+TASK_MODULES = ("bpo.tenancy.tasks", "bpo.sla.tasks", "bpo.billing.tasks")
 
 settings = get_settings()
 configure_logging(settings)

@@ -347,3 +347,26 @@ def contract_sla_csv(report: schemas.ContractSla) -> str:
                 ]
             )
     return buffer.getvalue()
+
+
+async def attainment_by_metric(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, lower: datetime, upper: datetime
+) -> dict[Metric, float | None]:
+    """Percent met of decided items per metric over [lower, upper) from the hourly rollups; the worst
+    objective where several share a metric (filtered by priority or channel); None without data."""
+    rows = await _hourly(session, scope, [contract_id], lower, upper)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        tally = counts[row.objective]
+        tally[0] += row.met
+        tally[1] += row.breached
+    worst: dict[Metric, float | None] = {}
+    for key, (met, breached) in counts.items():
+        metric = Metric(key.split("|", 1)[0])
+        attained = engine.attainment(met, breached)
+        current = worst.get(metric)
+        if attained is not None and (current is None or attained < current):
+            worst[metric] = attained
+        else:
+            worst.setdefault(metric, current)
+    return worst

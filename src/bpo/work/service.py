@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
-from bpo.clients.schemas import ContractStatus
+from bpo.clients.schemas import BillableEvent, ContractStatus
 from bpo.core.errors import Conflict, Invalid, field_error
 from bpo.core.pagination import paginate
 from bpo.db.base import new_id
@@ -218,3 +218,35 @@ async def list_items(
         statement = statement.where(WorkItem.external_id == external_id)
     rows, next_cursor = await paginate(session, statement, WorkItem.id, limit=limit, cursor=cursor)
     return schemas.WorkItemPage(items=[item_view(r) for r in rows], next_cursor=next_cursor)
+
+
+_EVENT_TIMES = {
+    BillableEvent.RECEIVED: WorkItem.received_at,
+    BillableEvent.FIRST_RESPONSE: WorkItem.first_response_at,
+    BillableEvent.RESOLVED: WorkItem.resolved_at,
+}
+
+
+async def units_by_day(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    event: BillableEvent,
+    lower: datetime,
+    upper: datetime,
+    time_zone: str,
+) -> dict[date, int]:
+    """Sum of units of a contract's items whose ``event`` happened in [lower, upper), per local day."""
+    at = _EVENT_TIMES[event]
+    day = func.date(func.timezone(time_zone, at))
+    rows = await session.execute(
+        select(day, func.sum(WorkItem.units))
+        .where(
+            WorkItem.tenant_id == scope.tenant_id,
+            WorkItem.contract_id == contract_id,
+            at >= lower,
+            at < upper,
+        )
+        .group_by(day)
+    )
+    return {row[0]: int(row[1]) for row in rows}

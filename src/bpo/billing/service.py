@@ -1,0 +1,395 @@
+"""Invoices: reading them, their life cycle (draft → finalized → paid | void | uncollectible) and
+credit notes.
+
+Numbering. A per-tenant, per-series, per-year counter row (``invoice_counters``) is incremented by an
+upsert inside the finalizing transaction: the row stays locked until that transaction ends, so
+finalizations of one tenant are serialised, and a rolled-back finalization gives its number back, so the
+sequence has no gaps (a database sequence would keep them). Invoices are ``INV-2026-000123``, credit notes
+their own series ``CN-2026-000001``: each series is gap-free on its own, as auditors read them. The year
+is that of the document's issue date (an invoice's closing date, a credit note's creation date).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import msgspec
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.billing import rating, runs, schemas
+from bpo.billing.models import Invoice, InvoiceCounter, InvoiceLine
+from bpo.clients import contracts
+from bpo.clients import service as clients
+from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core.pagination import paginate
+from bpo.db.base import new_id
+from bpo.tenancy import service as tenancy
+from bpo.tenancy.scope import Scope
+
+Status = schemas.InvoiceStatus
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.DRAFT: frozenset({Status.FINALIZED}),
+    Status.FINALIZED: frozenset({Status.PAID, Status.VOID, Status.UNCOLLECTIBLE}),
+    Status.UNCOLLECTIBLE: frozenset({Status.PAID}),
+    Status.PAID: frozenset(),
+    Status.VOID: frozenset(),
+}
+SERIES = {schemas.InvoiceKind.INVOICE: "INV", schemas.InvoiceKind.CREDIT_NOTE: "CN"}
+CREDIT_LINE_KIND = "credit"
+# Credit notes can be raised against these; a draft is edited by re-running, a void one is gone.
+CREDITABLE = frozenset({Status.FINALIZED, Status.PAID, Status.UNCOLLECTIBLE})
+
+
+def _plain(value: Decimal) -> Decimal:
+    # Without trailing zeros and never in exponent form: 100.000000 → "100", not "1E+2".
+    return Decimal(f"{value.normalize():f}")
+
+
+def _money(amount: int, currency: str) -> schemas.Money:
+    return schemas.Money(amount=amount, currency=currency)
+
+
+def line_view(line: InvoiceLine, currency: str) -> schemas.InvoiceLine:
+    return schemas.InvoiceLine(
+        id=line.id,
+        position=line.position,
+        contract_id=line.contract_id,
+        contract_code=line.contract_code,
+        kind=line.kind,
+        code=line.code,
+        description=line.description,
+        quantity=_plain(line.quantity),
+        unit_price=_plain(line.unit_price),
+        amount=_money(line.amount, currency),
+        period_start=line.period_start,
+        period_end=line.period_end,
+        tier=line.tier,
+    )
+
+
+def summary_view(invoice: Invoice) -> schemas.InvoiceSummary:
+    return schemas.InvoiceSummary(
+        id=invoice.id,
+        client_id=invoice.client_id,
+        kind=schemas.InvoiceKind(invoice.kind),
+        status=Status(invoice.status),
+        number=invoice.number,
+        period=invoice.period,
+        subtotal=_money(invoice.subtotal, invoice.currency),
+        tax=_money(invoice.tax, invoice.currency),
+        total=_money(invoice.total, invoice.currency),
+        tax_rate=_plain(invoice.tax_rate),
+        issued_on=invoice.issued_on,
+        due_on=invoice.due_on,
+        corrects_invoice_id=invoice.corrects_invoice_id,
+        created_at=invoice.created_at,
+        finalized_at=invoice.finalized_at,
+    )
+
+
+async def _lines(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> list[InvoiceLine]:
+    rows = await session.scalars(
+        select(InvoiceLine)
+        .where(InvoiceLine.tenant_id == scope.tenant_id, InvoiceLine.invoice_id == invoice_id)
+        .order_by(InvoiceLine.position)
+    )
+    return list(rows.all())
+
+
+async def invoice_view(session: AsyncSession, scope: Scope, invoice: Invoice) -> schemas.Invoice:
+    lines = await _lines(session, scope, invoice.id)
+    return schemas.Invoice(
+        **msgspec.structs.asdict(summary_view(invoice)),
+        registration_number=invoice.registration_number,
+        client_name=invoice.client_name,
+        client_legal_name=invoice.client_legal_name,
+        payment_terms=invoice.payment_terms,
+        lines=[line_view(line, invoice.currency) for line in lines],
+    )
+
+
+def visible_invoices(scope: Scope) -> Select[Invoice]:
+    """Operators see every invoice of the tenant; a client viewer only its client's issued ones."""
+    statement = select(Invoice).where(Invoice.tenant_id == scope.tenant_id)
+    restriction = clients.client_restriction(scope)
+    if restriction is not None:
+        statement = statement.where(Invoice.client_id == restriction, Invoice.status != Status.DRAFT.value)
+    return statement
+
+
+async def get_invoice_row(
+    session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, *, for_update: bool = False
+) -> Invoice:
+    statement = visible_invoices(scope).where(Invoice.id == invoice_id)
+    invoice = await session.scalar(statement.with_for_update() if for_update else statement)
+    if invoice is None:
+        raise NotFound(f"Invoice {invoice_id} not found.")
+    return invoice
+
+
+async def get_invoice(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> schemas.Invoice:
+    return await invoice_view(session, scope, await get_invoice_row(session, scope, invoice_id))
+
+
+async def list_invoices(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    limit: int,
+    cursor: str | None,
+    period: str | None = None,
+    client_id: uuid.UUID | None = None,
+    status: Status | None = None,
+) -> schemas.InvoicePage:
+    statement = visible_invoices(scope)
+    if period is not None:
+        statement = statement.where(Invoice.period == runs.parse_period(period).first_day)
+    if client_id is not None:
+        statement = statement.where(Invoice.client_id == client_id)
+    if status is not None:
+        statement = statement.where(Invoice.status == status.value)
+    rows, next_cursor = await paginate(session, statement, Invoice.id, limit=limit, cursor=cursor)
+    return schemas.InvoicePage(items=[summary_view(i) for i in rows], next_cursor=next_cursor)
+
+
+# --- life cycle --------------------------------------------------------------------------------------
+
+
+async def next_number(session: AsyncSession, scope: Scope, kind: schemas.InvoiceKind, year: int) -> str:
+    series = SERIES[kind]
+    number = await session.scalar(
+        insert(InvoiceCounter)
+        .values(tenant_id=scope.tenant_id, series=series, year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[InvoiceCounter.tenant_id, InvoiceCounter.series, InvoiceCounter.year],
+            set_={"last_number": InvoiceCounter.last_number + 1},
+        )
+        .returning(InvoiceCounter.last_number)
+    )
+    assert number is not None
+    return f"{series}-{year}-{number:06d}"
+
+
+def _check_transition(invoice: Invoice, target: Status) -> None:
+    current = Status(invoice.status)
+    if target not in TRANSITIONS[current]:
+        raise Conflict(
+            f"Invoice {invoice.number or invoice.id} is {current.value} and cannot become {target.value}.",
+            slug="invalid-invoice-transition",
+        )
+
+
+async def _transition(
+    session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, target: Status
+) -> schemas.Invoice:
+    invoice = await get_invoice_row(session, scope, invoice_id, for_update=True)
+    _check_transition(invoice, target)
+    now = datetime.now(UTC)
+    if target is Status.FINALIZED:
+        settings = await tenancy.tenant_settings(session, scope)
+        invoice.registration_number = settings.invoice_registration_number
+        invoice.number = await next_number(
+            session, scope, schemas.InvoiceKind(invoice.kind), invoice.issued_on.year
+        )
+        invoice.finalized_at = now
+    invoice.status = target.value
+    invoice.status_changed_at = now
+    clients.record(session, scope, f"invoice.{target.value}", "invoice", invoice.id, number=invoice.number)
+    await session.flush()
+    return await invoice_view(session, scope, invoice)
+
+
+async def finalize(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> schemas.Invoice:
+    return await _transition(session, scope, invoice_id, Status.FINALIZED)
+
+
+async def void(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> schemas.Invoice:
+    return await _transition(session, scope, invoice_id, Status.VOID)
+
+
+async def mark_uncollectible(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> schemas.Invoice:
+    return await _transition(session, scope, invoice_id, Status.UNCOLLECTIBLE)
+
+
+# --- credit notes ------------------------------------------------------------------------------------
+
+
+async def _credited_so_far(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Invoice.total), 0)).where(
+            Invoice.tenant_id == scope.tenant_id,
+            Invoice.corrects_invoice_id == invoice_id,
+            Invoice.kind == schemas.InvoiceKind.CREDIT_NOTE.value,
+            Invoice.status != Status.VOID.value,
+        )
+    )
+    return -int(total or 0)
+
+
+async def create_credit_note(
+    session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, data: schemas.CreditNoteCreate, today: date
+) -> schemas.Invoice:
+    """A numbered, immediately finalized document crediting ``invoice_id`` (negative amounts)."""
+    if data.full_reversal == bool(data.lines):
+        raise Invalid(
+            "Give either lines to credit or full_reversal: true.",
+            errors=[field_error("lines", "give lines or full_reversal, not both or neither")],
+        )
+    original = await get_invoice_row(session, scope, invoice_id, for_update=True)
+    if original.kind != schemas.InvoiceKind.INVOICE.value or Status(original.status) not in CREDITABLE:
+        raise Conflict(
+            f"Only a finalized invoice can be credited; this one is a {original.status} {original.kind}.",
+            slug="invalid-invoice-transition",
+        )
+    period_end = rating.BillingPeriod.month(original.period.year, original.period.month).last_day
+    if data.full_reversal:
+        lines = [
+            (
+                line.contract_id,
+                line.contract_code,
+                line.kind,
+                line.code,
+                f"Reversal: {line.description}",
+                -line.quantity,
+                line.unit_price,
+                -line.amount,
+                line.tier,
+            )
+            for line in await _lines(session, scope, original.id)
+        ]
+        subtotal, tax = -original.subtotal, -original.tax
+    else:
+        lines = []
+        for index, credit in enumerate(data.lines):
+            code = ""
+            if credit.contract_id is not None:
+                contract = await contracts.get_contract_row(session, scope, credit.contract_id)
+                if contract.client_id != original.client_id:
+                    raise Invalid(
+                        "The contract is not one of the invoice's client.",
+                        errors=[field_error(f"lines[{index}].contract_id", "not this client's contract")],
+                    )
+                code = contract.code
+            lines.append(
+                (
+                    credit.contract_id,
+                    code,
+                    CREDIT_LINE_KIND,
+                    credit.code,
+                    credit.description,
+                    Decimal(1),
+                    Decimal(-credit.amount),
+                    -credit.amount,
+                    None,
+                )
+            )
+        subtotal = sum(line[7] for line in lines)
+        tax = rating.consumption_tax(subtotal, original.tax_rate, runs.TAX_ROUNDING)
+    if await _credited_so_far(session, scope, original.id) - (subtotal + tax) > original.total:
+        raise Conflict(
+            "Credit notes may not credit more than the invoice's total.", slug="credit-exceeds-invoice"
+        )
+    note = Invoice(
+        tenant_id=scope.tenant_id,
+        id=new_id(),
+        client_id=original.client_id,
+        kind=schemas.InvoiceKind.CREDIT_NOTE.value,
+        status=Status.DRAFT.value,
+        period=original.period,
+        currency=original.currency,
+        subtotal=subtotal,
+        tax=tax,
+        total=subtotal + tax,
+        tax_rate=original.tax_rate,
+        issued_on=today,
+        due_on=today,
+        registration_number=original.registration_number,
+        client_name=original.client_name,
+        client_legal_name=original.client_legal_name,
+        payment_terms=original.payment_terms,
+        corrects_invoice_id=original.id,
+    )
+    session.add(note)
+    await session.flush()
+    for position, (
+        contract_id,
+        contract_code,
+        kind,
+        code,
+        description,
+        quantity,
+        price,
+        amount,
+        tier,
+    ) in enumerate(lines, start=1):
+        session.add(
+            InvoiceLine(
+                tenant_id=scope.tenant_id,
+                id=new_id(),
+                invoice_id=note.id,
+                position=position,
+                contract_id=contract_id,
+                contract_code=contract_code,
+                kind=kind,
+                code=code,
+                description=description[:500],
+                quantity=quantity,
+                unit_price=price,
+                amount=amount,
+                period_start=original.period,
+                period_end=period_end,
+                tier=tier,
+            )
+        )
+    await session.flush()
+    clients.record(session, scope, "credit_note.created", "invoice", note.id, corrects=str(original.id))
+    return await _transition(session, scope, note.id, Status.FINALIZED)
+
+
+# --- CSV ---------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "invoice_number",
+    "position",
+    "contract_code",
+    "kind",
+    "code",
+    "description",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "period_start",
+    "period_end",
+)
+
+
+def invoice_csv(invoice: schemas.Invoice) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in invoice.lines:
+        writer.writerow(
+            [
+                invoice.number or "",
+                line.position,
+                line.contract_code,
+                line.kind,
+                line.code,
+                line.description,
+                f"{line.quantity:f}",
+                f"{line.unit_price:f}",
+                line.amount.amount,
+                line.amount.currency,
+                line.period_start.isoformat(),
+                line.period_end.isoformat(),
+            ]
+        )
+    return buffer.getvalue()
