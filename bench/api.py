@@ -18,6 +18,7 @@ import asyncio
 import multiprocessing
 import os
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -132,11 +133,13 @@ class Environment:
         return env
 
     def stop(self) -> None:
+        """Drop the throwaway database or stop the embedded servers, and remove the temporary directory."""
         try:
             if self.admin_url and self.database:
                 _drop_database(self.admin_url, self.database)
         finally:
             self.services.stop()
+            shutil.rmtree(self.services.data_dir, ignore_errors=True)
 
 
 # --- the two servers --------------------------------------------------------------------------

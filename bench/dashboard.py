@@ -51,7 +51,6 @@ from ingest import (
     create_contracts,
     item_row,
     owner_connect,
-    remove_environment,
 )
 
 from bpo.db.base import new_id
@@ -340,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        remove_environment(env)
+        env.stop()
     for name, result in results.items():
         print(
             f"{name:>5}: p50 {result.percentile_ms(0.5):8.2f} ms  p95 {result.percentile_ms(0.95):8.2f} ms"

@@ -186,16 +186,6 @@ def cpu_delta(before: float | None, after: float | None) -> float | None:
     return after - before if before is not None and after is not None else None
 
 
-def remove_environment(env: Environment) -> None:
-    """Stop the servers and remove the temporary directory Environment.start made for them."""
-    try:
-        env.stop()
-    finally:
-        data_dir = Path(env.settings.data_dir)
-        if data_dir.name.startswith("bpo-bench-") and data_dir.parent == Path(tempfile.gettempdir()):
-            shutil.rmtree(data_dir, ignore_errors=True)
-
-
 # --- setup through the API --------------------------------------------------------------------
 
 
@@ -806,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc} (logs in {log_dir})", file=sys.stderr, flush=True)
         return 1
     finally:
-        remove_environment(env)
+        env.stop()
     shutil.rmtree(log_dir, ignore_errors=True)
     ratio = api.per_second / copy.per_second if copy.per_second else 0.0
     print(f"total {time.monotonic() - started:.1f} s; api/copy {ratio:.2f} (goal >= 0.5)", flush=True)
