@@ -50,7 +50,7 @@ def _in_thread_if_loop_running(fn: object) -> None:
         raise errors[0]
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "heads") -> None:
     """Migrate as the owner; then, when the application logs in as its role with a password (two URLs),
     give the role that password, so that a deployment keeps one secret per role and sets none by hand."""
 
