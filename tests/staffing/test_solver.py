@@ -98,9 +98,29 @@ def test_a_small_week_is_solved_to_optimality_and_passes_the_checker() -> None:
         "fairness_total_hours",
         "fairness_night_hours",
         "fairness_weekend_hours",
+        "preferences",
         "continuity",
         "cost",
     }
+
+
+def test_a_shift_goes_to_the_person_who_prefers_its_hours() -> None:
+    """Greedy takes the first of two equal people; the solver moves the day shift to the one who
+    prefers days, and the preference penalty is what it saved."""
+    day_shift = make_shift("day", MONDAY + timedelta(hours=9))
+    nights = (Window(0, 21 * 60, 30 * 60),)
+    days = (Window(0, 8 * 60, 18 * 60),)
+    staff = [make_staff("owl", preferred=nights), make_staff("lark", preferred=days)]
+
+    baseline = greedy([day_shift], staff)
+    result = solve([day_shift], staff, time_limit_s=5, window_days=None)
+
+    assert staffed(baseline, "day") == {"owl"}
+    assert staffed(result, "day") == {"lark"}
+    before = next(p for p in baseline.penalties if p.rule == "preferences")
+    after = next(p for p in result.penalties if p.rule == "preferences")
+    assert (before.amount, after.amount) == (8.0, 0.0)
+    assert before.points == Weights().preference * 8
 
 
 def random_instance(

@@ -104,6 +104,8 @@ class StaffMember:
     excluded_contracts: frozenset[Id] = frozenset()
     weekly_hour_cap: float = 40
     availability: tuple[Window, ...] = ALWAYS_AVAILABLE
+    # When they would rather work (home zone); a soft rule, unlike availability. Empty: no preference.
+    preferred: tuple[Window, ...] = ()
     time_off: tuple[Interval, ...] = ()
     hourly_cost: int = 0
 
@@ -124,6 +126,10 @@ class StaffMember:
     @cached_property
     def availability_calendar(self) -> Calendar:
         return Calendar(self.home_zone, self.availability)
+
+    @cached_property
+    def preferred_calendar(self) -> Calendar | None:
+        return Calendar(self.home_zone, self.preferred) if self.preferred else None
 
     @property
     def weekly_cap_seconds(self) -> int:
