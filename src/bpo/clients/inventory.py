@@ -21,10 +21,13 @@ from bpo.clients.manifest import (
     ManifestService,
     ManifestSite,
     ManifestSlaPolicy,
+    ManifestStaff,
     ManifestTenant,
     ManifestUser,
 )
 from bpo.clients.models import BusinessCalendar, Client, Contract, RatePlan, Service, Site, SlaPolicy
+from bpo.staffing import schemas as staffing_schemas
+from bpo.staffing import service as staffing
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
 from bpo.tenancy.scope import Role, Scope
@@ -40,6 +43,9 @@ class Ids:
     # By (client code, service code): service codes are unique per client.
     services: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
     contracts: dict[str, uuid.UUID] = field(default_factory=dict)
+    # Users by email, staff by code.
+    users: dict[str, uuid.UUID] = field(default_factory=dict)
+    staff: dict[str, uuid.UUID] = field(default_factory=dict)
 
     def copy(self) -> Ids:
         return Ids(
@@ -48,6 +54,8 @@ class Ids:
             dict(self.sites),
             dict(self.services),
             dict(self.contracts),
+            dict(self.users),
+            dict(self.staff),
         )
 
 
@@ -63,7 +71,9 @@ class Inventory:
     sla_policies: dict[uuid.UUID, list[SlaPolicy]] = field(default_factory=dict)
     rate_plans: dict[uuid.UUID, list[RatePlan]] = field(default_factory=dict)
     users: dict[str, tenancy_schemas.User] = field(default_factory=dict)
-    # The code of every calendar, client, site and service by id.
+    # Staff profiles that have a code, by code.
+    staff: dict[str, staffing_schemas.Staff] = field(default_factory=dict)
+    # The code of every calendar, client, site, service and contract (a user's email) by id.
     codes: dict[uuid.UUID, str] = field(default_factory=dict)
 
     def ids(self) -> Ids:
@@ -73,6 +83,8 @@ class Inventory:
             sites={code: row.id for code, row in self.sites.items()},
             services={key: row.id for key, row in self.services.items()},
             contracts={code: row.id for code, row in self.contracts.items()},
+            users={email: user.id for email, user in self.users.items()},
+            staff={code: person.id for code, person in self.staff.items()},
         )
 
 
@@ -122,11 +134,14 @@ async def load_inventory(session: AsyncSession, scope: Scope) -> Inventory:
         codes[offered.id] = offered.code
     for contract in await _rows(session, scope, Contract):
         inventory.contracts[contract.code] = contract
+        codes[contract.id] = contract.code
     for policy in sorted(await _rows(session, scope, SlaPolicy), key=lambda p: p.effective_from):
         inventory.sla_policies.setdefault(policy.contract_id, []).append(policy)
     for plan in sorted(await _rows(session, scope, RatePlan), key=lambda p: p.effective_from):
         inventory.rate_plans.setdefault(plan.contract_id, []).append(plan)
     inventory.users = {user.email: user for user in await all_users(session, scope)}
+    codes.update({user.id: user.email for user in inventory.users.values()})
+    inventory.staff = {p.code: p for p in await staffing.all_staff(session, scope) if p.code is not None}
     return inventory
 
 
@@ -203,12 +218,40 @@ def user_spec(user: tenancy_schemas.User, codes: dict[uuid.UUID, str]) -> Manife
     )
 
 
+def staff_spec(person: staffing_schemas.Staff, codes: dict[uuid.UUID, str]) -> ManifestStaff:
+    assert person.code is not None
+    return ManifestStaff(
+        code=person.code,
+        display_name=person.display_name,
+        given_name=person.given_name,
+        home_zone=person.home_zone,
+        country=person.country,
+        user=codes[person.user_id] if person.user_id else None,
+        email=person.email,
+        employment_type=person.employment_type,
+        skills=person.skills,
+        languages=person.languages,
+        sites=[codes[site_id] for site_id in person.site_ids],
+        trained_contracts=(
+            [codes[c] for c in person.trained_contract_ids]
+            if person.trained_contract_ids is not None
+            else None
+        ),
+        excluded_contracts=[codes[c] for c in person.excluded_contract_ids],
+        weekly_hour_cap=person.weekly_hour_cap,
+        contracted_hours=person.contracted_hours,
+        hourly_cost=person.hourly_cost,
+        availability=person.availability,
+        active=person.active,
+    )
+
+
 async def export(session: AsyncSession, scope: Scope) -> Manifest:
     """The tenant as a manifest, in a normal form: sorted by code, email and date, every version listed
     (``sla_policies``, ``rate_plans``), and values that equal what the file would default to left out (a
     client in the tenant's zone, a contract in its client's currency or with its work type's billable
     event, a rate plan in its contract's currency, a contract measured only by its work type's default
-    objectives from its start)."""
+    objectives from its start). Staff profiles without a code are left out: manifests match staff by code."""
     inventory = await load_inventory(session, scope)
     assert inventory.tenant is not None
     clients = []
@@ -230,6 +273,7 @@ async def export(session: AsyncSession, scope: Scope) -> Manifest:
         sites=[site_spec(s, inventory.codes) for _, s in sorted(inventory.sites.items())],
         calendars=[calendar_spec(c) for _, c in sorted(inventory.calendars.items())],
         clients=clients,
+        staff=[staff_spec(p, inventory.codes) for _, p in sorted(inventory.staff.items())],
     )
 
 

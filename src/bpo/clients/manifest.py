@@ -1,15 +1,15 @@
 """Declarative onboarding: ``tenants/<slug>.yaml`` describes an operator's clients, services, calendars,
-contracts (with objectives and rate plans), sites and users. ``bpo tenants apply`` validates the whole
-file, prints a plan, and upserts by human codes through the same services as the REST API
+contracts (with objectives and rate plans), sites, users and staff. ``bpo tenants apply`` validates the
+whole file, prints a plan, and upserts by human codes through the same services as the REST API
 (``onboarding.py``); ``bpo tenants export`` writes a tenant back in this format (``inventory.py``).
 
 The format's rules:
-- Objects are matched by code (users by email, versions by ``effective_from``); a file describes what it
-  lists completely, so an optional field left out means its default, not "leave as is". Objects and
-  versions it does not list are left alone: apply never deletes.
+- Objects are matched by code (users by email, versions by ``effective_from``, staff by their employee
+  code); a file describes what it lists completely, so an optional field left out means its default, not
+  "leave as is". Objects and versions it does not list are left alone: apply never deletes.
 - A file is complete for what it names: a contract's calendar, site and service, a site's or a user's
-  client must be declared in the same file. It validates without a database, and a plan never depends on
-  objects the reader cannot see.
+  client, a staff member's login, sites and contracts must be declared in the same file. It validates
+  without a database, and a plan never depends on objects the reader cannot see.
 - Defaults that depend on other objects: a client works in the tenant's zone, a contract bills in its
   client's currency by its work type's billable event, a version runs from the contract's start, a rate
   plan is in its contract's currency; a contract without objectives is measured by its work type's.
@@ -32,17 +32,23 @@ import yaml
 
 from bpo.clients import contracts, rules, schemas, service
 from bpo.clients.schemas import Code, Currency, MinorUnits, Name, Strict, Text, TimeZone
+from bpo.staffing import schemas as staffing_schemas
+from bpo.staffing import service as staffing
 from bpo.tenancy.scope import Role
 
-Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Slug = Annotated[
+    str, msgspec.Meta(min_length=2, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?!\n)$")
+]
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+(?!\n)$")
+]
 
 
 class ManifestTenant(Strict):
     slug: Slug
     name: Name
     time_zone: TimeZone = "Asia/Tokyo"
-    invoice_registration_number: Annotated[str, msgspec.Meta(pattern=r"^T\d{13}$")] | None = None
+    invoice_registration_number: Annotated[str, msgspec.Meta(pattern=r"^T\d{13}(?!\n)$")] | None = None
     # Demo data: new users get BPO_DEMO_PASSWORD instead of a generated one-time password.
     demo: bool = False
 
@@ -114,12 +120,39 @@ class ManifestClient(schemas.ClientCreate, kw_only=True):
     contracts: list[ManifestContract] = []
 
 
+class ManifestStaff(Strict):
+    """A staff profile, matched by ``code``; its login, sites and contracts by their emails and codes."""
+
+    code: Code
+    display_name: Name
+    home_zone: TimeZone
+    country: staffing_schemas.Country
+    given_name: staffing_schemas.GivenName | None = None
+    # The email of the login (declared under users) linked to this profile.
+    user: Email | None = None
+    email: Email | None = None
+    employment_type: staffing_schemas.EmploymentType = staffing_schemas.EmploymentType.FULL_TIME
+    skills: list[staffing_schemas.Proficiency] = []
+    languages: list[staffing_schemas.Proficiency] = []
+    sites: list[Code] = []
+    # Null: may work on every contract.
+    trained_contracts: list[Code] | None = None
+    excluded_contracts: list[Code] = []
+    weekly_hour_cap: staffing_schemas.Hours = 40
+    contracted_hours: staffing_schemas.Hours | None = None
+    hourly_cost: staffing_schemas.Money | None = None
+    # Weekly windows in the home zone; null: available at any time.
+    availability: list[schemas.WindowSpec] | None = None
+    active: bool = True
+
+
 class Manifest(Strict):
     tenant: ManifestTenant
     users: list[ManifestUser] = []
     sites: list[ManifestSite] = []
     calendars: list[schemas.CalendarCreate] = []
     clients: list[ManifestClient] = []
+    staff: list[ManifestStaff] = []
 
 
 def manifest_json_schema() -> dict[str, object]:
@@ -179,7 +212,15 @@ def _members(tp: Any) -> list[Any]:
 
 # The lists of objects a manifest is made of; an invalid one is left out and the rest still checked.
 _COLLECTIONS: frozenset[Any] = frozenset(
-    {ManifestUser, ManifestSite, schemas.CalendarCreate, ManifestClient, ManifestService, ManifestContract}
+    {
+        ManifestUser,
+        ManifestSite,
+        schemas.CalendarCreate,
+        ManifestClient,
+        ManifestService,
+        ManifestContract,
+        ManifestStaff,
+    }
 )
 
 
@@ -307,7 +348,7 @@ def load_manifest(text: str) -> tuple[Manifest | None, list[ManifestError]]:
         return None, [ManifestError(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
     if not isinstance(raw, dict):
         return None, [
-            ManifestError("", "expected a mapping with tenant, users, sites, calendars and clients")
+            ManifestError("", "expected a mapping with tenant, users, sites, calendars, clients and staff")
         ]
     reader = _Reader()
     # A broken tenant block must not stop the rest of the file from being checked.
@@ -392,7 +433,50 @@ class _Checks:
         for path, user in self.at(m.users, "users"):
             self.unique(rules.join(path, "email"), user.email.lower(), seen, "email")
             self.user(path, user, clients)
+        logins = {u.email.lower(): u.role for u in m.users}
+        contract_codes |= {
+            code for key, codes in self.dropped.items() if key.endswith("contracts") for code in codes
+        }
+        seen, linked = set(), set[str]()
+        for path, person in self.at(m.staff, "staff"):
+            self.unique(rules.join(path, "code"), person.code, seen, "staff code")
+            self.staff(path, person, logins, linked, sites, contract_codes)
         return self.errors
+
+    def staff(
+        self,
+        path: str,
+        person: ManifestStaff,
+        logins: dict[str, Role],
+        linked: set[str],
+        sites: set[str],
+        contract_codes: set[str],
+    ) -> None:
+        where = functools.partial(rules.join, path)
+        shape = staffing_schemas.StaffCreate(
+            display_name=person.display_name, home_zone=person.home_zone, country=person.country,
+            skills=person.skills, languages=person.languages, hourly_cost=person.hourly_cost,
+            availability=person.availability,
+        )  # fmt: skip
+        self.add(staffing.check_staff(shape, path))
+        if person.user is not None:
+            email = person.user.lower()
+            role = logins.get(email)
+            if role is None:
+                self.error(where("user"), f"no user {person.user!r} in this file")
+            elif role is Role.CLIENT_VIEWER:
+                self.error(where("user"), "a client viewer cannot be staff")
+            self.unique(where("user"), email, linked, "login")
+        for name, codes, known, what in (
+            ("sites", person.sites, sites, "site"),
+            ("trained_contracts", person.trained_contracts or [], contract_codes, "contract"),
+            ("excluded_contracts", person.excluded_contracts, contract_codes, "contract"),
+        ):
+            for i, code in enumerate(codes):
+                if code not in known:
+                    self.error(where(f"{name}[{i}]"), f"no {what} {code!r} in this file")
+            if len(set(codes)) != len(codes):
+                self.error(where(name), "lists a code twice")
 
     def contract(
         self,

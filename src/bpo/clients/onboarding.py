@@ -32,6 +32,7 @@ from bpo.clients.inventory import (
     service_spec,
     site_spec,
     sla_policy_spec,
+    staff_spec,
     user_spec,
 )
 from bpo.clients.manifest import (
@@ -43,12 +44,15 @@ from bpo.clients.manifest import (
     ManifestService,
     ManifestSite,
     ManifestSlaPolicy,
+    ManifestStaff,
     ManifestUser,
     rate_versions,
     sla_versions,
 )
 from bpo.core.errors import BpoError, Conflict, NotFound, field_error
 from bpo.core.runtime import Runtime
+from bpo.staffing import schemas as staffing_schemas
+from bpo.staffing import service as staffing
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
 from bpo.tenancy.auth import acting_admin_scope, system_scope, tenant_id_for
@@ -68,6 +72,14 @@ CONTRACT_FIELDS = (
 SLA_FIELDS = ("objectives",)
 RATE_FIELDS = ("currency", "charges", "minimum_commitment", "service_credits")
 USER_FIELDS = ("role", "full_name", "client")
+STAFF_FIELDS = tuple(f for f in ManifestStaff.__struct_fields__ if f != "code")
+# Manifest staff fields that name other objects by code or email, and the API's field for their ids.
+STAFF_REFERENCES = {
+    "user": "user_id",
+    "sites": "site_ids",
+    "trained_contracts": "trained_contract_ids",
+    "excluded_contracts": "excluded_contract_ids",
+}
 # What the services keep for life: changing it means a new object.
 IMMUTABLE = {
     "client": frozenset({"currency"}),
@@ -78,7 +90,7 @@ IMMUTABLE = {
 # after their versions (a contract becomes active only with a rate plan).
 PHASES = (
     "tenant", "calendar", "client", "site", "service", "contract", "sla_policy", "rate_plan", "status",
-    "user",
+    "user", "staff",
 )  # fmt: skip
 KIND_NAMES = {"sla_policy": "SLA policy", "rate_plan": "rate plan"}
 
@@ -235,6 +247,8 @@ class _Planner:
             self.versions(path, client, contract)
         for i, user in enumerate(m.users):
             self.user(f"users[{i}]", user)
+        for i, person in enumerate(m.staff):
+            self.staff(f"staff[{i}]", person)
         return Plan(m, self.changes, self.errors, self.tenant_exists, state.ids())
 
     def calendar(self, path: str, spec: schemas.CalendarCreate) -> None:
@@ -271,6 +285,13 @@ class _Planner:
         current = user_spec(existing, self.state.codes) if existing else None
         row_id = existing.id if existing else None
         self.compare("user", email, path, replace(spec, email=email), current, USER_FIELDS, row_id=row_id)
+
+    def staff(self, path: str, spec: ManifestStaff) -> None:
+        existing = self.state.staff.get(spec.code)
+        current = staff_spec(existing, self.state.codes) if existing else None
+        desired = replace(spec, user=spec.user.lower() if spec.user else None)
+        row_id = existing.id if existing else None
+        self.compare("staff", spec.code, path, desired, current, STAFF_FIELDS, row_id=row_id)
 
     def desired_contract(self, client: ManifestClient, contract: ManifestContract) -> ManifestContract:
         return replace(
@@ -378,6 +399,7 @@ class _Applier:
             "rate_plan": self.rate_plan,
             "status": self.status,
             "user": self.user,
+            "staff": self.staff,
         }
 
     async def run(self, changes: Sequence[Change]) -> None:
@@ -538,7 +560,8 @@ class _Applier:
                 full_name=spec.full_name,
                 client_id=client_id,
             )
-            await tenancy.create_user(self.session, self.scope.tenant_id, self.scope.user_id, data)
+            user = await tenancy.create_user(self.session, self.scope.tenant_id, self.scope.user_id, data)
+            self.ids.users[user.email] = user.id
             if self.demo_password is None:
                 self.passwords[spec.email] = password
             return
@@ -549,6 +572,30 @@ class _Applier:
         await tenancy.update_user(
             self.session, self.scope, change.row_id, tenancy_schemas.UserUpdate(**values)
         )
+
+    def staff_values(self, spec: ManifestStaff, names: Sequence[str]) -> dict[str, Any]:
+        """The API's values for these manifest fields: codes and emails become ids."""
+        values: dict[str, Any] = {}
+        for name in names:
+            value = getattr(spec, name)
+            if name == "user":
+                value = self.ids.users[value.lower()] if value else None
+            elif name == "sites":
+                value = [self.ids.sites[code] for code in value]
+            elif name in ("trained_contracts", "excluded_contracts") and value is not None:
+                value = [self.ids.contracts[code] for code in value]
+            values[STAFF_REFERENCES.get(name, name)] = value
+        return values
+
+    async def staff(self, change: Change) -> None:
+        spec: ManifestStaff = change.spec
+        if change.action is Action.CREATE:
+            data = staffing_schemas.StaffCreate(code=spec.code, **self.staff_values(spec, STAFF_FIELDS))
+            self.ids.staff[spec.code] = (await staffing.create_staff(self.session, self.scope, data)).id
+            return
+        assert change.row_id is not None
+        update = staffing_schemas.StaffUpdate(**self.staff_values(spec, change.fields))
+        await staffing.update_staff(self.session, self.scope, change.row_id, update)
 
 
 async def apply(

@@ -6,6 +6,7 @@ from bpo.core import models as core_models
 from bpo.db.base import Base
 from bpo.delivery import models as delivery_models
 from bpo.sla import models as sla_models
+from bpo.staffing import models as staffing_models
 from bpo.tenancy import models as tenancy_models
 from bpo.work import models as work_models
 
@@ -18,6 +19,7 @@ __all__ = [
     "delivery_models",
     "metadata",
     "sla_models",
+    "staffing_models",
     "tenancy_models",
     "work_models",
 ]

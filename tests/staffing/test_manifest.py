@@ -1,0 +1,137 @@
+"""Staff in tenant manifests: the demo operator's people are created with their logins, sites and
+contracts, a second apply changes nothing, edits are planned as updates, mistakes are reported with their
+paths, and export writes the staff back."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bpo.clients.inventory import export
+from bpo.clients.manifest import load_manifest
+from bpo.clients.onboarding import Action, acting_scope, apply_manifest, plan_manifest, tenant_id_of
+from bpo.core.runtime import Runtime
+from bpo.settings import Settings
+from tests.clients.test_manifest import dump, load
+from tests.support.factories import PASSWORD, headers_for, login
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def demo(slug: str) -> dict[str, Any]:
+    """The demo operator's manifest under another slug (and its logins under that slug's domain)."""
+    data: dict[str, Any] = yaml.safe_load((REPO / "tenants" / "demo.yaml").read_text(encoding="utf-8"))
+    data["tenant"]["slug"] = slug
+    return data
+
+
+async def get_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any) -> Any:
+    response = await client.get(path, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def new_slug() -> str:
+    return f"st-{uuid.uuid4().hex[:10]}"
+
+
+class TestDemoStaff:
+    async def test_the_demo_staff_are_created_linked_and_reapplied_without_a_change(
+        self, client: httpx.AsyncClient, runtime: Runtime, settings: Settings
+    ) -> None:
+        slug = new_slug()
+        data = demo(slug)
+        await apply_manifest(runtime, load(data), demo_password=PASSWORD)
+        before = await dump(settings, slug)
+
+        again = await plan_manifest(runtime, load(data))
+        applied = await apply_manifest(runtime, load(data), demo_password=PASSWORD)
+
+        assert {c.action for c in again.changes} == {Action.UNCHANGED}
+        assert [c.kind for c in applied.plan.changes].count("staff") == 16
+        assert await dump(settings, slug) == before
+        admin = headers_for((await login(client, slug, "admin@demo.example"))["access_token"])
+        people = {p["code"]: p for p in (await get_ok(client, "/v1/staff", admin, limit=50))["items"]}
+        assert len(people) == 16
+        assert {p["home_zone"] for p in people.values()} == {
+            "Asia/Tokyo",
+            "Europe/London",
+            "America/Argentina/Buenos_Aires",
+        }
+        sites = {s["code"]: s["id"] for s in (await get_ok(client, "/v1/sites", admin))["items"]}
+        stationed = [p["code"] for p in people.values() if sites["RAKUTEN-CRIMSON"] in p["site_ids"]]
+        assert sorted(stationed) == ["ST-003", "ST-007"]
+        contracts = {c["code"]: c for c in (await get_ok(client, "/v1/contracts", admin))["items"]}
+        eureka = {c["id"] for c in contracts.values() if c["code"].startswith("EUR-")}
+        assert set(people["ST-009"]["excluded_contract_ids"]) == eureka
+        # The existing demo login sees the profile linked to it, and only that one.
+        hana = headers_for((await login(client, slug, "staff1@demo.example"))["access_token"])
+        mine = await get_ok(client, "/v1/staff", hana)
+        assert [p["code"] for p in mine["items"]] == ["ST-001"]
+        me = await get_ok(client, "/v1/me", hana)
+        assert me["user"]["staff_id"] == people["ST-001"]["id"]
+
+    async def test_edits_are_planned_as_updates_and_export_writes_the_staff_back(
+        self, runtime: Runtime
+    ) -> None:
+        slug = new_slug()
+        data = demo(slug)
+        await apply_manifest(runtime, load(data), demo_password=PASSWORD)
+        ewan = next(p for p in data["staff"] if p["code"] == "ST-004")
+        ewan["weekly_hour_cap"] = 30
+        ewan["sites"] = ["TOKYO-HQ"]
+        data["staff"].append(
+            {"code": "ST-099", "display_name": "New Hire", "home_zone": "Asia/Tokyo", "country": "JP"}
+        )
+
+        plan = await plan_manifest(runtime, load(data))
+        await apply_manifest(runtime, load(data), demo_password=PASSWORD)
+
+        changed = {c.key: (c.action, c.fields) for c in plan.changes if c.kind == "staff" and c.fields}
+        assert changed == {"ST-004": (Action.UPDATE, ("sites", "weekly_hour_cap"))}
+        assert [c.action for c in plan.changes if c.key == "ST-099"] == [Action.CREATE]
+        tenant_id = await tenant_id_of(runtime, slug)
+        assert tenant_id is not None
+        async with runtime.db.tenant(tenant_id) as session:
+            exported = await export(session, await acting_scope(session, tenant_id))
+        by_code = {p.code: p for p in exported.staff}
+        assert (by_code["ST-004"].weekly_hour_cap, by_code["ST-004"].sites) == (30, ["TOKYO-HQ"])
+        assert by_code["ST-001"].user == "staff1@demo.example"
+        assert by_code["ST-009"].excluded_contracts == [
+            "EUR-PAIRS-PATROL",
+            "EUR-PAIRS-REPORTS",
+            "EUR-PAIRS-EMAIL",
+        ]
+        replan = await plan_manifest(runtime, exported)
+        assert {c.action for c in replan.changes} == {Action.UNCHANGED}
+
+
+class TestStaffMistakes:
+    def test_every_mistake_is_reported_at_its_path(self) -> None:
+        data = demo(new_slug())
+        data["staff"][0]["home_zone"] = "Asia/Sapporo"
+        data["staff"][1]["sites"] = ["OSAKA"]
+        data["staff"][2]["trained_contracts"] = ["NOPE"]
+        data["staff"][3]["user"] = "viewer-rakuten@demo.example"
+        data["staff"][4]["user"] = "nobody@demo.example"
+        data["staff"][5]["code"] = data["staff"][6]["code"]
+        data["staff"][7]["skills"] = ["patrol"]
+        data["staff"][8]["country"] = "UK"
+
+        manifest, problems = load_manifest(yaml.safe_dump(data))
+
+        assert manifest is None
+        assert {(p.path, p.message.split(":")[0].split(" (")[0]) for p in problems} >= {
+            ("staff[0].home_zone", "'Asia/Sapporo' is not an IANA time zone"),
+            ("staff[1].sites[0]", "no site 'OSAKA' in this file"),
+            ("staff[2].trained_contracts[0]", "no contract 'NOPE' in this file"),
+            ("staff[3].user", "a client viewer cannot be staff"),
+            ("staff[4].user", "no user 'nobody@demo.example' in this file"),
+            ("staff[6].code", f"staff code '{data['staff'][6]['code']}' appears twice"),
+            ("staff[8].country", "'UK' is not an ISO 3166-1 alpha-2 code"),
+        }
+        assert any(p.path.startswith("staff[7].skills[0]") for p in problems)
