@@ -15,8 +15,10 @@ import redis.asyncio as aioredis
 
 from bpo.delivery.broker import DEFAULT_QUEUE, NAMESPACE
 
+# Solver runs: long and CPU-bound, so they can be given workers of their own.
+STAFFING_QUEUE = "staffing"
 # Reported even while empty (Redis drops an empty queue's keys), so metrics never stop.
-KNOWN_QUEUES = (DEFAULT_QUEUE,)
+KNOWN_QUEUES = (DEFAULT_QUEUE, STAFFING_QUEUE)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,297 @@
+"""Staff self-service: a person's own shifts in their own time zone, and the secret iCal feed of them.
+
+A caller is linked to a staff profile by the profile's ``user_id`` (or the ``staff_id`` of their login);
+everything here is that person's own, and colleagues appear only by first name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.clients import contracts
+from bpo.clients import service as clients
+from bpo.core.errors import Invalid, NotFound, field_error
+from bpo.core.http import date_errors
+from bpo.db.base import new_id
+from bpo.staffing import models
+from bpo.staffing.selfservice_schemas import CalendarFeed, MyShift, MyShifts, SiteRef
+from bpo.tenancy.credentials import new_secret, parse_secret
+from bpo.tenancy.scope import Role, Scope
+
+FEED_PREFIX = "cal_"
+FEED_PATH = "/v1/calendar/{token}.ics"
+MAX_LISTING_DAYS = 92
+DEFAULT_LISTING_DAYS = 28
+# What a calendar subscription shows: recent history and the months ahead.
+FEED_PAST = timedelta(days=31)
+FEED_AHEAD = timedelta(days=186)
+PRODID = "-//BPO Ops//Shifts//EN"
+
+
+async def staff_of(session: AsyncSession, scope: Scope) -> models.Staff:
+    """The caller's own staff profile."""
+    links = [models.Staff.user_id == scope.user_id]
+    if scope.staff_id is not None:
+        links.append(models.Staff.id == scope.staff_id)
+    staff = await session.scalar(
+        select(models.Staff)
+        .where(models.Staff.tenant_id == scope.tenant_id, or_(*links))
+        .order_by(models.Staff.user_id.is_(None))
+        .limit(1)
+    )
+    if staff is None:
+        raise NotFound("No staff profile is linked to your login.", slug="no-staff-profile")
+    return staff
+
+
+def zone_named(name: str, field: str = "tz") -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            f"{field}: {name!r} is not an IANA time zone",
+            errors=[field_error(field, f"{name!r} is not an IANA time zone, like Europe/London")],
+        ) from None
+
+
+def first_name(display_name: str) -> str:
+    parts = display_name.split()
+    return parts[0] if parts else ""
+
+
+@dataclass(frozen=True)
+class _Row:
+    assignment: models.Assignment
+    shift: models.Shift
+
+
+async def _assignments(
+    session: AsyncSession, scope: Scope, staff_id: uuid.UUID, lower: datetime, upper: datetime
+) -> list[_Row]:
+    """The person's assignments on shifts meeting [lower, upper), earliest first."""
+    rows = await session.execute(
+        select(models.Assignment, models.Shift)
+        .join(
+            models.Shift,
+            (models.Shift.tenant_id == models.Assignment.tenant_id)
+            & (models.Shift.id == models.Assignment.shift_id),
+        )
+        .where(
+            models.Assignment.tenant_id == scope.tenant_id,
+            models.Assignment.staff_id == staff_id,
+            models.Shift.ends_at > lower,
+            models.Shift.starts_at < upper,
+        )
+        .order_by(models.Shift.starts_at, models.Shift.ends_at, models.Shift.id)
+    )
+    return [_Row(assignment, shift) for assignment, shift in rows]
+
+
+async def _coworkers(
+    session: AsyncSession, scope: Scope, shift_ids: Sequence[uuid.UUID], staff_id: uuid.UUID
+) -> dict[uuid.UUID, list[str]]:
+    if not shift_ids:
+        return {}
+    rows = await session.execute(
+        select(models.Assignment.shift_id, models.Staff.display_name)
+        .join(
+            models.Staff,
+            (models.Staff.tenant_id == models.Assignment.tenant_id)
+            & (models.Staff.id == models.Assignment.staff_id),
+        )
+        .where(
+            models.Assignment.tenant_id == scope.tenant_id,
+            models.Assignment.shift_id.in_(shift_ids),
+            models.Assignment.staff_id != staff_id,
+        )
+    )
+    names: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for shift_id, display_name in rows:
+        names[shift_id].append(first_name(display_name))
+    return {shift_id: sorted(found) for shift_id, found in names.items()}
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """Names of the contracts, clients and sites the listed shifts refer to, read once each."""
+
+    contract_name: dict[uuid.UUID, str]
+    client_name: dict[uuid.UUID, str]
+    site: dict[uuid.UUID, SiteRef]
+
+
+async def _labels(session: AsyncSession, scope: Scope, shifts: Sequence[models.Shift]) -> _Labels:
+    contract_name: dict[uuid.UUID, str] = {}
+    client_name: dict[uuid.UUID, str] = {}
+    site: dict[uuid.UUID, SiteRef] = {}
+    client_of: dict[uuid.UUID, uuid.UUID] = {}
+    for shift in shifts:
+        if shift.contract_id not in contract_name:
+            contract = await contracts.get_contract_row(session, scope, shift.contract_id)
+            contract_name[contract.id] = contract.name
+            client_of[contract.id] = contract.client_id
+        if shift.site_id is not None and shift.site_id not in site:
+            row = await clients.get_site_row(session, scope, shift.site_id)
+            site[row.id] = SiteRef(id=row.id, name=row.name)
+    for contract_id, client_id in client_of.items():
+        client_name[contract_id] = (await clients.get_client_row(session, scope, client_id)).name
+    return _Labels(contract_name, client_name, site)
+
+
+async def my_shifts(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    start: date | None,
+    end: date | None,
+    tz: str | None,
+) -> MyShifts:
+    """The caller's assignments on shifts meeting the local days [start, end] of `tz` (default: their
+    home zone), earliest first, with times on that zone's wall clock."""
+    clients.raise_if(date_errors(("from", start), ("to", end)))
+    staff = await staff_of(session, scope)
+    zone = zone_named(tz) if tz is not None else ZoneInfo(staff.home_zone)
+    first = start or datetime.now(zone).date()
+    last = end or first + timedelta(days=DEFAULT_LISTING_DAYS - 1)
+    if last < first or (last - first).days >= MAX_LISTING_DAYS:
+        raise Invalid(
+            f"to must be on or after from, at most {MAX_LISTING_DAYS} days in all",
+            errors=[field_error("to", f"on or after from, within {MAX_LISTING_DAYS} days")],
+        )
+    lower = datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)
+    upper = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+    rows = await _assignments(session, scope, staff.id, lower, upper)
+    shifts = [row.shift for row in rows]
+    labels = await _labels(session, scope, shifts)
+    coworkers = await _coworkers(session, scope, [shift.id for shift in shifts], staff.id)
+    items = [
+        MyShift(
+            assignment_id=row.assignment.id,
+            shift_id=row.shift.id,
+            start=row.shift.starts_at.astimezone(zone),
+            end=row.shift.ends_at.astimezone(zone),
+            contract_id=row.shift.contract_id,
+            contract_name=labels.contract_name[row.shift.contract_id],
+            client_name=labels.client_name[row.shift.contract_id],
+            mode=row.shift.mode,
+            site=labels.site.get(row.shift.site_id) if row.shift.site_id is not None else None,
+            status=row.shift.status,
+            coworkers=coworkers.get(row.shift.id, []),
+        )
+        for row in rows
+    ]
+    return MyShifts(staff_id=staff.id, time_zone=zone.key, from_=first, to=last, items=items)
+
+
+# --- calendar feeds ----------------------------------------------------------------------------
+
+
+def feed_path(token: str) -> str:
+    return FEED_PATH.format(token=token)
+
+
+async def _revoke_feeds(session: AsyncSession, scope: Scope, staff_id: uuid.UUID) -> int:
+    result = await session.execute(
+        update(models.CalendarFeed)
+        .where(
+            models.CalendarFeed.tenant_id == scope.tenant_id,
+            models.CalendarFeed.staff_id == staff_id,
+            models.CalendarFeed.revoked_at.is_(None),
+        )
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def create_feed(
+    session: AsyncSession, scope: Scope, staff: models.Staff, base_url: str
+) -> CalendarFeed:
+    """A new secret feed URL for the person; any earlier one stops working (rotation)."""
+    await _revoke_feeds(session, scope, staff.id)
+    secret = new_secret(scope.tenant_id)
+    feed = models.CalendarFeed(
+        tenant_id=scope.tenant_id, id=new_id(), staff_id=staff.id, token_hash=secret.digest
+    )
+    session.add(feed)
+    clients.record(session, scope, "calendar_feed.created", "staff", staff.id)
+    await session.flush()
+    await session.refresh(feed)
+    return CalendarFeed(
+        id=feed.id,
+        staff_id=staff.id,
+        url=base_url.rstrip("/") + feed_path(secret.render(FEED_PREFIX)),
+        created_at=feed.created_at,
+    )
+
+
+async def revoke_feed(session: AsyncSession, scope: Scope, staff: models.Staff) -> None:
+    if not await _revoke_feeds(session, scope, staff.id):
+        raise NotFound("There is no active calendar feed to revoke.")
+    clients.record(session, scope, "calendar_feed.revoked", "staff", staff.id)
+
+
+def feed_tenant(token: str) -> uuid.UUID | None:
+    """The tenant a feed token belongs to, if it has a token's shape at all."""
+    parsed = parse_secret(token, FEED_PREFIX)
+    return None if parsed is None else parsed.tenant_id
+
+
+async def feed_ics(session: AsyncSession, tenant_id: uuid.UUID, token: str, now: datetime) -> bytes:
+    """The iCalendar document behind a live feed token; unknown or revoked tokens are a 404."""
+    parsed = parse_secret(token, FEED_PREFIX)
+    missing = NotFound("No calendar feed at this address.")
+    if parsed is None or parsed.tenant_id != tenant_id:
+        raise missing
+    feed = await session.scalar(
+        select(models.CalendarFeed).where(
+            models.CalendarFeed.tenant_id == tenant_id,
+            models.CalendarFeed.token_hash == parsed.digest,
+            models.CalendarFeed.revoked_at.is_(None),
+        )
+    )
+    if feed is None:
+        raise missing
+    # The token stands for its person: it reads what that person may read, and nothing of anyone else.
+    scope = Scope(tenant_id=tenant_id, principal_id=uuid.UUID(int=0), role=Role.STAFF, staff_id=feed.staff_id)
+    staff = await session.scalar(
+        select(models.Staff).where(models.Staff.tenant_id == tenant_id, models.Staff.id == feed.staff_id)
+    )
+    if staff is None:
+        raise missing
+    rows = await _assignments(session, scope, staff.id, now - FEED_PAST, now + FEED_AHEAD)
+    labels = await _labels(session, scope, [row.shift for row in rows])
+    return shifts_calendar(staff.display_name, rows, labels)
+
+
+def shifts_calendar(display_name: str, rows: Sequence[_Row], labels: _Labels) -> bytes:
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", f"Shifts: {display_name}")
+    for row in rows:
+        shift = row.shift
+        event = icalendar.Event()
+        # Stable across fetches, so calendar apps update an event instead of duplicating it.
+        event.add("uid", f"{row.assignment.id}@bpo-ops")
+        event.add("dtstamp", row.assignment.created_at.astimezone(UTC))
+        event.add("dtstart", shift.starts_at.astimezone(UTC))
+        event.add("dtend", shift.ends_at.astimezone(UTC))
+        contract = labels.contract_name[shift.contract_id]
+        event.add("summary", f"{contract} ({labels.client_name[shift.contract_id]})")
+        site = labels.site.get(shift.site_id) if shift.site_id is not None else None
+        event.add("location", site.name if site is not None else "Remote")
+        event.add("status", "CONFIRMED" if shift.status == "published" else "TENTATIVE")
+        calendar.add_component(event)
+    document: bytes = calendar.to_ical()
+    return document
