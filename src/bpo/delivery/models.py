@@ -4,8 +4,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bpo.db.base import Base, TenantMixin
@@ -36,3 +36,70 @@ class JobRun(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     actor: Mapped[str] = mapped_column(String(100))
     completed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WebhookEndpoint(Base, TenantMixin):
+    """A receiver of the tenant's events, optionally only those about one client."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),)
+
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(500), server_default="")
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    client_id: Mapped[uuid.UUID | None]
+    enabled: Mapped[bool] = mapped_column(server_default="true")
+    # Kept readable (not hashed): every delivery is signed with it.
+    secret: Mapped[str] = mapped_column(String(100))
+    # The secret before the last rotation, still signing alongside the new one until it expires.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class WebhookEvent(Base, TenantMixin):
+    """Something that happened, as sent to every endpoint subscribed to it (same id, same body)."""
+
+    __tablename__ = "webhook_events"
+
+    type: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[uuid.UUID | None]
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base, TenantMixin):
+    """One event to one endpoint: its attempts so far and when the next one is due."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "endpoint_id", "event_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "endpoint_id"],
+            ["webhook_endpoints.tenant_id", "webhook_endpoints.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(["tenant_id", "event_id"], ["webhook_events.tenant_id", "webhook_events.id"]),
+        Index(
+            "ix_webhook_deliveries_due",
+            "tenant_id",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(None, "tenant_id", "endpoint_id", "id"),
+    )
+
+    endpoint_id: Mapped[uuid.UUID]
+    event_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    # When a job for the due attempt was last enqueued; the sweep re-enqueues only if that job got lost.
+    enqueued_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_response_ms: Mapped[int | None]
+    succeeded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -12,10 +12,14 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from dramatiq import Message
 
+from bpo.billing.runs import MONTH_END_JOB
+from bpo.billing.stripe_sync import RECONCILE_JOB
 from bpo.core.runtime import Runtime
+from bpo.delivery import webhooks
 from bpo.delivery.broker import DEFAULT_QUEUE
 from bpo.delivery.queues import queue_stats
 from bpo.settings import Settings
+from bpo.sla.alerts import DETECT_JOB
 from bpo.sla.rollups import REFRESH_DUE_JOB, SLA_QUEUE
 from bpo.tenancy import service as tenancy
 
@@ -85,9 +89,26 @@ class Scheduler:
             "tenancy.purge_expired", datetime.now(UTC).strftime("%Y-%m-%dT%H")
         )
 
+    async def month_end_runs(self) -> int:
+        """Hourly: each tenant's job runs the previous month once it is the 1st, 03:00 in the tenant's
+        zone, and only once (the run's id is derived from tenant and month)."""
+        return await self.send_to_every_tenant(MONTH_END_JOB, datetime.now(UTC).strftime("%Y-%m-%dT%H"))
+
+    async def reconcile_stripe(self) -> int:
+        return await self.send_to_every_tenant(RECONCILE_JOB, datetime.now(UTC).strftime("%Y-%m-%d"))
+
     async def refresh_due_slas(self) -> int:
         minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
         return await self.send_to_every_tenant(REFRESH_DUE_JOB, minute, SLA_QUEUE)
+
+    async def detect_sla_alerts(self) -> int:
+        minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+        return await self.send_to_every_tenant(DETECT_JOB, minute, SLA_QUEUE)
+
+    async def sweep_webhooks(self) -> int:
+        """Retries come due in the database (``next_attempt_at``); this turns them into jobs."""
+        minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+        return await self.send_to_every_tenant(webhooks.SWEEP_JOB, minute, webhooks.WEBHOOK_QUEUE)
 
     async def report_queues(self) -> None:
         if not await self.is_leader():
@@ -105,6 +126,12 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     )
     apscheduler.add_job(scheduler.hourly_maintenance, "cron", minute=7, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.refresh_due_slas, "cron", second=30, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.detect_sla_alerts, "cron", second=40, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.sweep_webhooks, "cron", second=50, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.month_end_runs, "cron", minute=11, max_instances=1, coalesce=True)
+    apscheduler.add_job(
+        scheduler.reconcile_stripe, "cron", hour=19, minute=23, max_instances=1, coalesce=True
+    )
     apscheduler.add_job(
         scheduler.report_queues, "interval", seconds=QUEUE_STATS_SECONDS, max_instances=1, coalesce=True
     )

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 import msgspec
 
 Granularity = Literal["day", "week", "month"]
+AlertKind = Literal["at_risk", "breached", "daily_below_target"]
 
 
 class PeriodPoint(msgspec.Struct, kw_only=True):
@@ -114,3 +115,21 @@ class ClientSla(msgspec.Struct, kw_only=True):
     start: date
     end: date
     contracts: list[ContractSummary]
+
+
+class Alert(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    kind: AlertKind
+    contract_id: uuid.UUID
+    client_id: uuid.UUID
+    objective: str
+    work_item_id: uuid.UUID | None
+    day: date | None
+    occurred_at: datetime
+    created_at: datetime
+    detail: dict[str, Any]
+
+
+class AlertPage(msgspec.Struct, kw_only=True):
+    items: list[Alert]
+    next_cursor: str | None

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.delivery.jobs import tenant_actor
-from bpo.sla import rollups
+from bpo.sla import alerts, rollups
 from bpo.tenancy.auth import system_scope
 
 
@@ -14,13 +14,11 @@ from bpo.tenancy.auth import system_scope
 async def refresh_hours(
     session: AsyncSession, tenant_id: uuid.UUID, *, contract_id: str, hours: list[str]
 ) -> None:
-    await rollups.refresh_hours(
-        session,
-        system_scope(tenant_id),
-        uuid.UUID(contract_id),
-        [datetime.fromisoformat(h) for h in hours],
-        datetime.now(UTC),
-    )
+    scope = system_scope(tenant_id)
+    touched = [datetime.fromisoformat(h) for h in hours]
+    now = datetime.now(UTC)
+    await rollups.refresh_hours(session, scope, uuid.UUID(contract_id), touched, now)
+    await alerts.detect_in_hours(session, scope, uuid.UUID(contract_id), touched, now)
 
 
 @tenant_actor(rollups.REFRESH_DUE_JOB, queue=rollups.SLA_QUEUE)
@@ -30,3 +28,8 @@ async def refresh_due(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     now = datetime.now(UTC)
     for contract_id, hours in (await rollups.due_hours(session, scope, now)).items():
         await rollups.refresh_hours(session, scope, contract_id, hours, now)
+
+
+@tenant_actor(alerts.DETECT_JOB, queue=rollups.SLA_QUEUE)
+async def detect_alerts(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    await alerts.sweep(session, system_scope(tenant_id), datetime.now(UTC))

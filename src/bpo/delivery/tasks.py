@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bpo.delivery import webhooks
+from bpo.delivery.jobs import tenant_actor
+from bpo.settings import get_settings
+from bpo.tenancy.auth import system_scope
+
+
+@tenant_actor(webhooks.DELIVER_JOB, queue=webhooks.WEBHOOK_QUEUE)
+async def deliver(session: AsyncSession, tenant_id: uuid.UUID, *, delivery_id: str) -> None:
+    policy = webhooks.DeliveryPolicy(allow_local=webhooks.local_receivers(get_settings()))
+    await webhooks.deliver(
+        session,
+        system_scope(tenant_id),
+        uuid.UUID(delivery_id),
+        now=await webhooks.database_now(session),
+        policy=policy,
+    )
+
+
+@tenant_actor(webhooks.SWEEP_JOB, queue=webhooks.WEBHOOK_QUEUE)
+async def sweep_due(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    await webhooks.sweep_due(session, system_scope(tenant_id), now=await webhooks.database_now(session))

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import get
+from litestar.params import FromQuery, QueryParameter
+from litestar.types import ControllerRouterHandler
+
+from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session
+from bpo.core.pagination import DEFAULT_PAGE_SIZE
+from bpo.sla import alerts, schemas
+from bpo.tenancy.auth import requires
+from bpo.tenancy.scope import Role
+
+READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER)
+
+From = Annotated[
+    str | None, QueryParameter(name="from", description="occurred_at ≥ this (with offset)", **INSTANT)
+]
+To = Annotated[
+    str | None, QueryParameter(name="to", description="occurred_at < this (with offset)", **INSTANT)
+]
+
+
+@get(
+    "/v1/alerts",
+    guards=[READERS],
+    tags=["sla"],
+    summary="SLA alerts (at risk, breached, day below target), oldest first",
+    description="Client viewers see their own client's alerts only.",
+)
+async def list_alerts(
+    session: Session,
+    caller: Caller,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    contract_id: FromQuery[uuid.UUID | None] = None,
+    kind: FromQuery[schemas.AlertKind | None] = None,
+    start: From = None,
+    end: To = None,
+) -> schemas.AlertPage:
+    return await alerts.list_alerts(
+        session, caller, limit=limit, cursor=cursor, contract_id=contract_id, kind=kind, start=start, end=end
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [list_alerts]
