@@ -29,6 +29,7 @@ from bpo.tenancy.auth import system_scope
 from tests.delivery.test_jobs import Worker
 from tests.sla.test_dashboard import ingest, rebuild
 from tests.support.factories import TenantHandle, create_tenant, create_user, onboard, post_ok
+from tests.support.problems import error_fields
 from tests.tenancy.test_auth import assert_problem
 from tests.test_cli import BPO
 
@@ -235,6 +236,15 @@ class TestUsage:
         assert_problem(await client.get(path, params=params, headers=viewer), 404)
         bad = {"start": "2026-10-31", "end": "2026-10-01"}
         assert_problem(await client.get(path, params=bad, headers=tenant.admin), 422)
+
+    async def test_dates_past_the_ones_allowed_are_named(self, client: httpx.AsyncClient) -> None:
+        tenant = await create_tenant(client)
+        setup = await onboard(client, tenant)
+        path = f"/v1/contracts/{setup['contract']['id']}/usage"
+        # At the ends of the calendar the day's bounds in UTC would not fit in a datetime.
+        for day in ("0001-01-01", "9999-12-31"):
+            response = await client.get(path, params={"start": day, "end": day}, headers=tenant.admin)
+            assert error_fields(assert_problem(response, 422, "validation-error")) == ["start", "end"]
 
 
 class TestMonthEndRun:

@@ -4,19 +4,21 @@ import uuid
 from datetime import date
 from typing import Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
-from bpo.billing import runs, schemas, service, usage
-from bpo.core.errors import NotFound
+from bpo.billing import account, runs, schemas, service, stripe_sync, stripe_webhooks, usage
+from bpo.core.errors import NotFound, Unavailable
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
+from bpo.core.runtime import Runtime
 from bpo.tenancy import service as tenancy
 from bpo.tenancy.auth import requires
 from bpo.tenancy.scope import Role
 
+ADMINS = requires(Role.ADMIN)
 WRITERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER)
 OPERATORS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
 READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER)
@@ -157,6 +159,78 @@ async def get_invoice_run(
     return await runs.get_run(session, caller, run_id)
 
 
+@get(
+    "/v1/billing/settings",
+    guards=[ADMINS],
+    tags=["billing"],
+    summary="The tenant's billing settings: connected Stripe account, consumption tax rate and rounding",
+)
+async def get_billing_settings(session: Session, caller: Caller) -> schemas.BillingSettings:
+    return await account.get_settings(session, caller)
+
+
+@put(
+    "/v1/billing/settings",
+    guards=[ADMINS],
+    tags=["billing"],
+    summary="Replace the billing settings",
+    description=(
+        "Tax is computed once per invoice on its subtotal; `tax_rounding` is `floor` (default, 切り捨て) "
+        "or `half_up` (四捨五入). A new rate applies to drafts computed from now on, never to issued "
+        "invoices. `stripe_account_id` is the connected account (`acct_…`) finalized invoices are pushed "
+        "to; null stops pushing. The registration number is the tenant's own setting (PATCH /v1/tenant)."
+    ),
+)
+async def put_billing_settings(
+    session: Session, caller: Caller, data: JSONBody[schemas.BillingSettingsUpdate]
+) -> schemas.BillingSettings:
+    return await account.update_settings(session, caller, data)
+
+
+@get(
+    "/v1/billing/reconciliation",
+    guards=[WRITERS],
+    tags=["billing"],
+    summary="The last comparison of our issued invoices with the connected Stripe account's",
+)
+async def get_reconciliation(session: Session, caller: Caller) -> schemas.Reconciliation:
+    return await stripe_sync.last_reconciliation(session, caller)
+
+
+@post(
+    "/v1/billing/reconciliation",
+    guards=[WRITERS],
+    status_code=HTTP_202_ACCEPTED,
+    tags=["billing"],
+    summary="Compare with Stripe now, in the background (it also runs daily)",
+)
+async def start_reconciliation(session: Session, caller: Caller) -> schemas.ReconciliationQueued:
+    return schemas.ReconciliationQueued(job_id=await stripe_sync.schedule_reconcile(session, caller))
+
+
+@post(
+    "/v1/stripe/webhooks",
+    exclude_from_auth=True,
+    status_code=HTTP_200_OK,
+    tags=["billing"],
+    summary="Stripe events of the connected accounts (signed with the endpoint secret)",
+    description=(
+        "No bearer token: the Stripe-Signature header is the credential. A bad or stale (over 5 min) "
+        "signature is a 400 and changes nothing; an event delivered twice is applied once."
+    ),
+)
+async def stripe_webhook(request: Request[Any, Any, Any]) -> schemas.WebhookReceipt:
+    runtime: Runtime = request.app.state.runtime
+    secret = runtime.settings.stripe_webhook_secret
+    if secret is None:
+        raise Unavailable("Stripe webhooks are not configured (BPO_STRIPE_WEBHOOK_SECRET).")
+    event = stripe_webhooks.verify(
+        await request.body(), request.headers.get("stripe-signature"), secret.get_secret_value()
+    )
+    outcome = await stripe_webhooks.receive(runtime.db, event)
+    return schemas.WebhookReceipt(received=True, outcome=outcome.value)
+
+
 ROUTES: list[ControllerRouterHandler] = [
     contract_usage,
     list_invoices,
@@ -167,4 +241,9 @@ ROUTES: list[ControllerRouterHandler] = [
     create_credit_note,
     create_invoice_run,
     get_invoice_run,
+    get_billing_settings,
+    put_billing_settings,
+    get_reconciliation,
+    start_reconciliation,
+    stripe_webhook,
 ]

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Date,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Numeric,
@@ -118,3 +120,115 @@ class InvoiceRun(Base, TenantMixin):
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
+
+
+class BillingSettings(Base):
+    """A tenant's tax terms. No row: the defaults (10%, rounded down once per invoice)."""
+
+    __tablename__ = "billing_settings"
+    __table_args__ = (
+        CheckConstraint("tax_rate >= 0 AND tax_rate <= 1", name="tax_rate"),
+        CheckConstraint("tax_rounding IN ('floor', 'half_up')", name="tax_rounding"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 4), server_default="0.10")
+    tax_rounding: Mapped[str] = mapped_column(String(16), server_default="floor")
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class StripeAccount(Base):
+    """Connected account -> tenant: a platform table (see migration 0008 for its row-level policies), so
+    a webhook can find its tenant before any tenant is set. ``tenant`` is deliberately not ``tenant_id``:
+    the table is replicated, not sharded by tenant."""
+
+    __tablename__ = "stripe_accounts"
+
+    account_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenant: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class StripeCustomer(Base):
+    __tablename__ = "stripe_customers"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    stripe_account_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class StripeInvoice(Base):
+    """Our invoice as pushed to Stripe, and the Stripe state last applied from a webhook."""
+
+    __tablename__ = "stripe_invoices"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "stripe_account_id", "stripe_invoice_id"),
+        ForeignKeyConstraint(["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"]),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    stripe_account_id: Mapped[str] = mapped_column(String(255))
+    stripe_invoice_id: Mapped[str] = mapped_column(String(255))
+    stripe_status: Mapped[str] = mapped_column(String(32))
+    amount_due: Mapped[int] = mapped_column(BigInteger)
+    # ``created`` of the last event applied: an older one arriving later changes nothing.
+    last_event_created: Mapped[datetime | None]
+    pushed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class StripeEvent(Base):
+    """Every Stripe event received for the tenant, once: its id is the key a redelivery collides with."""
+
+    __tablename__ = "stripe_events"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    created: Mapped[datetime]
+    invoice_id: Mapped[uuid.UUID | None]
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Payment(Base, TenantMixin):
+    """A payment (or failed attempt) on an invoice, as Stripe reported it."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "stripe_event_id"),
+        ForeignKeyConstraint(["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"]),
+        Index(None, "tenant_id", "invoice_id"),
+        Index(
+            "uq_payments_one_success",
+            "tenant_id",
+            "invoice_id",
+            unique=True,
+            postgresql_where=text("status = 'succeeded'"),
+        ),
+    )
+
+    invoice_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    stripe_event_id: Mapped[str] = mapped_column(String(255))
+    stripe_invoice_id: Mapped[str] = mapped_column(String(255))
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class StripeReconciliation(Base, TenantMixin):
+    """One comparison of our issued invoices with the connected account's, and what did not match."""
+
+    __tablename__ = "stripe_reconciliations"
+    __table_args__ = (Index(None, "tenant_id", "created_at"),)
+
+    stripe_account_id: Mapped[str] = mapped_column(String(255))
+    checked: Mapped[int]
+    mismatches: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

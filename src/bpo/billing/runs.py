@@ -14,13 +14,15 @@ from __future__ import annotations
 import calendar
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import rating, schemas, usage
+from bpo.billing import account, rating, schemas, usage
 from bpo.billing.models import Invoice, InvoiceLine, InvoiceRun
 from bpo.clients import contracts
 from bpo.clients import service as clients
@@ -34,10 +36,11 @@ from bpo.tenancy import service as tenancy
 from bpo.tenancy.scope import Scope
 
 RUN_PERIOD_JOB = "billing.run_period"
-# Japanese consumption tax, rounded once per invoice, truncated (切り捨て). The one place to change it;
-# a per-tenant rate would be read from the tenant's settings here.
-TAX_RATE = rating.CONSUMPTION_TAX_RATE
-TAX_ROUNDING = rating.TaxRounding.TRUNCATE
+MONTH_END_JOB = "billing.month_end"
+# The month-end run starts at this local hour on the 1st: items of the month's last minutes are in by then.
+MONTH_END_HOUR = 3
+# Names the scheduled run of a tenant and month, so however often it is triggered there is one.
+MONTH_END_NAMESPACE = uuid.UUID("5b0c6f1e-8f4e-4a51-9d0e-2f7c3a9b6d21")
 
 
 class Outcome(StrEnum):
@@ -156,6 +159,9 @@ async def bill_client(
     ]
     if not any(r.billable for r in rated):
         if existing is not None:
+            clients.record(
+                session, scope, "invoice.draft_removed", "invoice", existing.id, period=str(period.first_day)
+            )
             await session.delete(existing)
             await session.flush()
             return Outcome.REMOVED
@@ -167,7 +173,8 @@ async def bill_client(
             f"{', '.join(currencies)}; one invoice holds one currency.",
             slug="mixed-currencies",
         )
-    totals = rating.invoice_totals([line for r in rated for line in r.result.lines], TAX_RATE, TAX_ROUNDING)
+    tax = await account.tax_terms(session, scope)
+    totals = rating.invoice_totals([line for r in rated for line in r.result.lines], tax.rate, tax.rounding)
     if existing is None:
         invoice = Invoice(
             tenant_id=scope.tenant_id,
@@ -189,7 +196,7 @@ async def bill_client(
         outcome = Outcome.REPLACED
     invoice.currency = client.currency
     invoice.subtotal, invoice.tax, invoice.total = totals
-    invoice.tax_rate = TAX_RATE
+    invoice.tax_rate = tax.rate
     invoice.issued_on = period.last_day
     invoice.due_on = due_date(period, client)
     invoice.registration_number = settings.invoice_registration_number
@@ -221,6 +228,9 @@ async def bill_client(
                     tier=line.tier,
                 )
             )
+    clients.record(
+        session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(period.first_day)
+    )
     await session.flush()
     return outcome
 
@@ -316,3 +326,52 @@ async def execute_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID) ->
             errors.append(exc.detail)
     await finish_run(session, scope, run.id, result, errors)
     return result
+
+
+# --- the scheduled month-end run ---------------------------------------------------------------------
+
+
+def month_end_due(local_now: datetime) -> rating.BillingPeriod | None:
+    """The month to bill when the tenant's wall clock shows the 1st, from MONTH_END_HOUR on."""
+    if local_now.day != 1 or local_now.hour < MONTH_END_HOUR:
+        return None
+    last_day = local_now.date() - timedelta(days=1)
+    return rating.BillingPeriod.month(last_day.year, last_day.month)
+
+
+def month_end_run_id(tenant_id: uuid.UUID, period: rating.BillingPeriod) -> uuid.UUID:
+    return uuid.uuid5(MONTH_END_NAMESPACE, f"{tenant_id}:{period.first_day:%Y-%m}")
+
+
+async def run_month_end(session: AsyncSession, scope: Scope, now: datetime) -> schemas.RunResult | None:
+    """The previous month's run, when it is due in the tenant's zone and has not been done yet. The
+    scheduler triggers it every hour; the run's id is derived from the tenant and month and inserted
+    first, so every trigger after the first finds it and does nothing."""
+    period = month_end_due(now.astimezone(ZoneInfo(await tenancy.tenant_time_zone(session, scope))))
+    if period is None:
+        return None
+    run_id = await session.scalar(
+        insert(InvoiceRun)
+        .values(
+            tenant_id=scope.tenant_id,
+            id=month_end_run_id(scope.tenant_id, period),
+            period=period.first_day,
+            status=schemas.RunStatus.QUEUED.value,
+            result={},
+            created_by=None,
+        )
+        .on_conflict_do_nothing()
+        .returning(InvoiceRun.id)
+    )
+    if run_id is None:
+        return None
+    clients.record(
+        session,
+        scope,
+        "invoice_run.created",
+        "invoice_run",
+        run_id,
+        period=str(period.first_day),
+        trigger="schedule",
+    )
+    return await execute_run(session, scope, run_id)

@@ -113,7 +113,7 @@ class CreditNoteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 
 
 class InvoiceRunCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    period: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
+    period: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])(?!\n)$", examples=["2026-10"])]
 
 
 class InvoiceRun(msgspec.Struct, kw_only=True):
@@ -131,3 +131,81 @@ class RunResult(msgspec.Struct, kw_only=True):
     drafts_replaced: int = 0
     drafts_removed: int = 0
     skipped_finalized: int = 0
+
+
+# --- billing settings, Stripe -------------------------------------------------------------------------
+
+StripeAccountId = Annotated[
+    str, msgspec.Meta(pattern=r"^acct_[A-Za-z0-9]{1,250}(?!\n)$", examples=["acct_1Nv0FGQ9"])
+]
+
+
+class TaxRoundingMode(StrEnum):
+    # 切り捨て: rounded down. A credit note's tax is rounded toward zero, the exact negative of the tax it
+    # reverses (``rating.TaxRounding.TRUNCATE``, which is floor for every non-negative subtotal).
+    FLOOR = "floor"
+    # 四捨五入.
+    HALF_UP = "half_up"
+
+
+class BillingSettings(msgspec.Struct, kw_only=True):
+    stripe_account_id: str | None
+    # Consumption tax: rate and rounding, applied once per invoice to its subtotal.
+    tax_rate: Decimal
+    tax_rounding: TaxRoundingMode
+    # Read only here: the tenant's own setting (PATCH /v1/tenant), printed on every invoice.
+    invoice_registration_number: str | None
+    updated_at: datetime | None
+
+
+class BillingSettingsUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every field, as PUT replaces them all: null disconnects the Stripe account."""
+
+    stripe_account_id: StripeAccountId | None
+    # Text with a decimal's pattern, not a Decimal: msgspec decodes a Decimal from a JSON number too, a
+    # binary float the schema does not allow.
+    tax_rate: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=32,
+            pattern=r"^\d+(?:\.\d+)?(?!\n)$",
+            description="A fraction from 0 to 1 (0.10 is 10%), at most 4 decimal places.",
+            examples=["0.10"],
+        ),
+    ]
+    tax_rounding: TaxRoundingMode
+
+
+class ReconciliationKind(StrEnum):
+    NOT_PUSHED = "not_pushed"
+    MISSING_IN_STRIPE = "missing_in_stripe"
+    UNKNOWN_IN_STRIPE = "unknown_in_stripe"
+    AMOUNT = "amount"
+    STATUS = "status"
+
+
+class Mismatch(msgspec.Struct, kw_only=True, omit_defaults=True):
+    kind: ReconciliationKind
+    invoice_id: uuid.UUID | None = None
+    number: str | None = None
+    stripe_invoice_id: str | None = None
+    ours: str | int | None = None
+    stripe: str | int | None = None
+
+
+class Reconciliation(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    stripe_account_id: str
+    created_at: datetime
+    # Our issued invoices compared.
+    checked: int
+    mismatches: list[Mismatch]
+
+
+class ReconciliationQueued(msgspec.Struct, kw_only=True):
+    job_id: uuid.UUID
+
+
+class WebhookReceipt(msgspec.Struct, kw_only=True):
+    received: bool
+    outcome: str

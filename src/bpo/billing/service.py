@@ -22,7 +22,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import rating, runs, schemas
+from bpo.billing import account, rating, runs, schemas
 from bpo.billing.models import Invoice, InvoiceCounter, InvoiceLine
 from bpo.clients import contracts
 from bpo.clients import service as clients
@@ -94,7 +94,7 @@ def summary_view(invoice: Invoice) -> schemas.InvoiceSummary:
     )
 
 
-async def _lines(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> list[InvoiceLine]:
+async def invoice_lines(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> list[InvoiceLine]:
     rows = await session.scalars(
         select(InvoiceLine)
         .where(InvoiceLine.tenant_id == scope.tenant_id, InvoiceLine.invoice_id == invoice_id)
@@ -104,7 +104,7 @@ async def _lines(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> 
 
 
 async def invoice_view(session: AsyncSession, scope: Scope, invoice: Invoice) -> schemas.Invoice:
-    lines = await _lines(session, scope, invoice.id)
+    lines = await invoice_lines(session, scope, invoice.id)
     return schemas.Invoice(
         **msgspec.structs.asdict(summary_view(invoice)),
         registration_number=invoice.registration_number,
@@ -186,6 +186,12 @@ def _check_transition(invoice: Invoice, target: Status) -> None:
         )
 
 
+def _set_status(session: AsyncSession, scope: Scope, invoice: Invoice, target: Status, now: datetime) -> None:
+    invoice.status = target.value
+    invoice.status_changed_at = now
+    clients.record(session, scope, f"invoice.{target.value}", "invoice", invoice.id, number=invoice.number)
+
+
 async def _transition(
     session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, target: Status
 ) -> schemas.Invoice:
@@ -199,11 +205,22 @@ async def _transition(
             session, scope, schemas.InvoiceKind(invoice.kind), invoice.issued_on.year
         )
         invoice.finalized_at = now
-    invoice.status = target.value
-    invoice.status_changed_at = now
-    clients.record(session, scope, f"invoice.{target.value}", "invoice", invoice.id, number=invoice.number)
+        if invoice.kind == schemas.InvoiceKind.INVOICE.value:
+            # Written in this transaction: the invoice reaches Stripe if and only if it is issued.
+            await account.schedule_push(session, scope, invoice.id)
+    _set_status(session, scope, invoice, target, now)
     await session.flush()
     return await invoice_view(session, scope, invoice)
+
+
+async def transition_row(session: AsyncSession, scope: Scope, invoice: Invoice, target: Status) -> bool:
+    """Move a locked invoice row to ``target`` if its life cycle allows it (a Stripe event reporting what
+    already happened there); False, changing nothing, when it does not."""
+    if target not in TRANSITIONS[Status(invoice.status)]:
+        return False
+    _set_status(session, scope, invoice, target, datetime.now(UTC))
+    await session.flush()
+    return True
 
 
 async def finalize(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> schemas.Invoice:
@@ -262,7 +279,7 @@ async def create_credit_note(
                 -line.amount,
                 line.tier,
             )
-            for line in await _lines(session, scope, original.id)
+            for line in await invoice_lines(session, scope, original.id)
         ]
         subtotal, tax = -original.subtotal, -original.tax
     else:
@@ -291,7 +308,8 @@ async def create_credit_note(
                 )
             )
         subtotal = sum(line[7] for line in lines)
-        tax = rating.consumption_tax(subtotal, original.tax_rate, runs.TAX_ROUNDING)
+        terms = await account.tax_terms(session, scope)
+        tax = rating.consumption_tax(subtotal, original.tax_rate, terms.rounding)
     if await _credited_so_far(session, scope, original.id) - (subtotal + tax) > original.total:
         raise Conflict(
             "Credit notes may not credit more than the invoice's total.", slug="credit-exceeds-invoice"

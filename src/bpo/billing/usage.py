@@ -12,7 +12,9 @@ from bpo.billing import schemas
 from bpo.clients import contracts
 from bpo.clients.models import Contract
 from bpo.clients.schemas import BillableEvent
+from bpo.clients.service import raise_if
 from bpo.core.errors import Invalid, field_error
+from bpo.core.http import date_errors
 from bpo.tenancy import service as tenancy
 from bpo.tenancy.scope import Scope
 from bpo.work import service as work
@@ -41,6 +43,7 @@ async def contract_units(
 async def contract_usage(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, start: date, end: date
 ) -> schemas.Usage:
+    raise_if(date_errors(("start", start), ("end", end)))
     if start > end:
         raise Invalid("start must not be after end", errors=[field_error("start", "after end")])
     if end - start > MAX_SPAN:

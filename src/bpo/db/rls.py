@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from alembic import op
 
-# Tables without tenant_id: readable by the application role, not tenant-scoped.
-PLATFORM_TABLES = frozenset({"tenants", "alembic_version"})
+# Tables without tenant_id: readable by the application role, not tenant-scoped. stripe_accounts maps a
+# connected account to its tenant for webhooks (its own row policies: see migration 0008).
+PLATFORM_TABLES = frozenset({"tenants", "alembic_version", "stripe_accounts"})
 
 TENANT_POLICY = "tenant_isolation"
 

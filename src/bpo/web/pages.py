@@ -25,6 +25,7 @@ from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
 from bpo.tenancy.auth import authenticate, parse_uuid
 from bpo.tenancy.scope import Scope
+from bpo.web.invoices import invoice_page
 from bpo.web.session import (
     CSRF_COOKIE,
     DASHBOARD_ROLES,
@@ -239,6 +240,7 @@ DASHBOARD = Router(
         logout,
         home,
         client_page,
+        invoice_page,
         create_static_files_router(
             path=STATIC_PATH,
             directories=[STATIC_DIR],
