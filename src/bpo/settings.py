@@ -4,11 +4,11 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "BPO_"
 
@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     login_attempts_per_window: int = Field(default=10, ge=1)
     login_attempts_per_ip: int = Field(default=100, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
+    # Consecutive failed logins that lock an account, and for how long (an admin can unlock it sooner).
+    login_lockout_failures: int = Field(default=10, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    # Browser origins allowed to call the API cross-origin (comma-separated); none by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Strict-Transport-Security on responses served over https (behind a proxy: X-Forwarded-Proto); 0: never.
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=3_600)
 
     stripe_api_key: SecretStr | None = None
@@ -80,6 +87,22 @@ class Settings(BaseSettings):
         # `BPO_PLATFORM_TOKEN=` in an env file must not become an empty token that a request without
         # credentials matches, nor an empty signing key.
         return None if value == "" else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in {"http", "https"} or not parts.netloc or parts.path):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value
 
     @field_validator("redis_url")
     @classmethod

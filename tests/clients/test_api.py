@@ -181,6 +181,30 @@ class TestOnboardingThroughTheApi:
             {"start": "2026-03-01T23:00:00Z", "end": "2026-03-02T15:00:00Z"},
         ]
 
+    @pytest.mark.parametrize(
+        ("start", "end", "field"),
+        [
+            ("0.5", "2026-03-03T00:00:00Z", "start"),
+            ("2026-03-02T00:00:00", "2026-03-03T00:00:00Z", "start"),
+            ("0001-01-01T00:00:00+14:00", "2026-03-03T00:00:00Z", "start"),
+            ("2026-03-02T00:00:00Z", "9999-12-30T00:00:00Z", "end"),
+            ("2026-03-02T00:00:00Z", "2026-03-01T00:00:00Z", "end"),
+            ("2026-03-02T00:00:00Z", "2026-06-02T00:00:00Z", "end"),
+        ],
+    )
+    async def test_open_intervals_need_two_close_instants_with_offsets(
+        self, client: httpx.AsyncClient, start: str, end: str, field: str
+    ) -> None:
+        tenant = await create_tenant(client)
+        setup = await onboard(client, tenant)
+        response = await client.get(
+            f"/v1/calendars/{setup['calendar']['id']}/open-intervals",
+            params={"start": start, "end": end},
+            headers=tenant.admin,
+        )
+        problem = assert_problem(response, 422)
+        assert [error["field"] for error in problem["errors"]] == [field]
+
 
 class TestValidation:
     @pytest.mark.parametrize(

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
 from bpo.clients import contracts, schemas, service
 from bpo.core.errors import Invalid, field_error
-from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session, instant_period
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.tenancy import service as tenancy
 from bpo.tenancy.auth import requires
@@ -114,19 +115,15 @@ class CalendarController(Controller):
         session: Session,
         caller: Caller,
         calendar_id: FromPath[uuid.UUID],
-        start: FromQuery[datetime],
-        end: FromQuery[datetime],
+        start: Annotated[str, QueryParameter(**INSTANT)],
+        end: Annotated[str, QueryParameter(**INSTANT)],
     ) -> list[schemas.OpenInterval]:
-        if start.tzinfo is None or end.tzinfo is None:
+        first, last = instant_period(start, end, ("start", "end"))
+        if first is None or last is None or last > first + MAX_INTERVAL_SPAN:
             raise Invalid(
-                "start/end need a UTC offset", errors=[field_error("start", "ISO 8601 with offset, e.g. Z")]
+                "end must be within 62 days of start", errors=[field_error("end", "within 62 days")]
             )
-        if not start < end <= start + MAX_INTERVAL_SPAN:
-            raise Invalid(
-                "end must be after start, at most 62 days later",
-                errors=[field_error("end", "after start, within 62 days")],
-            )
-        return await service.calendar_open_intervals(session, caller, calendar_id, start.astimezone(UTC), end)
+        return await service.calendar_open_intervals(session, caller, calendar_id, first, last)
 
 
 class ClientController(Controller):

@@ -389,6 +389,7 @@ async def _add_version(
         "contract",
         contract.id,
         effective_from=str(effective_from),
+        version_id=str(version.id),
     )
     await session.flush()
     return version.id

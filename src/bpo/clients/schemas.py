@@ -9,18 +9,22 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+# (?!\n) before $: Python's $ also matches before a final newline, which none of these may end with.
+Code = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(?!\n)$")
+]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}(?!\n)$")]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Clock = Annotated[
-    str, msgspec.Meta(pattern=r"^\d{1,2}:\d{2}$", description='Local wall time; "25:30" = 01:30 next day')
+    str,
+    msgspec.Meta(pattern=r"^\d{1,2}:\d{2}(?!\n)$", description='Local wall time; "25:30" = 01:30 next day'),
 ]
 Duration = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", description='Like "45s", "8h", "1h30m", "2d"'
+        pattern=r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?(?!\n)$", description='Like "45s", "8h", "1h30m", "2d"'
     ),
 ]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
@@ -252,7 +256,7 @@ class CalendarCreate(Strict):
     name: Name
     time_zone: TimeZone
     windows: list[WindowSpec]
-    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] | None = "JP"
+    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$")] | None = "JP"
     holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | None = None
     exceptions: list[ExceptionSpec] = []
 
@@ -261,7 +265,7 @@ class CalendarUpdate(Strict):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
     windows: list[WindowSpec] | msgspec.UnsetType = msgspec.UNSET
-    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] | msgspec.UnsetType | None = (
+    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$")] | msgspec.UnsetType | None = (
         msgspec.UNSET
     )
     holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | msgspec.UnsetType | None = (

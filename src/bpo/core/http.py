@@ -1,13 +1,15 @@
-"""Shared parameter types for controllers."""
+"""Shared parameter types for controllers, and the checks of what such parameters carry."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bpo.core.errors import Invalid, field_error
 from bpo.core.pagination import MAX_PAGE_SIZE
 from bpo.tenancy.scope import Scope
 
@@ -19,3 +21,54 @@ Limit = Annotated[
     int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"Page size (at most {MAX_PAGE_SIZE}).")
 ]
 Cursor = Annotated[str | None, QueryParameter(max_length=64, description="next_cursor of the previous page.")]
+
+# Instants in a query string are read as text and parsed by ``instant_period`` (ISO 8601 with an
+# offset), not as whatever a datetime parameter would take: a bare number would pass for a Unix time.
+INSTANT: dict[str, Any] = {"max_length": 40, "schema_extra": {"format": "date-time"}}
+INSTANT_FORMAT = "an ISO 8601 date and time with a UTC offset, e.g. 2026-10-01T00:00:00+09:00"
+
+# The local dates a period may name. Turning a date into instants looks at days either side of it (zone
+# offsets, clock changes), which near date.min and date.max is past what a datetime can hold.
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(9998, 12, 31)
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text)
+        # In UTC now: an offset carrying it past year 1 or 9999 is bad input, not a database error later.
+        value = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+    if value is None or not FIRST_DATE <= value.date() <= LAST_DATE:
+        return None
+    return value
+
+
+def instant_period(
+    start: str | None, end: str | None, names: tuple[str, str] = ("from", "to")
+) -> tuple[datetime | None, datetime | None]:
+    """The instants of two query parameters, ``from`` and ``to`` unless ``names`` says otherwise
+    (either may be absent), in UTC, within ``FIRST_DATE`` to ``LAST_DATE``; the second after the first."""
+    texts = dict(zip(names, (start, end), strict=True))
+    values = {name: None if text is None else _instant(text) for name, text in texts.items()}
+    errors = [
+        field_error(name, f"{INSTANT_FORMAT}, from {FIRST_DATE} to {LAST_DATE}")
+        for name, text in texts.items()
+        if text is not None and values[name] is None
+    ]
+    first, last = values[names[0]], values[names[1]]
+    if not errors and first is not None and last is not None and first >= last:
+        errors.append(field_error(names[1], f"must be after {names[0]}"))
+    if errors:
+        raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    return first, last
+
+
+def date_errors(*named: tuple[str, date | None]) -> list[dict[str, Any]]:
+    """A field error for each (name, date) given outside ``FIRST_DATE`` to ``LAST_DATE``."""
+    return [
+        field_error(name, f"a date from {FIRST_DATE} to {LAST_DATE}")
+        for name, day in named
+        if day is not None and not FIRST_DATE <= day <= LAST_DATE
+    ]

@@ -27,10 +27,14 @@ class IdempotencyRecord(Base):
 
 
 class AuditEvent(Base, TenantMixin):
-    """Append-only: the application role may insert and read, never change or delete."""
+    """Append-only: the application role may insert and read; a trigger refuses UPDATE, DELETE and TRUNCATE
+    to every role (migration 0009)."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index(None, "tenant_id", "object_type", "object_id"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "object_type", "object_id"),
+        Index(None, "tenant_id", "actor_id"),
+    )
 
     at: Mapped[datetime] = mapped_column(server_default=func.now())
     actor_id: Mapped[uuid.UUID | None]

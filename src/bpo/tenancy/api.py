@@ -2,22 +2,23 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
-from bpo.core.errors import Unauthorized
-from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.errors import NotFound, Unauthorized
+from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session
 from bpo.core.idempotency import SECRET_FIELDS_OPT
+from bpo.core.openapi import PROBLEMS_OPT
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
-from bpo.tenancy import schemas, service
-from bpo.tenancy.auth import requires
+from bpo.tenancy import audit_log, schemas, service
+from bpo.tenancy.auth import parse_uuid, requires
 from bpo.tenancy.scope import Role
 
 ADMINS = requires(Role.ADMIN)
@@ -35,14 +36,28 @@ class AuthController(Controller):
     tags = ["auth"]
     opt = {"exclude_from_auth": True}
 
-    @post("/token", status_code=HTTP_200_OK, summary="Log in with tenant, email and password")
+    @post(
+        "/token",
+        status_code=HTTP_200_OK,
+        summary="Log in with tenant, email and password",
+        description=(
+            "Too many attempts, or an account locked after repeated failures, answer 429 with "
+            "Retry-After (type rate-limited or account-locked)."
+        ),
+        opt={PROBLEMS_OPT: (401, 429)},
+    )
     async def token(
         self, request: Request[Any, Any, Any], data: JSONBody[schemas.TokenRequest]
     ) -> schemas.TokenResponse:
         runtime: Runtime = request.app.state.runtime
         return await service.login(runtime, data, _client_ip(request))
 
-    @post("/refresh", status_code=HTTP_200_OK, summary="Exchange a refresh token for new tokens")
+    @post(
+        "/refresh",
+        status_code=HTTP_200_OK,
+        summary="Exchange a refresh token for new tokens",
+        opt={PROBLEMS_OPT: (401,)},
+    )
     async def refresh(
         self, request: Request[Any, Any, Any], data: JSONBody[schemas.RefreshRequest]
     ) -> schemas.TokenResponse:
@@ -126,6 +141,23 @@ class UserController(Controller):
     async def deactivate_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> None:
         await service.deactivate_user(session, caller, user_id)
 
+    # Litestar routes a parameter only as a whole path segment: the custom method arrives as one string.
+    @post(
+        "/{user_id:str}",
+        guards=[ADMINS],
+        status_code=HTTP_200_OK,
+        summary="{id}:unlock lifts the lockout that repeated failed logins put on an account",
+    )
+    async def user_action(
+        self, request: Request[Any, Any, Any], session: Session, caller: Caller, user_id: FromPath[str]
+    ) -> schemas.User:
+        identifier, _, verb = user_id.rpartition(":")
+        if verb != "unlock":
+            raise NotFound(f"No user action {verb!r}: use {{id}}:unlock.")
+        return await service.unlock_user(
+            request.app.state.runtime, session, caller, parse_uuid(identifier, "User")
+        )
+
 
 class ApiKeyController(Controller):
     path = "/v1/api-keys"
@@ -159,7 +191,44 @@ class ApiKeyController(Controller):
         await service.revoke_api_key(session, caller, api_key_id)
 
 
+class AuditEventController(Controller):
+    path = "/v1/audit-events"
+    tags = ["audit"]
+
+    @get(
+        "",
+        guards=[ADMINS],
+        summary="The audit log: who changed what, oldest first",
+        description="Filter by object, by actor and by time: `from` inclusive, `to` exclusive, with offsets.",
+    )
+    async def list_events(
+        self,
+        session: Session,
+        caller: Caller,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+        cursor: Cursor = None,
+        object_type: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        object_id: FromQuery[uuid.UUID | None] = None,
+        actor_id: FromQuery[uuid.UUID | None] = None,
+        start: Annotated[str | None, QueryParameter(name="from", **INSTANT)] = None,
+        end: Annotated[str | None, QueryParameter(name="to", **INSTANT)] = None,
+    ) -> schemas.AuditEventPage:
+        return await audit_log.list_events(
+            session,
+            caller,
+            limit=limit,
+            cursor=cursor,
+            object_type=object_type,
+            object_id=object_id,
+            actor_id=actor_id,
+            start=start,
+            end=end,
+        )
+
+
 async def platform_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if connection.scope.get("method") == "OPTIONS":
+        return
     runtime: Runtime = connection.app.state.runtime
     expected = runtime.settings.platform_token
     if expected is None:
@@ -202,5 +271,6 @@ ROUTES: list[ControllerRouterHandler] = [
     TenantController,
     UserController,
     ApiKeyController,
+    AuditEventController,
     PlatformController,
 ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 import jwt
 from argon2 import PasswordHasher
@@ -22,6 +25,63 @@ ISSUER = "bpo-ops"
 API_KEY_PREFIX = "bpo_"
 REFRESH_PREFIX = "rt_"
 MIN_PASSWORD_LENGTH = 12
+MAX_SIMILARITY = 0.7
+# Passwords of the allowed length that top the breach lists, and the words people dress up into one.
+COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012",
+        "1234567890123",
+        "12345678901234",
+        "1q2w3e4r5t6y",
+        "1qaz2wsx3edc",
+        "zaq12wsxcde3",
+        "qwertyuiopas",
+        "qwertyuiop[]",
+        "asdfghjkl;'#",
+        "abcdefghijkl",
+        "abcd12345678",
+        "abc123456789",
+        "a1b2c3d4e5f6",
+        "q1w2e3r4t5y6",
+        "1234qwerasdf",
+    }
+)
+COMMON_WORDS = frozenset(
+    {
+        "password",
+        "passwordpassword",
+        "qwerty",
+        "qwertyuiop",
+        "asdfgh",
+        "azerty",
+        "letmein",
+        "welcome",
+        "admin",
+        "administrator",
+        "changeme",
+        "iloveyou",
+        "trustno",
+        "monkey",
+        "dragon",
+        "football",
+        "baseball",
+        "sunshine",
+        "princess",
+        "starwars",
+        "superman",
+        "whatever",
+        "master",
+        "secret",
+        "login",
+        "abc",
+        "qazwsx",
+    }
+)
+_LEET = str.maketrans(
+    {"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t"}
+)
+_TRAILING_NOISE = re.compile(r"[\W\d_]+$")
+_SEPARATORS = re.compile(r"[\W_]+")
 
 
 def hash_password(password: str) -> str:
@@ -36,7 +96,33 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def password_problems(password: str) -> list[str]:
+def _guessable(password: str) -> bool:
+    """A dictionary word dressed up (``P@ssw0rd2026!``), a keyboard or digit run, or a repeated character."""
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(lowered)) <= 2:
+        return True
+    stem = _TRAILING_NOISE.sub("", lowered).translate(_LEET)
+    letters = "".join(c for c in stem if c.isalpha())
+    return not letters or letters in COMMON_WORDS
+
+
+def _resembles(password: str, context: Sequence[str]) -> bool:
+    """Like Django's UserAttributeSimilarityValidator: the password is close to the email address, a part
+    of it, or the tenant's slug."""
+    lowered = password.lower()
+    for value in context:
+        lowered_value = value.lower()
+        for part in {lowered_value, *lowered_value.split("@"), *_SEPARATORS.split(lowered_value)}:
+            if len(part) < 3:
+                continue
+            matcher = SequenceMatcher(a=lowered, b=part)
+            if matcher.quick_ratio() >= MAX_SIMILARITY and matcher.ratio() >= MAX_SIMILARITY:
+                return True
+    return False
+
+
+def password_problems(password: str, context: Sequence[str] = ()) -> list[str]:
+    """What is wrong with ``password`` for a user whose email and tenant slug are in ``context``."""
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
         problems.append(f"must be at least {MIN_PASSWORD_LENGTH} characters")
@@ -44,6 +130,10 @@ def password_problems(password: str) -> list[str]:
         problems.append("must be at most 256 characters")
     if password.strip() != password or not password.strip():
         problems.append("must not start or end with spaces")
+    if _guessable(password):
+        problems.append("is a commonly used password")
+    if _resembles(password, context):
+        problems.append("is too similar to the email address or the tenant")
     return problems
 
 

@@ -2,14 +2,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
 from bpo.tenancy.scope import Role
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")]
+# (?!\n) before $: Python's $ also matches before a final newline, which none of these may end with.
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+(?!\n)$")
+]
+Slug = Annotated[
+    str, msgspec.Meta(min_length=2, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?!\n)$")
+]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 KeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -126,7 +131,7 @@ class TenantSettingsUpdate(Strict):
     time_zone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | msgspec.UnsetType = msgspec.UNSET
     # The qualified-invoice issuer registration number: T and 13 digits.
     invoice_registration_number: (
-        Annotated[str, msgspec.Meta(pattern=r"^T\d{13}$")] | msgspec.UnsetType | None
+        Annotated[str, msgspec.Meta(pattern=r"^T\d{13}(?!\n)$")] | msgspec.UnsetType | None
     ) = msgspec.UNSET
 
 
@@ -156,4 +161,20 @@ class TenantCreated(msgspec.Struct, kw_only=True):
 
 class TenantPage(msgspec.Struct, kw_only=True):
     items: list[Tenant]
+    next_cursor: str | None
+
+
+class AuditEvent(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    at: datetime
+    # The user who acted; null for the system (jobs, manifests applied from the command line) and API keys.
+    actor_id: uuid.UUID | None
+    action: str
+    object_type: str
+    object_id: uuid.UUID | None
+    detail: dict[str, Any]
+
+
+class AuditEventPage(msgspec.Struct, kw_only=True):
+    items: list[AuditEvent]
     next_cursor: str | None

@@ -19,7 +19,7 @@ from bpo.core.pagination import paginate
 from bpo.core.runtime import Runtime
 from bpo.db.base import new_id
 from bpo.db.engine import SET_TENANT
-from bpo.tenancy import schemas
+from bpo.tenancy import lockout, schemas
 from bpo.tenancy.credentials import (
     REFRESH_PREFIX,
     AccessClaims,
@@ -64,7 +64,9 @@ async def _check_login_rate(runtime: Runtime, tenant: str, email: str, client_ip
 
 async def login(runtime: Runtime, request: schemas.TokenRequest, client_ip: str) -> schemas.TokenResponse:
     email = request.email.lower()
+    await lockout.ensure_unlocked(runtime, request.tenant, email)
     await _check_login_rate(runtime, request.tenant, email, client_ip)
+    tokens = None
     async with runtime.db.platform() as session:
         tenant = await session.scalar(
             select(Tenant).where(Tenant.slug == request.tenant, Tenant.status == "active")
@@ -77,11 +79,23 @@ async def login(runtime: Runtime, request: schemas.TokenRequest, client_ip: str)
             )
         # argon2 is CPU-bound: keep the event loop free while it runs.
         ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, request.password)
-        if tenant is None or user is None or not ok:
-            raise Unauthorized(INVALID_LOGIN, slug="invalid-credentials")
-        user.last_login_at = datetime.now(UTC)
-        tokens = await _issue_tokens(runtime, session, user)
+        if user is not None and ok:
+            user.last_login_at = datetime.now(UTC)
+            tokens = await _issue_tokens(runtime, session, user)
+        elif await lockout.record_failure(runtime, request.tenant, email) and user is not None:
+            audit.record(
+                session,
+                tenant_id=user.tenant_id,
+                actor_id=None,
+                action="user.locked",
+                object_type="user",
+                object_id=user.id,
+                seconds=runtime.settings.login_lockout_seconds,
+            )
+    if tokens is None:
+        raise Unauthorized(INVALID_LOGIN, slug="invalid-credentials")
     await runtime.redis.delete(f"bpo:login:account:{request.tenant}:{email}")
+    await lockout.clear(runtime, request.tenant, email)
     return tokens
 
 
@@ -227,8 +241,9 @@ def _check_role_binding(role: Role, client_id: uuid.UUID | None) -> None:
         )
 
 
-def _check_password(password: str) -> None:
-    problems = password_problems(password)
+async def _check_password(session: AsyncSession, tenant_id: uuid.UUID, email: str, password: str) -> None:
+    tenant = await session.get_one(Tenant, tenant_id)
+    problems = password_problems(password, (email, tenant.slug))
     if problems:
         raise Invalid(
             "password: " + "; ".join(problems), errors=[field_error("password", p) for p in problems]
@@ -239,7 +254,7 @@ async def create_user(
     session: AsyncSession, tenant_id: uuid.UUID, actor_id: uuid.UUID | None, data: schemas.UserCreate
 ) -> User:
     _check_role_binding(data.role, data.client_id)
-    _check_password(data.password)
+    await _check_password(session, tenant_id, data.email, data.password)
     if data.client_id is not None:
         await clients.require_client_binding(session, tenant_id, data.client_id)
     user = User(
@@ -321,7 +336,7 @@ async def update_user(
         changed.append("staff_id")
     revoke_sessions = False
     if data.password is not UNSET:
-        _check_password(data.password)
+        await _check_password(session, scope.tenant_id, user.email, data.password)
         user.password_hash = await asyncio.to_thread(hash_password, data.password)
         changed.append("password")
         revoke_sessions = True
@@ -353,6 +368,24 @@ async def update_user(
 
 async def deactivate_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> None:
     await update_user(session, scope, user_id, schemas.UserUpdate(is_active=False))
+
+
+async def unlock_user(
+    runtime: Runtime, session: AsyncSession, scope: Scope, user_id: uuid.UUID
+) -> schemas.User:
+    """Lift a lockout (and forget the failed attempts) before it runs out."""
+    user = await _get_user(session, scope, user_id)
+    tenant = await session.get_one(Tenant, scope.tenant_id)
+    await lockout.clear(runtime, tenant.slug, user.email)
+    audit.record(
+        session,
+        tenant_id=scope.tenant_id,
+        actor_id=scope.user_id,
+        action="user.unlocked",
+        object_type="user",
+        object_id=user.id,
+    )
+    return user_view(user)
 
 
 # --- API keys ---------------------------------------------------------------------------------

@@ -1,0 +1,187 @@
+"""The OpenAPI document says, for every operation, which problems (RFC 9457) it can answer with.
+
+Litestar documents only a generic 400 in its own error shape; the API answers every 4xx/5xx as
+``application/problem+json`` (``bpo.core.problems``). One pass over the built document, after every
+route is registered, puts the real shape and statuses on each operation, so a route added later is
+documented the same way without touching its decorator. A handler that can answer with a status the
+rules below do not imply names it in ``opt={PROBLEMS_OPT: (429,)}``.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Litestar
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+)
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.routes import HTTPRoute
+
+from bpo.core.problems import PROBLEM_JSON
+from bpo.core.routing import PATH_PARAMETER, path_shape
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
+
+PROBLEMS_OPT = "problems"
+PROBLEM_SCHEMA = "Problem"
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_RETRY_AFTER = {429, 503}
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Request bodies reject unknown fields (``forbid_unknown_fields``): say so with
+    ``additionalProperties: false``, which Litestar's own struct schemas leave out."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
+
+
+def _problem_schema() -> Schema:
+    text = Schema(type=OpenAPIType.STRING)
+    field_error = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["field", "message"],
+        properties={
+            "field": text,
+            "message": text,
+            "index": Schema(type=OpenAPIType.INTEGER, minimum=0),
+        },
+    )
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        description="An error (RFC 9457). `type` is stable; `errors` names each offending field.",
+        required=["type", "title", "status", "detail"],
+        properties={
+            "type": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.URI),
+            "title": text,
+            "status": Schema(type=OpenAPIType.INTEGER, minimum=400, maximum=599),
+            "detail": text,
+            "instance": text,
+            "request_id": text,
+            "errors": Schema(type=OpenAPIType.ARRAY, items=field_error),
+        },
+    )
+
+
+def problem_statuses(route: HTTPRoute, handler: HTTPRouteHandler, method: str) -> set[int]:
+    """The error statuses an operation can answer with, from what the route takes and who may call it."""
+    signature = handler.parsed_fn_signature.parameters
+    has_body = "data" in signature
+    public = bool(handler.opt.get("exclude_from_auth"))
+    statuses = {503}
+    if has_body:
+        # 400: not JSON; 413: over the body limit; 422: JSON that breaks the schema or a rule.
+        statuses |= {400, 413, 422}
+    if route.path_parameters or set(signature) - {"data", "session", "caller", "request"}:
+        statuses.add(422)
+    if not public:
+        statuses |= {401, 404}
+    if handler.resolve_guards():
+        statuses |= {401, 403}
+    if route.path_parameters:
+        statuses.add(404)
+    if method in _MUTATING and (not public or handler.resolve_guards()):
+        # Conflicts with the current state, and an Idempotency-Key still in flight.
+        statuses.add(409)
+    statuses.update(handler.opt.get(PROBLEMS_OPT, ()))
+    return statuses
+
+
+def _problem_response(status: int) -> OpenAPIResponse:
+    headers: dict[str, OpenAPIHeader | Reference] | None = None
+    if status in _RETRY_AFTER:
+        headers = {
+            "Retry-After": OpenAPIHeader(
+                schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+                description="Seconds to wait before retrying.",
+                required=False,
+            )
+        }
+    return OpenAPIResponse(
+        description=HTTPStatus(status).phrase,
+        headers=headers,
+        content={
+            PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{PROBLEM_SCHEMA}"))
+        },
+    )
+
+
+def _operation(document: OpenAPI, path: str, method: str) -> Operation | None:
+    shape = path_shape(path)
+    item = next((item for key, item in (document.paths or {}).items() if path_shape(key) == shape), None)
+    operation: Operation | None = getattr(item, method.lower(), None) if item is not None else None
+    return operation
+
+
+def _merge_equivalent_paths(document: OpenAPI) -> None:
+    """One path per resource: OpenAPI holds paths that differ only in a parameter's name to be the same
+    (and such a document invalid). A custom-method route taking ``{reference}`` where its siblings take
+    ``{time_off_id}`` joins them, its parameter renamed to theirs."""
+    paths = document.paths or {}
+    first_of_shape: dict[str, str] = {}
+    for path in list(paths):
+        shape = path_shape(path)
+        canonical = first_of_shape.setdefault(shape, path)
+        if canonical == path:
+            continue
+        names = dict(zip(PATH_PARAMETER.findall(path), PATH_PARAMETER.findall(canonical), strict=True))
+        target, source = paths[canonical], paths[path]
+        clash = any(getattr(target, m) is not None and getattr(source, m) is not None for m in _METHODS)
+        if clash:
+            continue
+        for method in _METHODS:
+            operation: Operation | None = getattr(source, method)
+            if operation is None:
+                continue
+            for parameter in operation.parameters or []:
+                if isinstance(parameter, Parameter) and parameter.param_in == "path":
+                    parameter.name = names.get(f"{{{parameter.name}}}", f"{{{parameter.name}}}")[1:-1]
+            setattr(target, method, operation)
+        del paths[path]
+
+
+def document_problems(app: Litestar) -> None:
+    document = app.openapi_schema
+    _merge_equivalent_paths(document)
+    assert document.components.schemas is not None
+    document.components.schemas[PROBLEM_SCHEMA] = _problem_schema()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not handler.resolve_include_in_schema():
+                continue
+            for method in handler.http_methods:
+                operation = _operation(document, route.path_format or "/", method)
+                if operation is None:
+                    continue
+                responses: dict[str, Any] = {
+                    code: response
+                    for code, response in (operation.responses or {}).items()
+                    if not code.startswith(("4", "5"))
+                }
+                for status in sorted(problem_statuses(route, handler, method)):
+                    responses[str(status)] = _problem_response(status)
+                operation.responses = responses
+                if handler.opt.get("exclude_from_auth") and not handler.resolve_guards():
+                    # Reachable without credentials: the document-wide bearer requirement does not apply.
+                    operation.security = []

@@ -1,0 +1,249 @@
+"""A populated operator to attack: tenant A with client X (everything the factories can make), a second
+client Y in the same tenant, and a second tenant B, with a logged-in caller of every kind in each.
+
+Objects are named (``world.ids["contract"]``) so probes and fuzzing refer to them by name. A context
+that adds objects appends a seeder to ``SEEDERS``: it receives the HTTP client and the world under
+construction and records the ids of what it made for tenant A / client X.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bpo.billing.cli import run_period_now
+from bpo.core.runtime import Runtime
+from bpo.delivery import webhooks
+from bpo.tenancy.auth import system_scope
+from tests.support.factories import (
+    TenantHandle,
+    create_api_key,
+    create_tenant,
+    create_user,
+    headers_for,
+    onboard,
+    post_ok,
+)
+from tests.support.staffing import add_assignment, add_shift, staff_login
+
+JST = "+09:00"
+ITEMS: list[dict[str, Any]] = [
+    {
+        "external_id": "x-1",
+        "received_at": f"2026-10-02T10:00:00{JST}",
+        "first_response_at": f"2026-10-02T10:20:00{JST}",
+        "resolved_at": f"2026-10-02T11:00:00{JST}",
+        "units": 12,
+    },
+    {
+        "external_id": "x-2",
+        "received_at": f"2026-10-15T10:00:00{JST}",
+        "resolved_at": f"2026-10-15T12:00:00{JST}",
+        "units": 3,
+    },
+]
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    headers: dict[str, str]
+    # The access token, for the dashboard's session cookie; None for an API key.
+    token: str | None = None
+
+
+@dataclass
+class World:
+    tenant: TenantHandle
+    other_tenant: TenantHandle
+    # Tenant A's objects (client X's where they belong to a client), by name.
+    ids: dict[str, str] = field(default_factory=dict)
+    callers: dict[str, Caller] = field(default_factory=dict)
+    # Anything else a probe needs by name (slugs, codes, secrets such as a feed token).
+    values: dict[str, str] = field(default_factory=dict)
+    # Tenant A's objects that are an attacker's own (its staff profile, its client): not a leak to it.
+    owned_by: dict[str, set[str]] = field(
+        default_factory=lambda: {
+            "other_client_viewer": {"other_client"},
+            "other_client_key": {"other_client"},
+            "other_staff": {"other_staff"},
+        }
+    )
+    # What tenant A's admin reads before and after probes: nothing another caller does may change it.
+    snapshot: list[str] = field(
+        default_factory=lambda: [
+            "/v1/tenant",
+            "/v1/users",
+            "/v1/api-keys",
+            "/v1/sites/{site}",
+            "/v1/calendars/{calendar}",
+            "/v1/clients/{client}",
+            "/v1/services/{service}",
+            "/v1/contracts/{contract}",
+            "/v1/contracts/{contract}/rate-plans",
+            "/v1/contracts/{contract}/sla-policies",
+            "/v1/contracts/{contract}/work-items",
+            "/v1/invoices/{invoice}",
+            "/v1/invoice-runs/{invoice_run}",
+        ]
+    )
+
+    def caller(self, name: str) -> Caller:
+        return self.callers[name]
+
+
+Seeder = Callable[[httpx.AsyncClient, Runtime, World], Awaitable[None]]
+
+
+async def _user(
+    http: httpx.AsyncClient, tenant: TenantHandle, name: str, role: str, client_id: str | None = None
+) -> tuple[dict[str, Any], Caller]:
+    user, headers = await create_user(
+        http, tenant, role=role, client_id=uuid.UUID(client_id) if client_id else None
+    )
+    return user, Caller(name, headers, headers["Authorization"].removeprefix("Bearer "))
+
+
+async def seed_tenancy(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    a = world.tenant
+    x = world.ids["client"]
+    world.callers["admin"] = Caller("admin", a.admin, a.admin["Authorization"].removeprefix("Bearer "))
+    for role in ("account_manager", "supervisor"):
+        user, caller = await _user(http, a, role, role)
+        world.callers[role] = caller
+        world.ids[f"{role}_user"] = user["id"]
+    viewer, world.callers["client_viewer"] = await _user(http, a, "client_viewer", "client_viewer", x)
+    world.ids["user"] = viewer["id"]
+    key = await create_api_key(http, a, client_id=uuid.UUID(x))
+    world.ids["api_key"] = key["id"]
+    world.callers["api_key"] = Caller("api_key", headers_for(key["key"]))
+    y = world.ids["other_client"]
+    _, world.callers["other_client_viewer"] = await _user(http, a, "other_client_viewer", "client_viewer", y)
+    other_key = await create_api_key(http, a, client_id=uuid.UUID(y))
+    world.callers["other_client_key"] = Caller("other_client_key", headers_for(other_key["key"]))
+    b = world.other_tenant
+    world.callers["other_tenant_admin"] = Caller(
+        "other_tenant_admin", b.admin, b.admin["Authorization"].removeprefix("Bearer ")
+    )
+
+
+async def seed_work_and_billing(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    h = world.tenant.admin
+    contract = world.ids["contract"]
+    await post_ok(
+        http,
+        f"/v1/contracts/{contract}/sla-policies",
+        {
+            "effective_from": "2026-01-01",
+            "objectives": [
+                {"metric": "first_response", "threshold": "1h", "target_percent": 95, "clock": "calendar"}
+            ],
+        },
+        h,
+    )
+    policies = await http.get(f"/v1/contracts/{contract}/sla-policies", headers=h)
+    world.ids["sla_policy"] = policies.json()[-1]["id"]
+    await post_ok(http, f"/v1/contracts/{contract}/transitions", {"status": "active"}, h)
+    await post_ok(http, "/v1/work-items:batch", {"contract_id": contract, "items": ITEMS}, h)
+    items = await http.get(f"/v1/contracts/{contract}/work-items", headers=h)
+    world.ids["work_item"] = items.json()["items"][0]["id"]
+    await run_period_now(runtime, system_scope(world.tenant.id), "2026-10")
+    invoices = await http.get("/v1/invoices", params={"client_id": world.ids["client"]}, headers=h)
+    world.ids["invoice"] = invoices.json()["items"][0]["id"]
+    run = await http.post("/v1/invoice-runs", json={"period": "2026-09"}, headers=h)
+    assert run.status_code == 202, run.text
+    world.ids["invoice_run"] = run.json()["id"]
+
+
+async def seed_staffing(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    """Staff S1 (the ``staff`` caller) on a shift of contract X, with time off, a swap offered to S3 and a
+    calendar feed; S2 (``other_staff``) is a colleague in the same tenant."""
+    a = world.tenant
+    for name, caller in (("staff", "staff"), ("other_staff", "other_staff"), ("third_staff", None)):
+        staff_id, headers = await staff_login(http, runtime, a, f"{name.replace('_', ' ').title()} Probe")
+        world.ids[name] = str(staff_id)
+        if caller is not None:
+            world.callers[caller] = Caller(caller, headers, headers["Authorization"].removeprefix("Bearer "))
+    start = datetime(2026, 12, 10, 0, 0, tzinfo=UTC)
+    shift = await add_shift(runtime, a, world.ids["contract"], start, start + timedelta(hours=8))
+    world.ids["shift"] = str(shift)
+    world.ids["assignment"] = str(await add_assignment(runtime, a, shift, uuid.UUID(world.ids["staff"])))
+    s1 = world.caller("staff").headers
+    time_off = await post_ok(
+        http,
+        f"/v1/staff/{world.ids['staff']}/time-off",
+        {"start": "2027-01-04T00:00:00Z", "end": "2027-01-05T00:00:00Z", "reason": "probe"},
+        s1,
+    )
+    world.ids["time_off"] = time_off["id"]
+    swap = await post_ok(
+        http,
+        "/v1/me/swap-requests",
+        {"assignment_id": world.ids["assignment"], "counterpart_staff_id": world.ids["third_staff"]},
+        s1,
+    )
+    world.ids["swap"] = swap["id"]
+    feed = await post_ok(http, "/v1/me/calendar-feed", {}, s1)
+    world.ids["calendar_feed"] = feed["id"]
+    run = await http.post(
+        "/v1/schedule-runs",
+        json={"from": "2026-12-01", "to": "2026-12-07", "contract_ids": [world.ids["contract"]]},
+        headers=a.admin,
+    )
+    assert run.status_code in (201, 202), run.text
+    world.ids["schedule_run"] = run.json()["id"]
+    world.snapshot += [
+        "/v1/staff/{staff}",
+        "/v1/shifts/{shift}",
+        "/v1/assignments/{assignment}",
+        "/v1/time-off/{time_off}",
+        "/v1/swap-requests/{swap}",
+    ]
+
+
+async def seed_webhooks(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    """An endpoint for client X's events, and one delivery to it."""
+    endpoint = await post_ok(
+        http,
+        "/v1/webhook-endpoints",
+        {
+            "url": "http://127.0.0.1:9/hooks",
+            "event_types": ["invoice.finalized"],
+            "client_id": world.ids["client"],
+        },
+        world.tenant.admin,
+    )
+    world.ids["webhook_endpoint"] = endpoint["id"]
+    async with runtime.db.tenant(world.tenant.id) as session:
+        event = webhooks.NewEvent(
+            "invoice.finalized", {"probe": True}, client_id=uuid.UUID(world.ids["client"])
+        )
+        assert await webhooks.emit(session, world.tenant.id, [event]) == 1
+    deliveries = await http.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=world.tenant.admin
+    )
+    world.ids["webhook_delivery"] = deliveries.json()["items"][0]["id"]
+    world.snapshot.append("/v1/webhook-endpoints/{webhook_endpoint}")
+
+
+SEEDERS: list[Seeder] = [seed_tenancy, seed_work_and_billing, seed_staffing, seed_webhooks]
+
+
+async def build_world(http: httpx.AsyncClient, runtime: Runtime) -> World:
+    a = await create_tenant(http)
+    b = await create_tenant(http)
+    world = World(tenant=a, other_tenant=b)
+    world.values["tenant_slug"] = a.slug
+    x = await onboard(http, a)
+    for name in ("client", "service", "site", "calendar", "contract", "rate_plan"):
+        world.ids[name] = x[name]["id"]
+    y = await onboard(http, a)
+    world.ids["other_client"] = y["client"]["id"]
+    for seed in SEEDERS:
+        await seed(http, runtime, world)
+    return world
