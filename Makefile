@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test check lint typecheck pytest install bench fuzz clean
+.PHONY: dev test check lint typecheck pytest install bench fuzz load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -30,9 +30,17 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
+# Schema fuzzing in depth: many examples per operation, boundary values, stateful sequences (CI runs a few).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/pytest tests/security/test_fuzz.py
+
 bench: install
 	$(BIN)/python bench/api.py --quick
 	$(BIN)/python bench/scale.py --quick
+
+# 50 tenants under a mixed load for 5 minutes (bench/load.py --quick: 60 s).
+load: install
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .bpo .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,8 @@ import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -198,9 +200,31 @@ def _is_connection_problem(exc: BaseException) -> bool:
     }
 
 
+# PostgreSQL text cannot hold U+0000, which JSON and query strings can carry; the database refuses it.
+_NUL_IN_TEXT = "22021"
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if _is_connection_problem(exc) or _is_connection_problem(exc.__cause__ or exc):
         return handle_database_unavailable(request, exc)
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _NUL_IN_TEXT:
+        return problem_response(
+            request,
+            status=422,
+            slug="validation-error",
+            title="Validation failed",
+            detail="Text may not contain the NUL character (\\u0000).",
+        )
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # Login rate limits live in Redis; without them a login must not go ahead unchecked.
+        log.warning("redis_unavailable", error=type(exc).__name__)
+        return problem_response(
+            request,
+            status=503,
+            slug="unavailable",
+            detail="A backing service is unavailable; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
     log.exception("unhandled_error", error=type(exc).__name__)
     return problem_response(
         request,
