@@ -11,7 +11,6 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,10 +22,19 @@ from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
 from bpo.core.logging import configure_logging
 from bpo.core.observability import RequestContext, metrics_payload
+from bpo.core.openapi import StrictStructSchemaPlugin, document_problems
 from bpo.core.problems import EXCEPTION_HANDLERS, problem_response
+from bpo.core.routing import AllowHeaderMiddleware
 from bpo.core.runtime import Runtime
+from bpo.core.security import ScalarDocs, SwaggerDocs, security_headers
+from bpo.delivery.webhooks_api import ROUTES as WEBHOOK_ROUTES
 from bpo.settings import Settings
+from bpo.sla.alerts_api import ROUTES as ALERT_ROUTES
 from bpo.sla.api import ROUTES as SLA_ROUTES
+from bpo.staffing.api import EXCEPTION_HANDLERS as STAFFING_EXCEPTION_HANDLERS
+from bpo.staffing.api import ROUTES as STAFFING_ROUTES
+from bpo.staffing.planning_api import ROUTES as STAFFING_PLANNING_ROUTES
+from bpo.staffing.selfservice_api import ROUTES as STAFFING_SELF_SERVICE_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
 from bpo.tenancy.auth import AuthenticationMiddleware, scope_of
 from bpo.tenancy.scope import Scope
@@ -92,6 +100,19 @@ async def metrics() -> Response[bytes]:
     return Response(payload, headers={"Content-Type": content_type})
 
 
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Closed unless origins are configured: no CORS headers at all, so browsers keep the same-origin rule."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "X-Request-ID"],
+        expose_headers=["Retry-After", "X-Request-ID", "Content-Disposition"],
+        max_age=600,
+    )
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
     configure_logging(settings)
 
@@ -116,25 +137,33 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *CLIENT_ROUTES,
             *WORK_ROUTES,
             *SLA_ROUTES,
+            *ALERT_ROUTES,
             *BILLING_ROUTES,
+            *WEBHOOK_ROUTES,
+            *STAFFING_ROUTES,
+            *STAFFING_PLANNING_ROUTES,
+            *STAFFING_SELF_SERVICE_ROUTES,
             DASHBOARD,
         ],
         dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},
         middleware=[
+            AllowHeaderMiddleware(),
             DefineMiddleware(AuthenticationMiddleware, exclude=[*PUBLIC_PATHS, *COOKIE_PATHS]),
             IdempotencyMiddleware(),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **STAFFING_EXCEPTION_HANDLERS},
+        before_send=[security_headers(settings.hsts_max_age_seconds)],
+        plugins=[StrictStructSchemaPlugin()],
         lifespan=[lifespan],
         template_config=TEMPLATES,
-        cors_config=CORSConfig(allow_origins=[]),
+        cors_config=_cors(settings),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="BPO Ops API",
             version=__version__,
             description="Clients, contracts, staffing, SLA and volume billing for BPO operators.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[ScalarDocs(), SwaggerDocs(path="/swagger")],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(
@@ -148,6 +177,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         # Logging is configured once, by configure_logging (structured JSON); Litestar must not replace it.
         logging_config=None,
     )
+    document_problems(app)
     if runtime is not None:
         app.state.runtime = runtime
     return app

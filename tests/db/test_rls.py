@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -18,13 +19,21 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from bpo.billing import runs
-from bpo.billing.models import Invoice
+from bpo.billing.models import (
+    Invoice,
+    Payment,
+    StripeCustomer,
+    StripeEvent,
+    StripeInvoice,
+    StripeReconciliation,
+)
 from bpo.core.runtime import Runtime
 from bpo.db.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.delivery import outbox
 from bpo.delivery.jobs import claim
 from bpo.settings import Settings
-from bpo.sla import rollups
+from bpo.sla import alerts, rollups
+from bpo.staffing.models import CalendarFeed, ScheduleRun, SwapRequest
 from bpo.tenancy.auth import system_scope
 from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard, post_ok
 
@@ -64,6 +73,14 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     async with runtime.db.tenant(tenant.id) as session:  # sla_hourly, work_hourly
         hour = datetime(2026, 10, 1, tzinfo=UTC)
         await rollups.refresh_hours(session, system_scope(tenant.id), uuid.UUID(contract), [hour], hour)
+    # webhook_endpoints; the item's breach (08:00Z): alerts, webhook_events, webhook_deliveries, alert_sweeps
+    endpoint = {"url": "https://hooks.example.com/bpo", "event_types": ["sla.breached"]}
+    await post_ok(client, "/v1/webhook-endpoints", endpoint, tenant.admin)
+    async with runtime.db.tenant(tenant.id) as session:
+        later = datetime(2026, 10, 1, 9, tzinfo=UTC)
+        scope = system_scope(tenant.id)
+        assert await alerts.detect_in_hours(session, scope, uuid.UUID(contract), [hour], later)
+        await alerts.sweep(session, scope, later)
     await create_api_key(client, tenant)  # api_keys
     # invoice_runs, invoices, invoice_lines (the run), invoice_counters (finalizing)
     async with runtime.db.tenant(tenant.id) as session:
@@ -73,6 +90,7 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
         draft = await session.scalar(select(Invoice.id).where(Invoice.tenant_id == tenant.id))
     assert draft is not None
     await post_ok(client, f"/v1/invoices/{draft}/finalize", {}, tenant.admin)
+    await _fill_stripe(client, runtime, tenant, draft)
     response = await client.post(
         "/v1/users",
         json={
@@ -83,9 +101,121 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
         headers={**tenant.admin, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert response.status_code == 201, response.text  # idempotency_keys
+    await _fill_staffing(client, runtime, tenant, setup)
     async with runtime.db.tenant(tenant.id) as session:
         outbox.enqueue(session, None, tenant.id, "tenancy.purge_expired")  # outbox
         assert await claim(session, tenant.id, uuid.uuid4(), "tenancy.purge_expired")  # job_runs
+
+
+async def _fill_stripe(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle, invoice_id: uuid.UUID
+) -> None:
+    """billing_settings (and the platform stripe_accounts) through the API; stripe_customers,
+    stripe_invoices, stripe_events, payments, stripe_reconciliations as rows."""
+    account = f"acct_rls{tenant.id.hex}"
+    settings = {"stripe_account_id": account, "tax_rate": "0.10", "tax_rounding": "floor"}
+    response = await client.put("/v1/billing/settings", json=settings, headers=tenant.admin)
+    assert response.status_code == 200, response.text
+    now = datetime.now(UTC)
+    async with runtime.db.tenant(tenant.id) as session:
+        invoice = await session.get_one(Invoice, (tenant.id, invoice_id))
+        stripe_id = f"in_rls{tenant.id.hex}"
+        session.add_all(
+            [
+                StripeCustomer(
+                    tenant_id=tenant.id,
+                    client_id=invoice.client_id,
+                    stripe_account_id=account,
+                    stripe_customer_id=f"cus_rls{tenant.id.hex}",
+                ),
+                StripeInvoice(
+                    tenant_id=tenant.id,
+                    invoice_id=invoice.id,
+                    stripe_account_id=account,
+                    stripe_invoice_id=stripe_id,
+                    stripe_status="open",
+                    amount_due=invoice.total,
+                ),
+                StripeEvent(
+                    tenant_id=tenant.id,
+                    event_id="evt_rls",
+                    type="invoice.paid",
+                    created=now,
+                    outcome="applied",
+                ),
+                Payment(
+                    tenant_id=tenant.id,
+                    id=uuid.uuid4(),
+                    invoice_id=invoice.id,
+                    status="succeeded",
+                    amount=invoice.total,
+                    currency=invoice.currency,
+                    stripe_event_id="evt_rls",
+                    stripe_invoice_id=stripe_id,
+                    occurred_at=now,
+                ),
+                StripeReconciliation(
+                    tenant_id=tenant.id, id=uuid.uuid4(), stripe_account_id=account, checked=1, mismatches=[]
+                ),
+            ]
+        )
+
+
+async def _fill_staffing(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle, setup: dict[str, Any]
+) -> None:
+    """staff, time_off, shifts, assignments, staffing_settings; schedule_runs, swap_requests,
+    calendar_feeds as rows."""
+    h = tenant.admin
+    contract = setup["contract"]["id"]
+    people = [
+        await post_ok(
+            client,
+            "/v1/staff",
+            {
+                "display_name": f"RLS {n}",
+                "home_zone": "Asia/Tokyo",
+                "country": "JP",
+                "languages": [{"name": "ja", "level": 5}],
+                "site_ids": [setup["site"]["id"]],
+            },
+            h,
+        )
+        for n in (1, 2)
+    ]
+    leave = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+    await post_ok(client, f"/v1/staff/{people[0]['id']}/time-off", leave, h)
+    shift = await post_ok(
+        client,
+        "/v1/shifts",
+        {"contract_id": contract, "start": "2026-11-02T00:00:00Z", "end": "2026-11-02T08:00:00Z"},
+        h,
+    )
+    assigned = await post_ok(
+        client, f"/v1/shifts/{shift['id']}/assignments", {"staff_id": people[0]["id"]}, h
+    )
+    response = await client.put("/v1/staffing/settings", json={"min_rest_hours": 10}, headers=h)
+    assert response.status_code == 200, response.text
+    async with runtime.db.tenant(tenant.id) as session:
+        session.add_all(
+            [
+                ScheduleRun(
+                    tenant_id=tenant.id,
+                    period_from=date(2026, 11, 1),
+                    period_to=date(2026, 11, 7),
+                    contract_ids=[uuid.UUID(contract)],
+                ),
+                SwapRequest(
+                    tenant_id=tenant.id,
+                    assignment_id=uuid.UUID(assigned["id"]),
+                    requester_staff_id=uuid.UUID(people[0]["id"]),
+                    counterpart_staff_id=uuid.UUID(people[1]["id"]),
+                ),
+                CalendarFeed(
+                    tenant_id=tenant.id, staff_id=uuid.UUID(people[0]["id"]), token_hash=uuid.uuid4().hex
+                ),
+            ]
+        )
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,9 @@ def _plain(url: str) -> str:
 
 
 class Stack:
-    def __init__(self, settings: Settings, workdir: Path, platform_token: str) -> None:
+    def __init__(
+        self, settings: Settings, workdir: Path, platform_token: str, extra_env: dict[str, str] | None = None
+    ) -> None:
         assert settings.database_url
         assert settings.redis_url
         self.workdir = workdir
@@ -57,6 +59,7 @@ class Stack:
                 "BPO_BROKER_HEARTBEAT_TIMEOUT_MS": str(settings.broker_heartbeat_timeout_ms),
                 "BPO_BROKER_MAINTENANCE_CHANCE": str(settings.broker_maintenance_chance),
                 "BPO_LOGIN_ATTEMPTS_PER_IP": "100000",
+                **(extra_env or {}),
             }
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}

@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import httpx
+import icalendar
 import pytest
 
 from tests.e2e.stack import REPO, Stack
+from tests.support.fake_stripe import FakeStripe
 from tests.web.chromium import Chromium, find_chromium
 from tests.web.test_dashboard_page import ARTIFACTS, READ_DASHBOARD
 
@@ -332,3 +334,294 @@ class TestTwoOperatorsAtOnce:
         assert float(shown_first["attainment"]["value"]) == api_first["attainment"]
         assert int(shown_first["met"]["value"]) == api_first["met"]
         assert int(shown_first["breached"]["value"]) == api_first["breached"]
+
+
+# --- (b) a month of shifts, my shifts, the calendar feed, a swap -------------------------------------
+
+
+def next_month() -> tuple[date, date]:
+    today = datetime.now(TOKYO).date()
+    first = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return first, last
+
+
+async def all_pages(operator: Operator, who: str, path: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await operator.get(who, path, limit=200, **params, **({"cursor": cursor} if cursor else {}))
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def supervisor_schedules_a_month(operator: Operator) -> tuple[date, date, list[dict[str, Any]]]:
+    first, last = next_month()
+    period = {"from": first.isoformat(), "to": last.isoformat()}
+    contracts = [operator.contracts[code] for code in ("LAN-EMAIL", "LAN-CHAT")]
+    for contract in contracts:
+        made = await operator.post("supervisor", f"/v1/contracts/{contract['id']}/shifts:generate", period)
+        again = await operator.post("supervisor", f"/v1/contracts/{contract['id']}/shifts:generate", period)
+        assert made["created"] > 0
+        assert (again["created"], again["existing"]) == (0, made["created"])
+
+    run = await operator.post(
+        "supervisor",
+        "/v1/schedule-runs",
+        {**period, "contract_ids": [c["id"] for c in contracts], "time_limit_s": 20},
+    )
+    deadline = asyncio.get_running_loop().time() + 180
+    while run["status"] not in ("succeeded", "failed"):
+        assert asyncio.get_running_loop().time() < deadline, run
+        await asyncio.sleep(1)
+        run = await operator.get("supervisor", f"/v1/schedule-runs/{run['id']}")
+    assert run["status"] == "succeeded", run
+    result = run["result"]
+    assert result["assignments"] > 0
+    assert 0 < result["overall_coverage_percent"] <= 100
+    assert all(gap["reason"] for gap in result["unfilled"])
+
+    assignments: list[dict[str, Any]] = []
+    for contract in contracts:
+        view = await operator.get(
+            "supervisor", f"/v1/contracts/{contract['id']}/coverage", **period, interval=60
+        )
+        assert view["totals"]["staffed_staff_minutes"] > 0
+        assignments += await all_pages(
+            operator, "supervisor", "/v1/assignments", contract_id=contract["id"], **period
+        )
+        published = await operator.post(
+            "supervisor", "/v1/shifts:publish", {"contract_id": contract["id"], **period}
+        )
+        assert published["published"] > 0
+    assert len(assignments) == result["assignments"]
+    return first, last, assignments
+
+
+async def email_of(operator: Operator, staff_id: str) -> str:
+    """The login (local part of the e-mail) of the user a staff profile is linked to."""
+    person = await operator.get("supervisor", f"/v1/staff/{staff_id}")
+    user = await operator.get("admin", f"/v1/users/{person['user_id']}")
+    email: str = user["email"]
+    assert email.endswith(f"@{operator.slug}.example")
+    return email.split("@")[0]
+
+
+async def staff_with_logins(operator: Operator) -> list[dict[str, Any]]:
+    return [p for p in await all_pages(operator, "supervisor", "/v1/staff") if p["user_id"]]
+
+
+async def staff_reads_their_shifts(
+    operator: Operator, first: date, last: date, assignments: list[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]]]:
+    """The person with the most assignments reads them in their own zone and through their iCal feed."""
+    by_staff: dict[str, list[dict[str, Any]]] = {}
+    for assignment in assignments:
+        by_staff.setdefault(assignment["staff_id"], []).append(assignment)
+    with_login = {p["id"] for p in await staff_with_logins(operator)}
+    staff_id, theirs = max(
+        ((person, shifts) for person, shifts in by_staff.items() if person in with_login),
+        key=lambda pair: len(pair[1]),
+    )
+    who = await email_of(operator, staff_id)
+    mine = await operator.get(who, "/v1/me/shifts", **{"from": first.isoformat(), "to": last.isoformat()})
+    person = await operator.get("supervisor", f"/v1/staff/{staff_id}")
+    assert mine["time_zone"] == person["home_zone"]
+    assert {s["assignment_id"] for s in mine["items"]} == {a["id"] for a in theirs}
+    starts = [datetime.fromisoformat(s["start"]) for s in mine["items"]]
+    assert starts == sorted(starts)
+    offsets = {s.utcoffset() for s in starts}
+    zone = ZoneInfo(person["home_zone"])
+    assert offsets == {s.astimezone(zone).utcoffset() for s in starts}
+
+    feed = await operator.post(who, "/v1/me/calendar-feed", {})
+    calendar = await operator.http.get(feed["url"])
+    assert calendar.status_code == 200, calendar.text
+    assert calendar.headers["content-type"].startswith("text/calendar")
+    events = {
+        str(event["UID"]): (event.decoded("DTSTART"), event.decoded("DTEND"))
+        for event in icalendar.Calendar.from_ical(calendar.content).walk("VEVENT")
+    }
+    shown = {(datetime.fromisoformat(s["start"]), datetime.fromisoformat(s["end"])) for s in mine["items"]}
+    assert shown <= set(events.values())
+    return staff_id, theirs
+
+
+async def hire(operator: Operator, skills: set[str], languages: set[str]) -> dict[str, Any]:
+    """A new colleague in Edinburgh with the skills and a login, and no shifts yet."""
+    email = f"newhire-{uuid.uuid4().hex[:6]}@{operator.slug}.example"
+    user = await operator.post(
+        "admin", "/v1/users", {"email": email, "role": "staff", "password": DEMO_PASSWORD}
+    )
+    person: dict[str, Any] = await operator.post(
+        "supervisor",
+        "/v1/staff",
+        {
+            "display_name": "Isla Campbell",
+            "home_zone": "Europe/London",
+            "country": "GB",
+            "user_id": user["id"],
+            "skills": [{"name": name, "level": 3} for name in sorted(skills)],
+            "languages": [{"name": name, "level": 4} for name in sorted(languages)],
+        },
+    )
+    return person
+
+
+async def a_swap_is_approved(operator: Operator, giver_id: str, theirs: list[dict[str, Any]]) -> None:
+    """The giver offers a shift to a busy colleague first: the colleague accepts, but the supervisor's
+    approval re-checks the hard rules and refuses with the broken rule, changing nothing. Offered to a
+    new colleague with a free calendar, the swap is approved and the shift moves."""
+    giver = await email_of(operator, giver_id)
+    shift = theirs[len(theirs) // 2]
+    contract = await operator.get("supervisor", f"/v1/contracts/{shift['contract_id']}")
+    skills = {s for line in contract["coverage"] for s in line["skills"]}
+    languages = {s for line in contract["coverage"] for s in line["languages"]}
+    first, last = next_month()
+    period = {"from": first.isoformat(), "to": last.isoformat()}
+    by_load: dict[str, int] = {}
+    for assignment in await all_pages(operator, "supervisor", "/v1/assignments", **period):
+        by_load[assignment["staff_id"]] = by_load.get(assignment["staff_id"], 0) + 1
+    busy = max(
+        (
+            p
+            for p in await staff_with_logins(operator)
+            if p["id"] != giver_id and skills <= {s["name"] for s in p["skills"]}
+        ),
+        key=lambda p: by_load.get(p["id"], 0),
+    )
+    newcomer = await hire(operator, skills, languages)
+
+    for colleague, approvable in ((busy, False), (newcomer, True)):
+        swap = await operator.post(
+            giver,
+            "/v1/me/swap-requests",
+            {"assignment_id": shift["id"], "counterpart_staff_id": colleague["id"]},
+        )
+        taker = await email_of(operator, colleague["id"])
+        accepted = await operator.post(taker, f"/v1/swap-requests/{swap['id']}:accept", {})
+        assert accepted["status"] == "accepted"
+        decision = await operator.http.post(
+            f"/v1/swap-requests/{swap['id']}:approve", json={}, headers=await operator.as_("supervisor")
+        )
+        if not approvable:
+            assert decision.status_code == 409, decision.text
+            assert decision.json()["violations"], decision.text
+            still = await operator.get("supervisor", f"/v1/assignments/{shift['id']}")
+            assert still["staff_id"] == giver_id
+            rejected = await operator.post("supervisor", f"/v1/swap-requests/{swap['id']}:reject", {})
+            assert rejected["status"] == "rejected"
+            continue
+        assert decision.status_code == 200, decision.text
+        assert decision.json()["status"] == "approved"
+        taken = await operator.get(taker, "/v1/me/shifts", **period)
+        given = await operator.get(giver, "/v1/me/shifts", **period)
+        assert [s["shift_id"] for s in taken["items"]] == [shift["shift_id"]]
+        assert shift["shift_id"] not in {s["shift_id"] for s in given["items"]}
+
+
+class TestStaffingMonth:
+    async def test_generate_schedule_read_and_swap(self, stack: Stack, http: httpx.AsyncClient) -> None:
+        operator = Operator(f"shifts-{uuid.uuid4().hex[:6]}", http)
+        await onboard_from_manifest(stack, operator)
+        first, last, assignments = await supervisor_schedules_a_month(operator)
+        giver, theirs = await staff_reads_their_shifts(operator, first, last, assignments)
+        await a_swap_is_approved(operator, giver, theirs)
+        # Staff read only their own: another person's swap requests and profile are not theirs.
+        swaps = (await operator.get("supervisor", "/v1/swap-requests"))["items"]
+        involved = {s["requester_staff_id"] for s in swaps} | {s["counterpart_staff_id"] for s in swaps}
+        with_login = {p["id"] for p in await staff_with_logins(operator)}
+        other = next(a["staff_id"] for a in assignments if a["staff_id"] in with_login - involved)
+        who = await email_of(operator, other)
+        assert (await operator.get(who, "/v1/swap-requests"))["items"] == []
+        hidden = await http.get(f"/v1/staff/{giver}", headers=await operator.as_(who))
+        assert hidden.status_code in (403, 404), hidden.text
+
+
+# --- (d) month-end billing, Stripe and the paid webhook ---------------------------------------------
+
+
+def october_emails() -> list[dict[str, Any]]:
+    """Eight resolved inquiries a day in October (JST), each resolved within two hours."""
+    items = []
+    for day in range(1, 32):
+        for n in range(8):
+            received = datetime(2026, 10, day, 9 + n, 5, tzinfo=TOKYO)
+            items.append(
+                {
+                    "external_id": f"oct-{day:02d}-{n}",
+                    "channel": "email",
+                    "received_at": received.isoformat(),
+                    "first_response_at": (received + timedelta(minutes=20)).isoformat(),
+                    "resolved_at": (received + timedelta(minutes=90)).isoformat(),
+                }
+            )
+    return items
+
+
+class TestMonthEndBilling:
+    async def test_run_finalize_push_and_get_paid_once(
+        self, stack: Stack, http: httpx.AsyncClient, e2e_stripe: FakeStripe
+    ) -> None:
+        operator = Operator(f"bill-{uuid.uuid4().hex[:6]}", http)
+        await onboard_from_manifest(stack, operator)
+        account = e2e_stripe.connect_account()
+        settings = {"stripe_account_id": account, "tax_rate": "0.10", "tax_rounding": "floor"}
+        response = await http.put("/v1/billing/settings", json=settings, headers=await operator.as_("admin"))
+        assert response.status_code == 200, response.text
+
+        eureka = operator.clients["EUREKA"]
+        mail = operator.contracts["EUR-PAIRS-EMAIL"]
+        key = await operator.post(
+            "admin", "/v1/api-keys", {"name": "zendesk", "client_id": eureka["id"], "contract_id": mail["id"]}
+        )
+        items = october_emails()
+        for chunk in range(0, len(items), 100):
+            body = {"contract_id": mail["id"], "items": items[chunk : chunk + 100]}
+            await operator.post({"Authorization": f"Bearer {key['key']}"}, "/v1/work-items:batch", body)
+
+        ran = await asyncio.to_thread(
+            stack.bpo, "invoices", "run", "--tenant", operator.slug, "--period", "2026-10"
+        )
+        again = await asyncio.to_thread(
+            stack.bpo, "invoices", "run", "--tenant", operator.slug, "--period", "2026-10"
+        )
+        assert ran.returncode == again.returncode == 0
+        drafts = await all_pages(operator, "manager", "/v1/invoices", client_id=eureka["id"], status="draft")
+        assert len(drafts) == 1, drafts
+        draft = await operator.get("manager", f"/v1/invoices/{drafts[0]['id']}")
+        emails = [
+            line for line in draft["lines"] if line["contract_id"] == mail["id"] and line["code"] == "emails"
+        ]
+        assert [(float(line["quantity"]), line["amount"]["amount"]) for line in emails] == [
+            (248.0, 248 * 350)
+        ]
+        subtotal = draft["subtotal"]["amount"]
+        assert draft["tax"]["amount"] == subtotal // 10
+        assert draft["total"]["amount"] == subtotal + subtotal // 10
+
+        viewer = await operator.as_("viewer-eureka")
+        assert (await http.get(f"/v1/invoices/{draft['id']}", headers=viewer)).status_code == 404
+
+        issued = await operator.post("manager", f"/v1/invoices/{draft['id']}/finalize", {})
+        assert issued["status"] == "finalized"
+        assert issued["number"].startswith("INV-")
+        deadline = asyncio.get_running_loop().time() + 90
+        while (
+            not e2e_stripe.objects("invoice", account)
+            or e2e_stripe.objects("invoice", account)[0]["status"] != "open"
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the invoice was not pushed to Stripe"
+            await asyncio.sleep(0.5)
+        (pushed,) = e2e_stripe.objects("invoice", account)
+        assert pushed["total"] == issued["total"]["amount"]
+        assert (await http.get(f"/v1/invoices/{draft['id']}", headers=viewer)).status_code == 200
+
+        paid = e2e_stripe.event("invoice.paid", e2e_stripe.pay(account, pushed["id"]), account)
+        outcomes = [
+            (await e2e_stripe.send(http, "/v1/stripe/webhooks", paid)).json()["outcome"] for _ in range(2)
+        ]
+        assert outcomes == ["applied", "duplicate"]
+        assert (await operator.get("manager", f"/v1/invoices/{draft['id']}"))["status"] == "paid"

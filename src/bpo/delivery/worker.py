@@ -8,7 +8,13 @@ from bpo.core.logging import configure_logging
 from bpo.delivery.broker import setup_broker
 from bpo.settings import get_settings
 
-TASK_MODULES = ("bpo.tenancy.tasks", "bpo.sla.tasks", "bpo.billing.tasks")
+TASK_MODULES = (
+    "bpo.tenancy.tasks",
+    "bpo.sla.tasks",
+    "bpo.billing.tasks",
+    "bpo.staffing.tasks",
+    "bpo.delivery.tasks",
+)
 
 settings = get_settings()
 configure_logging(settings)
