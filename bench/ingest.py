@@ -23,7 +23,8 @@ its rate after the first job is the ingest rate into one contract below which th
 Finally every ``sla_hourly`` and ``work_hourly`` row of the contract is compared with an exact
 recomputation from its raw items (every item measured against every objective with bpo.sla.engine):
 status counts, checkpoint counts and latency sketches per objective and hour, volumes, outcomes and
-sentiments per hour and channel.
+sentiments per hour and channel; and every ``sla_periods`` and ``work_periods`` row with the same
+recomputation summed per local day and month of the client's zone.
 
 With no BPO_DATABASE_URL / BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary
 directory (see bench/api.py). The last line is
@@ -606,6 +607,23 @@ async def check_rollups(
             setup.tenant_id,
             contract,
         )
+        sla_period_rows = await conn.fetch(
+            "SELECT objective, span, starts_on, met, breached, pending, sketch::text, checkpoints::text "
+            "FROM sla_periods WHERE tenant_id = $1 AND contract_id = $2",
+            setup.tenant_id,
+            contract,
+        )
+        work_period_rows = await conn.fetch(
+            "SELECT span, starts_on, channel, received, responded, resolved, units, outcomes::text, "
+            "sentiments::text FROM work_periods WHERE tenant_id = $1 AND contract_id = $2",
+            setup.tenant_id,
+            contract,
+        )
+        cut_in = await conn.fetchval(
+            "SELECT time_zone FROM period_rollup_zones WHERE tenant_id = $1 AND contract_id = $2",
+            setup.tenant_id,
+            contract,
+        )
     finally:
         await conn.close()
     if not items:
@@ -689,7 +707,64 @@ async def check_rollups(
         },
         problems,
     )
-    lines = [f"recomputed {len(items)} items: {len(sla)} objective-hours, {len(volumes)} channel-hours"]
+    # Days and months of the client's zone, summed from the recomputed hours.
+    if cut_in != TIME_ZONE:
+        problems.append(f"period_rollup_zones says {cut_in!r}, the client's zone is {TIME_ZONE}")
+    sla_periods: dict[tuple[str, str, date], Expected] = defaultdict(Expected)
+    for (key, hour), tally in sla.items():
+        day = hour.astimezone(ZONE).date()
+        for span, starts_on in (("day", day), ("month", day.replace(day=1))):
+            total = sla_periods[(key, span, starts_on)]
+            total.met += tally.met
+            total.breached += tally.breached
+            total.pending += tally.pending
+            total.latencies += tally.latencies
+            total.within.update(tally.within)
+            total.eligible.update(tally.eligible)
+    work_periods: dict[tuple[str, date, str], list[Any]] = {}
+    for (hour, channel), numbers in volumes.items():
+        day = hour.astimezone(ZONE).date()
+        for span, starts_on in (("day", day), ("month", day.replace(day=1))):
+            summed = work_periods.setdefault((span, starts_on, channel), [0, 0, 0, 0, Counter(), Counter()])
+            for i in range(4):
+                summed[i] += numbers[i]
+            summed[4].update(numbers[4])
+            summed[5].update(numbers[5])
+    _compare(
+        "sla_periods",
+        {key: tally.as_row() for key, tally in sla_periods.items()},
+        {
+            (r["objective"], r["span"], r["starts_on"]): (
+                r["met"],
+                r["breached"],
+                r["pending"],
+                json.loads(r["sketch"]),
+                json.loads(r["checkpoints"]),
+            )
+            for r in sla_period_rows
+        },
+        problems,
+    )
+    _compare(
+        "work_periods",
+        {key: (*v[:4], dict(v[4]), dict(v[5])) for key, v in work_periods.items()},
+        {
+            (r["span"], r["starts_on"], r["channel"]): (
+                r["received"],
+                r["responded"],
+                r["resolved"],
+                r["units"],
+                json.loads(r["outcomes"]),
+                json.loads(r["sentiments"]),
+            )
+            for r in work_period_rows
+        },
+        problems,
+    )
+    lines = [
+        f"recomputed {len(items)} items: {len(sla)} objective-hours, {len(volumes)} channel-hours, "
+        f"{len(sla_periods)} objective-days and -months, {len(work_periods)} channel-days and -months"
+    ]
     for key, _, _ in keyed:
         rows = [r for r in sla_rows if r["objective"] == key]
         met, breached, pending = (sum(r[f] for r in rows) for f in ("met", "breached", "pending"))

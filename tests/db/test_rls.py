@@ -70,7 +70,8 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     await post_ok(client, f"/v1/contracts/{contract}/transitions", {"status": "active"}, tenant.admin)
     item = {"external_id": "rls-1", "received_at": "2026-10-01T00:00:00Z"}
     await post_ok(client, "/v1/work-items:batch", {"contract_id": contract, "items": [item]}, tenant.admin)
-    async with runtime.db.tenant(tenant.id) as session:  # sla_hourly, work_hourly
+    # sla_hourly, work_hourly, and above them sla_periods, work_periods, period_rollup_zones
+    async with runtime.db.tenant(tenant.id) as session:
         hour = datetime(2026, 10, 1, tzinfo=UTC)
         await rollups.refresh_hours(session, system_scope(tenant.id), uuid.UUID(contract), [hour], hour)
     # webhook_endpoints; the item's breach (08:00Z): alerts, webhook_events, webhook_deliveries, alert_sweeps

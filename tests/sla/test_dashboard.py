@@ -15,6 +15,7 @@ from bpo.sla import rollups
 from bpo.tenancy.auth import system_scope
 from tests.delivery.test_jobs import Worker
 from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
+from tests.support.problems import error_fields
 from tests.tenancy.test_auth import assert_problem
 
 JST = "+09:00"
@@ -231,6 +232,19 @@ class TestContractSla:
                 f"/v1/contracts/{contract_id}/sla", params=params, headers=tenant.admin
             )
             assert_problem(response, 422)
+
+    async def test_dates_past_the_ones_allowed_are_named(self, client: httpx.AsyncClient) -> None:
+        tenant = await create_tenant(client)
+        setup = await chat_contract(client, tenant)
+        contract_id, client_id = setup["contract"]["id"], setup["client"]["id"]
+        paths = [f"/v1/contracts/{contract_id}/sla", f"/v1/contracts/{contract_id}/sla.csv"]
+        # Neither the default month before the first date nor the day after the last fits in a datetime.
+        last_day = {"start": "9999-12-31", "end": "9999-12-31"}
+        for path in [*paths, f"/v1/clients/{client_id}/sla"]:
+            for params, field in (({"end": "0001-01-01"}, "end"), (last_day, "start")):
+                response = await client.get(path, params=params, headers=tenant.admin)
+                body = assert_problem(response, 422, "validation-error")
+                assert field in error_fields(body), (path, body)
 
 
 class TestClientSla:

@@ -1,38 +1,66 @@
-"""Hourly SLA and volume rollups: recomputed from the items of each touched hour, so they always equal
-an exact recomputation, and recomputed again when time alone changes them (a pending item breaching).
+"""SLA and volume rollups: hourly rows recomputed from the items of each touched hour, so they always equal
+an exact recomputation, and recomputed again when time alone changes them (a pending item breaching);
+above them, the same numbers per local day and month of the client's zone, summed from the hourly rows.
 
-Ingest enqueues ``sla.refresh_hours`` through the outbox for the hours it changed (lag: one worker job);
-``sla.refresh_due`` runs every minute for hours whose ``next_change_at`` has passed; ``bpo sla rebuild``
-recomputes a range from scratch.
+Ingest enqueues ``sla.refresh_hours`` through the outbox for the hours it changed; ``sla.refresh_due``
+runs every minute for hours whose ``next_change_at`` has passed; ``bpo sla rebuild`` recomputes a range
+from scratch. A refresh rewrites the hours it was given and then the days and months they fall in, in the
+same transaction, so the rollup lag is the outbox relay plus one job (a few seconds; ``bench/ingest.py``
+prints the rate below which it stays bounded) and the layers never disagree.
+
+Days and months are cut in the zone recorded in ``period_rollup_zones``. A contract without that row, or
+whose client has moved to another zone since, has its periods rebuilt from all its hourly rows at its
+next refresh; until then dashboards read the hourly rows, which give the same numbers.
 """
 
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
-from bpo.clients.calendar import Calendar, add_business
+from bpo.clients.calendar import Calendar, add_business, business_duration, open_intervals
 from bpo.clients.schemas import Metric, Objective, SlaClock
 from bpo.sla import engine
-from bpo.sla.models import SlaHourly, WorkHourly
+from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
+from bpo.sla.sketch import bucket_of
 from bpo.tenancy.scope import Scope
 from bpo.work.models import WorkItem
 
 HOUR = timedelta(hours=1)
+DAY = "day"
+MONTH = "month"
 # Job names (the actors live in bpo.sla.tasks, loaded only by workers).
 REFRESH_HOURS_JOB = "sla.refresh_hours"
 REFRESH_DUE_JOB = "sla.refresh_due"
 # Their own queue, so SLA lag is visible (and scalable) apart from other jobs.
 SLA_QUEUE = "sla"
+# Hourly rows read around a local day's bounds: wider than any zone's jump, so every hour whose local date
+# is that day is among them.
+_DAY_MARGIN = timedelta(days=2)
+VOLUME_FIELDS = ("received", "responded", "resolved", "units")
+
+# The items received in some ranges of time, each range its own index scan.
+_ITEMS_IN = text(
+    """
+    SELECT w.received_at, w.first_response_at, w.resolved_at, w.priority, w.channel, w.units, w.outcome,
+           w.sentiment
+    FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS r(start, stop)
+    JOIN work_items AS w ON w.received_at >= r.start AND w.received_at < r.stop
+    WHERE w.tenant_id = :tenant_id AND w.contract_id = :contract_id
+    """
+)
 
 
 def objective_key(objective: Objective) -> str:
@@ -49,7 +77,150 @@ def hour_of(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _next_change(
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def local_day(hour: datetime, zone: ZoneInfo) -> date:
+    """The day an hourly row counts in: the local date of its start, as dashboards group it."""
+    return hour.astimezone(zone).date()
+
+
+def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start of ``first``, end of ``last``) in UTC, local days of ``zone``."""
+    return (
+        datetime.combine(first, time(), zone).astimezone(UTC),
+        datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _cut_cleanly_at(day: date, zone: ZoneInfo) -> bool:
+    bound = datetime.combine(day, time(), zone).astimezone(UTC)
+    hour = hour_of(bound - _DAY_MARGIN)
+    while hour < bound + _DAY_MARGIN:
+        if (hour >= bound) != (local_day(hour, zone) >= day):
+            return False
+        hour += HOUR
+    return True
+
+
+def cut_cleanly(first: date, last: date, zone: ZoneInfo) -> bool:
+    """Whether the hours whose local day is within [first, last] are exactly the hours within
+    ``day_bounds(first, last, zone)``, so day rows add up to what a range of hourly rows gives: always,
+    except next to a clock change that takes the local date back across midnight (Newfoundland until
+    2011)."""
+    return _cut_cleanly_at(first, zone) and _cut_cleanly_at(last + timedelta(days=1), zone)
+
+
+# --- measuring items ------------------------------------------------------------------------
+
+
+class OpenTime:
+    """A calendar's open time over [start, end) as prefix sums: the business time between two instants
+    inside the span is two bisections, where ``business_duration`` walks the calendar day by day for
+    every item. Outside the span it defers to ``business_duration``."""
+
+    def __init__(self, calendar: Calendar, start: datetime, end: datetime) -> None:
+        self.calendar = calendar
+        self.start, self.end = start, end
+        intervals = open_intervals(calendar, start, end)
+        self._opens = [opens for opens, _ in intervals]
+        self._closes = [closes for _, closes in intervals]
+        self._before: list[timedelta] = []
+        total = timedelta()
+        for opens, closes in intervals:
+            self._before.append(total)
+            total += closes - opens
+
+    def _since_start(self, instant: datetime) -> timedelta:
+        i = bisect_right(self._opens, instant) - 1
+        if i < 0:
+            return timedelta()
+        return self._before[i] + min(instant, self._closes[i]) - self._opens[i]
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """``business_duration(calendar, start, end)``."""
+        if start < self.start or end > self.end or end < start:
+            return business_duration(self.calendar, start, end)
+        return self._since_start(end) - self._since_start(start)
+
+
+def stop_of(
+    metric: Metric, first_response_at: datetime | None, resolved_at: datetime | None
+) -> datetime | None:
+    """``engine.stopped_at`` on raw columns (building an ``ItemTimes`` per item costs more than the rest)."""
+    if metric == Metric.RESOLUTION:
+        return resolved_at
+    if first_response_at is None:
+        return resolved_at
+    if resolved_at is None:
+        return first_response_at
+    return min(first_response_at, resolved_at)
+
+
+@dataclass
+class ObjectiveClock:
+    """One objective as the refresh applies it to many items."""
+
+    objective: Objective
+    key: str
+    threshold: timedelta | None
+    business: bool
+    checkpoints: list[tuple[str, timedelta]]
+
+    @classmethod
+    def of(cls, objective: Objective) -> ObjectiveClock:
+        return cls(
+            objective=objective,
+            key=objective_key(objective),
+            threshold=engine.duration(objective.threshold) if objective.threshold else None,
+            business=objective.clock == SlaClock.BUSINESS_HOURS,
+            checkpoints=[
+                (str(int(engine.duration(c).total_seconds())), engine.duration(c))
+                for c in objective.checkpoints
+            ],
+        )
+
+
+@dataclass
+class HourTally:
+    """One objective's numbers over one hour's items, as ``engine`` defines them item by item."""
+
+    met: int = 0
+    breached: int = 0
+    pending: int = 0
+    sketch: Counter[int] = field(default_factory=Counter)
+    within: list[int] = field(default_factory=list)
+    eligible: list[int] = field(default_factory=list)
+    next_change: datetime | None = None
+
+    def answered(self, clock: ObjectiveClock, threshold: timedelta, elapsed: timedelta) -> None:
+        # engine.measure: an item whose clock stopped is met when elapsed <= threshold, else breached.
+        if elapsed <= threshold:
+            self.met += 1
+        else:
+            self.breached += 1
+        self.sketch[bucket_of(elapsed.total_seconds())] += 1
+        for i, (_, checkpoint) in enumerate(clock.checkpoints):
+            self.within[i] += elapsed <= checkpoint
+            self.eligible[i] += 1
+
+    def open(self, clock: ObjectiveClock, measurement: engine.Measurement, change: datetime | None) -> None:
+        if measurement.status is engine.Status.BREACHED:
+            self.breached += 1
+        else:
+            self.pending += 1
+        for i, (_, checkpoint) in enumerate(clock.checkpoints):
+            self.eligible[i] += measurement.elapsed > checkpoint
+        if change is not None and (self.next_change is None or change < self.next_change):
+            self.next_change = change
+
+    def checkpoint_json(self, clock: ObjectiveClock) -> dict[str, list[int]]:
+        return {name: [self.within[i], self.eligible[i]] for i, (name, _) in enumerate(clock.checkpoints)}
+
+
+def next_change_at(
     objective: Objective, item: engine.ItemTimes, measurement: engine.Measurement, calendar: Calendar
 ) -> datetime | None:
     """When an open item's numbers next move by time alone: its due instant or its next checkpoint."""
@@ -66,118 +237,39 @@ def _next_change(
     return min(moments)
 
 
-def summarize(
-    objective: Objective, items: Iterable[engine.ItemTimes], calendar: Calendar, now: datetime
-) -> tuple[engine.StatusCounts, dict[str, int], dict[str, list[int]], datetime | None] | None:
-    pairs = [
-        (item, engine.measure(objective, item, calendar, now))
-        for item in items
-        if engine.applies(objective, item)
-    ]
-    if not pairs:
-        return None
-    measurements = [m for _, m in pairs]
-    checkpoints = [engine.duration(c) for c in objective.checkpoints]
-    curve = engine.checkpoint_curve(measurements, checkpoints)
-    changes = [c for c in (_next_change(objective, i, m, calendar) for i, m in pairs) if c is not None]
-    return (
-        engine.count_statuses(measurements),
-        engine.latency_sketch(measurements).to_json(),
-        {str(int(share.checkpoint.total_seconds())): [share.within, share.eligible] for share in curve},
-        min(changes, default=None),
-    )
-
-
-async def _lock_contract(session: AsyncSession, contract_id: uuid.UUID) -> None:
-    # One refresh per contract at a time: concurrent recomputations of an hour would race on its rows.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": str(contract_id)}
-    )
-
-
-async def refresh_hours(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, hours: Iterable[datetime], now: datetime
-) -> int:
-    """Recompute the rollups of ``hours`` (UTC hour starts) from the contract's items; rows written."""
-    wanted = sorted({hour_of(h) for h in hours})
-    if not wanted:
-        return 0
-    contract = await contracts.get_contract_row(session, scope, contract_id)
-    await _lock_contract(session, contract.id)
-    calendar_row = await clients.get_calendar_row(session, scope, contract.calendar_id)
-    zone = ZoneInfo(calendar_row.time_zone)
-    calendar = clients.business_calendar(calendar_row, range(wanted[0].year - 1, wanted[-1].year + 2))
-    policies = await contracts.list_sla_policies(session, scope, contract.id)
-    written = 0
-    for hour in wanted:
-        rows = (
-            await session.execute(
-                select(
-                    WorkItem.received_at,
-                    WorkItem.first_response_at,
-                    WorkItem.resolved_at,
-                    WorkItem.priority,
-                    WorkItem.channel,
-                    WorkItem.units,
-                    WorkItem.outcome,
-                    WorkItem.sentiment,
-                ).where(
-                    WorkItem.tenant_id == scope.tenant_id,
-                    WorkItem.contract_id == contract.id,
-                    WorkItem.received_at >= hour,
-                    WorkItem.received_at < hour + HOUR,
-                )
-            )
-        ).all()
-        items = [engine.ItemTimes(*row[:5]) for row in rows]
-        for model in (SlaHourly, WorkHourly):
-            await session.execute(
-                delete(model).where(
-                    model.tenant_id == scope.tenant_id, model.contract_id == contract.id, model.hour == hour
-                )
-            )
-        policy = contracts.in_force(policies, hour.astimezone(zone).date())
-        values = []
-        for objective in policy.objectives if policy else []:
-            if objective.metric == Metric.COVERAGE:
+def measure_hour(
+    clocks: Sequence[ObjectiveClock],
+    rows: Sequence[Any],
+    calendar: Calendar,
+    open_time: OpenTime,
+    now: datetime,
+) -> list[tuple[ObjectiveClock, HourTally]]:
+    """Each objective's tally over one hour's items (rows starting with received_at, first_response_at,
+    resolved_at, priority, channel), in objective order; objectives no item falls under are left out.
+    Answered items take the fast path (elapsed time only); open ones are measured by ``engine.measure``."""
+    tallies: dict[int, HourTally] = {}
+    applicable: dict[tuple[str | None, str | None], list[int]] = {}
+    for row in rows:
+        received, first_response, resolved, priority, channel = row[:5]
+        filters = (priority, channel)
+        if filters not in applicable:
+            probe = engine.ItemTimes(received, priority=priority, channel=channel)
+            applicable[filters] = [i for i, c in enumerate(clocks) if engine.applies(c.objective, probe)]
+        for index in applicable[filters]:
+            clock = clocks[index]
+            tally = tallies.get(index)
+            if tally is None:
+                size = len(clock.checkpoints)
+                tally = tallies[index] = HourTally(within=[0] * size, eligible=[0] * size)
+            stop = stop_of(clock.objective.metric, first_response, resolved)
+            if stop is not None and stop >= received and clock.threshold is not None:
+                elapsed = open_time.between(received, stop) if clock.business else stop - received
+                tally.answered(clock, clock.threshold, elapsed)
                 continue
-            summary = summarize(objective, items, calendar, now)
-            if summary is None:
-                continue
-            counts, sketch, checkpoints, next_change = summary
-            values.append(
-                {
-                    "tenant_id": scope.tenant_id,
-                    "contract_id": contract.id,
-                    "objective": objective_key(objective),
-                    "hour": hour,
-                    "met": counts.met,
-                    "breached": counts.breached,
-                    "pending": counts.pending,
-                    "sketch": sketch,
-                    "checkpoints": checkpoints,
-                    "next_change_at": next_change,
-                }
-            )
-        if values:
-            await session.execute(insert(SlaHourly), values)
-        written += len(values)
-        counted = volumes(rows)
-        if counted:
-            await session.execute(
-                insert(WorkHourly),
-                [
-                    {
-                        "tenant_id": scope.tenant_id,
-                        "contract_id": contract.id,
-                        "hour": hour,
-                        "channel": channel,
-                        **{k: dict(v) if isinstance(v, Counter) else v for k, v in numbers.items()},
-                    }
-                    for channel, numbers in counted.items()
-                ],
-            )
-    return written
+            item = engine.ItemTimes(received, first_response, resolved, priority, channel)
+            measurement = engine.measure(clock.objective, item, calendar, now)
+            tally.open(clock, measurement, next_change_at(clock.objective, item, measurement, calendar))
+    return [(clocks[index], tallies[index]) for index in sorted(tallies)]
 
 
 def volumes(rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
@@ -204,6 +296,319 @@ def volumes(rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
         if row.sentiment:
             v["sentiments"][row.sentiment] += 1
     return by_channel
+
+
+# --- hourly rows ----------------------------------------------------------------------------
+
+
+def _hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hour starts as [start, end) ranges of consecutive hours."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for hour in hours:
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1] = (ranges[-1][0], hour + HOUR)
+        else:
+            ranges.append((hour, hour + HOUR))
+    return ranges
+
+
+async def _lock_contract(session: AsyncSession, contract_id: uuid.UUID) -> None:
+    # One refresh per contract at a time: concurrent recomputations of an hour would race on its rows.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": str(contract_id)}
+    )
+
+
+async def refresh_hours(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, hours: Iterable[datetime], now: datetime
+) -> int:
+    """Recompute the rollups of ``hours`` (UTC hour starts) from the contract's items, then the local
+    days and months they fall in; the number of hourly SLA rows written."""
+    wanted = sorted({hour_of(h) for h in hours})
+    if not wanted:
+        return 0
+    contract = await contracts.get_contract_row(session, scope, contract_id)
+    await _lock_contract(session, contract.id)
+    calendar_row = await clients.get_calendar_row(session, scope, contract.calendar_id)
+    calendar_zone = ZoneInfo(calendar_row.time_zone)
+    calendar = clients.business_calendar(calendar_row, range(wanted[0].year - 1, wanted[-1].year + 2))
+    policies = await contracts.list_sla_policies(session, scope, contract.id)
+    ranges = _hour_ranges(wanted)
+    items = (
+        await session.execute(
+            _ITEMS_IN,
+            {
+                "starts": [start for start, _ in ranges],
+                "ends": [end for _, end in ranges],
+                "tenant_id": scope.tenant_id,
+                "contract_id": contract.id,
+            },
+        )
+    ).all()
+    by_hour: dict[datetime, list[Any]] = {hour: [] for hour in wanted}
+    for row in items:
+        by_hour[hour_of(row.received_at)].append(row)
+    stops = [stop for row in items for stop in (row.first_response_at, row.resolved_at) if stop is not None]
+    open_time = OpenTime(calendar, wanted[0], max([wanted[-1] + HOUR, *stops]))
+    sla_rows: list[dict[str, Any]] = []
+    work_rows: list[dict[str, Any]] = []
+    for hour, rows in by_hour.items():
+        policy = contracts.in_force(policies, hour.astimezone(calendar_zone).date())
+        clocks = (
+            [ObjectiveClock.of(o) for o in policy.objectives if o.metric != Metric.COVERAGE] if policy else []
+        )
+        for clock, tally in measure_hour(clocks, rows, calendar, open_time, now):
+            sla_rows.append(
+                {
+                    "tenant_id": scope.tenant_id,
+                    "contract_id": contract.id,
+                    "objective": clock.key,
+                    "hour": hour,
+                    "met": tally.met,
+                    "breached": tally.breached,
+                    "pending": tally.pending,
+                    "sketch": {str(b): n for b, n in sorted(tally.sketch.items())},
+                    "checkpoints": tally.checkpoint_json(clock),
+                    "next_change_at": tally.next_change,
+                }
+            )
+        for channel, numbers in volumes(rows).items():
+            work_rows.append(
+                {
+                    "tenant_id": scope.tenant_id,
+                    "contract_id": contract.id,
+                    "hour": hour,
+                    "channel": channel,
+                    **{k: dict(v) if isinstance(v, Counter) else v for k, v in numbers.items()},
+                }
+            )
+    for model in (SlaHourly, WorkHourly):
+        await session.execute(
+            delete(model).where(
+                model.tenant_id == scope.tenant_id, model.contract_id == contract.id, model.hour.in_(wanted)
+            )
+        )
+    if sla_rows:
+        await session.execute(insert(SlaHourly), sla_rows)
+    if work_rows:
+        await session.execute(insert(WorkHourly), work_rows)
+    client = await clients.get_client_row(session, scope, contract.client_id)
+    await refresh_periods(session, scope, contract.id, ZoneInfo(client.time_zone), wanted)
+    return len(sla_rows)
+
+
+# --- days and months ------------------------------------------------------------------------
+
+
+def _add_sketch(total: dict[str, int], sketch: Mapping[str, int]) -> None:
+    for bucket, count in sketch.items():
+        total[bucket] = total.get(bucket, 0) + count
+
+
+def _add_checkpoints(total: dict[str, list[int]], checkpoints: Mapping[str, Sequence[int]]) -> None:
+    for seconds, (within, eligible) in checkpoints.items():
+        known = total.setdefault(seconds, [0, 0])
+        known[0] += within
+        known[1] += eligible
+
+
+def _sla_summed(model: type[SlaHourly] | type[SlaPeriod]) -> tuple[Any, ...]:
+    return (model.met, model.breached, model.pending, model.sketch, model.checkpoints)
+
+
+def _work_summed(model: type[WorkHourly] | type[WorkPeriod]) -> tuple[Any, ...]:
+    return (model.received, model.responded, model.resolved, model.units, model.outcomes, model.sentiments)
+
+
+@dataclass
+class _SlaSum:
+    met: int = 0
+    breached: int = 0
+    pending: int = 0
+    sketch: dict[str, int] = field(default_factory=dict)
+    checkpoints: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, row: Any) -> None:
+        self.met += row.met
+        self.breached += row.breached
+        self.pending += row.pending
+        _add_sketch(self.sketch, row.sketch)
+        _add_checkpoints(self.checkpoints, row.checkpoints)
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "met": self.met,
+            "breached": self.breached,
+            "pending": self.pending,
+            "sketch": self.sketch,
+            "checkpoints": self.checkpoints,
+        }
+
+
+@dataclass
+class _WorkSum:
+    numbers: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    sentiments: Counter[str] = field(default_factory=Counter)
+
+    def add(self, row: Any) -> None:
+        for name in VOLUME_FIELDS:
+            self.numbers[name] += getattr(row, name)
+        self.outcomes.update(row.outcomes)
+        self.sentiments.update(row.sentiments)
+
+    def values(self) -> dict[str, Any]:
+        return {
+            **{name: self.numbers[name] for name in VOLUME_FIELDS},
+            "outcomes": dict(self.outcomes),
+            "sentiments": dict(self.sentiments),
+        }
+
+
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _runs(days: Sequence[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days, (first, last)."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day - runs[-1][1] <= timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _within(column: Any, spans: Iterable[tuple[Any, Any]]) -> ColumnElement[bool]:
+    return or_(false(), *(and_(column >= lower, column < upper) for lower, upper in spans))
+
+
+async def refresh_periods(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, zone: ZoneInfo, hours: Sequence[datetime]
+) -> None:
+    """Re-sum the days (of ``zone``) holding ``hours`` and their months from the hourly rows, or every
+    day and month when the contract's periods are missing or were cut in another zone."""
+    tenant_id = scope.tenant_id
+    marker = await session.get(PeriodRollupZone, (tenant_id, contract_id))
+    rebuild = marker is None or marker.time_zone != zone.key
+    days = sorted({local_day(hour, zone) for hour in hours})
+    spans = [
+        (lo - _DAY_MARGIN, hi + _DAY_MARGIN) for lo, hi in (day_bounds(*run, zone) for run in _runs(days))
+    ]
+    sla_hours = (
+        await session.execute(
+            select(*_sla_summed(SlaHourly), SlaHourly.objective, SlaHourly.hour).where(
+                SlaHourly.tenant_id == tenant_id,
+                SlaHourly.contract_id == contract_id,
+                *([] if rebuild else [_within(SlaHourly.hour, spans)]),
+            )
+        )
+    ).all()
+    work_hours = (
+        await session.execute(
+            select(*_work_summed(WorkHourly), WorkHourly.channel, WorkHourly.hour).where(
+                WorkHourly.tenant_id == tenant_id,
+                WorkHourly.contract_id == contract_id,
+                *([] if rebuild else [_within(WorkHourly.hour, spans)]),
+            )
+        )
+    ).all()
+    if rebuild:
+        days = sorted({local_day(row.hour, zone) for row in (*sla_hours, *work_hours)})
+    wanted = set(days)
+    sla_days: dict[tuple[str, date], _SlaSum] = {}
+    for row in sla_hours:
+        if (day := local_day(row.hour, zone)) in wanted:
+            sla_days.setdefault((row.objective, day), _SlaSum()).add(row)
+    work_days: dict[tuple[str, date], _WorkSum] = {}
+    for row in work_hours:
+        if (day := local_day(row.hour, zone)) in wanted:
+            work_days.setdefault((row.channel, day), _WorkSum()).add(row)
+    await _replace_periods(
+        session, tenant_id, contract_id, DAY, None if rebuild else days, sla_days, work_days
+    )
+
+    months = sorted({month_of(day) for day in days})
+    in_months = [(month, next_month(month)) for month in months]
+    sla_of_days = (
+        await session.execute(
+            select(*_sla_summed(SlaPeriod), SlaPeriod.objective, SlaPeriod.starts_on).where(
+                SlaPeriod.tenant_id == tenant_id,
+                SlaPeriod.contract_id == contract_id,
+                SlaPeriod.span == DAY,
+                _within(SlaPeriod.starts_on, in_months),
+            )
+        )
+    ).all()
+    work_of_days = (
+        await session.execute(
+            select(*_work_summed(WorkPeriod), WorkPeriod.channel, WorkPeriod.starts_on).where(
+                WorkPeriod.tenant_id == tenant_id,
+                WorkPeriod.contract_id == contract_id,
+                WorkPeriod.span == DAY,
+                _within(WorkPeriod.starts_on, in_months),
+            )
+        )
+    ).all()
+    sla_months: dict[tuple[str, date], _SlaSum] = {}
+    for row in sla_of_days:
+        sla_months.setdefault((row.objective, month_of(row.starts_on)), _SlaSum()).add(row)
+    work_months: dict[tuple[str, date], _WorkSum] = {}
+    for row in work_of_days:
+        work_months.setdefault((row.channel, month_of(row.starts_on)), _WorkSum()).add(row)
+    await _replace_periods(
+        session, tenant_id, contract_id, MONTH, None if rebuild else months, sla_months, work_months
+    )
+
+    if marker is None:
+        session.add(PeriodRollupZone(tenant_id=tenant_id, contract_id=contract_id, time_zone=zone.key))
+    else:
+        marker.time_zone = zone.key
+        marker.built_at = datetime.now(UTC)
+    await session.flush()
+
+
+async def _replace_periods(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    contract_id: uuid.UUID,
+    span: str,
+    starts: Sequence[date] | None,
+    sla: Mapping[tuple[str, date], _SlaSum],
+    work: Mapping[tuple[str, date], _WorkSum],
+) -> None:
+    """Replace the ``span`` rows starting on ``starts`` (all of them for None) with ``sla`` and ``work``."""
+    for model in (SlaPeriod, WorkPeriod):
+        await session.execute(
+            delete(model).where(
+                model.tenant_id == tenant_id,
+                model.contract_id == contract_id,
+                model.span == span,
+                *([] if starts is None else [model.starts_on.in_(starts)]),
+            )
+        )
+    key = {"tenant_id": tenant_id, "contract_id": contract_id, "span": span}
+    if sla:
+        await session.execute(
+            insert(SlaPeriod),
+            [
+                {**key, "objective": objective, "starts_on": starts_on, **total.values()}
+                for (objective, starts_on), total in sla.items()
+            ],
+        )
+    if work:
+        await session.execute(
+            insert(WorkPeriod),
+            [
+                {**key, "channel": channel, "starts_on": starts_on, **total.values()}
+                for (channel, starts_on), total in work.items()
+            ],
+        )
+
+
+# --- what to refresh ------------------------------------------------------------------------
 
 
 async def hours_of_items(

@@ -1,4 +1,5 @@
-"""SLA dashboards, read from the hourly rollups (never from raw items), in the client's time zone."""
+"""SLA dashboards, read from the rollups (never from raw items), in the client's time zone: from the day and
+month rows when the contract's are cut in that zone, else from the hourly rows (the same numbers)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import csv
 import io
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import msgspec
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
@@ -19,9 +22,18 @@ from bpo.clients import service as clients
 from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
 from bpo.core.errors import Invalid, field_error
+from bpo.core.http import date_errors
 from bpo.sla import engine, schemas
-from bpo.sla.models import SlaHourly, WorkHourly
-from bpo.sla.rollups import objective_key
+from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
+from bpo.sla.rollups import (
+    DAY,
+    VOLUME_FIELDS,
+    cut_cleanly,
+    day_bounds,
+    local_day,
+    next_month,
+    objective_key,
+)
 from bpo.sla.sketch import LatencySketch
 from bpo.tenancy.scope import Scope
 
@@ -38,6 +50,7 @@ def period_start(day: date, granularity: schemas.Granularity) -> date:
 
 
 def resolve_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    clients.raise_if(date_errors(("start", start), ("end", end)))
     end = end or today
     start = start or end - DEFAULT_SPAN
     if start > end:
@@ -47,13 +60,6 @@ def resolve_range(start: date | None, end: date | None, today: date) -> tuple[da
             "at most 400 days at a time", errors=[field_error("end", "more than 400 days after start")]
         )
     return start, end
-
-
-def _bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    return (
-        datetime.combine(start, time(), zone).astimezone(UTC),
-        datetime.combine(end + timedelta(days=1), time(), zone).astimezone(UTC),
-    )
 
 
 def _objectives_in(policies: Sequence[SlaPolicy], start: date, end: date) -> dict[str, Objective]:
@@ -70,44 +76,256 @@ def _objectives_in(policies: Sequence[SlaPolicy], start: date, end: date) -> dic
     return chosen
 
 
-async def _hourly(
-    session: AsyncSession, scope: Scope, contract_ids: Sequence[uuid.UUID], lower: datetime, upper: datetime
-) -> Sequence[SlaHourly]:
-    return (
-        await session.scalars(
-            select(SlaHourly).where(
-                SlaHourly.tenant_id == scope.tenant_id,
-                SlaHourly.contract_id.in_(contract_ids),
-                SlaHourly.hour >= lower,
-                SlaHourly.hour < upper,
-            )
-        )
-    ).all()
+# --- the numbers of a range, from day and month rows or from hourly rows -------------------------
 
 
-def _objective_sla(
-    key: str,
-    objective: Objective,
-    rows: Sequence[SlaHourly],
-    zone: ZoneInfo,
+Key = TypeVar("Key")
+
+
+def _accumulate(totals: dict[Key, list[int]], key: Key, numbers: Sequence[int]) -> None:
+    """Add ``numbers`` position by position to ``totals[key]``."""
+    current = totals.get(key)
+    if current is None:
+        totals[key] = list(numbers)
+    else:
+        for i, number in enumerate(numbers):
+            current[i] += number
+
+
+@dataclass
+class _ObjectiveTally:
+    """An objective over a range: (period, met, breached, pending) in period order; sketch; checkpoints."""
+
+    series: list[tuple[date, int, int, int]] = field(default_factory=list)
+    sketch: dict[int, int] = field(default_factory=dict)
+    within: Counter[str] = field(default_factory=Counter)
+    eligible: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, sketch: Mapping[int, int], checkpoints: Mapping[str, Sequence[int]]) -> None:
+        counts = self.sketch
+        for bucket, count in sketch.items():
+            counts[bucket] = counts.get(bucket, 0) + count
+        for seconds, (within, eligible) in checkpoints.items():
+            self.within[seconds] += within
+            self.eligible[seconds] += eligible
+
+
+@dataclass
+class _VolumeTally:
+    """Volumes over a range: (period, *VOLUME_FIELDS) in period order, VOLUME_FIELDS per channel, outcome
+    and sentiment counts."""
+
+    series: list[tuple[date, int, int, int, int]] = field(default_factory=list)
+    channels: dict[str, list[int]] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    sentiments: Counter[str] = field(default_factory=Counter)
+
+
+_decode_sketch = msgspec.json.Decoder(dict[int, int]).decode
+_decode_checkpoints = msgspec.json.Decoder(dict[str, tuple[int, int]]).decode
+_decode_counts = msgspec.json.Decoder(dict[str, int]).decode
+
+
+# A range from day and month rows, in one statement per table. The days come as one array per column
+# (per objective), which costs far less to read than a row per day, and only if the contract's periods
+# are cut in the zone asked for. Sketches and other maps are merged from the month rows of the whole
+# months in the range and the day rows of the days around them (an empty BETWEEN where there are none);
+# sketches are merged in Python, as expanding a year's worth of JSON in SQL costs several times more.
+_SLA_RANGE = text(
+    """
+    SELECT objective, array_agg(starts_on ORDER BY starts_on) AS days, array_agg(met ORDER BY starts_on),
+           array_agg(breached ORDER BY starts_on), array_agg(pending ORDER BY starts_on),
+           NULL AS sketch, NULL AS checkpoints
+    FROM sla_periods
+    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
+      AND starts_on BETWEEN :first AND :last
+      AND EXISTS (SELECT FROM period_rollup_zones
+                  WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND time_zone = :zone)
+    GROUP BY objective
+    UNION ALL
+    SELECT objective, NULL, NULL, NULL, NULL, sketch::text, checkpoints::text FROM sla_periods
+    WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+      AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
+    UNION ALL
+    SELECT objective, NULL, NULL, NULL, NULL, sketch::text, checkpoints::text FROM sla_periods
+    WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+      AND span = 'day' AND starts_on BETWEEN :first AND :head_to
+    UNION ALL
+    SELECT objective, NULL, NULL, NULL, NULL, sketch::text, checkpoints::text FROM sla_periods
+    WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+      AND span = 'day' AND starts_on BETWEEN :tail_from AND :last
+    """
+)
+_WORK_RANGE = text(
+    """
+    WITH days AS (
+        SELECT starts_on, sum(received)::bigint AS received, sum(responded)::bigint AS responded,
+               sum(resolved)::bigint AS resolved, sum(units)::bigint AS units
+        FROM work_periods
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
+          AND starts_on BETWEEN :first AND :last
+        GROUP BY starts_on
+    ), picked AS (
+        SELECT channel, received, responded, resolved, units, outcomes, sentiments FROM work_periods
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+          AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
+        UNION ALL
+        SELECT channel, received, responded, resolved, units, outcomes, sentiments FROM work_periods
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+          AND span = 'day' AND starts_on BETWEEN :first AND :head_to
+        UNION ALL
+        SELECT channel, received, responded, resolved, units, outcomes, sentiments FROM work_periods
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+          AND span = 'day' AND starts_on BETWEEN :tail_from AND :last
+    )
+    SELECT 'day' AS part, NULL AS key, array_agg(starts_on ORDER BY starts_on) AS days,
+           array_agg(received ORDER BY starts_on), array_agg(responded ORDER BY starts_on),
+           array_agg(resolved ORDER BY starts_on), array_agg(units ORDER BY starts_on),
+           NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint
+    FROM days HAVING count(*) > 0
+    UNION ALL
+    SELECT 'channel', channel, NULL, NULL, NULL, NULL, NULL, sum(received)::bigint, sum(responded)::bigint,
+           sum(resolved)::bigint, sum(units)::bigint
+    FROM picked GROUP BY channel
+    UNION ALL
+    SELECT 'outcome', key, NULL, NULL, NULL, NULL, NULL, sum(value::bigint)::bigint, NULL, NULL, NULL
+    FROM picked, jsonb_each_text(outcomes) GROUP BY key
+    UNION ALL
+    SELECT 'sentiment', key, NULL, NULL, NULL, NULL, NULL, sum(value::bigint)::bigint, NULL, NULL, NULL
+    FROM picked, jsonb_each_text(sentiments) GROUP BY key
+    """
+)
+_CUT_IN = text(
+    """
+    SELECT time_zone FROM period_rollup_zones WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+    """
+)
+_SLA_HOURS = text(
+    """
+    SELECT objective, hour, met, breached, pending, sketch::text, checkpoints::text FROM sla_hourly
+    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
+    """
+)
+_WORK_HOURS = text(
+    """
+    SELECT hour, channel, received, responded, resolved, units, outcomes::text, sentiments::text
+    FROM work_hourly
+    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
+    """
+)
+
+
+def merged_spans(first: date, last: date) -> dict[str, date]:
+    """[first, last] as the whole months in it (month starts months_from..months_to) and the days before
+    (first..head_to) and after them (tail_from..last); an empty part has its start after its end."""
+    months_from = first if first.day == 1 else next_month(first)
+    after = months_from
+    while next_month(after) - timedelta(days=1) <= last:
+        after = next_month(after)
+    if after == months_from:
+        after_last = last + timedelta(days=1)
+        return {"months_from": after_last, "months_to": last, "head_to": last, "tail_from": after_last}
+    return {
+        "months_from": months_from,
+        "months_to": (after - timedelta(days=1)).replace(day=1),
+        "head_to": months_from - timedelta(days=1),
+        "tail_from": after,
+    }
+
+
+def _by_period(
+    days: Sequence[date], columns: Sequence[Sequence[int]], granularity: schemas.Granularity
+) -> list[tuple[Any, ...]]:
+    """(period, *sums) in period order, from day-ordered columns."""
+    if granularity == "day":
+        return list(zip(days, *columns, strict=True))
+    periods: dict[date, list[int]] = {}
+    for day, *numbers in zip(days, *columns, strict=True):
+        _accumulate(periods, period_start(day, granularity), numbers)
+    return [(period, *numbers) for period, numbers in periods.items()]
+
+
+async def _from_periods(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    first: date,
+    last: date,
     granularity: schemas.Granularity,
-) -> schemas.ObjectiveSla:
-    per_period: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
-    sketch = LatencySketch()
-    checkpoints: Counter[str] = Counter()
-    eligible: Counter[str] = Counter()
-    for row in rows:
-        bucket = per_period[period_start(row.hour.astimezone(zone).date(), granularity)]
-        bucket[0] += row.met
-        bucket[1] += row.breached
-        bucket[2] += row.pending
-        sketch = sketch + LatencySketch.from_json(row.sketch)
-        for seconds, (within, known) in row.checkpoints.items():
-            checkpoints[seconds] += within
-            eligible[seconds] += known
-    met = sum(b[0] for b in per_period.values())
-    breached = sum(b[1] for b in per_period.values())
-    pending = sum(b[2] for b in per_period.values())
+    zone: ZoneInfo,
+) -> tuple[dict[str, _ObjectiveTally], _VolumeTally] | None:
+    """Day rows for the series; sketches, checkpoints, outcomes and sentiments merged from month rows
+    where whole months fit, so a year merges about 40 rows per objective, not 365. None when the
+    contract's periods are not cut in ``zone``."""
+    connection = await session.connection()
+    days = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "first": first, "last": last}
+    spans = {**days, **merged_spans(first, last)}
+    objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
+    cut_in_zone = False
+    for objective, starts, *columns, sketch, checkpoints in await connection.execute(
+        _SLA_RANGE, {**spans, "zone": zone.key}
+    ):
+        if starts is not None:
+            cut_in_zone = True
+            objectives[objective].series = _by_period(starts, columns, granularity)
+        else:
+            objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints))
+    if not cut_in_zone and await connection.scalar(_CUT_IN, days) != zone.key:
+        return None
+    volumes = _VolumeTally()
+    parts = {"outcome": volumes.outcomes, "sentiment": volumes.sentiments}
+    for part, key, starts, *columns in await connection.execute(_WORK_RANGE, spans):
+        if part == "day":
+            volumes.series = _by_period(starts, columns[:4], granularity)
+        elif part == "channel":
+            volumes.channels[key] = columns[4:]
+        else:
+            parts[part][key] = columns[4]
+    return objectives, volumes
+
+
+async def _from_hours(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    first: date,
+    last: date,
+    granularity: schemas.Granularity,
+    zone: ZoneInfo,
+) -> tuple[dict[str, _ObjectiveTally], _VolumeTally]:
+    lower, upper = day_bounds(first, last, zone)
+    connection = await session.connection()
+    hours = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "lower": lower, "upper": upper}
+    objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
+    periods: defaultdict[str, dict[date, list[int]]] = defaultdict(dict)
+    for objective, hour, met, breached, pending, sketch, checkpoints in await connection.execute(
+        _SLA_HOURS, hours
+    ):
+        period = period_start(local_day(hour, zone), granularity)
+        _accumulate(periods[objective], period, (met, breached, pending))
+        objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints))
+    for objective, by_period in periods.items():
+        objectives[objective].series = sorted((period, m, b, q) for period, (m, b, q) in by_period.items())
+    volumes = _VolumeTally()
+    volume_periods: dict[date, list[int]] = {}
+    for hour, channel, *numbers, outcomes, sentiments in await connection.execute(_WORK_HOURS, hours):
+        _accumulate(volume_periods, period_start(local_day(hour, zone), granularity), numbers)
+        _accumulate(volumes.channels, channel, numbers)
+        volumes.outcomes.update(_decode_counts(outcomes))
+        volumes.sentiments.update(_decode_counts(sentiments))
+    volumes.series = sorted((period, a, b, c, d) for period, (a, b, c, d) in volume_periods.items())
+    return objectives, volumes
+
+
+def _objective_sla(key: str, objective: Objective, tally: _ObjectiveTally) -> schemas.ObjectiveSla:
+    series = [
+        schemas.PeriodPoint(period=p, met=m, breached=b, pending=q, attainment=engine.attainment(m, b))
+        for p, m, b, q in tally.series
+    ]
+    met = sum(point.met for point in series)
+    breached = sum(point.breached for point in series)
+    pending = sum(point.pending for point in series)
+    sketch = LatencySketch(tally.sketch)
     attained = engine.attainment(met, breached)
     status = engine.target_status(attained, objective.target_percent)
     return schemas.ObjectiveSla(
@@ -121,11 +339,8 @@ def _objective_sla(
         pending=pending,
         attainment=attained,
         status=status.value if status else None,
-        series=[
-            schemas.PeriodPoint(period=p, met=m, breached=b, pending=q, attainment=engine.attainment(m, b))
-            for p, (m, b, q) in sorted(per_period.items())
-        ],
-        checkpoints=[_checkpoint(c, checkpoints, eligible) for c in objective.checkpoints],
+        series=series,
+        checkpoints=[_checkpoint(c, tally.within, tally.eligible) for c in objective.checkpoints],
         percentiles=schemas.Percentiles(
             p50=sketch.quantile(0.5), p90=sketch.quantile(0.9), p95=sketch.quantile(0.95)
         ),
@@ -141,50 +356,22 @@ def _checkpoint(name: str, within: Counter[str], eligible: Counter[str]) -> sche
     )
 
 
-async def _volumes(
-    session: AsyncSession,
-    scope: Scope,
-    contract_id: uuid.UUID,
-    lower: datetime,
-    upper: datetime,
-    zone: ZoneInfo,
-    granularity: schemas.Granularity,
-) -> schemas.Volumes:
-    rows = (
-        await session.scalars(
-            select(WorkHourly).where(
-                WorkHourly.tenant_id == scope.tenant_id,
-                WorkHourly.contract_id == contract_id,
-                WorkHourly.hour >= lower,
-                WorkHourly.hour < upper,
-            )
-        )
-    ).all()
-    fields = ("received", "responded", "resolved", "units")
-    by_period: dict[date, Counter[str]] = defaultdict(Counter)
-    by_channel: dict[str, Counter[str]] = defaultdict(Counter)
-    outcomes: Counter[str] = Counter()
-    sentiments: Counter[str] = Counter()
-    for row in rows:
-        numbers = {f: getattr(row, f) for f in fields}
-        by_period[period_start(row.hour.astimezone(zone).date(), granularity)].update(numbers)
-        by_channel[row.channel].update(numbers)
-        outcomes.update(row.outcomes)
-        sentiments.update(row.sentiments)
-    totals: Counter[str] = Counter()
-    for numbers in by_channel.values():
-        totals.update(numbers)
+def _volumes(tally: _VolumeTally) -> schemas.Volumes:
+    totals = [sum(column) for column in zip(*tally.channels.values(), strict=True)] or [0] * len(
+        VOLUME_FIELDS
+    )
     return schemas.Volumes(
-        **{f: totals[f] for f in fields},
+        **dict(zip(VOLUME_FIELDS, totals, strict=True)),
         series=[
-            schemas.VolumePoint(period=p, **{f: c[f] for f in fields}) for p, c in sorted(by_period.items())
+            schemas.VolumePoint(period=p, received=a, responded=b, resolved=c, units=d)
+            for p, a, b, c, d in tally.series
         ],
         by_channel=[
-            schemas.ChannelVolume(channel=ch, **{f: c[f] for f in fields})
-            for ch, c in sorted(by_channel.items())
+            schemas.ChannelVolume(channel=ch, **dict(zip(VOLUME_FIELDS, numbers, strict=True)))
+            for ch, numbers in sorted(tally.channels.items())
         ],
-        outcomes=dict(outcomes),
-        sentiments=dict(sentiments),
+        outcomes=dict(tally.outcomes),
+        sentiments=dict(tally.sentiments),
     )
 
 
@@ -200,12 +387,13 @@ async def contract_sla(
     client = await clients.get_client_row(session, scope, contract.client_id)
     zone = ZoneInfo(client.time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
-    lower, upper = _bounds(first, last, zone)
     policies = await contracts.list_sla_policies(session, scope, contract.id)
-    rows = await _hourly(session, scope, [contract.id], lower, upper)
-    by_key: dict[str, list[SlaHourly]] = defaultdict(list)
-    for row in rows:
-        by_key[row.objective].append(row)
+    tallies = None
+    if cut_cleanly(first, last, zone):
+        tallies = await _from_periods(session, scope, contract.id, first, last, granularity, zone)
+    objectives, volumes = tallies or await _from_hours(
+        session, scope, contract.id, first, last, granularity, zone
+    )
     return schemas.ContractSla(
         contract_id=contract.id,
         contract_code=contract.code,
@@ -215,10 +403,10 @@ async def contract_sla(
         end=last,
         granularity=granularity,
         objectives=[
-            _objective_sla(key, objective, by_key.get(key, []), zone, granularity)
+            _objective_sla(key, objective, objectives.get(key) or _ObjectiveTally())
             for key, objective in _objectives_in(policies, first, last).items()
         ],
-        volumes=await _volumes(session, scope, contract.id, lower, upper, zone, granularity),
+        volumes=_volumes(volumes),
     )
 
 
@@ -236,34 +424,87 @@ async def client_sla(
     client = await clients.get_client_row(session, scope, client_id)
     zone = ZoneInfo(client.time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
-    span = last - first + timedelta(days=1)
-    lower, upper = _bounds(first, last, zone)
-    previous_lower, _ = _bounds(first - span, last - span, zone)
+    previous_first = first - (last - first + timedelta(days=1))
     visible = await session.scalars(
         contracts.visible_contracts(scope).where(Contract.client_id == client.id).order_by(Contract.code)
     )
     contract_rows = visible.all()
     ids = [c.id for c in contract_rows]
-    rows = await _hourly(session, scope, ids, previous_lower, upper)
-    volume_rows = (
-        await session.execute(
-            select(WorkHourly.contract_id, WorkHourly.received).where(
-                WorkHourly.tenant_id == scope.tenant_id,
-                WorkHourly.contract_id.in_(ids),
-                WorkHourly.hour >= lower,
-                WorkHourly.hour < upper,
+    by_day: list[uuid.UUID] = []
+    if cut_cleanly(previous_first, first - timedelta(days=1), zone) and cut_cleanly(first, last, zone):
+        by_day = list(
+            await session.scalars(
+                select(PeriodRollupZone.contract_id).where(
+                    PeriodRollupZone.tenant_id == scope.tenant_id,
+                    PeriodRollupZone.contract_id.in_(ids),
+                    PeriodRollupZone.time_zone == zone.key,
+                )
             )
         )
-    ).all()
-    received: Counter[uuid.UUID] = Counter()
-    for contract_id, count in volume_rows:
-        received[contract_id] += count
+    by_hour = [i for i in ids if i not in by_day]
+    lower, upper = day_bounds(first, last, zone)
+    previous_lower, _ = day_bounds(previous_first, first - timedelta(days=1), zone)
+    current_day = SlaPeriod.starts_on >= first
+    current_hour = SlaHourly.hour >= lower
+    # (contract, objective, in the range rather than the one before) -> [met, breached]
     counts: dict[tuple[uuid.UUID, str, bool], list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        current = row.hour >= lower
-        tally = counts[(row.contract_id, row.objective, current)]
-        tally[0] += row.met
-        tally[1] += row.breached
+    received: Counter[uuid.UUID] = Counter()
+    statements = [
+        select(
+            SlaPeriod.contract_id,
+            SlaPeriod.objective,
+            current_day,
+            func.sum(SlaPeriod.met),
+            func.sum(SlaPeriod.breached),
+        )
+        .where(
+            SlaPeriod.tenant_id == scope.tenant_id,
+            SlaPeriod.contract_id.in_(by_day),
+            SlaPeriod.span == DAY,
+            SlaPeriod.starts_on >= previous_first,
+            SlaPeriod.starts_on <= last,
+        )
+        .group_by(SlaPeriod.contract_id, SlaPeriod.objective, current_day),
+        select(
+            SlaHourly.contract_id,
+            SlaHourly.objective,
+            current_hour,
+            func.sum(SlaHourly.met),
+            func.sum(SlaHourly.breached),
+        )
+        .where(
+            SlaHourly.tenant_id == scope.tenant_id,
+            SlaHourly.contract_id.in_(by_hour),
+            SlaHourly.hour >= previous_lower,
+            SlaHourly.hour < upper,
+        )
+        .group_by(SlaHourly.contract_id, SlaHourly.objective, current_hour),
+    ]
+    for statement in statements:
+        for contract_id, key, current, met, breached in await session.execute(statement):
+            counts[(contract_id, key, current)] = [int(met), int(breached)]
+    volume_statements = [
+        select(WorkPeriod.contract_id, func.sum(WorkPeriod.received))
+        .where(
+            WorkPeriod.tenant_id == scope.tenant_id,
+            WorkPeriod.contract_id.in_(by_day),
+            WorkPeriod.span == DAY,
+            WorkPeriod.starts_on >= first,
+            WorkPeriod.starts_on <= last,
+        )
+        .group_by(WorkPeriod.contract_id),
+        select(WorkHourly.contract_id, func.sum(WorkHourly.received))
+        .where(
+            WorkHourly.tenant_id == scope.tenant_id,
+            WorkHourly.contract_id.in_(by_hour),
+            WorkHourly.hour >= lower,
+            WorkHourly.hour < upper,
+        )
+        .group_by(WorkHourly.contract_id),
+    ]
+    for volume_statement in volume_statements:
+        for contract_id, count in await session.execute(volume_statement):
+            received[contract_id] = int(count)
     summaries = []
     for contract in contract_rows:
         policies = await contracts.list_sla_policies(session, scope, contract.id)
@@ -354,16 +595,20 @@ async def attainment_by_metric(
 ) -> dict[Metric, float | None]:
     """Percent met of decided items per metric over [lower, upper) from the hourly rollups; the worst
     objective where several share a metric (filtered by priority or channel); None without data."""
-    rows = await _hourly(session, scope, [contract_id], lower, upper)
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        tally = counts[row.objective]
-        tally[0] += row.met
-        tally[1] += row.breached
+    rows = await session.execute(
+        select(SlaHourly.objective, func.sum(SlaHourly.met), func.sum(SlaHourly.breached))
+        .where(
+            SlaHourly.tenant_id == scope.tenant_id,
+            SlaHourly.contract_id == contract_id,
+            SlaHourly.hour >= lower,
+            SlaHourly.hour < upper,
+        )
+        .group_by(SlaHourly.objective)
+    )
     worst: dict[Metric, float | None] = {}
-    for key, (met, breached) in counts.items():
+    for key, met, breached in rows:
         metric = Metric(key.split("|", 1)[0])
-        attained = engine.attainment(met, breached)
+        attained = engine.attainment(int(met), int(breached))
         current = worst.get(metric)
         if attained is not None and (current is None or attained < current):
             worst[metric] = attained

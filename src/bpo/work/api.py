@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import re
 import uuid
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 from litestar import get, post
+from litestar.dto import MsgspecDTO
+from litestar.exceptions import SerializationException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
+from litestar.typing import FieldDefinition
 
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
@@ -13,13 +19,47 @@ from bpo.tenancy.auth import requires
 from bpo.tenancy.scope import Role
 from bpo.work import schemas, service
 
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Reference, Schema
+
 INGESTERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.API_CLIENT)
 READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER, Role.API_CLIENT)
+
+_ERROR_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.DOTALL)
+_decode_batch = msgspec.json.Decoder(schemas.WorkItemBatch, strict=False).decode
+
+
+class BatchBody(MsgspecDTO[schemas.WorkItemBatch]):
+    """Decodes a batch straight into its structs in one pass. Litestar's default for a JSON body builds
+    dicts and then converts them, which for 10,000 items costs more than the upsert. Same lax typing
+    (strict=False) and the same validation errors, documented with the same schema."""
+
+    def decode_bytes(self, value: bytes) -> Any:
+        try:
+            return _decode_batch(value)
+        except msgspec.ValidationError as exc:
+            parts = _ERROR_PATH.match(str(exc))
+            message, path = (parts["message"], parts["path"]) if parts else (str(exc), None)
+            error = {"message": message, "key": path or "data", "source": "body"}
+            raise ValidationException(
+                detail=f"Validation failed for POST {self.asgi_connection.url.path}", extra=[error]
+            ) from None
+        except msgspec.DecodeError as exc:
+            raise SerializationException(str(exc)) from exc
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        return schema_creator.for_field_definition(FieldDefinition.from_annotation(schemas.WorkItemBatch))
 
 
 @post(
     "/v1/work-items:batch",
     guards=[INGESTERS],
+    dto=BatchBody,
+    return_dto=None,
     status_code=HTTP_200_OK,
     tags=["work items"],
     summary="Upsert up to 10,000 work items of one contract (idempotent by external_id)",
