@@ -75,6 +75,16 @@ class Volumes(msgspec.Struct, kw_only=True):
     sentiments: dict[str, int]
 
 
+class CoverageSla(msgspec.Struct, kw_only=True):
+    """The coverage objective: share of the required coverage time staffed at full headcount."""
+
+    target_percent: float
+    attainment: float | None
+    status: Literal["green", "amber", "red"] | None
+    required_minutes: float
+    fully_staffed_minutes: float
+
+
 class ContractSla(msgspec.Struct, kw_only=True):
     contract_id: uuid.UUID
     contract_code: str
@@ -85,6 +95,8 @@ class ContractSla(msgspec.Struct, kw_only=True):
     granularity: Granularity
     objectives: list[ObjectiveSla]
     volumes: Volumes
+    # From Staffing's shifts and assignments; null when the contract has no coverage objective.
+    coverage: CoverageSla | None = None
 
 
 class ObjectiveSummary(msgspec.Struct, kw_only=True):

@@ -23,7 +23,7 @@ from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
 from bpo.core.errors import Invalid, field_error
 from bpo.core.http import date_errors
-from bpo.sla import engine, schemas
+from bpo.sla import coverage, engine, schemas
 from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
 from bpo.sla.rollups import (
     DAY,
@@ -407,6 +407,7 @@ async def contract_sla(
             for key, objective in _objectives_in(policies, first, last).items()
         ],
         volumes=_volumes(volumes),
+        coverage=await coverage.coverage_sla(session, scope, contract.id, policies, first, last, zone),
     )
 
 
@@ -594,7 +595,8 @@ async def attainment_by_metric(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, lower: datetime, upper: datetime
 ) -> dict[Metric, float | None]:
     """Percent met of decided items per metric over [lower, upper) from the hourly rollups; the worst
-    objective where several share a metric (filtered by priority or channel); None without data."""
+    objective where several share a metric (filtered by priority or channel); None without data. For
+    `coverage`, the share of required coverage time staffed at full headcount."""
     rows = await session.execute(
         select(SlaHourly.objective, func.sum(SlaHourly.met), func.sum(SlaHourly.breached))
         .where(
@@ -614,4 +616,7 @@ async def attainment_by_metric(
             worst[metric] = attained
         else:
             worst.setdefault(metric, current)
+    staffed = await coverage.coverage_attainment(session, scope, contract_id, lower, upper)
+    if staffed is not None:
+        worst[Metric.COVERAGE] = staffed
     return worst

@@ -1,0 +1,122 @@
+"""The `coverage` SLA objective, measured from Staffing's shifts and assignments: on the contract
+dashboard (operators and the client's viewers only) and in billing's service credits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from bpo.billing.cli import run_period_now
+from bpo.core.runtime import Runtime
+from bpo.tenancy.auth import system_scope
+from tests.billing.test_invoices import get_invoice, invoices
+from tests.staffing.test_api import REMOTE_DAY, World, get_ok, world
+from tests.support.factories import create_client, create_tenant, create_user, post_ok
+from tests.support.problems import assert_problem
+
+
+async def staffed_half(client: httpx.AsyncClient, w: World, **plan: Any) -> dict[str, Any]:
+    """09:00-18:00 JST with one person on 2 and 3 November 2026; only the 2nd is staffed."""
+    contract = await w.contract(client, REMOTE_DAY)
+    objectives = [
+        {"metric": "first_response", "threshold": "1h", "target_percent": 95, "clock": "calendar"},
+        {"metric": "coverage", "target_percent": 90},
+    ]
+    await post_ok(
+        client,
+        f"/v1/contracts/{contract['id']}/sla-policies",
+        {"effective_from": "2026-01-01", "objectives": objectives},
+        w.h,
+    )
+    if plan:
+        await post_ok(client, f"/v1/contracts/{contract['id']}/rate-plans", plan, w.h)
+        await post_ok(client, f"/v1/contracts/{contract['id']}/transitions", {"status": "active"}, w.h)
+    period = {"from": "2026-11-02", "to": "2026-11-03"}
+    await post_ok(client, f"/v1/contracts/{contract['id']}/shifts:generate", period, w.h)
+    shifts = await get_ok(client, "/v1/shifts", w.h, contract_id=contract["id"], **period)
+    first = min(shifts["items"], key=lambda shift: str(shift["start"]))
+    person = await w.staff(client)
+    assert (await w.assign(client, first["id"], person["id"])).status_code == 201
+    return contract
+
+
+class TestCoverageOnTheDashboard:
+    async def test_half_the_required_time_staffed_is_50_percent_and_red(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        w = await world(client)
+        contract = await staffed_half(client, w)
+        _, viewer = await create_user(
+            client, w.tenant, role="client_viewer", client_id=uuid.UUID(w.setup["client"]["id"])
+        )
+        for headers in (w.h, viewer):
+            body = await get_ok(
+                client, f"/v1/contracts/{contract['id']}/sla", headers, start="2026-11-02", end="2026-11-03"
+            )
+            assert body["coverage"] == {
+                "target_percent": 90.0,
+                "attainment": 50.0,
+                "status": "red",
+                "required_minutes": 2 * 540.0,
+                "fully_staffed_minutes": 540.0,
+            }
+            # Items are not measured against coverage: it is not among the item objectives.
+            assert [o["metric"] for o in body["objectives"]] == ["first_response"]
+        one_day = await get_ok(
+            client, f"/v1/contracts/{contract['id']}/sla", w.h, start="2026-11-02", end="2026-11-02"
+        )
+        assert (one_day["coverage"]["attainment"], one_day["coverage"]["status"]) == (100.0, "green")
+
+    async def test_without_a_coverage_objective_there_is_none(self, client: httpx.AsyncClient) -> None:
+        w = await world(client)
+        contract = await w.contract(client, REMOTE_DAY)
+        objectives = [
+            {"metric": "first_response", "threshold": "1h", "target_percent": 95, "clock": "calendar"}
+        ]
+        await post_ok(
+            client,
+            f"/v1/contracts/{contract['id']}/sla-policies",
+            {"effective_from": "2026-01-01", "objectives": objectives},
+            w.h,
+        )
+        body = await get_ok(
+            client, f"/v1/contracts/{contract['id']}/sla", w.h, start="2026-11-02", end="2026-11-03"
+        )
+        assert body["coverage"] is None
+
+    async def test_other_clients_and_tenants_do_not_see_it(self, client: httpx.AsyncClient) -> None:
+        w = await world(client)
+        contract = await staffed_half(client, w)
+        other = await create_client(client, w.tenant)
+        _, stranger_viewer = await create_user(
+            client, w.tenant, role="client_viewer", client_id=uuid.UUID(other["id"])
+        )
+        stranger = await create_tenant(client)
+        for headers in (stranger_viewer, stranger.admin):
+            response = await client.get(f"/v1/contracts/{contract['id']}/sla", headers=headers)
+            assert_problem(response, 404)
+
+
+class TestCoverageCredits:
+    async def test_a_month_staffed_below_the_credit_threshold_is_credited(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        w = await world(client)
+        plan = {
+            "effective_from": "2026-01-01",
+            "currency": "JPY",
+            "charges": [{"kind": "fixed_monthly", "code": "desk", "name": "Patrol desk", "amount": 300000}],
+            "service_credits": [{"below_percent": 95, "credit_percent": 10, "metric": "coverage"}],
+        }
+        contract = await staffed_half(client, w, **plan)
+
+        await run_period_now(runtime, system_scope(w.tenant.id), "2026-11")
+
+        (draft,) = await invoices(client, w.h, client_id=w.setup["client"]["id"], status="draft")
+        lines = (await get_invoice(client, w.h, draft["id"]))["lines"]
+        mine = [line for line in lines if line["contract_id"] == contract["id"]]
+        credits = [line for line in mine if line["kind"] == "service_credit"]
+        assert [line["amount"]["amount"] for line in credits] == [-30000]
+        assert "coverage" in credits[0]["description"]
