@@ -24,7 +24,7 @@ Finally every ``sla_hourly`` and ``work_hourly`` row of the contract is compared
 recomputation from its raw items (every item measured against every objective with bpo.sla.engine):
 status counts, checkpoint counts and latency sketches per objective and hour, volumes, outcomes and
 sentiments per hour and channel; and every ``sla_periods`` and ``work_periods`` row with the same
-recomputation summed per local day and month of the client's zone.
+recomputation summed per local day, month, and month to date of the client's zone.
 
 With no BPO_DATABASE_URL / BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary
 directory (see bench/api.py). The last line is
@@ -730,6 +730,25 @@ async def check_rollups(
                 summed[i] += numbers[i]
             summed[4].update(numbers[4])
             summed[5].update(numbers[5])
+    # Month to date: each day that has a row, summed from the first of its month.
+    for key, _, day in [k for k in sla_periods if k[1] == "day"]:
+        total = sla_periods[(key, "mtd", day)]
+        for earlier in range(1, day.day + 1):
+            if (found := sla_periods.get((key, "day", day.replace(day=earlier)))) is not None:
+                total.met += found.met
+                total.breached += found.breached
+                total.pending += found.pending
+                total.latencies += found.latencies
+                total.within.update(found.within)
+                total.eligible.update(found.eligible)
+    for _, day, channel in [k for k in work_periods if k[0] == "day"]:
+        summed = work_periods.setdefault(("mtd", day, channel), [0, 0, 0, 0, Counter(), Counter()])
+        for earlier in range(1, day.day + 1):
+            if (found_numbers := work_periods.get(("day", day.replace(day=earlier), channel))) is not None:
+                for i in range(4):
+                    summed[i] += found_numbers[i]
+                summed[4].update(found_numbers[4])
+                summed[5].update(found_numbers[5])
     _compare(
         "sla_periods",
         {key: tally.as_row() for key, tally in sla_periods.items()},
@@ -763,7 +782,8 @@ async def check_rollups(
     )
     lines = [
         f"recomputed {len(items)} items: {len(sla)} objective-hours, {len(volumes)} channel-hours, "
-        f"{len(sla_periods)} objective-days and -months, {len(work_periods)} channel-days and -months"
+        f"{len(sla_periods)} objective-days, -months and -months-to-date, {len(work_periods)} channel-days, "
+        "-months and -months-to-date"
     ]
     for key, _, _ in keyed:
         rows = [r for r in sla_rows if r["objective"] == key]

@@ -4,15 +4,18 @@ a client moving to another zone included."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
 from bpo.core.runtime import Runtime
 from bpo.sla import rollups
 from bpo.sla.models import PeriodRollupZone, SlaPeriod
+from bpo.sla.service import merge_plan
 from bpo.tenancy.auth import system_scope
 from tests.sla.test_dashboard import chat_contract, ingest, rebuild
 from tests.support.factories import TenantHandle, create_tenant, post_ok
@@ -195,3 +198,32 @@ async def test_refreshing_hours_without_items_writes_no_rows(
         assert (await session.scalars(select(SlaPeriod.starts_on))).all() == []
         cut_in = await session.scalar(select(PeriodRollupZone.time_zone))
     assert cut_in == "Asia/Tokyo"
+
+
+@given(st.dates(date(2025, 1, 1), date(2027, 12, 31)), st.integers(0, 400), st.sets(st.integers(0, 1200)))
+def test_month_rows_plus_and_minus_month_to_date_rows_add_up_to_the_range(
+    first: date, days: int, busy: set[int]
+) -> None:
+    """Any range is what merge_plan says: its months, plus the last month-to-date row up to its last day,
+    minus the last one before its first day; days without items have no rows."""
+    last = first + timedelta(days=days)
+    origin = date(2024, 11, 1)
+    counts = {origin + timedelta(days=n): n + 1 for n in busy}
+    months: dict[date, int] = {}
+    for day, count in counts.items():
+        months[day.replace(day=1)] = months.get(day.replace(day=1), 0) + count
+
+    def to_date(lower: date, upper: date) -> int:
+        rows = [day for day in counts if lower <= day <= upper]
+        latest = max(rows, default=None)
+        return (
+            0 if latest is None else sum(c for d, c in counts.items() if latest.replace(day=1) <= d <= latest)
+        )
+
+    plan = merge_plan(first, last)
+    merged = (
+        sum(c for month, c in months.items() if plan["months_from"] <= month <= plan["months_to"])
+        + to_date(plan["tail_from"], last)
+        - to_date(plan["head_from"], plan["head_to"])
+    )
+    assert merged == sum(c for day, c in counts.items() if first <= day <= last)

@@ -67,7 +67,8 @@ class WorkHourly(Base):
 
 
 class SlaPeriod(Base):
-    """SlaHourly summed per local day or month (span) of the client's zone: a year is a few hundred rows."""
+    """SlaHourly summed over a span of local days of the client's zone: a day, a month, or a month to date
+    (from the first of the month through ``starts_on``). A year is a few hundred rows."""
 
     __tablename__ = "sla_periods"
     __table_args__ = (
@@ -96,7 +97,7 @@ class SlaPeriod(Base):
 
 
 class WorkPeriod(Base):
-    """WorkHourly summed per local day or month (span) of the client's zone."""
+    """WorkHourly summed over a span of local days of the client's zone, as SlaPeriod."""
 
     __tablename__ = "work_periods"
     __table_args__ = (

@@ -1,6 +1,7 @@
 """SLA and volume rollups: hourly rows recomputed from the items of each touched hour, so they always equal
 an exact recomputation, and recomputed again when time alone changes them (a pending item breaching);
-above them, the same numbers per local day and month of the client's zone, summed from the hourly rows.
+above them, the same numbers per local day, month and month to date of the client's zone, summed from
+the hourly rows.
 
 Ingest enqueues ``sla.refresh_hours`` through the outbox for the hours it changed; ``sla.refresh_due``
 runs every minute for hours whose ``next_change_at`` has passed; ``bpo sla rebuild`` recomputes a range
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, select, text
@@ -41,6 +42,9 @@ from bpo.work.models import WorkItem
 HOUR = timedelta(hours=1)
 DAY = "day"
 MONTH = "month"
+# From the first of the month through the row's day: any range of days is then whole months plus or minus
+# at most two rows, so a year merges a dozen sketches per objective instead of a few dozen.
+MONTH_TO_DATE = "mtd"
 # Job names (the actors live in bpo.sla.tasks, loaded only by workers).
 REFRESH_HOURS_JOB = "sla.refresh_hours"
 REFRESH_DUE_JOB = "sla.refresh_due"
@@ -444,6 +448,10 @@ class _SlaSum:
             "checkpoints": self.checkpoints,
         }
 
+    def copy(self) -> _SlaSum:
+        checkpoints = {seconds: list(known) for seconds, known in self.checkpoints.items()}
+        return _SlaSum(self.met, self.breached, self.pending, dict(self.sketch), checkpoints)
+
 
 @dataclass
 class _WorkSum:
@@ -463,6 +471,24 @@ class _WorkSum:
             "outcomes": dict(self.outcomes),
             "sentiments": dict(self.sentiments),
         }
+
+    def copy(self) -> _WorkSum:
+        return _WorkSum(Counter(self.numbers), Counter(self.outcomes), Counter(self.sentiments))
+
+
+Sum = TypeVar("Sum", _SlaSum, _WorkSum)
+
+
+def _to_date(days: Iterable[Any], key: str, new: type[Sum]) -> dict[tuple[str, date], Sum]:
+    """Running sums of day rows (with ``key`` and ``starts_on``) from the first of each month: the
+    month-to-date sums for each day that has a row."""
+    running: dict[tuple[str, date], Sum] = {}
+    to_date: dict[tuple[str, date], Sum] = {}
+    for row in sorted(days, key=lambda row: row.starts_on):
+        total = running.setdefault((getattr(row, key), month_of(row.starts_on)), new())
+        total.add(row)
+        to_date[(getattr(row, key), row.starts_on)] = total.copy()
+    return to_date
 
 
 def next_month(day: date) -> date:
@@ -488,8 +514,9 @@ def _within(column: Any, spans: Iterable[tuple[Any, Any]]) -> ColumnElement[bool
 async def refresh_periods(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, zone: ZoneInfo, hours: Sequence[datetime]
 ) -> None:
-    """Re-sum the days (of ``zone``) holding ``hours`` and their months from the hourly rows, or every
-    day and month when the contract's periods are missing or were cut in another zone."""
+    """Re-sum the days (of ``zone``) holding ``hours`` from the hourly rows, then their months and months
+    to date from the days; or every period when the contract's are missing or were cut in another
+    zone."""
     tenant_id = scope.tenant_id
     marker = await session.get(PeriodRollupZone, (tenant_id, contract_id))
     rebuild = marker is None or marker.time_zone != zone.key
@@ -527,7 +554,13 @@ async def refresh_periods(
         if (day := local_day(row.hour, zone)) in wanted:
             work_days.setdefault((row.channel, day), _WorkSum()).add(row)
     await _replace_periods(
-        session, tenant_id, contract_id, DAY, None if rebuild else days, sla_days, work_days
+        session,
+        tenant_id,
+        contract_id,
+        DAY,
+        None if rebuild else [(first, last + timedelta(days=1)) for first, last in _runs(days)],
+        sla_days,
+        work_days,
     )
 
     months = sorted({month_of(day) for day in days})
@@ -558,9 +591,17 @@ async def refresh_periods(
     work_months: dict[tuple[str, date], _WorkSum] = {}
     for row in work_of_days:
         work_months.setdefault((row.channel, month_of(row.starts_on)), _WorkSum()).add(row)
-    await _replace_periods(
-        session, tenant_id, contract_id, MONTH, None if rebuild else months, sla_months, work_months
-    )
+    for span, sla, work in (
+        (MONTH, sla_months, work_months),
+        (
+            MONTH_TO_DATE,
+            _to_date(sla_of_days, "objective", _SlaSum),
+            _to_date(work_of_days, "channel", _WorkSum),
+        ),
+    ):
+        await _replace_periods(
+            session, tenant_id, contract_id, span, None if rebuild else in_months, sla, work
+        )
 
     if marker is None:
         session.add(PeriodRollupZone(tenant_id=tenant_id, contract_id=contract_id, time_zone=zone.key))
@@ -575,18 +616,19 @@ async def _replace_periods(
     tenant_id: uuid.UUID,
     contract_id: uuid.UUID,
     span: str,
-    starts: Sequence[date] | None,
+    starts: Sequence[tuple[date, date]] | None,
     sla: Mapping[tuple[str, date], _SlaSum],
     work: Mapping[tuple[str, date], _WorkSum],
 ) -> None:
-    """Replace the ``span`` rows starting on ``starts`` (all of them for None) with ``sla`` and ``work``."""
+    """Replace the ``span`` rows starting within the [lower, upper) ranges ``starts`` (all of them for
+    None) with ``sla`` and ``work``."""
     for model in (SlaPeriod, WorkPeriod):
         await session.execute(
             delete(model).where(
                 model.tenant_id == tenant_id,
                 model.contract_id == contract_id,
                 model.span == span,
-                *([] if starts is None else [model.starts_on.in_(starts)]),
+                *([] if starts is None else [_within(model.starts_on, starts)]),
             )
         )
     key = {"tenant_id": tenant_id, "contract_id": contract_id, "span": span}

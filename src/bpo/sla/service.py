@@ -31,7 +31,6 @@ from bpo.sla.rollups import (
     cut_cleanly,
     day_bounds,
     local_day,
-    next_month,
     objective_key,
 )
 from bpo.sla.sketch import LatencySketch
@@ -101,13 +100,16 @@ class _ObjectiveTally:
     within: Counter[str] = field(default_factory=Counter)
     eligible: Counter[str] = field(default_factory=Counter)
 
-    def merge(self, sketch: Mapping[int, int], checkpoints: Mapping[str, Sequence[int]]) -> None:
+    def merge(
+        self, sketch: Mapping[int, int], checkpoints: Mapping[str, Sequence[int]], sign: int = 1
+    ) -> None:
+        """Add (or, with sign -1, take away) one row's sketch and checkpoint counts."""
         counts = self.sketch
         for bucket, count in sketch.items():
-            counts[bucket] = counts.get(bucket, 0) + count
+            counts[bucket] = counts.get(bucket, 0) + sign * count
         for seconds, (within, eligible) in checkpoints.items():
-            self.within[seconds] += within
-            self.eligible[seconds] += eligible
+            self.within[seconds] += sign * within
+            self.eligible[seconds] += sign * eligible
 
 
 @dataclass
@@ -126,16 +128,16 @@ _decode_checkpoints = msgspec.json.Decoder(dict[str, tuple[int, int]]).decode
 _decode_counts = msgspec.json.Decoder(dict[str, int]).decode
 
 
-# A range from day and month rows, in one statement per table. The days come as one array per column
-# (per objective), which costs far less to read than a row per day, and only if the contract's periods
-# are cut in the zone asked for. Sketches and other maps are merged from the month rows of the whole
-# months in the range and the day rows of the days around them (an empty BETWEEN where there are none);
-# sketches are merged in Python, as expanding a year's worth of JSON in SQL costs several times more.
+# A range from day, month and month-to-date rows, in one statement per table. The days come as one array
+# per column (per objective), which costs far less to read than a row per day, and only if the
+# contract's periods are cut in the zone asked for. Sketches and other counts come from the rows
+# merge_plan names, each with the sign it is added with: about a dozen rows per objective for a year.
+# Sketches are merged in Python, as expanding JSON in SQL costs several times more.
 _SLA_RANGE = text(
     """
     SELECT objective, array_agg(starts_on ORDER BY starts_on) AS days, array_agg(met ORDER BY starts_on),
            array_agg(breached ORDER BY starts_on), array_agg(pending ORDER BY starts_on),
-           NULL AS sketch, NULL AS checkpoints
+           NULL::int AS sign, NULL AS sketch, NULL AS checkpoints
     FROM sla_periods
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
       AND starts_on BETWEEN :first AND :last
@@ -143,17 +145,25 @@ _SLA_RANGE = text(
                   WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND time_zone = :zone)
     GROUP BY objective
     UNION ALL
-    SELECT objective, NULL, NULL, NULL, NULL, sketch::text, checkpoints::text FROM sla_periods
+    SELECT objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text FROM sla_periods
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id
       AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
     UNION ALL
-    SELECT objective, NULL, NULL, NULL, NULL, sketch::text, checkpoints::text FROM sla_periods
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-      AND span = 'day' AND starts_on BETWEEN :first AND :head_to
-    UNION ALL
-    SELECT objective, NULL, NULL, NULL, NULL, sketch::text, checkpoints::text FROM sla_periods
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-      AND span = 'day' AND starts_on BETWEEN :tail_from AND :last
+    SELECT p.objective, NULL, NULL, NULL, NULL, latest.sign, p.sketch::text, p.checkpoints::text
+    FROM (
+        SELECT 1 AS sign, objective, max(starts_on) AS starts_on FROM sla_periods
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+          AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
+        GROUP BY objective
+        UNION ALL
+        SELECT -1, objective, max(starts_on) FROM sla_periods
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+          AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
+        GROUP BY objective
+    ) AS latest
+    JOIN sla_periods AS p
+      ON p.tenant_id = :tenant_id AND p.contract_id = :contract_id AND p.span = 'mtd'
+     AND p.starts_on = latest.starts_on AND p.objective = latest.objective
     """
 )
 _WORK_RANGE = text(
@@ -166,17 +176,27 @@ _WORK_RANGE = text(
           AND starts_on BETWEEN :first AND :last
         GROUP BY starts_on
     ), picked AS (
-        SELECT channel, received, responded, resolved, units, outcomes, sentiments FROM work_periods
+        SELECT 1 AS sign, channel, received, responded, resolved, units, outcomes, sentiments
+        FROM work_periods
         WHERE tenant_id = :tenant_id AND contract_id = :contract_id
           AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
         UNION ALL
-        SELECT channel, received, responded, resolved, units, outcomes, sentiments FROM work_periods
-        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-          AND span = 'day' AND starts_on BETWEEN :first AND :head_to
-        UNION ALL
-        SELECT channel, received, responded, resolved, units, outcomes, sentiments FROM work_periods
-        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-          AND span = 'day' AND starts_on BETWEEN :tail_from AND :last
+        SELECT latest.sign, p.channel, p.received, p.responded, p.resolved, p.units, p.outcomes,
+               p.sentiments
+        FROM (
+            SELECT 1 AS sign, channel, max(starts_on) AS starts_on FROM work_periods
+            WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+              AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
+            GROUP BY channel
+            UNION ALL
+            SELECT -1, channel, max(starts_on) FROM work_periods
+            WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+              AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
+            GROUP BY channel
+        ) AS latest
+        JOIN work_periods AS p
+          ON p.tenant_id = :tenant_id AND p.contract_id = :contract_id AND p.span = 'mtd'
+         AND p.starts_on = latest.starts_on AND p.channel = latest.channel
     )
     SELECT 'day' AS part, NULL AS key, array_agg(starts_on ORDER BY starts_on) AS days,
            array_agg(received ORDER BY starts_on), array_agg(responded ORDER BY starts_on),
@@ -184,15 +204,16 @@ _WORK_RANGE = text(
            NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint
     FROM days HAVING count(*) > 0
     UNION ALL
-    SELECT 'channel', channel, NULL, NULL, NULL, NULL, NULL, sum(received)::bigint, sum(responded)::bigint,
-           sum(resolved)::bigint, sum(units)::bigint
-    FROM picked GROUP BY channel
+    SELECT 'channel', channel, NULL, NULL, NULL, NULL, NULL, sum(sign * received)::bigint,
+           sum(sign * responded)::bigint, sum(sign * resolved)::bigint, sum(sign * units)::bigint
+    FROM picked GROUP BY channel HAVING sum(sign * received) > 0
     UNION ALL
-    SELECT 'outcome', key, NULL, NULL, NULL, NULL, NULL, sum(value::bigint)::bigint, NULL, NULL, NULL
-    FROM picked, jsonb_each_text(outcomes) GROUP BY key
+    SELECT 'outcome', key, NULL, NULL, NULL, NULL, NULL, sum(sign * value::bigint)::bigint, NULL, NULL, NULL
+    FROM picked, jsonb_each_text(outcomes) GROUP BY key HAVING sum(sign * value::bigint) <> 0
     UNION ALL
-    SELECT 'sentiment', key, NULL, NULL, NULL, NULL, NULL, sum(value::bigint)::bigint, NULL, NULL, NULL
-    FROM picked, jsonb_each_text(sentiments) GROUP BY key
+    SELECT 'sentiment', key, NULL, NULL, NULL, NULL, NULL, sum(sign * value::bigint)::bigint, NULL, NULL,
+           NULL
+    FROM picked, jsonb_each_text(sentiments) GROUP BY key HAVING sum(sign * value::bigint) <> 0
     """
 )
 _CUT_IN = text(
@@ -215,21 +236,20 @@ _WORK_HOURS = text(
 )
 
 
-def merged_spans(first: date, last: date) -> dict[str, date]:
-    """[first, last] as the whole months in it (month starts months_from..months_to) and the days before
-    (first..head_to) and after them (tail_from..last); an empty part has its start after its end."""
-    months_from = first if first.day == 1 else next_month(first)
-    after = months_from
-    while next_month(after) - timedelta(days=1) <= last:
-        after = next_month(after)
-    if after == months_from:
-        after_last = last + timedelta(days=1)
-        return {"months_from": after_last, "months_to": last, "head_to": last, "tail_from": after_last}
+def merge_plan(first: date, last: date) -> dict[str, date]:
+    """Which rows add up to [first, last]: the month rows starting months_from..months_to (the first
+    day's month to the one before the last day's, or to the last day's when the range ends with its
+    month), plus the latest month-to-date row within tail_from..last, minus the latest within
+    head_from..head_to (the days of the first day's month before it). A part whose start is after its
+    end is empty."""
+    first_month, after = first.replace(day=1), last + timedelta(days=1)
+    last_month = after.replace(day=1) if after.day == 1 else last.replace(day=1)
     return {
-        "months_from": months_from,
-        "months_to": (after - timedelta(days=1)).replace(day=1),
-        "head_to": months_from - timedelta(days=1),
-        "tail_from": after,
+        "months_from": first_month,
+        "months_to": (last_month - timedelta(days=1)).replace(day=1),
+        "tail_from": last_month,
+        "head_from": first_month,
+        "head_to": first - timedelta(days=1),
     }
 
 
@@ -254,22 +274,21 @@ async def _from_periods(
     granularity: schemas.Granularity,
     zone: ZoneInfo,
 ) -> tuple[dict[str, _ObjectiveTally], _VolumeTally] | None:
-    """Day rows for the series; sketches, checkpoints, outcomes and sentiments merged from month rows
-    where whole months fit, so a year merges about 40 rows per objective, not 365. None when the
-    contract's periods are not cut in ``zone``."""
+    """Day rows for the series; sketches, checkpoints, outcomes and sentiments merged from month and
+    month-to-date rows (merge_plan). None when the contract's periods are not cut in ``zone``."""
     connection = await session.connection()
     days = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "first": first, "last": last}
-    spans = {**days, **merged_spans(first, last)}
+    spans = {**days, **merge_plan(first, last)}
     objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
     cut_in_zone = False
-    for objective, starts, *columns, sketch, checkpoints in await connection.execute(
+    for objective, starts, *columns, sign, sketch, checkpoints in await connection.execute(
         _SLA_RANGE, {**spans, "zone": zone.key}
     ):
         if starts is not None:
             cut_in_zone = True
             objectives[objective].series = _by_period(starts, columns, granularity)
         else:
-            objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints))
+            objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints), sign)
     if not cut_in_zone and await connection.scalar(_CUT_IN, days) != zone.key:
         return None
     volumes = _VolumeTally()
@@ -325,7 +344,7 @@ def _objective_sla(key: str, objective: Objective, tally: _ObjectiveTally) -> sc
     met = sum(point.met for point in series)
     breached = sum(point.breached for point in series)
     pending = sum(point.pending for point in series)
-    sketch = LatencySketch(tally.sketch)
+    sketch = LatencySketch({bucket: count for bucket, count in tally.sketch.items() if count})
     attained = engine.attainment(met, breached)
     status = engine.target_status(attained, objective.target_percent)
     return schemas.ObjectiveSla(
