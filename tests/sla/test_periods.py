@@ -70,13 +70,20 @@ async def from_hours(
     contract_id = uuid.UUID(setup["contract"]["id"])
     key = (PeriodRollupZone.tenant_id == tenant.id, PeriodRollupZone.contract_id == contract_id)
     async with runtime.db.tenant(tenant.id) as session:
-        zone = await session.scalar(select(PeriodRollupZone.time_zone).where(*key))
+        marker = (
+            await session.execute(select(PeriodRollupZone.time_zone, PeriodRollupZone.version).where(*key))
+        ).one()
         await session.execute(delete(PeriodRollupZone).where(*key))
     try:
         return await dashboards(client, tenant.admin, setup)
     finally:
         async with runtime.db.tenant(tenant.id) as session:
-            session.add(PeriodRollupZone(tenant_id=tenant.id, contract_id=contract_id, time_zone=zone))
+            zone, version = marker
+            session.add(
+                PeriodRollupZone(
+                    tenant_id=tenant.id, contract_id=contract_id, time_zone=zone, version=version
+                )
+            )
 
 
 async def with_history(client: httpx.AsyncClient, runtime: Runtime) -> tuple[TenantHandle, dict[str, Any]]:
@@ -96,12 +103,21 @@ class TestDayAndMonthRows:
         assert by_periods == await from_hours(client, runtime, tenant, setup)
         october = by_periods[4]["objectives"][0]
         assert october["met"] + october["breached"] + october["pending"] > 40
-        # The served numbers are the day rows': a day's row changed shows in the dashboard.
+        # The served numbers are the day rows', as of the rollup version: changed rows show once the
+        # version moves on, as every refresh makes it.
+        contract_id = uuid.UUID(setup["contract"]["id"])
         async with runtime.db.tenant(tenant.id) as session:
             await session.execute(
                 update(SlaPeriod)
-                .where(SlaPeriod.contract_id == uuid.UUID(setup["contract"]["id"]), SlaPeriod.span == "day")
+                .where(SlaPeriod.contract_id == contract_id, SlaPeriod.span == "day")
                 .values(met=SlaPeriod.met + 1000)
+            )
+        assert (await dashboards(client, tenant.admin, setup))[4]["objectives"][0] == october
+        async with runtime.db.tenant(tenant.id) as session:
+            await session.execute(
+                update(PeriodRollupZone)
+                .where(PeriodRollupZone.contract_id == contract_id)
+                .values(version=PeriodRollupZone.version + 1)
             )
         tampered = (await dashboards(client, tenant.admin, setup))[4]["objectives"][0]
         assert tampered["met"] == october["met"] + 1000 * len(october["series"])

@@ -126,7 +126,8 @@ class WorkPeriod(Base):
 
 
 class PeriodRollupZone(Base):
-    """The zone a contract's SlaPeriod and WorkPeriod rows are cut in; none means they are not built."""
+    """The zone a contract's SlaPeriod and WorkPeriod rows are cut in (none: they are not built), and
+    their version, raised by every refresh that rewrites any of them."""
 
     __tablename__ = "period_rollup_zones"
     __table_args__ = (
@@ -136,7 +137,7 @@ class PeriodRollupZone(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     contract_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     time_zone: Mapped[str] = mapped_column(String(64))
-    built_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    version: Mapped[int] = mapped_column(BigInteger, server_default="1")
 
 
 class Alert(Base, TenantMixin):

@@ -604,10 +604,12 @@ async def refresh_periods(
         )
 
     if marker is None:
-        session.add(PeriodRollupZone(tenant_id=tenant_id, contract_id=contract_id, time_zone=zone.key))
+        session.add(
+            PeriodRollupZone(tenant_id=tenant_id, contract_id=contract_id, time_zone=zone.key, version=1)
+        )
     else:
         marker.time_zone = zone.key
-        marker.built_at = datetime.now(UTC)
+        marker.version += 1
     await session.flush()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -129,10 +129,9 @@ _decode_counts = msgspec.json.Decoder(dict[str, int]).decode
 
 
 # A range from day, month and month-to-date rows, in one statement per table. The days come as one array
-# per column (per objective), which costs far less to read than a row per day, and only if the
-# contract's periods are cut in the zone asked for. Sketches and other counts come from the rows
-# merge_plan names, each with the sign it is added with: about a dozen rows per objective for a year.
-# Sketches are merged in Python, as expanding JSON in SQL costs several times more.
+# per column (per objective), which costs far less to read than a row per day. Sketches and other counts
+# come from the rows merge_plan names, each with the sign it is added with: about a dozen rows per
+# objective for a year. Sketches are merged in Python, as expanding JSON in SQL costs several times more.
 _SLA_RANGE = text(
     """
     SELECT objective, array_agg(starts_on ORDER BY starts_on) AS days, array_agg(met ORDER BY starts_on),
@@ -141,8 +140,6 @@ _SLA_RANGE = text(
     FROM sla_periods
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
       AND starts_on BETWEEN :first AND :last
-      AND EXISTS (SELECT FROM period_rollup_zones
-                  WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND time_zone = :zone)
     GROUP BY objective
     UNION ALL
     SELECT objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text FROM sla_periods
@@ -216,9 +213,10 @@ _WORK_RANGE = text(
     FROM picked, jsonb_each_text(sentiments) GROUP BY key HAVING sum(sign * value::bigint) <> 0
     """
 )
-_CUT_IN = text(
+_VERSION = text(
     """
-    SELECT time_zone FROM period_rollup_zones WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+    SELECT version FROM period_rollup_zones
+    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND time_zone = :zone
     """
 )
 _SLA_HOURS = text(
@@ -265,6 +263,13 @@ def _by_period(
     return [(period, *numbers) for period, numbers in periods.items()]
 
 
+Tallies = tuple[dict[str, _ObjectiveTally], _VolumeTally]
+# Tallies of recent ranges by contract, rollup version, zone, range and granularity: a dashboard viewed
+# again before its contract's rollups change (a refresh raises the version) skips the rollup queries.
+_recent: OrderedDict[tuple[Any, ...], Tallies] = OrderedDict()
+RECENT_RANGES = 64
+
+
 async def _from_periods(
     session: AsyncSession,
     scope: Scope,
@@ -273,33 +278,37 @@ async def _from_periods(
     last: date,
     granularity: schemas.Granularity,
     zone: ZoneInfo,
-) -> tuple[dict[str, _ObjectiveTally], _VolumeTally] | None:
+) -> Tallies | None:
     """Day rows for the series; sketches, checkpoints, outcomes and sentiments merged from month and
     month-to-date rows (merge_plan). None when the contract's periods are not cut in ``zone``."""
     connection = await session.connection()
     days = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "first": first, "last": last}
+    version = await connection.scalar(_VERSION, {**days, "zone": zone.key})
+    if version is None:
+        return None
+    key = (scope.tenant_id, contract_id, version, zone.key, first, last, granularity)
+    if (tallies := _recent.get(key)) is not None:
+        _recent.move_to_end(key)
+        return tallies
     spans = {**days, **merge_plan(first, last)}
     objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
-    cut_in_zone = False
-    for objective, starts, *columns, sign, sketch, checkpoints in await connection.execute(
-        _SLA_RANGE, {**spans, "zone": zone.key}
-    ):
+    for objective, starts, *columns, sign, sketch, checkpoints in await connection.execute(_SLA_RANGE, spans):
         if starts is not None:
-            cut_in_zone = True
             objectives[objective].series = _by_period(starts, columns, granularity)
         else:
             objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints), sign)
-    if not cut_in_zone and await connection.scalar(_CUT_IN, days) != zone.key:
-        return None
     volumes = _VolumeTally()
     parts = {"outcome": volumes.outcomes, "sentiment": volumes.sentiments}
-    for part, key, starts, *columns in await connection.execute(_WORK_RANGE, spans):
+    for part, name, starts, *columns in await connection.execute(_WORK_RANGE, spans):
         if part == "day":
             volumes.series = _by_period(starts, columns[:4], granularity)
         elif part == "channel":
-            volumes.channels[key] = columns[4:]
+            volumes.channels[name] = columns[4:]
         else:
-            parts[part][key] = columns[4]
+            parts[part][name] = columns[4]
+    _recent[key] = (objectives, volumes)
+    if len(_recent) > RECENT_RANGES:
+        _recent.popitem(last=False)
     return objectives, volumes
 
 
@@ -500,9 +509,10 @@ async def client_sla(
         )
         .group_by(SlaHourly.contract_id, SlaHourly.objective, current_hour),
     ]
-    for statement in statements:
-        for contract_id, key, current, met, breached in await session.execute(statement):
-            counts[(contract_id, key, current)] = [int(met), int(breached)]
+    for read, statement in zip((by_day, by_hour), statements, strict=True):
+        if read:
+            for contract_id, key, current, met, breached in await session.execute(statement):
+                counts[(contract_id, key, current)] = [int(met), int(breached)]
     volume_statements = [
         select(WorkPeriod.contract_id, func.sum(WorkPeriod.received))
         .where(
@@ -522,9 +532,10 @@ async def client_sla(
         )
         .group_by(WorkHourly.contract_id),
     ]
-    for volume_statement in volume_statements:
-        for contract_id, count in await session.execute(volume_statement):
-            received[contract_id] = int(count)
+    for read, volume_statement in zip((by_day, by_hour), volume_statements, strict=True):
+        if read:
+            for contract_id, count in await session.execute(volume_statement):
+                received[contract_id] = int(count)
     summaries = []
     for contract in contract_rows:
         policies = await contracts.list_sla_policies(session, scope, contract.id)

@@ -86,7 +86,7 @@ def upgrade(app_role: str) -> None:
         sa.Column("tenant_id", sa.UUID(), nullable=False),
         sa.Column("contract_id", sa.UUID(), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
-        sa.Column("built_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("version", sa.BigInteger(), server_default="1", nullable=False),
         _contract_key("period_rollup_zones"),
         sa.PrimaryKeyConstraint("tenant_id", "contract_id", name=op.f("pk_period_rollup_zones")),
     )
