@@ -3,6 +3,8 @@ dashboard (operators and the client's viewers only) and in billing's service cre
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from typing import Any
 
@@ -61,6 +63,20 @@ class TestCoverageOnTheDashboard:
                 "status": "red",
                 "required_minutes": 2 * 540.0,
                 "fully_staffed_minutes": 540.0,
+                "series": [
+                    {
+                        "period": "2026-11-02",
+                        "required_minutes": 540.0,
+                        "fully_staffed_minutes": 540.0,
+                        "attainment": 100.0,
+                    },
+                    {
+                        "period": "2026-11-03",
+                        "required_minutes": 540.0,
+                        "fully_staffed_minutes": 0.0,
+                        "attainment": 0.0,
+                    },
+                ],
             }
             # Items are not measured against coverage: it is not among the item objectives.
             assert [o["metric"] for o in body["objectives"]] == ["first_response"]
@@ -68,6 +84,65 @@ class TestCoverageOnTheDashboard:
             client, f"/v1/contracts/{contract['id']}/sla", w.h, start="2026-11-02", end="2026-11-02"
         )
         assert (one_day["coverage"]["attainment"], one_day["coverage"]["status"]) == (100.0, "green")
+        export = await client.get(
+            f"/v1/contracts/{contract['id']}/sla.csv",
+            params={"start": "2026-11-02", "end": "2026-11-03"},
+            headers=w.h,
+        )
+        assert export.status_code == 200, export.text
+        rows = list(csv.DictReader(io.StringIO(export.text)))
+        columns = ("objective", "period", "met", "attainment_percent", "target_percent")
+        columns += ("required_minutes", "fully_staffed_minutes")
+        assert [tuple(r[c] for c in columns) for r in rows if r["objective"] == "coverage"] == [
+            ("coverage", "2026-11-02", "", "100.00", "90", "540", "540"),
+            ("coverage", "2026-11-03", "", "0.00", "90", "540", "0"),
+        ]
+        # Both days fall in the week starting Monday 2 November: one point for the week.
+        by_week = await get_ok(
+            client,
+            f"/v1/contracts/{contract['id']}/sla",
+            w.h,
+            start="2026-11-02",
+            end="2026-11-08",
+            granularity="week",
+        )
+        assert [
+            (p["period"], p["required_minutes"], p["fully_staffed_minutes"], p["attainment"])
+            for p in by_week["coverage"]["series"]
+        ] == [("2026-11-02", 7 * 540.0, 540.0, round(100 / 7, 4))]
+
+    async def test_the_client_summary_compares_with_the_period_before(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        w = await world(client)
+        contract = await staffed_half(client, w)
+        _, viewer = await create_user(
+            client, w.tenant, role="client_viewer", client_id=uuid.UUID(w.setup["client"]["id"])
+        )
+        path = f"/v1/clients/{w.setup['client']['id']}/sla"
+        for headers in (w.h, viewer):
+            # 3 November unstaffed after a fully staffed 2 November; 2 November after an unstaffed 1st.
+            for day, attained, before, status, trend in (
+                ("2026-11-03", 0.0, 100.0, "red", "down"),
+                ("2026-11-02", 100.0, 0.0, "green", "up"),
+            ):
+                body = await get_ok(client, path, headers, start=day, end=day)
+                (summary,) = [c for c in body["contracts"] if c["contract_id"] == contract["id"]]
+                assert summary["coverage"] == {
+                    "target_percent": 90.0,
+                    "attainment": attained,
+                    "status": status,
+                    "previous_attainment": before,
+                    "trend": trend,
+                }, day
+                assert [o["metric"] for o in summary["objectives"]] == ["first_response"]
+        # Both days against the two before them, required but never staffed.
+        body = await get_ok(client, path, w.h, start="2026-11-02", end="2026-11-03")
+        (summary,) = [c for c in body["contracts"] if c["contract_id"] == contract["id"]]
+        assert (summary["coverage"]["attainment"], summary["coverage"]["previous_attainment"]) == (
+            50.0,
+            0.0,
+        )
 
     async def test_without_a_coverage_objective_there_is_none(self, client: httpx.AsyncClient) -> None:
         w = await world(client)
@@ -85,6 +160,8 @@ class TestCoverageOnTheDashboard:
             client, f"/v1/contracts/{contract['id']}/sla", w.h, start="2026-11-02", end="2026-11-03"
         )
         assert body["coverage"] is None
+        summary = await get_ok(client, f"/v1/clients/{w.setup['client']['id']}/sla", w.h)
+        assert [c["coverage"] for c in summary["contracts"] if c["contract_id"] == contract["id"]] == [None]
 
     async def test_other_clients_and_tenants_do_not_see_it(self, client: httpx.AsyncClient) -> None:
         w = await world(client)

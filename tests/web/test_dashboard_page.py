@@ -132,6 +132,72 @@ async def email_contract(client: httpx.AsyncClient, tenant: TenantHandle, servic
     return contract
 
 
+async def staffed_contract(
+    client: httpx.AsyncClient, tenant: TenantHandle, service_id: str
+) -> dict[str, Any]:
+    """A remote desk needing one person on weekdays 09:00-18:00 JST, with a 90% coverage objective;
+    one person works every other weekday shift of the last five weeks."""
+    h = tenant.admin
+    code = uuid.uuid4().hex[:6]
+    calendar = await post_ok(
+        client,
+        "/v1/calendars",
+        {
+            "code": f"DESK-{code}",
+            "name": "Always",
+            "time_zone": "Asia/Tokyo",
+            "windows": [{"days": ["daily"], "start": "00:00", "end": "24:00"}],
+        },
+        h,
+    )
+    contract = await post_ok(
+        client,
+        "/v1/contracts",
+        {
+            "service_id": service_id,
+            "code": f"DESK-{code}",
+            "name": "Patrol desk",
+            "work_type": "patrol",
+            "start_date": "2026-01-01",
+            "calendar_id": calendar["id"],
+            "staffing_mode": "remote",
+            "coverage": [{"days": ["weekdays"], "start": "09:00", "end": "18:00", "headcount": 1}],
+        },
+        h,
+    )
+    objectives = [
+        {"metric": "first_response", "threshold": "1h", "target_percent": 95, "clock": "calendar"},
+        {"metric": "coverage", "target_percent": 90},
+    ]
+    policy = {"effective_from": "2026-01-01", "objectives": objectives}
+    await post_ok(client, f"/v1/contracts/{contract['id']}/sla-policies", policy, h)
+    plan = {
+        "effective_from": "2026-01-01",
+        "currency": "JPY",
+        "charges": [{"kind": "fixed_monthly", "code": "desk", "name": "Patrol desk", "amount": 300000}],
+    }
+    await post_ok(client, f"/v1/contracts/{contract['id']}/rate-plans", plan, h)
+    await post_ok(client, f"/v1/contracts/{contract['id']}/transitions", {"status": "active"}, h)
+    today = datetime.now(TOKYO).date()
+    period = {"from": str(today - timedelta(days=35)), "to": str(today)}
+    await post_ok(client, f"/v1/contracts/{contract['id']}/shifts:generate", period, h)
+    listed = await client.get(
+        "/v1/shifts", params={"contract_id": contract["id"], "limit": 200, **period}, headers=h
+    )
+    assert listed.status_code == 200, listed.text
+    person = await post_ok(
+        client, "/v1/staff", {"display_name": "Desk Person", "home_zone": "Asia/Tokyo", "country": "JP"}, h
+    )
+    shifts = sorted(listed.json()["items"], key=lambda shift: str(shift["start"]))
+    assert len(shifts) >= 20
+    for shift in shifts[::2]:
+        assigned = await client.post(
+            f"/v1/shifts/{shift['id']}/assignments", json={"staff_id": person["id"]}, headers=h
+        )
+        assert assigned.status_code == 201, assigned.text
+    return contract
+
+
 async def rebuild_recent(runtime: Runtime, tenant: TenantHandle, contract_id: str) -> None:
     """What the sla.refresh_hours job does, for every hour of the last few months holding items."""
     scope = system_scope(tenant.id)
@@ -151,7 +217,9 @@ class Setup:
         self.contract_ids: list[str] = []
 
 
-async def viewer_setup(client: httpx.AsyncClient, runtime: Runtime, *, with_email: bool = False) -> Setup:
+async def viewer_setup(
+    client: httpx.AsyncClient, runtime: Runtime, *, with_email: bool = False, with_desk: bool = False
+) -> Setup:
     tenant = await create_tenant(client)
     chat = await chat_contract(client, tenant)
     setup = Setup(tenant, chat["client"], f"viewer-{uuid.uuid4().hex[:6]}@{tenant.slug}.example")
@@ -159,6 +227,9 @@ async def viewer_setup(client: httpx.AsyncClient, runtime: Runtime, *, with_emai
     if with_email:
         mail = await email_contract(client, tenant, chat["contract"]["service_id"])
         contracts.append((mail["id"], recent_emails()))
+    if with_desk:
+        desk = await staffed_contract(client, tenant, chat["contract"]["service_id"])
+        contracts.append((desk["id"], recent_chats(seed=11)))
     for contract_id, items in contracts:
         await ingest(client, tenant.admin, contract_id, items)
         await rebuild_recent(runtime, tenant, contract_id)
@@ -248,6 +319,33 @@ class TestLogin:
         assert data_values(page.text, "met") == [str(objective["met"])]
         assert data_values(page.text, "breached") == [str(objective["breached"])]
         assert data_values(page.text, "volume-received") == [str(api.json()["volumes"]["received"])]
+
+    async def test_coverage_on_the_page_is_the_apis(
+        self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        setup = await viewer_setup(client, runtime, with_desk=True)
+        desk = setup.contract_ids[-1]
+        await sign_in(browser, setup.tenant.slug, setup.viewer_email)
+        page = (await browser.get(f"/dashboard/clients/{setup.customer['id']}", params={"days": 30})).text
+        start, end = re.search(r'data-start="([^"]+)" data-end="([^"]+)"', page).groups()  # type: ignore[union-attr]
+        viewer = headers_for((await login(client, setup.tenant.slug, setup.viewer_email))["access_token"])
+        api = await client.get(
+            f"/v1/contracts/{desk}/sla", params={"start": start, "end": end}, headers=viewer
+        )
+        coverage = api.json()["coverage"]
+        # Every other weekday staffed: about half the required time, below the 90% target.
+        assert 30 <= coverage["attainment"] <= 70
+        assert coverage["status"] == "red"
+        section = page[page.index("data-coverage") :]
+        assert data_values(section, "attainment")[0] == str(coverage["attainment"])
+        assert data_values(section, "required-minutes") == [str(coverage["required_minutes"])]
+        assert data_values(section, "fully-staffed-minutes") == [str(coverage["fully_staffed_minutes"])]
+        assert "status-red" in section.split("</section>")[0]
+        rows = re.findall(r'<tr data-day="([^"]+)">.*?<data value="([^"]*)"', section)
+        assert rows == [(p["period"], str(p["attainment"])) for p in coverage["series"]]
+        assert {value for _, value in rows} == {"0.0", "100.0"}
+        assert 'aria-labelledby="k1-coverage-title k1-coverage-desc"' not in page  # the desk is card 2
+        assert re.search(r'<svg [^>]*aria-labelledby="k2-coverage-title k2-coverage-desc"', page)
 
     async def test_wrong_password_shows_the_form_again_without_a_session(
         self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
@@ -490,7 +588,7 @@ class TestInChromium:
         binary = find_chromium()
         if binary is None:
             pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-        setup = await viewer_setup(client, runtime, with_email=True)
+        setup = await viewer_setup(client, runtime, with_email=True, with_desk=True)
         started = time.monotonic()
         async with Chromium(binary) as chromium:
             page = await chromium.page()
@@ -514,7 +612,9 @@ class TestInChromium:
                 )
                 assert api.status_code == 200, api.text
                 assert_same_numbers(card, api.json())
-            assert shown["charts"] == shown["chartsWithTitle"] == 6
+            assert [card["coverage"] is not None for card in shown["cards"]] == [False, True, False]
+            # chat: attainment, checkpoints, volume; email: the same; desk: attainment, coverage, volume
+            assert shown["charts"] == shown["chartsWithTitle"] == 9
             assert all(width > 100 for width in shown["chartWidths"])
             desktop = await page.screenshot(ARTIFACTS / "dashboard-desktop.png")
 
@@ -544,6 +644,13 @@ READ_DASHBOARD = """(() => {
     cards: [...document.querySelectorAll('[data-contract-id]')].map(card => ({
       contract: card.dataset.contractId,
       received: value(card, 'data.volume-received'),
+      coverage: card.querySelector('[data-coverage]') && {
+        attainment: value(card.querySelector('[data-coverage]'), 'data.attainment'),
+        target: value(card.querySelector('[data-coverage]'), 'data.target'),
+        required: value(card, 'data.required-minutes'),
+        staffed: value(card, 'data.fully-staffed-minutes'),
+        status: card.querySelector('[data-coverage] .status').className,
+      },
       objectives: [...card.querySelectorAll('[data-objective]')].map(section => ({
         key: section.dataset.objective,
         attainment: value(section, 'data.attainment'),
@@ -580,3 +687,14 @@ def assert_same_numbers(card: dict[str, Any], api: dict[str, Any]) -> None:
         assert [(c["checkpoint"], float(c["percent"])) for c in shown["checkpoints"]] == [
             (c["checkpoint"], c["percent"]) for c in expected["checkpoints"]
         ]
+    coverage = api["coverage"]
+    if card["coverage"] is None:
+        assert coverage is None
+        return
+    assert coverage["attainment"] is not None
+    assert float(card["coverage"]["attainment"]["value"]) == coverage["attainment"]
+    assert card["coverage"]["attainment"]["text"] == f"{coverage['attainment']:.1f}%"
+    assert float(card["coverage"]["target"]["value"]) == coverage["target_percent"]
+    assert float(card["coverage"]["required"]["value"]) == coverage["required_minutes"]
+    assert float(card["coverage"]["staffed"]["value"]) == coverage["fully_staffed_minutes"]
+    assert f"status-{coverage['status']}" in card["coverage"]["status"]

@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import defaults, rules, schemas
-from bpo.clients.models import Contract, RatePlan, SlaPolicy
+from bpo.clients.models import Client, Contract, RatePlan, SlaPolicy
 from bpo.clients.service import (
     apply_update,
     client_restriction,
@@ -100,6 +100,23 @@ async def get_contract_row(
     if contract is None:
         raise NotFound(f"Contract {contract_id} not found.")
     return contract
+
+
+async def get_contract_row_and_zone(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID
+) -> tuple[Contract, str]:
+    """The contract and its client's time zone, in one query."""
+    found = (
+        await session.execute(
+            visible_contracts(scope)
+            .add_columns(Client.time_zone)
+            .join(Client, (Client.tenant_id == Contract.tenant_id) & (Client.id == Contract.client_id))
+            .where(Contract.id == contract_id)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"Contract {contract_id} not found.")
+    return found[0], found[1]
 
 
 async def get_contract_row_by_code(session: AsyncSession, scope: Scope, code: str) -> Contract:
@@ -335,14 +352,25 @@ async def list_sla_policies(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID
 ) -> list[schemas.SlaPolicy]:
     contract = await get_contract_row(session, scope, contract_id)
-    rows = (
-        await session.scalars(
-            select(SlaPolicy).where(
-                SlaPolicy.tenant_id == scope.tenant_id, SlaPolicy.contract_id == contract.id
-            )
+    return (await policies_of(session, scope, [contract.id]))[contract.id]
+
+
+async def policies_of(
+    session: AsyncSession, scope: Scope, contract_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[schemas.SlaPolicy]]:
+    """The SLA policy versions of each contract, for contracts the caller was already shown (their
+    visibility is not checked again here)."""
+    rows: dict[uuid.UUID, list[SlaPolicy]] = {contract_id: [] for contract_id in contract_ids}
+    for row in await session.scalars(
+        select(SlaPolicy).where(
+            SlaPolicy.tenant_id == scope.tenant_id, SlaPolicy.contract_id.in_(contract_ids)
         )
-    ).all()
-    return [policy_view(row, to) for row, to in _with_effective_to(rows)]
+    ):
+        rows[row.contract_id].append(row)
+    return {
+        contract_id: [policy_view(row, to) for row, to in _with_effective_to(versions)]
+        for contract_id, versions in rows.items()
+    }
 
 
 async def _add_version(

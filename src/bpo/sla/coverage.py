@@ -6,8 +6,8 @@ nothing required in the range has no attainment."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from bpo.clients.schemas import Metric, Objective, SlaPolicy
 from bpo.sla import engine, schemas
 from bpo.sla.rollups import day_bounds
 from bpo.staffing import shifts
+from bpo.staffing.coverage import Coverage
 from bpo.tenancy.scope import Scope
 
 
@@ -29,18 +30,16 @@ def coverage_objective(policies: Sequence[SlaPolicy], first: date, last: date) -
     return chosen
 
 
-async def staffed_percent(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, first: date, last: date, zone: ZoneInfo
-) -> tuple[float | None, int, int]:
-    """(percent of required time staffed at full headcount, required seconds, fully staffed seconds)."""
-    lower, upper = day_bounds(first, last, zone)
-    totals = await shifts.coverage_share(session, scope, contract_id, lower, upper)
-    share = totals.fully_staffed_share
-    return (
-        (None if share is None else round(100 * share, 4)),
-        totals.coverage_seconds,
-        totals.fully_staffed_seconds,
-    )
+def _percent(fully_staffed: int, required: int) -> float | None:
+    return round(100 * fully_staffed / required, 4) if required else None
+
+
+async def measure_days(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, days: Sequence[date], zone: ZoneInfo
+) -> Coverage:
+    """Coverage between the local midnights (in ``zone``) of consecutive ``days``: one interval per pair."""
+    bounds = [day_bounds(day, day, zone)[0] for day in days]
+    return await shifts.coverage_between(session, scope, contract_id, bounds)
 
 
 async def coverage_sla(
@@ -51,18 +50,64 @@ async def coverage_sla(
     first: date,
     last: date,
     zone: ZoneInfo,
+    period_of: Callable[[date], date],
 ) -> schemas.CoverageSla | None:
+    """The objective over the local days ``first`` to ``last``, and by period (``period_of`` a day)
+    for the periods that required any coverage."""
     objective = coverage_objective(policies, first, last)
     if objective is None:
         return None
-    attainment, required, staffed = await staffed_percent(session, scope, contract_id, first, last, zone)
-    status = engine.target_status(attainment, float(objective.target_percent))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 2)]
+    measured = await measure_days(session, scope, contract_id, days, zone)
+    by_period: dict[date, list[int]] = {}
+    for day, interval in zip(days[:-1], measured.intervals, strict=True):
+        seconds = by_period.setdefault(period_of(day), [0, 0])
+        seconds[0] += interval.coverage_seconds
+        seconds[1] += interval.fully_staffed_seconds
+    totals = measured.totals
+    attainment = _percent(totals.fully_staffed_seconds, totals.coverage_seconds)
+    target = float(objective.target_percent)
+    status = engine.target_status(attainment, target)
     return schemas.CoverageSla(
-        target_percent=float(objective.target_percent),
+        target_percent=target,
         attainment=attainment,
         status=None if status is None else status.value,
-        required_minutes=round(required / 60, 2),
-        fully_staffed_minutes=round(staffed / 60, 2),
+        required_minutes=round(totals.coverage_seconds / 60, 2),
+        fully_staffed_minutes=round(totals.fully_staffed_seconds / 60, 2),
+        series=[
+            schemas.CoveragePoint(
+                period=period,
+                required_minutes=round(required / 60, 2),
+                fully_staffed_minutes=round(staffed / 60, 2),
+                attainment=_percent(staffed, required),
+            )
+            for period, (required, staffed) in by_period.items()
+            if required
+        ],
+    )
+
+
+async def coverage_then_and_now(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    policies: Sequence[SlaPolicy],
+    previous_first: date,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+) -> tuple[float, float | None, float | None] | None:
+    """(target, attainment over first..last, over previous_first..the day before first) for a contract
+    with a coverage objective in the range; None without one."""
+    objective = coverage_objective(policies, first, last)
+    if objective is None:
+        return None
+    days = (previous_first, first, last + timedelta(days=1))
+    before, now = (await measure_days(session, scope, contract_id, days, zone)).intervals
+    return (
+        float(objective.target_percent),
+        _percent(now.fully_staffed_seconds, now.coverage_seconds),
+        _percent(before.fully_staffed_seconds, before.coverage_seconds),
     )
 
 

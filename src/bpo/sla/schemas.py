@@ -75,6 +75,13 @@ class Volumes(msgspec.Struct, kw_only=True):
     sentiments: dict[str, int]
 
 
+class CoveragePoint(msgspec.Struct, kw_only=True):
+    period: date
+    required_minutes: float
+    fully_staffed_minutes: float
+    attainment: float | None
+
+
 class CoverageSla(msgspec.Struct, kw_only=True):
     """The coverage objective: share of the required coverage time staffed at full headcount."""
 
@@ -83,6 +90,8 @@ class CoverageSla(msgspec.Struct, kw_only=True):
     status: Literal["green", "amber", "red"] | None
     required_minutes: float
     fully_staffed_minutes: float
+    # By period of the requested granularity, for the periods that required any coverage.
+    series: list[CoveragePoint]
 
 
 class ContractSla(msgspec.Struct, kw_only=True):
@@ -109,6 +118,17 @@ class ObjectiveSummary(msgspec.Struct, kw_only=True):
     trend: Literal["up", "down", "flat"] | None
 
 
+class CoverageSummary(msgspec.Struct, kw_only=True):
+    """The coverage objective over the range and the one before it (share of the required coverage time
+    staffed at full headcount)."""
+
+    target_percent: float
+    attainment: float | None
+    status: Literal["green", "amber", "red"] | None
+    previous_attainment: float | None
+    trend: Literal["up", "down", "flat"] | None
+
+
 class ContractSummary(msgspec.Struct, kw_only=True):
     contract_id: uuid.UUID
     contract_code: str
@@ -117,6 +137,8 @@ class ContractSummary(msgspec.Struct, kw_only=True):
     status: str
     received: int
     objectives: list[ObjectiveSummary]
+    # From Staffing's shifts and assignments; null when the contract has no coverage objective.
+    coverage: CoverageSummary | None = None
 
 
 class ClientSla(msgspec.Struct, kw_only=True):

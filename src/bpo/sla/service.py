@@ -411,11 +411,10 @@ async def contract_sla(
     end: date | None,
     granularity: schemas.Granularity,
 ) -> schemas.ContractSla:
-    contract = await contracts.get_contract_row(session, scope, contract_id)
-    client = await clients.get_client_row(session, scope, contract.client_id)
-    zone = ZoneInfo(client.time_zone)
+    contract, time_zone = await contracts.get_contract_row_and_zone(session, scope, contract_id)
+    zone = ZoneInfo(time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
-    policies = await contracts.list_sla_policies(session, scope, contract.id)
+    policies = (await contracts.policies_of(session, scope, [contract.id]))[contract.id]
     tallies = None
     if cut_cleanly(first, last, zone):
         tallies = await _from_periods(session, scope, contract.id, first, last, granularity, zone)
@@ -426,7 +425,7 @@ async def contract_sla(
         contract_id=contract.id,
         contract_code=contract.code,
         name=contract.name,
-        time_zone=client.time_zone,
+        time_zone=time_zone,
         start=first,
         end=last,
         granularity=granularity,
@@ -435,7 +434,16 @@ async def contract_sla(
             for key, objective in _objectives_in(policies, first, last).items()
         ],
         volumes=_volumes(volumes),
-        coverage=await coverage.coverage_sla(session, scope, contract.id, policies, first, last, zone),
+        coverage=await coverage.coverage_sla(
+            session,
+            scope,
+            contract.id,
+            policies,
+            first,
+            last,
+            zone,
+            lambda day: period_start(day, granularity),
+        ),
     )
 
 
@@ -445,6 +453,32 @@ def _trend(now: float | None, before: float | None) -> Literal["up", "down", "fl
     if abs(now - before) < 0.05:
         return "flat"
     return "up" if now > before else "down"
+
+
+async def _coverage_summary(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    policies: Sequence[SlaPolicy],
+    previous_first: date,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+) -> schemas.CoverageSummary | None:
+    measured = await coverage.coverage_then_and_now(
+        session, scope, contract_id, policies, previous_first, first, last, zone
+    )
+    if measured is None:
+        return None
+    target, now_attained, before = measured
+    status = engine.target_status(now_attained, target)
+    return schemas.CoverageSummary(
+        target_percent=target,
+        attainment=now_attained,
+        status=status.value if status else None,
+        previous_attainment=before,
+        trend=_trend(now_attained, before),
+    )
 
 
 async def client_sla(
@@ -536,9 +570,10 @@ async def client_sla(
         if read:
             for contract_id, count in await session.execute(volume_statement):
                 received[contract_id] = int(count)
+    policies_by_contract = await contracts.policies_of(session, scope, ids)
     summaries = []
     for contract in contract_rows:
-        policies = await contracts.list_sla_policies(session, scope, contract.id)
+        policies = policies_by_contract[contract.id]
         objectives = []
         for key, objective in _objectives_in(policies, first, last).items():
             now_attained = engine.attainment(*counts[(contract.id, key, True)])
@@ -564,6 +599,9 @@ async def client_sla(
                 status=contract.status,
                 received=received[contract.id],
                 objectives=objectives,
+                coverage=await _coverage_summary(
+                    session, scope, contract.id, policies, previous_first, first, last, zone
+                ),
             )
         )
     return schemas.ClientSla(
@@ -590,33 +628,52 @@ CSV_COLUMNS = (
     "responded",
     "resolved",
     "units",
+    "required_minutes",
+    "fully_staffed_minutes",
 )
 
 
 def contract_sla_csv(report: schemas.ContractSla) -> str:
-    """The same numbers as the JSON report, one row per objective and period (volumes repeated per row)."""
+    """The same numbers as the JSON report, one row per objective and period (volumes repeated per row).
+    The coverage objective's rows leave the item counts empty and give required and fully staffed minutes;
+    item objectives' rows leave those empty."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     volumes = {point.period: point for point in report.volumes.series}
+
+    def write(key: str, period: date, attained: float | None, target: float, *counts: object) -> None:
+        volume = volumes.get(period)
+        writer.writerow(
+            [
+                report.contract_code,
+                key,
+                period.isoformat(),
+                *counts[:3],
+                "" if attained is None else f"{attained:.2f}",
+                f"{target:g}",
+                *((volume.received, volume.responded, volume.resolved, volume.units) if volume else (0,) * 4),
+                *counts[3:],
+            ]
+        )
+
     for objective in report.objectives:
         for point in objective.series:
-            volume = volumes.get(point.period)
-            writer.writerow(
-                [
-                    report.contract_code,
-                    objective.key,
-                    point.period.isoformat(),
-                    point.met,
-                    point.breached,
-                    point.pending,
-                    "" if point.attainment is None else f"{point.attainment:.2f}",
-                    f"{objective.target_percent:g}",
-                    volume.received if volume else 0,
-                    volume.responded if volume else 0,
-                    volume.resolved if volume else 0,
-                    volume.units if volume else 0,
-                ]
+            write(
+                objective.key,
+                point.period,
+                point.attainment,
+                objective.target_percent,
+                *(point.met, point.breached, point.pending, "", ""),
+            )
+    if report.coverage is not None:
+        for staffed in report.coverage.series:
+            write(
+                "coverage",
+                staffed.period,
+                staffed.attainment,
+                report.coverage.target_percent,
+                *("", "", "", f"{staffed.required_minutes:g}", f"{staffed.fully_staffed_minutes:g}"),
             )
     return buffer.getvalue()
 

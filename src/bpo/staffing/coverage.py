@@ -10,8 +10,9 @@ equal shifts no longer than that, on quarter-hour steps of elapsed time: 24 h at
 shifts, 17.5 h is two of 8 h 45.
 
 `measure` compares what is required (stretches with a headcount) with who is scheduled (one stretch
-per assigned person) over a period, cut into equal intervals. Staffed time counts at most the required
-headcount at each instant: a surplus on one shift does not make up for a gap on another.
+per assigned person) over a period, cut into equal intervals (or, `measure_between`, at given bounds
+such as local midnights). Staffed time counts at most the required headcount at each instant: a surplus
+on one shift does not make up for a gap on another.
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ class IntervalCoverage:
     gap: bool
     required_staff_seconds: int
     staffed_staff_seconds: int
+    # Time in the interval with any requirement, and the part of it staffed at the full headcount.
+    coverage_seconds: int
+    fully_staffed_seconds: int
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,21 @@ def _seconds(start: datetime, end: datetime) -> int:
     return int((end - start).total_seconds())
 
 
+def steps(start: datetime, end: datetime, interval: timedelta) -> list[datetime]:
+    """[start, start + interval, …, end]: equal intervals, the last possibly shorter."""
+    if end <= start:
+        raise ValueError("the period must end after it starts")
+    if interval <= timedelta():
+        raise ValueError("the interval must be positive")
+    bounds = []
+    cursor = start
+    while cursor < end:
+        bounds.append(cursor)
+        cursor = min(cursor + interval, end)
+    bounds.append(end)
+    return bounds
+
+
 def measure(
     required: Iterable[tuple[datetime, datetime, int]],
     scheduled: Iterable[tuple[datetime, datetime]],
@@ -160,10 +179,19 @@ def measure(
 ) -> Coverage:
     """Required vs scheduled headcount over [start, end) in steps of `interval` (the last may be
     shorter), and in total."""
-    if end <= start:
-        raise ValueError("the period must end after it starts")
-    if interval <= timedelta():
-        raise ValueError("the interval must be positive")
+    return measure_between(required, scheduled, steps(start, end, interval))
+
+
+def measure_between(
+    required: Iterable[tuple[datetime, datetime, int]],
+    scheduled: Iterable[tuple[datetime, datetime]],
+    bounds: Sequence[datetime],
+) -> Coverage:
+    """Required vs scheduled headcount over the consecutive intervals between ``bounds`` (ascending:
+    equal `steps`, or local days of a zone), and in total."""
+    if len(bounds) < 2 or any(b <= a for a, b in pairwise(bounds)):
+        raise ValueError("the bounds must ascend, at least two of them")
+    start, end = bounds[0], bounds[-1]
     changes: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
     for a, b, headcount in required:
         a, b = max(a, start), min(b, end)
@@ -175,15 +203,8 @@ def measure(
         if a < b:
             changes[a][1] += 1
             changes[b][1] -= 1
-    bounds = []
-    cursor = start
-    while cursor < end:
-        bounds.append(cursor)
-        cursor = min(cursor + interval, end)
-    bounds.append(end)
     points = sorted(set(changes) | set(bounds))
     intervals = []
-    coverage_seconds = fully_staffed_seconds = 0
     segments: list[tuple[int, int, int]] = []
     need = have = slot = 0
     for here, after in pairwise(points):
@@ -192,9 +213,6 @@ def measure(
             have += changes[here][1]
         seconds = _seconds(here, after)
         segments.append((need, have, seconds))
-        if need:
-            coverage_seconds += seconds
-            fully_staffed_seconds += seconds if have >= need else 0
         if after == bounds[slot + 1]:
             intervals.append(_interval(bounds[slot], after, segments))
             segments = []
@@ -202,8 +220,8 @@ def measure(
     totals = CoverageTotals(
         sum(i.required_staff_seconds for i in intervals),
         sum(i.staffed_staff_seconds for i in intervals),
-        coverage_seconds,
-        fully_staffed_seconds,
+        sum(i.coverage_seconds for i in intervals),
+        sum(i.fully_staffed_seconds for i in intervals),
     )
     return Coverage(tuple(intervals), totals)
 
@@ -217,6 +235,8 @@ def _interval(start: datetime, end: datetime, segments: Sequence[tuple[int, int,
         gap=any(have < need for need, have, _ in segments),
         required_staff_seconds=sum(need * seconds for need, _, seconds in segments),
         staffed_staff_seconds=sum(min(need, have) * seconds for need, have, seconds in segments),
+        coverage_seconds=sum(seconds for need, _, seconds in segments if need),
+        fully_staffed_seconds=sum(seconds for need, have, seconds in segments if need and have >= need),
     )
 
 

@@ -439,10 +439,9 @@ async def _measure(
     scope: Scope,
     contract: Contract,
     calendar: cal.Calendar,
-    start: datetime,
-    end: datetime,
-    interval: timedelta,
+    bounds: Sequence[datetime],
 ) -> coverage.Coverage:
+    start, end = bounds[0], bounds[-1]
     zone = ZoneInfo(calendar.zone)
     # Lines starting the day before can run past midnight into the period.
     first = start.astimezone(zone).date() - timedelta(days=1)
@@ -458,17 +457,25 @@ async def _measure(
             Shift.ends_at > start,
         )
     )
-    return coverage.measure(required, [(a, b) for a, b in rows], start, end, interval)
+    return coverage.measure_between(required, [(a, b) for a, b in rows], bounds)
+
+
+async def coverage_between(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, bounds: Sequence[datetime]
+) -> coverage.Coverage:
+    """How much of the contract's required coverage is staffed by assignments, in each interval between
+    ``bounds`` (ascending instants) and in total; ``fully_staffed_share`` is what the SLA ``coverage``
+    objective measures."""
+    contract = await contracts.get_contract_row(session, scope, contract_id)
+    calendar = await _contract_calendar(session, scope, contract, bounds[0].date(), bounds[-1].date())
+    return await _measure(session, scope, contract, calendar, bounds)
 
 
 async def coverage_share(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, start: datetime, end: datetime
 ) -> coverage.CoverageTotals:
-    """How much of the contract's required coverage in [start, end) is staffed by assignments; its
-    ``fully_staffed_share`` is what the SLA ``coverage`` objective measures."""
-    contract = await contracts.get_contract_row(session, scope, contract_id)
-    calendar = await _contract_calendar(session, scope, contract, start.date(), end.date())
-    return (await _measure(session, scope, contract, calendar, start, end, end - start)).totals
+    """The totals of `coverage_between` for [start, end)."""
+    return (await coverage_between(session, scope, contract_id, (start, end))).totals
 
 
 def _minutes(seconds: int) -> float:
@@ -493,7 +500,7 @@ async def coverage_report(
     calendar = await _contract_calendar(session, scope, contract, first, last)
     start, end = coverage.local_days(calendar.zone, first, last)
     measured = await _measure(
-        session, scope, contract, calendar, start, end, timedelta(minutes=interval_minutes)
+        session, scope, contract, calendar, coverage.steps(start, end, timedelta(minutes=interval_minutes))
     )
     totals = measured.totals
     return schemas.CoverageReport(

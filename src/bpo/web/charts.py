@@ -178,22 +178,28 @@ def _line(svg: ET.Element, plot: Plot, values: Sequence[float | None], css_class
 
 
 def attainment_chart(
-    chart_id: str, days: Sequence[date], attainment: Sequence[float | None], target: float
+    chart_id: str,
+    days: Sequence[date],
+    attainment: Sequence[float | None],
+    target: float,
+    *,
+    title: str = "Attainment against target, by day",
+    measured: str = "decided items",
 ) -> Markup:
+    """A day's attainment in percent (None: nothing ``measured`` that day) against the target line."""
     known = [(day, value) for day, value in zip(days, attainment, strict=True) if value is not None]
-    title = "Attainment against target, by day"
     if known:
         low_day, low = min(known, key=lambda pair: pair[1])
         high_day, high = max(known, key=lambda pair: pair[1])
         below = sum(1 for _, value in known if value < target)
         description = (
             f"Daily attainment from {day_label(days[0])} to {day_label(days[-1])}, target {target:g}%. "
-            f"{len(known)} of {len(days)} days have decided items; lowest {format_percent(low)} on "
+            f"{len(known)} of {len(days)} days have {measured}; lowest {format_percent(low)} on "
             f"{day_label(low_day)}, highest {format_percent(high)} on {day_label(high_day)}; "
             f"below target on {below} day{'s' if below != 1 else ''}."
         )
     else:
-        description = f"No decided items between {day_label(days[0])} and {day_label(days[-1])}."
+        description = f"No {measured} between {day_label(days[0])} and {day_label(days[-1])}."
     svg = _svg(chart_id, title, description)
     plot = Plot(len(days), percent_floor([target, *(value for _, value in known)]), 100.0, top=LEGEND_TOP)
     _legend(svg, [("series", "attainment"), ("target", f"target {target:g}%")])
@@ -206,7 +212,7 @@ def attainment_chart(
         {"x1": str(LEFT), "x2": str(WIDTH - RIGHT), "y1": target_y, "y2": target_y, "class": "target"},
     )
     if not known:
-        _empty(svg, "No decided items in this period")
+        _empty(svg, f"No {measured} in this period")
         return _markup(svg)
     _line(svg, plot, attainment, "series")
     radius = f"{min(4.0, max(plot.band / 3, 1.5)):.1f}"

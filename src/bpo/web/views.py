@@ -38,10 +38,18 @@ class ObjectiveView:
 
 
 @dataclass(frozen=True)
+class CoverageView:
+    summary: schemas.CoverageSummary
+    detail: schemas.CoverageSla
+    chart: Markup
+
+
+@dataclass(frozen=True)
 class ContractCard:
     summary: schemas.ContractSummary
     detail: schemas.ContractSla
     objectives: list[ObjectiveView]
+    coverage: CoverageView | None
     volume_chart: Markup
 
 
@@ -96,11 +104,27 @@ def _card(
                 checkpoint_chart=checkpoints,
             )
         )
+    coverage = None
+    if summary.coverage is not None and detail.coverage is not None:
+        staffed = {point.period: point.attainment for point in detail.coverage.series}
+        coverage = CoverageView(
+            summary=summary.coverage,
+            detail=detail.coverage,
+            chart=charts.attainment_chart(
+                f"{prefix}-coverage",
+                calendar,
+                [staffed.get(day) for day in calendar],
+                detail.coverage.target_percent,
+                title="Coverage staffed at full headcount against target, by day",
+                measured="required coverage",
+            ),
+        )
     received = {point.period: point.received for point in detail.volumes.series}
     return ContractCard(
         summary=summary,
         detail=detail,
         objectives=objectives,
+        coverage=coverage,
         volume_chart=charts.volume_chart(
             f"{prefix}-volume", calendar, [received.get(day, 0) for day in calendar]
         ),
@@ -115,6 +139,10 @@ def objective_label(detail: schemas.ObjectiveSla) -> str:
     if scope_filter:
         label += f" ({scope_filter.replace('|', ', ')})"
     return label
+
+
+def hours(minutes: float) -> str:
+    return f"{minutes / 60:,.1f} h"
 
 
 def duration(seconds: float | None) -> str:
@@ -151,6 +179,7 @@ def _environment() -> Environment:
         percent=percent,
         target=target,
         duration=duration,
+        hours=hours,
         day=charts.day_label,
         long_day=long_day,
         objective_label=objective_label,
