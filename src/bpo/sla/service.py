@@ -131,7 +131,9 @@ _decode_counts = msgspec.json.Decoder(dict[str, int]).decode
 # A range from day, month and month-to-date rows, in one statement per table. The days come as one array
 # per column (per objective), which costs far less to read than a row per day. Sketches and other counts
 # come from the rows merge_plan names, each with the sign it is added with: about a dozen rows per
-# objective for a year. Sketches are merged in Python, as expanding JSON in SQL costs several times more.
+# objective for a year (the month-to-date rows picked with DISTINCT ON: a join against the contract's
+# month-to-date rows, one per day, cost most of the statement). Sketches are merged in Python, as
+# expanding JSON in SQL costs several times more.
 _SLA_RANGE = text(
     """
     SELECT objective, array_agg(starts_on ORDER BY starts_on) AS days, array_agg(met ORDER BY starts_on),
@@ -146,21 +148,17 @@ _SLA_RANGE = text(
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id
       AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
     UNION ALL
-    SELECT p.objective, NULL, NULL, NULL, NULL, latest.sign, p.sketch::text, p.checkpoints::text
-    FROM (
-        SELECT 1 AS sign, objective, max(starts_on) AS starts_on FROM sla_periods
-        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-          AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
-        GROUP BY objective
-        UNION ALL
-        SELECT -1, objective, max(starts_on) FROM sla_periods
-        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-          AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
-        GROUP BY objective
-    ) AS latest
-    JOIN sla_periods AS p
-      ON p.tenant_id = :tenant_id AND p.contract_id = :contract_id AND p.span = 'mtd'
-     AND p.starts_on = latest.starts_on AND p.objective = latest.objective
+    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text
+     FROM sla_periods
+     WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+       AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
+     ORDER BY objective, starts_on DESC)
+    UNION ALL
+    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, -1, sketch::text, checkpoints::text
+     FROM sla_periods
+     WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+       AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
+     ORDER BY objective, starts_on DESC)
     """
 )
 _WORK_RANGE = text(
@@ -178,22 +176,19 @@ _WORK_RANGE = text(
         WHERE tenant_id = :tenant_id AND contract_id = :contract_id
           AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
         UNION ALL
-        SELECT latest.sign, p.channel, p.received, p.responded, p.resolved, p.units, p.outcomes,
-               p.sentiments
-        FROM (
-            SELECT 1 AS sign, channel, max(starts_on) AS starts_on FROM work_periods
-            WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-              AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
-            GROUP BY channel
-            UNION ALL
-            SELECT -1, channel, max(starts_on) FROM work_periods
-            WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-              AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
-            GROUP BY channel
-        ) AS latest
-        JOIN work_periods AS p
-          ON p.tenant_id = :tenant_id AND p.contract_id = :contract_id AND p.span = 'mtd'
-         AND p.starts_on = latest.starts_on AND p.channel = latest.channel
+        (SELECT DISTINCT ON (channel) 1, channel, received, responded, resolved, units, outcomes,
+                sentiments
+         FROM work_periods
+         WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+           AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
+         ORDER BY channel, starts_on DESC)
+        UNION ALL
+        (SELECT DISTINCT ON (channel) -1, channel, received, responded, resolved, units, outcomes,
+                sentiments
+         FROM work_periods
+         WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+           AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
+         ORDER BY channel, starts_on DESC)
     )
     SELECT 'day' AS part, NULL AS key, array_agg(starts_on ORDER BY starts_on) AS days,
            array_agg(received ORDER BY starts_on), array_agg(responded ORDER BY starts_on),
