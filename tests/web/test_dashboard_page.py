@@ -86,20 +86,21 @@ def recent_emails(days: int = 45, seed: int = 8) -> list[dict[str, Any]]:
     return items
 
 
+async def every_hour_calendar(client: httpx.AsyncClient, h: dict[str, str], code: str) -> dict[str, Any]:
+    """Open around the clock, every day, in Tokyo."""
+    body = {
+        "code": code,
+        "name": "Every day",
+        "time_zone": "Asia/Tokyo",
+        "windows": [{"days": ["daily"], "start": "00:00", "end": "24:00"}],
+    }
+    return await post_ok(client, "/v1/calendars", body, h)
+
+
 async def email_contract(client: httpx.AsyncClient, tenant: TenantHandle, service_id: str) -> dict[str, Any]:
     """The Lancers email queue: answered within 24 h of calendar time, with 1/8/12/18/24 h checkpoints."""
     h = tenant.admin
-    calendar = await post_ok(
-        client,
-        "/v1/calendars",
-        {
-            "code": f"MAIL-{uuid.uuid4().hex[:6]}",
-            "name": "Every day",
-            "time_zone": "Asia/Tokyo",
-            "windows": [{"days": ["daily"], "start": "00:00", "end": "24:00"}],
-        },
-        h,
-    )
+    calendar = await every_hour_calendar(client, h, f"MAIL-{uuid.uuid4().hex[:6]}")
     contract = await post_ok(
         client,
         "/v1/contracts",
@@ -139,17 +140,7 @@ async def staffed_contract(
     one person works every other weekday shift of the last five weeks."""
     h = tenant.admin
     code = uuid.uuid4().hex[:6]
-    calendar = await post_ok(
-        client,
-        "/v1/calendars",
-        {
-            "code": f"DESK-{code}",
-            "name": "Always",
-            "time_zone": "Asia/Tokyo",
-            "windows": [{"days": ["daily"], "start": "00:00", "end": "24:00"}],
-        },
-        h,
-    )
+    calendar = await every_hour_calendar(client, h, f"DESK-{code}")
     contract = await post_ok(
         client,
         "/v1/contracts",

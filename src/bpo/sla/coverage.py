@@ -87,7 +87,7 @@ async def coverage_sla(
     )
 
 
-async def coverage_then_and_now(
+async def coverage_summary(
     session: AsyncSession,
     scope: Scope,
     contract_id: uuid.UUID,
@@ -96,18 +96,24 @@ async def coverage_then_and_now(
     first: date,
     last: date,
     zone: ZoneInfo,
-) -> tuple[float, float | None, float | None] | None:
-    """(target, attainment over first..last, over previous_first..the day before first) for a contract
-    with a coverage objective in the range; None without one."""
+) -> schemas.CoverageSummary | None:
+    """The objective over first..last against previous_first..the day before first, for a client's
+    summary; None without a coverage objective in the range."""
     objective = coverage_objective(policies, first, last)
     if objective is None:
         return None
     days = (previous_first, first, last + timedelta(days=1))
     before, now = (await measure_days(session, scope, contract_id, days, zone)).intervals
-    return (
-        float(objective.target_percent),
-        _percent(now.fully_staffed_seconds, now.coverage_seconds),
-        _percent(before.fully_staffed_seconds, before.coverage_seconds),
+    attainment = _percent(now.fully_staffed_seconds, now.coverage_seconds)
+    previous = _percent(before.fully_staffed_seconds, before.coverage_seconds)
+    target = float(objective.target_percent)
+    status = engine.target_status(attainment, target)
+    return schemas.CoverageSummary(
+        target_percent=target,
+        attainment=attainment,
+        status=None if status is None else status.value,
+        previous_attainment=previous,
+        trend=engine.trend(attainment, previous),
     )
 
 

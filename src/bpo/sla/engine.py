@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import Literal
 
 from bpo.clients.calendar import Calendar, add_business, business_duration, is_open, next_open
 from bpo.clients.rules import duration_seconds
@@ -192,6 +193,15 @@ def target_status(
     if attainment_percent >= target_percent - amber_margin:
         return TargetStatus.AMBER
     return TargetStatus.RED
+
+
+def trend(now: float | None, before: float | None) -> Literal["up", "down", "flat"] | None:
+    """How an attainment moved against the period before: within 0.05 points is flat."""
+    if now is None or before is None:
+        return None
+    if abs(now - before) < 0.05:
+        return "flat"
+    return "up" if now > before else "down"
 
 
 def checkpoint_curve(

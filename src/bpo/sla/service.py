@@ -10,7 +10,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -442,40 +442,6 @@ async def contract_sla(
     )
 
 
-def _trend(now: float | None, before: float | None) -> Literal["up", "down", "flat"] | None:
-    if now is None or before is None:
-        return None
-    if abs(now - before) < 0.05:
-        return "flat"
-    return "up" if now > before else "down"
-
-
-async def _coverage_summary(
-    session: AsyncSession,
-    scope: Scope,
-    contract_id: uuid.UUID,
-    policies: Sequence[SlaPolicy],
-    previous_first: date,
-    first: date,
-    last: date,
-    zone: ZoneInfo,
-) -> schemas.CoverageSummary | None:
-    measured = await coverage.coverage_then_and_now(
-        session, scope, contract_id, policies, previous_first, first, last, zone
-    )
-    if measured is None:
-        return None
-    target, now_attained, before = measured
-    status = engine.target_status(now_attained, target)
-    return schemas.CoverageSummary(
-        target_percent=target,
-        attainment=now_attained,
-        status=status.value if status else None,
-        previous_attainment=before,
-        trend=_trend(now_attained, before),
-    )
-
-
 async def client_sla(
     session: AsyncSession, scope: Scope, client_id: uuid.UUID, start: date | None, end: date | None
 ) -> schemas.ClientSla:
@@ -582,7 +548,7 @@ async def client_sla(
                     attainment=now_attained,
                     status=status.value if status else None,
                     previous_attainment=before,
-                    trend=_trend(now_attained, before),
+                    trend=engine.trend(now_attained, before),
                 )
             )
         summaries.append(
@@ -594,7 +560,7 @@ async def client_sla(
                 status=contract.status,
                 received=received[contract.id],
                 objectives=objectives,
-                coverage=await _coverage_summary(
+                coverage=await coverage.coverage_summary(
                     session, scope, contract.id, policies, previous_first, first, last, zone
                 ),
             )
