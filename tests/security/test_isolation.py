@@ -168,6 +168,7 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /v1/clients/{client_id}/services": Probe(),
     "POST /v1/clients/{client_id}/services": W(body={"code": "s{unique}", "name": "Probe"}),
     "GET /v1/clients/{client_id}/sla": Probe(query=PERIOD),
+    "GET /v1/clients/{client_id}/sla.csv": Probe(query=PERIOD),
     "GET /v1/services/{service_id}": Probe(),
     "PATCH /v1/services/{service_id}": W(body={"name": "Probe"}),
     "DELETE /v1/services/{service_id}": W(),

@@ -143,6 +143,15 @@ class TestCoverageOnTheDashboard:
             50.0,
             0.0,
         )
+        export = await client.get(
+            f"{path}.csv", params={"start": "2026-11-02", "end": "2026-11-03"}, headers=w.h
+        )
+        assert export.status_code == 200, export.text
+        rows = [r for r in csv.DictReader(io.StringIO(export.text)) if r["contract_code"] == contract["code"]]
+        assert [(r["objective"], r["attainment_percent"], r["status"], r["trend"]) for r in rows] == [
+            ("first_response", "", "", ""),
+            ("coverage", "50.00", "red", "up"),
+        ]
 
     async def test_without_a_coverage_objective_there_is_none(self, client: httpx.AsyncClient) -> None:
         w = await world(client)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -279,6 +281,31 @@ class TestClientSla:
         assert objective["trend"] == "down"
         assert objective["status"] == "red"
 
+        export = await client.get(
+            f"/v1/clients/{setup['client']['id']}/sla.csv",
+            params={"start": "2026-10-01", "end": "2026-10-30"},
+            headers=tenant.admin,
+        )
+        assert export.status_code == 200, export.text
+        assert export.headers["content-type"].startswith("text/csv")
+        assert (
+            f"sla-{setup['client']['code']}-2026-10-01-2026-10-30.csv"
+            in export.headers["content-disposition"]
+        )
+        (row,) = csv.DictReader(io.StringIO(export.text))
+        assert row == {
+            "contract_code": summary["contract_code"],
+            "contract_name": summary["name"],
+            "objective": objective["key"],
+            "metric": "first_response",
+            "target_percent": "95",
+            "attainment_percent": "60.00",
+            "status": "red",
+            "previous_attainment_percent": "100.00",
+            "trend": "down",
+            "received": "5",
+        }
+
 
 class TestIsolation:
     async def test_viewers_see_only_their_client_and_others_nothing(self, client: httpx.AsyncClient) -> None:
@@ -297,6 +324,7 @@ class TestIsolation:
         for path in (
             f"/v1/contracts/{theirs['contract']['id']}/sla",
             f"/v1/clients/{theirs['client']['id']}/sla",
+            f"/v1/clients/{theirs['client']['id']}/sla.csv",
         ):
             assert_problem(await client.get(path, headers=viewer), 404)
         _, staff = await create_user(client, tenant, role="staff")
@@ -305,6 +333,7 @@ class TestIsolation:
         for path in (
             f"/v1/contracts/{mine['contract']['id']}/sla",
             f"/v1/clients/{mine['client']['id']}/sla",
+            f"/v1/clients/{mine['client']['id']}/sla.csv",
         ):
             assert_problem(await client.get(path, headers=stranger.admin), 404)
 
@@ -349,9 +378,6 @@ class TestRebuildCommand:
 
 class TestCsvExport:
     async def test_csv_has_the_same_numbers(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
-        import csv
-        import io
-
         tenant = await create_tenant(client)
         setup = await chat_contract(client, tenant)
         contract_id = setup["contract"]["id"]

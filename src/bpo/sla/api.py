@@ -49,11 +49,8 @@ async def contract_sla_csv(
     granularity: FromQuery[schemas.Granularity] = "day",
 ) -> Response[str]:
     report = await service.contract_sla(session, caller, contract_id, start, end, granularity)
-    filename = f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
-    return Response(
-        service.contract_sla_csv(report),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return _csv(
+        service.contract_sla_csv(report), f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
     )
 
 
@@ -73,4 +70,30 @@ async def client_sla(
     return await service.client_sla(session, caller, client_id, start, end)
 
 
-ROUTES: list[ControllerRouterHandler] = [contract_sla, contract_sla_csv, client_sla]
+@get(
+    "/v1/clients/{client_id:uuid}/sla.csv",
+    guards=[READERS],
+    tags=["sla"],
+    summary="The client SLA summary as CSV (one row per contract and objective, coverage included)",
+    media_type="text/csv",
+)
+async def client_sla_csv(
+    session: Session,
+    caller: Caller,
+    client_id: FromPath[uuid.UUID],
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+) -> Response[str]:
+    report = await service.client_sla(session, caller, client_id, start, end)
+    return _csv(service.client_sla_csv(report), f"sla-{report.client_code}-{report.start}-{report.end}.csv")
+
+
+def _csv(body: str, filename: str) -> Response[str]:
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [contract_sla, contract_sla_csv, client_sla, client_sla_csv]

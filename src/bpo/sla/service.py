@@ -639,6 +639,53 @@ def contract_sla_csv(report: schemas.ContractSla) -> str:
     return buffer.getvalue()
 
 
+CLIENT_CSV_COLUMNS = (
+    "contract_code",
+    "contract_name",
+    "objective",
+    "metric",
+    "target_percent",
+    "attainment_percent",
+    "status",
+    "previous_attainment_percent",
+    "trend",
+    "received",
+)
+
+
+def client_sla_csv(report: schemas.ClientSla) -> str:
+    """The client summary, one row per contract and objective (the coverage objective as "coverage")."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CLIENT_CSV_COLUMNS)
+
+    def percent(value: float | None) -> str:
+        return "" if value is None else f"{value:.2f}"
+
+    for contract in report.contracts:
+        rows: list[tuple[str, str, schemas.ObjectiveSummary | schemas.CoverageSummary]] = [
+            (o.key, o.metric, o) for o in contract.objectives
+        ]
+        if contract.coverage is not None:
+            rows.append(("coverage", "coverage", contract.coverage))
+        for key, metric, summary in rows:
+            writer.writerow(
+                [
+                    contract.contract_code,
+                    contract.name,
+                    key,
+                    metric,
+                    f"{summary.target_percent:g}",
+                    percent(summary.attainment),
+                    summary.status or "",
+                    percent(summary.previous_attainment),
+                    summary.trend or "",
+                    contract.received,
+                ]
+            )
+    return buffer.getvalue()
+
+
 async def attainment_by_metric(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, lower: datetime, upper: datetime
 ) -> dict[Metric, float | None]:
