@@ -1,6 +1,8 @@
 """Redis down while work comes in: ingest still commits and answers 200, the rollup jobs wait in the
 outbox, and once Redis is back the scheduler's sweep (a real `bpo scheduler`) relays them and a real
-`bpo worker` runs each exactly once. The effect is checked against an exact recomputation."""
+`bpo worker` runs each exactly once. Redis back without the jobs it held (no persistence): the
+scheduler sends the lost ones again, and each runs once. The effect is checked against an exact
+recomputation."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from sqlalchemy import select
 
 from bpo.core.runtime import Runtime
 from bpo.delivery.models import JobRun, OutboxMessage
+from bpo.delivery.scheduler import Scheduler
 from bpo.sla import rollups
 from bpo.sla.models import SlaHourly, WorkHourly
 from bpo.tenancy.auth import system_scope
@@ -146,11 +149,8 @@ def worker_events(worker: BpoProcess, event: str) -> Counter[str]:
     return counts
 
 
-async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_once(
-    stack: Stack, stack_client: httpx.AsyncClient, stack_runtime: Runtime, tmp_path: Path
-) -> None:
-    client, runtime = stack_client, stack_runtime
-    tenant = await create_tenant(client)
+async def measured_contract(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[str, dict[str, str]]:
+    """An active contract with OBJECTIVES, and an API key of its client."""
     setup = await onboard(client, tenant)
     contract_id = setup["contract"]["id"]
     path = f"/v1/contracts/{contract_id}"
@@ -162,6 +162,27 @@ async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_
     )
     await post_ok(client, f"{path}/transitions", {"status": "active"}, tenant.admin)
     key = headers_for((await create_api_key(client, tenant, client_id=setup["client"]["id"]))["key"])
+    return contract_id, key
+
+
+async def assert_rollups_exact(runtime: Runtime, tenant: TenantHandle, contract_id: str, items: int) -> None:
+    """The rollups count every item, and equal a recomputation from the raw items."""
+    contract = uuid.UUID(contract_id)
+    rolled_up = await rollup_rows(runtime, tenant, contract)
+    assert sum(row[2] for row in rolled_up["work"]) == items
+    assert len({row[0] for row in rolled_up["sla"]}) == len(OBJECTIVES)
+    assert sum(row[2] for row in rolled_up["sla"]) > 0, "nothing met"
+    assert sum(row[3] for row in rolled_up["sla"]) > 0, "nothing breached"
+    await recompute(runtime, tenant, contract)
+    assert await rollup_rows(runtime, tenant, contract) == rolled_up
+
+
+async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_once(
+    stack: Stack, stack_client: httpx.AsyncClient, stack_runtime: Runtime, tmp_path: Path
+) -> None:
+    client, runtime = stack_client, stack_runtime
+    tenant = await create_tenant(client)
+    contract_id, key = await measured_contract(client, tenant)
     env = process_env(stack.settings)
     worker = BpoProcess(
         ["worker", "--queue", rollups.SLA_QUEUE, "--threads", "2"], env, tmp_path / "worker.log"
@@ -213,12 +234,49 @@ async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_
     assert await runs(runtime, tenant) == Counter(first | set(waiting))
     assert worker_events(worker, "job_done") == Counter(str(job) for job in first | set(waiting))
 
-    # Nothing lost: the rollups count every item, and equal a recomputation from the raw items.
-    contract = uuid.UUID(contract_id)
-    rolled_up = await rollup_rows(runtime, tenant, contract)
-    assert sum(row[2] for row in rolled_up["work"]) == (BATCHES + 1) * ITEMS
-    assert len({row[0] for row in rolled_up["sla"]}) == len(OBJECTIVES)
-    assert sum(row[2] for row in rolled_up["sla"]) > 0, "nothing met"
-    assert sum(row[3] for row in rolled_up["sla"]) > 0, "nothing breached"
-    await recompute(runtime, tenant, contract)
-    assert await rollup_rows(runtime, tenant, contract) == rolled_up
+    # Nothing lost.
+    await assert_rollups_exact(runtime, tenant, contract_id, (BATCHES + 1) * ITEMS)
+
+
+async def test_jobs_lost_by_a_redis_restart_without_persistence_are_sent_again_and_run_once(
+    stack: Stack, stack_client: httpx.AsyncClient, stack_runtime: Runtime, tmp_path: Path
+) -> None:
+    client, runtime = stack_client, stack_runtime
+    tenant = await create_tenant(client)
+    contract_id, key = await measured_contract(client, tenant)
+    scheduler = Scheduler(runtime)
+    # No worker yet: each commit relays its job to Redis, where it waits.
+    for number in range(BATCHES):
+        await post_ok(client, "/v1/work-items:batch", batch(contract_id, number), key)
+    relayed = await outbox(runtime, tenant)
+    assert len(relayed) == BATCHES
+    assert set(relayed.values()) == {(True, 1)}
+    # Waiting in the broker is not lost: nothing is sent again.
+    assert await scheduler.resend_lost(grace=timedelta(0)) == 0
+
+    # Redis comes back empty, as after a restart without persistence: the waiting jobs are gone.
+    await runtime.redis.flushall()
+    worker = BpoProcess(
+        ["worker", "--queue", rollups.SLA_QUEUE, "--threads", "2"],
+        process_env(stack.settings),
+        tmp_path / "worker.log",
+    )
+    try:
+        await asyncio.sleep(1.0)
+        assert await runs(runtime, tenant) == Counter()
+        assert await scheduler.resend_lost(grace=timedelta(0)) == BATCHES
+
+        async def all_ran() -> bool:
+            return set(await runs(runtime, tenant)) == set(relayed)
+
+        await eventually("the worker to run the jobs sent again", all_ran)
+        # Completed jobs are never sent again.
+        assert await scheduler.resend_lost(grace=timedelta(0)) == 0
+    finally:
+        worker.kill()
+        print(f"--- worker\n{worker.log()[-4000:]}")
+
+    assert await outbox(runtime, tenant) == {job: (True, 2) for job in relayed}
+    assert await runs(runtime, tenant) == Counter(list(relayed))
+    assert worker_events(worker, "job_done") == Counter(str(job) for job in relayed)
+    await assert_rollups_exact(runtime, tenant, contract_id, BATCHES * ITEMS)

@@ -9,12 +9,13 @@ from typing import Any
 
 import dramatiq
 import structlog
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.db.engine import Database
 from bpo.delivery.broker import DEFAULT_QUEUE
-from bpo.delivery.models import JobRun
+from bpo.delivery.models import JobRun, OutboxMessage
 from bpo.settings import get_settings
 
 log = structlog.get_logger("bpo.jobs")
@@ -33,6 +34,7 @@ def worker_database() -> Database:
 
 
 async def claim(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID, actor: str) -> bool:
+    """Record the job as run in ``session``'s transaction; False when it already was."""
     inserted = await session.scalar(
         insert(JobRun)
         .values(tenant_id=tenant_id, job_id=job_id, actor=actor)
@@ -40,6 +42,16 @@ async def claim(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID, 
         .returning(JobRun.job_id)
     )
     return inserted is not None
+
+
+async def mark_completed(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    """The job's outbox row, if it has one, as completed: last in the job's transaction, so the row is
+    locked only while that commits (the relay marks the same row sent)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id == job_id)
+        .values(completed_at=func.now())
+    )
 
 
 def tenant_actor(
@@ -57,6 +69,7 @@ def tenant_actor(
                         log.info("job_already_done")
                         return
                     await fn(session, tenant, **kwargs)
+                    await mark_completed(session, tenant, job)
                 log.info("job_done")
 
         dramatiq.actor(actor_name=name, queue_name=queue, **options)(run)

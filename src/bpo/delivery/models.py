@@ -17,6 +17,12 @@ class OutboxMessage(Base, TenantMixin):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_pending", "tenant_id", "created_at", postgresql_where=text("sent_at IS NULL")),
+        Index(
+            "ix_outbox_in_flight",
+            "tenant_id",
+            "sent_at",
+            postgresql_where=text("sent_at IS NOT NULL AND completed_at IS NULL"),
+        ),
     )
 
     actor: Mapped[str] = mapped_column(String(100))
@@ -25,6 +31,9 @@ class OutboxMessage(Base, TenantMixin):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(server_default="0")
+    # Set by the job's own transaction (with its job_runs row): a relayed job not completed and no
+    # longer held by the broker was lost there, and is sent again.
+    completed_at: Mapped[datetime | None]
 
 
 class JobRun(Base):

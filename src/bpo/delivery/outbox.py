@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -20,6 +20,12 @@ from bpo.delivery.broker import DEFAULT_QUEUE
 from bpo.delivery.models import OutboxMessage
 
 log = structlog.get_logger("bpo.outbox")
+
+# Sends older than this are left alone by resend_lost, and a job's marker outlives the window, so a job
+# that failed for good (dead-lettered, never completed) is never mistaken for a lost one.
+RESEND_WITHIN = timedelta(hours=24)
+MAX_SENDS = 5
+MARKER_TTL = RESEND_WITHIN + timedelta(hours=1)
 
 
 class Relay:
@@ -49,6 +55,12 @@ class Relay:
     def _enqueue_all(self, tenant_id: uuid.UUID, rows: Sequence[OutboxMessage]) -> None:
         for row in rows:
             self.broker.enqueue(message_for(tenant_id, row))
+        # A marker per job, written after its message: while Redis has the marker it has the message
+        # too (or the job ran, or is delayed for a retry, or was dead-lettered); see resend_lost.
+        pipeline = self.broker.client.pipeline(transaction=False)
+        for row in rows:
+            pipeline.set(self._marker(row.id), 1, ex=MARKER_TTL)
+        pipeline.execute()
 
     async def sweep_tenant(self, tenant_id: uuid.UUID, older_than: datetime, limit: int = 500) -> int:
         """Send rows left pending (broker down at commit time, process died before relaying)."""
@@ -75,6 +87,55 @@ class Relay:
                 .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
             )
         return len(rows)
+
+    def _held(self, rows: Sequence[OutboxMessage]) -> set[uuid.UUID]:
+        """The rows' jobs whose marker Redis still has: it has not lost them since they were sent."""
+        pipeline = self.broker.client.pipeline(transaction=False)
+        for row in rows:
+            pipeline.exists(self._marker(row.id))
+        found = pipeline.execute()
+        return {row.id for row, exists in zip(rows, found, strict=True) if exists}
+
+    def _marker(self, job_id: uuid.UUID) -> str:
+        return f"{self.broker.namespace}:outbox:{job_id}"
+
+    async def resend_lost(self, tenant_id: uuid.UUID, sent_before: datetime, limit: int = 500) -> int:
+        """Send again the jobs relayed before ``sent_before`` (and within RESEND_WITHIN of it) that never
+        completed and whose marker Redis no longer has: lost with it, as when Redis restarts without
+        persistence. (Dramatiq's Redis broker keys messages by an id of its own, new on every retry, so
+        the marker is what can be looked up.) Their effect still happens once (``job_runs``); a job is
+        sent MAX_SENDS times at most."""
+        async with self.db.tenant(tenant_id) as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.tenant_id == tenant_id,
+                        OutboxMessage.sent_at.is_not(None),
+                        OutboxMessage.completed_at.is_(None),
+                        OutboxMessage.sent_at < sent_before,
+                        OutboxMessage.sent_at >= sent_before - RESEND_WITHIN,
+                        OutboxMessage.attempts < MAX_SENDS,
+                    )
+                    .order_by(OutboxMessage.sent_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            held = await asyncio.to_thread(self._held, rows)
+            lost = [row for row in rows if row.id not in held]
+            if not lost:
+                return 0
+            await asyncio.to_thread(self._enqueue_all, tenant_id, lost)
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_([r.id for r in lost]))
+                .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
+            )
+        log.warning("outbox_resent_lost", tenant_id=str(tenant_id), count=len(lost))
+        return len(lost)
 
 
 def message_for(tenant_id: uuid.UUID, row: OutboxMessage) -> Message[Any]:

@@ -31,6 +31,9 @@ SWEEP_SECONDS = 5
 QUEUE_STATS_SECONDS = 30
 # Rows younger than this are still being relayed by the process that wrote them.
 SWEEP_GRACE = timedelta(seconds=10)
+# Relayed jobs are checked against the broker this often, once sent this long ago.
+LOST_SECONDS = 60
+LOST_GRACE = timedelta(seconds=60)
 # Namespace for deterministic job ids: one maintenance job per tenant per hour, however often sent.
 JOB_NAMESPACE = uuid.UUID("8d1f3b38-5a7e-4c57-9a0b-6f3f0d9c2e11")
 
@@ -63,6 +66,20 @@ class Scheduler:
                 break
         if sent:
             log.info("outbox_swept", sent=sent)
+        return sent
+
+    async def resend_lost(self, grace: timedelta = LOST_GRACE) -> int:
+        """Jobs relayed more than ``grace`` ago that the broker lost (see Relay.resend_lost)."""
+        if not await self.is_leader():
+            return 0
+        sent_before = datetime.now(UTC) - grace
+        sent = 0
+        for tenant_id in await tenancy.active_tenant_ids(self.runtime):
+            try:
+                sent += await self.runtime.relay.resend_lost(tenant_id, sent_before)
+            except Exception as exc:
+                log.warning("outbox_resend_failed", tenant_id=str(tenant_id), error=str(exc))
+                break
         return sent
 
     async def send_to_every_tenant(self, actor: str, period: str, queue: str = DEFAULT_QUEUE) -> int:
@@ -123,6 +140,9 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     apscheduler = AsyncIOScheduler(timezone="UTC")
     apscheduler.add_job(
         scheduler.sweep_outbox, "interval", seconds=SWEEP_SECONDS, max_instances=1, coalesce=True
+    )
+    apscheduler.add_job(
+        scheduler.resend_lost, "interval", seconds=LOST_SECONDS, max_instances=1, coalesce=True
     )
     apscheduler.add_job(scheduler.hourly_maintenance, "cron", minute=7, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.refresh_due_slas, "cron", second=30, max_instances=1, coalesce=True)
