@@ -381,6 +381,13 @@ class TestDeliveries:
 
                 await eventually("the receiver to get the breach", arrived)
                 (request,) = receiver.received()
+
+                # The worker records the outcome after the receiver has answered.
+                async def recorded() -> bool:
+                    (delivery,) = await deliveries(client, tenant, endpoint["id"])
+                    return bool(delivery["status"] != "pending")
+
+                await eventually("the delivery's outcome to be recorded", recorded)
                 (delivery,) = await deliveries(client, tenant, endpoint["id"])
 
                 # A second job for the same delivery (a duplicate message) sends nothing more.
