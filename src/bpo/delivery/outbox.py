@@ -11,8 +11,9 @@ from typing import Any
 import structlog
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import ColumnElement, Update, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bpo.db.base import new_id
 from bpo.db.engine import Database, after_commit
@@ -45,11 +46,7 @@ class Relay:
             log.warning("outbox_relay_deferred", tenant_id=str(tenant_id), count=len(rows), error=str(exc))
             return 0
         async with self.db.tenant(tenant_id) as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_([r.id for r in rows]))
-                .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
-            )
+            await session.execute(_mark_sent(tenant_id, rows))
         return len(rows)
 
     def _enqueue_all(self, tenant_id: uuid.UUID, rows: Sequence[OutboxMessage]) -> None:
@@ -65,27 +62,17 @@ class Relay:
     async def sweep_tenant(self, tenant_id: uuid.UUID, older_than: datetime, limit: int = 500) -> int:
         """Send rows left pending (broker down at commit time, process died before relaying)."""
         async with self.db.tenant(tenant_id) as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.tenant_id == tenant_id,
-                        OutboxMessage.sent_at.is_(None),
-                        OutboxMessage.created_at < older_than,
-                    )
-                    .order_by(OutboxMessage.created_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            await asyncio.to_thread(self._enqueue_all, tenant_id, rows)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_([r.id for r in rows]))
-                .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
+            rows = await _lock(
+                session,
+                tenant_id,
+                OutboxMessage.created_at,
+                limit,
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.created_at < older_than,
             )
+            if rows:
+                await asyncio.to_thread(self._enqueue_all, tenant_id, rows)
+                await session.execute(_mark_sent(tenant_id, rows))
         return len(rows)
 
     def _held(self, rows: Sequence[OutboxMessage]) -> set[uuid.UUID]:
@@ -106,36 +93,52 @@ class Relay:
         the marker is what can be looked up.) Their effect still happens once (``job_runs``); a job is
         sent MAX_SENDS times at most."""
         async with self.db.tenant(tenant_id) as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.tenant_id == tenant_id,
-                        OutboxMessage.sent_at.is_not(None),
-                        OutboxMessage.completed_at.is_(None),
-                        OutboxMessage.sent_at < sent_before,
-                        OutboxMessage.sent_at >= sent_before - RESEND_WITHIN,
-                        OutboxMessage.attempts < MAX_SENDS,
-                    )
-                    .order_by(OutboxMessage.sent_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            held = await asyncio.to_thread(self._held, rows)
+            rows = await _lock(
+                session,
+                tenant_id,
+                OutboxMessage.sent_at,
+                limit,
+                OutboxMessage.sent_at.is_not(None),
+                OutboxMessage.completed_at.is_(None),
+                OutboxMessage.sent_at < sent_before,
+                OutboxMessage.sent_at >= sent_before - RESEND_WITHIN,
+                OutboxMessage.attempts < MAX_SENDS,
+            )
+            held = await asyncio.to_thread(self._held, rows) if rows else set()
             lost = [row for row in rows if row.id not in held]
             if not lost:
                 return 0
             await asyncio.to_thread(self._enqueue_all, tenant_id, lost)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_([r.id for r in lost]))
-                .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
-            )
+            await session.execute(_mark_sent(tenant_id, lost))
         log.warning("outbox_resent_lost", tenant_id=str(tenant_id), count=len(lost))
         return len(lost)
+
+
+async def _lock(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    order: InstrumentedAttribute[Any],
+    limit: int,
+    *conditions: ColumnElement[bool],
+) -> Sequence[OutboxMessage]:
+    """Up to ``limit`` of the tenant's rows meeting ``conditions``, locked (skipping rows another
+    sweep holds)."""
+    statement = (
+        select(OutboxMessage)
+        .where(OutboxMessage.tenant_id == tenant_id, *conditions)
+        .order_by(order)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(statement)).all()
+
+
+def _mark_sent(tenant_id: uuid.UUID, rows: Sequence[OutboxMessage]) -> Update:
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id.in_([r.id for r in rows]))
+        .values(sent_at=func.now(), attempts=OutboxMessage.attempts + 1)
+    )
 
 
 def message_for(tenant_id: uuid.UUID, row: OutboxMessage) -> Message[Any]:
