@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from bpo.db.cli import db_app
 from bpo.settings import Settings, SettingsError, load_settings
 from bpo.sla.cli import sla_app
 from bpo.work.cli import work_app
+
+if TYPE_CHECKING:
+    from bpo.tenancy import demo_activity
 
 app = typer.Typer(help="BPO Ops: clients, contracts, staffing, SLA and volume billing.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Provision and manage tenants (operators).", no_args_is_help=True)
@@ -213,7 +216,7 @@ def dev(
     from bpo.clients.onboarding import ManifestRejected
     from bpo.core.errors import BpoError
     from bpo.db.migrate import upgrade
-    from bpo.tenancy.demo import DEMO_MANIFEST, DemoTenant, load_demo
+    from bpo.tenancy.demo import DEMO_MANIFEST, DemoTenant, add_activity, load_demo
 
     base = settings_or_exit()
     with services(base) as settings:
@@ -230,6 +233,10 @@ def dev(
             except BpoError as exc:
                 print_problems(exc.errors)
                 fail(f"{DEMO_MANIFEST} was not applied: {exc.detail}")
+        if loaded is not None and loaded.demo:
+            with console.status("adding recent demo activity…"):
+                activity = asyncio.run(add_activity(settings, loaded.slug))
+            console.print(describe_activity(activity), highlight=False, soft_wrap=True)
         env = child_env(settings)
         children = [
             subprocess.Popen(worker_command([], 1, 4), env=env),
@@ -402,6 +409,50 @@ def tenants_apply(
         out.print(f"one-time password for {email}: {password}", markup=False, highlight=False, soft_wrap=True)
     if manifest.tenant.demo and applied.plan.count(Action.CREATE):
         out.print("Demo tenant: new users log in with BPO_DEMO_PASSWORD.", highlight=False)
+
+
+def describe_activity(activity: demo_activity.Activity) -> str:
+    run = "a schedule run queued" if activity.schedule_run else "no new schedule run"
+    return (
+        f"demo activity: {activity.items_created} new work items over {activity.days} contract-days, "
+        f"{activity.shifts_created} new shifts, {run}"
+    )
+
+
+@tenants_app.command("demo-activity")
+def tenants_demo_activity(
+    manifest_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="The demo tenant's manifest (tenant.demo: true).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days of work items before today.")] = 42,
+) -> None:
+    """Give a demo tenant recent synthetic activity, as `bpo dev` does: work items on its active
+    contracts for the last weeks (only the days not yet given), shifts around today and a schedule run.
+    Refuses a manifest not marked as a demo."""
+    from bpo.clients.manifest import load_manifest
+    from bpo.core.errors import BpoError
+    from bpo.tenancy.demo import add_activity
+
+    manifest, problems = load_manifest(manifest_file.read_text(encoding="utf-8"))
+    if manifest is None:
+        print_problems(problems)
+        fail(f"{manifest_file}: {len(problems)} problem(s)")
+    if not manifest.tenant.demo:
+        fail(f"{manifest_file}: tenant {manifest.tenant.slug!r} is not marked as a demo (tenant.demo)", 2)
+    with services(settings_or_exit()) as settings:
+        try:
+            with console.status("adding recent demo activity…"):
+                activity = asyncio.run(add_activity(settings, manifest.tenant.slug, days))
+        except BpoError as exc:
+            print_problems(exc.errors)
+            fail(exc.detail)
+    out.print(describe_activity(activity), highlight=False, soft_wrap=True)
 
 
 @tenants_app.command("export")

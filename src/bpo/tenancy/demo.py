@@ -9,6 +9,7 @@ from bpo.clients.manifest import load_manifest
 from bpo.clients.onboarding import ManifestRejected, apply_manifest
 from bpo.core.runtime import Runtime
 from bpo.settings import Settings
+from bpo.tenancy.demo_activity import HISTORY_DAYS, Activity, seed_activity
 from bpo.tenancy.scope import Role
 
 DEMO_MANIFEST = Path("tenants/demo.yaml")
@@ -28,6 +29,8 @@ class Login:
 class DemoTenant:
     slug: str
     logins: list[Login]
+    # The manifest marks the tenant as a demo: it may be given synthetic activity.
+    demo: bool
 
 
 async def load_demo(settings: Settings, path: Path) -> DemoTenant:
@@ -46,4 +49,13 @@ async def load_demo(settings: Settings, path: Path) -> DemoTenant:
         for user in manifest.users
         for email in [user.email.lower()]
     ]
-    return DemoTenant(slug=manifest.tenant.slug, logins=logins)
+    return DemoTenant(slug=manifest.tenant.slug, logins=logins, demo=manifest.tenant.demo)
+
+
+async def add_activity(settings: Settings, slug: str, days: int = HISTORY_DAYS) -> Activity:
+    """Recent synthetic activity for a demo tenant (see bpo.tenancy.demo_activity)."""
+    runtime = Runtime.create(settings)
+    try:
+        return await seed_activity(runtime, slug, days=days)
+    finally:
+        await runtime.close()

@@ -1,0 +1,166 @@
+"""`bpo tenants demo-activity` (what `bpo dev` does after loading the demo): recent work items on the demo
+operator's active contracts, shifts around today and a schedule run; a second run adds nothing; a
+manifest not marked as a demo is refused."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import redis
+
+from bpo.settings import Settings
+from tests.conftest import REPO
+from tests.staffing.test_api import get_ok
+from tests.support.factories import PASSWORD, headers_for, login
+
+pytestmark = pytest.mark.slow
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+BPO = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "bpo"
+ACTIVITY = re.compile(
+    r"demo activity: (\d+) new work items over (\d+) contract-days, (\d+) new shifts, "
+    r"(a schedule run queued|no new schedule run)"
+)
+# Redis database for the jobs the command relays: no worker of the suite ever picks them up.
+JOBS_DB = 9
+
+
+def other_database(url: str, number: int) -> str:
+    if url.startswith("unix://"):
+        return f"{url.split('?', 1)[0]}?db={number}"
+    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
+
+
+@pytest.fixture
+def jobs_redis(settings: Settings) -> Iterator[str]:
+    assert settings.redis_url
+    url = other_database(settings.redis_url, JOBS_DB)
+    yield url
+    redis.Redis.from_url(url).flushdb()
+
+
+def run(settings: Settings, redis_url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert settings.database_url
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BPO_")}
+    env.update(
+        {
+            "BPO_DATABASE_URL": settings.database_url,
+            "BPO_REDIS_URL": redis_url,
+            "BPO_DEMO_PASSWORD": PASSWORD,
+        }
+    )
+    return subprocess.run(
+        [str(BPO), *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def demo_manifest(workdir: Path, *, demo: bool = True) -> tuple[str, Path]:
+    """The demo operator under a slug of its own."""
+    slug = f"demo{uuid.uuid4().hex[:8]}"
+    text = (REPO / "tenants" / "demo.yaml").read_text(encoding="utf-8")
+    text = text.replace("slug: demo", f"slug: {slug}").replace("@demo.example", f"@{slug}.example")
+    if not demo:
+        text = re.sub(r"^(\s*)demo: true", r"\1demo: false", text, count=1, flags=re.MULTILINE)
+    path = workdir / f"{slug}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return slug, path
+
+
+def activity(result: subprocess.CompletedProcess[str]) -> tuple[int, int, int, bool]:
+    assert result.returncode == 0, result.stderr
+    found = ACTIVITY.search(result.stdout)
+    assert found, result.stdout
+    items, days, shifts, run = found.groups()
+    return int(items), int(days), int(shifts), run == "a schedule run queued"
+
+
+async def test_a_demo_tenant_gets_recent_work_shifts_and_a_schedule_run_once(
+    client: httpx.AsyncClient, settings: Settings, jobs_redis: str, tmp_path: Path
+) -> None:
+    slug, manifest = demo_manifest(tmp_path)
+    applied = run(settings, jobs_redis, tmp_path, "tenants", "apply", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+
+    items, days, shifts, queued = activity(
+        run(settings, jobs_redis, tmp_path, "tenants", "demo-activity", str(manifest), "--days", "5")
+    )
+    # The ten active contracts get the five days before today (weekdays only where they staff weekdays).
+    assert items > 0
+    assert shifts > 0
+    assert queued
+    assert 5 * 8 <= days <= 5 * 10
+
+    admin = headers_for((await login(client, slug, f"admin@{slug}.example", PASSWORD))["access_token"])
+    contracts = {c["code"]: c for c in (await get_ok(client, "/v1/contracts", admin, limit=200))["items"]}
+    chat = contracts["LAN-CHAT"]
+    today = datetime.now(TOKYO).date()
+    listed = await get_ok(client, f"/v1/contracts/{chat['id']}/work-items", admin, limit=200)
+    received = [datetime.fromisoformat(i["received_at"]).astimezone(TOKYO) for i in listed["items"]]
+    assert received
+    assert {r.date() for r in received} <= {today - timedelta(days=n) for n in range(1, 6)}
+    # Chats arrive while the chat desk is staffed (10:30-18:30 JST on weekdays).
+    assert all((10, 30) <= (r.hour, r.minute) < (18, 30) and r.weekday() < 5 for r in received)
+    assert all(i["external_id"].startswith("demo-") for i in listed["items"])
+    answered = [i for i in listed["items"] if i["first_response_at"]]
+    assert len(answered) == len(listed["items"])
+
+    # The rollups, rebuilt from the items, give a dashboard near the generator's on-time share.
+    since = (today - timedelta(days=7)).isoformat()
+    rebuilt = run(
+        settings, jobs_redis, tmp_path, "sla", "rebuild", "--contract", "LAN-CHAT", "--tenant", slug,
+        "--since", since,
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    sla = await get_ok(
+        client,
+        f"/v1/contracts/{chat['id']}/sla",
+        admin,
+        start=(today - timedelta(days=5)).isoformat(),
+        end=(today - timedelta(days=1)).isoformat(),
+    )
+    (first_response,) = sla["objectives"]
+    assert sla["volumes"]["received"] >= len(received)
+    assert first_response["met"] + first_response["breached"] == sla["volumes"]["received"]
+    assert 75 <= first_response["attainment"] < 100
+
+    # Shifts around today, published, and one queued schedule run covering today.
+    shifts_today = await get_ok(
+        client, "/v1/shifts", admin, contract_id=chat["id"], tz="Asia/Tokyo",
+        **{"from": (today - timedelta(days=7)).isoformat(), "to": (today + timedelta(days=7)).isoformat()},
+    )  # fmt: skip
+    assert shifts_today["items"]
+    assert {s["status"] for s in shifts_today["items"]} == {"published"}
+    schedule_runs = (await get_ok(client, "/v1/schedule-runs", admin))["items"]
+    assert [(r["status"], r["from"] <= today.isoformat() <= r["to"]) for r in schedule_runs] == [
+        ("queued", True)
+    ]
+
+    # Again: nothing new (the days are there, the shifts exist, a run covers today).
+    assert activity(
+        run(settings, jobs_redis, tmp_path, "tenants", "demo-activity", str(manifest), "--days", "5")
+    ) == (0, 0, 0, False)
+    assert len((await get_ok(client, "/v1/schedule-runs", admin))["items"]) == 1
+
+
+async def test_a_tenant_not_marked_as_a_demo_is_refused(
+    settings: Settings, jobs_redis: str, tmp_path: Path
+) -> None:
+    slug, manifest = demo_manifest(tmp_path, demo=False)
+    applied = run(settings, jobs_redis, tmp_path, "tenants", "apply", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+
+    refused = run(settings, jobs_redis, tmp_path, "tenants", "demo-activity", str(manifest))
+
+    assert refused.returncode == 2
+    assert f"tenant {slug!r} is not marked as a demo" in refused.stderr
+    assert not ACTIVITY.search(refused.stdout)
