@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -54,31 +55,34 @@ class Scheduler:
         return False
 
     async def sweep_outbox(self) -> int:
-        if not await self.is_leader():
-            return 0
         older_than = datetime.now(UTC) - SWEEP_GRACE
-        sent = 0
-        for tenant_id in await tenancy.active_tenant_ids(self.runtime):
-            try:
-                sent += await self.runtime.relay.sweep_tenant(tenant_id, older_than)
-            except Exception as exc:
-                log.warning("outbox_sweep_failed", tenant_id=str(tenant_id), error=str(exc))
-                break
+        sent = await self._relay_each_tenant(
+            lambda tenant_id: self.runtime.relay.sweep_tenant(tenant_id, older_than), "outbox_sweep_failed"
+        )
         if sent:
             log.info("outbox_swept", sent=sent)
         return sent
 
     async def resend_lost(self, grace: timedelta = LOST_GRACE) -> int:
         """Jobs relayed more than ``grace`` ago that the broker lost (see Relay.resend_lost)."""
+        sent_before = datetime.now(UTC) - grace
+        return await self._relay_each_tenant(
+            lambda tenant_id: self.runtime.relay.resend_lost(tenant_id, sent_before), "outbox_resend_failed"
+        )
+
+    async def _relay_each_tenant(
+        self, step: Callable[[uuid.UUID], Awaitable[int]], failure_event: str
+    ) -> int:
+        """As the leader, ``step`` for every active tenant, summing what it sent; the first failure
+        (the broker or the database is down) ends the round, and the next round starts over."""
         if not await self.is_leader():
             return 0
-        sent_before = datetime.now(UTC) - grace
         sent = 0
         for tenant_id in await tenancy.active_tenant_ids(self.runtime):
             try:
-                sent += await self.runtime.relay.resend_lost(tenant_id, sent_before)
+                sent += await step(tenant_id)
             except Exception as exc:
-                log.warning("outbox_resend_failed", tenant_id=str(tenant_id), error=str(exc))
+                log.warning(failure_event, tenant_id=str(tenant_id), error=str(exc))
                 break
         return sent
 
