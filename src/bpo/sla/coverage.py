@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
+from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
 from bpo.sla import engine, schemas
 from bpo.sla.rollups import day_bounds
@@ -35,17 +36,17 @@ def _percent(fully_staffed: int, required: int) -> float | None:
 
 
 async def measure_days(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, days: Sequence[date], zone: ZoneInfo
+    session: AsyncSession, scope: Scope, contract: Contract, days: Sequence[date], zone: ZoneInfo
 ) -> Coverage:
     """Coverage between the local midnights (in ``zone``) of consecutive ``days``: one interval per pair."""
     bounds = [day_bounds(day, day, zone)[0] for day in days]
-    return await shifts.coverage_between(session, scope, contract_id, bounds)
+    return await shifts.coverage_between(session, scope, contract, bounds)
 
 
 async def coverage_sla(
     session: AsyncSession,
     scope: Scope,
-    contract_id: uuid.UUID,
+    contract: Contract,
     policies: Sequence[SlaPolicy],
     first: date,
     last: date,
@@ -58,7 +59,7 @@ async def coverage_sla(
     if objective is None:
         return None
     days = [first + timedelta(days=n) for n in range((last - first).days + 2)]
-    measured = await measure_days(session, scope, contract_id, days, zone)
+    measured = await measure_days(session, scope, contract, days, zone)
     by_period: dict[date, list[int]] = {}
     for day, interval in zip(days[:-1], measured.intervals, strict=True):
         seconds = by_period.setdefault(period_of(day), [0, 0])
@@ -90,7 +91,7 @@ async def coverage_sla(
 async def coverage_summary(
     session: AsyncSession,
     scope: Scope,
-    contract_id: uuid.UUID,
+    contract: Contract,
     policies: Sequence[SlaPolicy],
     previous_first: date,
     first: date,
@@ -103,7 +104,7 @@ async def coverage_summary(
     if objective is None:
         return None
     days = (previous_first, first, last + timedelta(days=1))
-    before, now = (await measure_days(session, scope, contract_id, days, zone)).intervals
+    before, now = (await measure_days(session, scope, contract, days, zone)).intervals
     attainment = _percent(now.fully_staffed_seconds, now.coverage_seconds)
     previous = _percent(before.fully_staffed_seconds, before.coverage_seconds)
     target = float(objective.target_percent)
@@ -122,8 +123,9 @@ async def coverage_attainment(
 ) -> float | None:
     """Percent of [lower, upper) staffed at full headcount, for a contract with a coverage objective
     (billing's service credits); None without one or without required coverage."""
-    policies = await contracts.list_sla_policies(session, scope, contract_id)
+    contract = await contracts.get_contract_row(session, scope, contract_id)
+    policies = (await contracts.policies_of(session, scope, [contract.id]))[contract.id]
     if not any(o.metric == Metric.COVERAGE for policy in policies for o in policy.objectives):
         return None
-    share = (await shifts.coverage_share(session, scope, contract_id, lower, upper)).fully_staffed_share
-    return None if share is None else round(100 * share, 4)
+    totals = (await shifts.coverage_between(session, scope, contract, (lower, upper))).totals
+    return _percent(totals.fully_staffed_seconds, totals.coverage_seconds)

@@ -432,7 +432,7 @@ async def contract_sla(
         coverage=await coverage.coverage_sla(
             session,
             scope,
-            contract.id,
+            contract,
             policies,
             first,
             last,
@@ -561,7 +561,7 @@ async def client_sla(
                 received=received[contract.id],
                 objectives=objectives,
                 coverage=await coverage.coverage_summary(
-                    session, scope, contract.id, policies, previous_first, first, last, zone
+                    session, scope, contract, policies, previous_first, first, last, zone
                 ),
             )
         )

@@ -461,21 +461,13 @@ async def _measure(
 
 
 async def coverage_between(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, bounds: Sequence[datetime]
+    session: AsyncSession, scope: Scope, contract: Contract, bounds: Sequence[datetime]
 ) -> coverage.Coverage:
     """How much of the contract's required coverage is staffed by assignments, in each interval between
     ``bounds`` (ascending instants) and in total; ``fully_staffed_share`` is what the SLA ``coverage``
-    objective measures."""
-    contract = await contracts.get_contract_row(session, scope, contract_id)
+    objective measures. For a contract row the caller was allowed to read."""
     calendar = await _contract_calendar(session, scope, contract, bounds[0].date(), bounds[-1].date())
     return await _measure(session, scope, contract, calendar, bounds)
-
-
-async def coverage_share(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, start: datetime, end: datetime
-) -> coverage.CoverageTotals:
-    """The totals of `coverage_between` for [start, end)."""
-    return (await coverage_between(session, scope, contract_id, (start, end))).totals
 
 
 def _minutes(seconds: int) -> float:
