@@ -594,6 +594,10 @@ CSV_COLUMNS = (
 )
 
 
+def _csv_percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
 def contract_sla_csv(report: schemas.ContractSla) -> str:
     """The same numbers as the JSON report, one row per objective and period (volumes repeated per row).
     The coverage objective's rows leave the item counts empty and give required and fully staffed minutes;
@@ -611,7 +615,7 @@ def contract_sla_csv(report: schemas.ContractSla) -> str:
                 key,
                 period.isoformat(),
                 *counts[:3],
-                "" if attained is None else f"{attained:.2f}",
+                _csv_percent(attained),
                 f"{target:g}",
                 *((volume.received, volume.responded, volume.resolved, volume.units) if volume else (0,) * 4),
                 *counts[3:],
@@ -659,9 +663,6 @@ def client_sla_csv(report: schemas.ClientSla) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CLIENT_CSV_COLUMNS)
 
-    def percent(value: float | None) -> str:
-        return "" if value is None else f"{value:.2f}"
-
     for contract in report.contracts:
         rows: list[tuple[str, str, schemas.ObjectiveSummary | schemas.CoverageSummary]] = [
             (o.key, o.metric, o) for o in contract.objectives
@@ -676,9 +677,9 @@ def client_sla_csv(report: schemas.ClientSla) -> str:
                     key,
                     metric,
                     f"{summary.target_percent:g}",
-                    percent(summary.attainment),
+                    _csv_percent(summary.attainment),
                     summary.status or "",
-                    percent(summary.previous_attainment),
+                    _csv_percent(summary.previous_attainment),
                     summary.trend or "",
                     contract.received,
                 ]
