@@ -39,10 +39,10 @@ from bpo.tenancy.auth import operator_scope
 from bpo.tenancy.scope import Scope
 from bpo.work import service as work
 from bpo.work.models import WorkItem
-from bpo.work.schemas import MAX_BATCH, Outcome, Sentiment, WorkItemBatch, WorkItemIn
+from bpo.work.schemas import Outcome, Sentiment, WorkItemBatch, WorkItemIn
 
 HISTORY_DAYS = 42
-PER_DAY = 150
+PER_DAY = 150  # well under a batch (MAX_BATCH)
 ROSTER_BEFORE = 14
 ROSTER_AFTER = 13
 PREFIX = "demo-"
@@ -110,16 +110,15 @@ async def seed_activity(
             first = max(first, seen.astimezone(zone).date() - timedelta(days=REVISIT_DAYS))
         day = first
         while day <= yesterday:
+            # At most PER_DAY items: one batch.
             items = _day_of_items(contract, objectives, day, zone, now)
-            changed = 0
-            for start in range(0, len(items), MAX_BATCH):
+            if items:
                 async with runtime.db.tenant(scope.tenant_id) as session:
                     session.info["relay"] = runtime.relay
-                    batch = WorkItemBatch(contract_id=contract.id, items=items[start : start + MAX_BATCH])
+                    batch = WorkItemBatch(contract_id=contract.id, items=items)
                     result = await work.ingest(session, scope, batch)
                 created += result.created
-                changed += result.created + result.updated
-            seeded += 1 if changed else 0
+                seeded += 1 if result.created + result.updated else 0
             day += timedelta(days=1)
     staffed = [(contract, ZoneInfo(zone)) for contract, zone in rows if contract.coverage]
     shifts_created, run = await _roster(runtime, scope, staffed, now)
