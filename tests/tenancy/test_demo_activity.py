@@ -9,7 +9,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -18,7 +18,10 @@ import httpx
 import pytest
 import redis
 
+from bpo.clients.models import Contract
+from bpo.clients.schemas import Metric, Objective
 from bpo.settings import Settings
+from bpo.tenancy.demo_activity import _day_of_items
 from tests.conftest import REPO
 from tests.staffing.test_api import get_ok
 from tests.support.factories import PASSWORD, headers_for, login
@@ -164,3 +167,35 @@ async def test_a_tenant_not_marked_as_a_demo_is_refused(
     assert refused.returncode == 2
     assert f"tenant {slug!r} is not marked as a demo" in refused.stderr
     assert not ACTIVITY.search(refused.stdout)
+
+
+def test_a_day_of_items_is_the_same_whenever_it_is_drawn() -> None:
+    """Drawn just after the day (a late shift still running, long answers still to come) and again days
+    later, every item that exists both times has the same receipt, and answers only ever appear."""
+    contract = Contract(
+        id=uuid.uuid4(),
+        work_type="email_support",
+        expected_monthly_volume=3000,
+        coverage=[{"days": ["daily"], "start": "08:00", "end": "25:30", "headcount": 3}],
+    )
+    objectives = [
+        Objective(metric=Metric.FIRST_RESPONSE, target_percent=90, threshold="8h"),
+        Objective(metric=Metric.RESOLUTION, target_percent=85, threshold="24h"),
+    ]
+    day = date(2026, 11, 10)
+    early = datetime(2026, 11, 11, 0, 30, tzinfo=TOKYO)
+
+    first = {i.external_id: i for i in _day_of_items(contract, objectives, day, TOKYO, early)}
+    later = {
+        i.external_id: i for i in _day_of_items(contract, objectives, day, TOKYO, early + timedelta(days=5))
+    }
+
+    assert set(first) < set(later), "items received after midnight exist only once it has passed"
+    assert any(i.first_response_at is None for i in first.values())
+    assert all(i.first_response_at is not None for i in later.values())
+    for external_id, item in first.items():
+        again = later[external_id]
+        assert (item.received_at, item.channel) == (again.received_at, again.channel)
+        for name in ("first_response_at", "resolved_at", "outcome"):
+            if getattr(item, name) is not None:
+                assert getattr(item, name) == getattr(again, name), name

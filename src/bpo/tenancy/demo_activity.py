@@ -2,7 +2,7 @@
 
 Work items: for every active contract with item objectives, the days since its last demo item (at most
 HISTORY_DAYS, up to yesterday in the client's zone) get a day's volume (its expected monthly volume / 30,
-at most PER_DAY) received while its coverage lines are staffed (none on days without a line; 09:00-18:00
+at most PER_DAY) received while its coverage lines require staff (none on days without a line; 09:00-18:00
 every day for a contract without lines), most
 answered and resolved inside the objectives' thresholds and some late, with outcomes and sentiments
 fitting the work. Everything is drawn from a generator seeded by contract and day, with external ids
@@ -31,7 +31,7 @@ from bpo.clients.models import Client, Contract
 from bpo.clients.schemas import Metric, Objective
 from bpo.core.runtime import Runtime
 from bpo.sla import engine
-from bpo.staffing import runs, shifts
+from bpo.staffing import coverage, runs, shifts
 from bpo.staffing.models import ScheduleRun
 from bpo.staffing.planning_schemas import ScheduleRunCreate
 from bpo.staffing.schemas import PublishRequest
@@ -50,7 +50,8 @@ PREFIX = "demo-"
 REVISIT_DAYS = 8
 # Share of items answered (and resolved) inside their threshold.
 ON_TIME = 0.93
-DAYTIME = (9 * 60, 18 * 60)
+# When a contract without coverage lines receives work.
+DAYTIME = (time(9), time(18))
 
 CHANNELS = {"chat_support": "chat", "email_support": "email", "active_support": "social"}
 OUTCOMES: dict[str, list[tuple[Outcome, int]]] = {
@@ -132,37 +133,36 @@ def _day_of_items(
     volume = min(PER_DAY, max(1, (contract.expected_monthly_volume or 600) // 30))
     count = max(1, round(volume * rng.uniform(0.8, 1.2) * (0.7 if day.weekday() >= 5 else 1.0)))
     lines = shifts.coverage_lines(contract)
-    windows = [
-        (line.start, min(line.end, 24 * 60))
-        for line in lines
-        if day.weekday() in line.weekdays and line.headcount
-    ]
-    if not lines:
-        windows = [DAYTIME]
-    elif not windows:
-        return []
+    if lines:
+        stretches = [(o.start, o.end) for o in coverage.occurrences(zone.key, lines, day, day)]
+    else:
+        opens, closes = DAYTIME
+        stretches = [(datetime.combine(day, opens, zone), datetime.combine(day, closes, zone))]
     thresholds = {o.metric: engine.duration(o.threshold) for o in objectives if o.threshold is not None}
     outcomes = OUTCOMES.get(contract.work_type)
     items = []
-    for n in range(count):
-        start, end = rng.choice(windows)
-        minute = rng.uniform(start, end)
-        received = datetime.combine(day, time(), zone) + timedelta(minutes=minute)
-        received = received.astimezone(UTC).replace(microsecond=0)
+    for n in range(count if stretches else 0):
+        start, end = rng.choice(stretches)
+        received = (start + (end - start) * rng.random()).astimezone(UTC).replace(microsecond=0)
         answered = received + _delay(rng, thresholds.get(Metric.FIRST_RESPONSE, timedelta(hours=4)))
         resolved = max(
             answered, received + _delay(rng, thresholds.get(Metric.RESOLUTION, timedelta(hours=24)))
         )
+        outcome = _pick(rng, outcomes) if outcomes else None
+        sentiment = _pick(rng, SENTIMENTS) if contract.work_type == "active_support" else None
+        # Every value is drawn whatever ``now`` is, so each item is the same on every run; what has not
+        # happened yet is left out.
         item = WorkItemIn(
             external_id=f"{PREFIX}{day.isoformat()}-{n}",
             received_at=received,
             first_response_at=answered if answered <= now else None,
             resolved_at=resolved if resolved <= now else None,
             channel=CHANNELS.get(contract.work_type, "web"),
-            outcome=_pick(rng, outcomes) if outcomes and answered <= now else None,
-            sentiment=_pick(rng, SENTIMENTS) if contract.work_type == "active_support" else None,
+            outcome=outcome if answered <= now else None,
+            sentiment=sentiment,
         )
-        items.append(item)
+        if received <= now:
+            items.append(item)
     return items
 
 
