@@ -24,6 +24,7 @@ from bpo.billing import runs
 from bpo.billing import service as billing
 from bpo.billing.cli import run_period_now
 from bpo.core.runtime import Runtime
+from bpo.delivery.broker import DEFAULT_QUEUE
 from bpo.settings import Settings
 from bpo.tenancy.auth import system_scope
 from tests.delivery.test_jobs import Worker
@@ -350,7 +351,8 @@ class TestMonthEndRun:
     ) -> None:
         tenant = await create_tenant(client)
         await billing_setup(client, runtime, tenant)
-        worker = Worker(worker_env, tmp_path / "worker.log", args=())
+        # Only its own queue: jobs other tests left in the shared Redis do not queue ahead of it.
+        worker = Worker(worker_env, tmp_path / "worker.log", args=("--queue", DEFAULT_QUEUE))
         try:
             response = await client.post("/v1/invoice-runs", json={"period": "2026-10"}, headers=tenant.admin)
             assert response.status_code == 202, response.text

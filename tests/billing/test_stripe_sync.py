@@ -20,6 +20,7 @@ from bpo.billing.schemas import InvoiceStatus, ReconciliationKind
 from bpo.billing.stripe_sync import Ours, Theirs, compare, our_amount, stripe_amount
 from bpo.core.money import MINOR_UNIT_EXPONENT
 from bpo.core.runtime import Runtime
+from bpo.delivery.broker import DEFAULT_QUEUE
 from bpo.settings import Settings
 from bpo.tenancy.auth import system_scope
 from tests.billing.stripe_support import connect_stripe, issued_invoice, push, queued
@@ -175,7 +176,8 @@ class TestPush:
         await run_october(runtime, tenant)
         [draft] = await invoices(client, tenant.admin, period="2026-10")
         env = {**worker_env, "BPO_STRIPE_API_KEY": API_KEY, "BPO_STRIPE_API_BASE": fake_stripe.url}
-        worker = Worker(env, tmp_path / "worker.log", args=())
+        # Only its own queue: jobs other tests left in the shared Redis do not queue ahead of it.
+        worker = Worker(env, tmp_path / "worker.log", args=("--queue", DEFAULT_QUEUE))
         try:
             await post_ok(client, f"/v1/invoices/{draft['id']}/finalize", {}, tenant.admin)
             deadline = time.monotonic() + 60

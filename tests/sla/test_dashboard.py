@@ -207,7 +207,8 @@ class TestContractSla:
     ) -> None:
         tenant = await create_tenant(client)
         contract_id = (await chat_contract(client, tenant))["contract"]["id"]
-        worker = Worker(worker_env, tmp_path / "worker.log", args=())
+        # Only its own queue: jobs other tests left in the shared Redis do not queue ahead of it.
+        worker = Worker(worker_env, tmp_path / "worker.log", args=("--queue", rollups.SLA_QUEUE))
         try:
             await ingest(client, tenant.admin, contract_id, CHATS)
             deadline = time.monotonic() + 60

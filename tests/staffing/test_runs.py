@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from bpo.core.runtime import Runtime
+from bpo.delivery.queues import STAFFING_QUEUE
 from bpo.staffing import models, runs
 from bpo.staffing.roster import Roster
 from bpo.staffing.rules import Assignment, Shift, StaffMember, check_roster
@@ -289,7 +290,8 @@ class TestScheduleRun:
         self, client: httpx.AsyncClient, runtime: Runtime, worker_env: dict[str, str], tmp_path: Path
     ) -> None:
         world = await night_patrol(client, runtime)
-        worker = Worker(worker_env, tmp_path / "worker.log", args=())
+        # Only its own queue: jobs other tests left in the shared Redis do not queue ahead of it.
+        worker = Worker(worker_env, tmp_path / "worker.log", args=("--queue", STAFFING_QUEUE))
         try:
             run = await start_run(client, world)
             deadline = time.monotonic() + 90
