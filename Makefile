@@ -23,6 +23,7 @@ test: install lint typecheck pytest
 lint: install
 	$(BIN)/ruff check src tests bench workers
 	$(BIN)/ruff format --check src tests bench workers
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

@@ -41,8 +41,8 @@ from litestar import Litestar, get  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bpo.db.migrate import upgrade  # noqa: E402
 from bpo.embedded import EmbeddedServices  # noqa: E402
+from bpo.migrations.runner import upgrade  # noqa: E402
 from bpo.settings import Settings, load_settings  # noqa: E402
 
 HOST = "127.0.0.1"

@@ -65,11 +65,11 @@ from ingest import (
     owner_connect,
 )
 
-from bpo.db.base import new_id
-from bpo.db.engine import Database
+from bpo.core.db import Database
+from bpo.core.orm import new_id
+from bpo.core.scope import system_scope
 from bpo.settings import Settings
 from bpo.sla import rollups
-from bpo.tenancy.auth import system_scope
 
 CHUNK = 50_000
 HOURS_PER_TRANSACTION = 24 * 7

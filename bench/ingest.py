@@ -63,15 +63,16 @@ from api import Environment, ServerProcess, provision, serve_real
 from scale import Command, bpo_env
 
 from bpo.clients import service as clients
-from bpo.clients.calendar import Calendar
 from bpo.clients.schemas import Objective
-from bpo.db.base import new_id
-from bpo.db.engine import Database, connect_params
+from bpo.core.business_time import Calendar
+from bpo.core.db import Database, connect_params
+from bpo.core.jobs.registry import REFRESH_HOURS_JOB, SLA_QUEUE
+from bpo.core.orm import new_id
+from bpo.core.scope import system_scope
 from bpo.settings import Settings
 from bpo.sla import engine
-from bpo.sla.rollups import REFRESH_HOURS_JOB, SLA_QUEUE, hour_of, objective_key
+from bpo.sla.rollups import hour_of, objective_key
 from bpo.sla.sketch import LatencySketch
-from bpo.tenancy.auth import system_scope
 
 TIME_ZONE = "Asia/Tokyo"
 ZONE = ZoneInfo(TIME_ZONE)

@@ -42,15 +42,16 @@ from api import Environment
 from ingest import ATTRIBUTES_JSON, COPY_COLUMNS, TIME_ZONE, ZONE, Row, bench_settings, owner_connect
 from sqlalchemy import func, select
 
-from bpo.billing import runs
+from bpo.billing import invoice_runs as runs
 from bpo.billing.models import Invoice, InvoiceLine
-from bpo.clients.manifest import load_manifest
-from bpo.clients.onboarding import apply_manifest
+from bpo.core.db import Database
+from bpo.core.orm import new_id
 from bpo.core.runtime import Runtime
-from bpo.db.base import new_id
-from bpo.db.engine import Database
+from bpo.core.scope import system_scope
+from bpo.onboarding.apply import apply_manifest
+from bpo.onboarding.manifest import load_manifest
 from bpo.settings import Settings
-from bpo.tenancy.auth import system_scope, tenant_id_for
+from bpo.tenancy.auth import tenant_id_for
 from bpo.work.models import WorkItem
 
 CONTRACTS_PER_CLIENT = 10

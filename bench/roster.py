@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bpo.clients.calendar import Window, japanese_holidays, parse_clock
+from bpo.core.business_time import Window, japanese_holidays, parse_clock
 from bpo.staffing.rules import Mode, RuleSettings, Shift, Site, StaffMember, check_roster
 from bpo.staffing.solver import SolveResult, greedy, solve
 

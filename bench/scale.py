@@ -38,14 +38,15 @@ import psutil
 from api import HOST, START_TIMEOUT_S, Environment, LoadResult, _free_port, provision, run_load
 from sqlalchemy import text
 
-from bpo.db.engine import Database
-from bpo.delivery.broker import make_broker
-from bpo.delivery.models import OutboxMessage
-from bpo.delivery.outbox import message_for
+from bpo.core.db import Database
+from bpo.core.jobs.broker import make_broker
+from bpo.core.jobs.models import OutboxMessage
+from bpo.core.jobs.outbox import message_for
+from bpo.core.jobs.registry import PURGE_EXPIRED_JOB
 from bpo.settings import Settings
 
 BPO = Path(sys.executable).parent / "bpo"
-ACTOR = "tenancy.purge_expired"
+ACTOR = PURGE_EXPIRED_JOB
 QUEUE = "default"
 TENANTS = 8
 

@@ -26,8 +26,8 @@ warnings.filterwarnings("ignore", message="The declarative_mixin decorator")
 
 from bpo.app import create_asgi  # noqa: E402
 from bpo.core.runtime import Runtime  # noqa: E402
-from bpo.db.migrate import upgrade  # noqa: E402
 from bpo.embedded import EmbeddedServices  # noqa: E402
+from bpo.migrations.runner import upgrade  # noqa: E402
 from bpo.settings import Settings, load_settings  # noqa: E402
 from tests.support.factories import PLATFORM_TOKEN  # noqa: E402
 

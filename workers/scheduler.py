@@ -2,7 +2,7 @@
 
 import sys
 
-from bpo.cli import app
+from bpo.cli.main import app
 
 if __name__ == "__main__":
     app(["scheduler", *sys.argv[1:]], prog_name="bpo")

@@ -15,17 +15,23 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# Every context's tables, so that foreign keys from one context's tables to another's resolve.
+import bpo.models  # noqa: F401
 from bpo import __version__
 from bpo.billing.api import ROUTES as BILLING_ROUTES
+from bpo.clients import service as clients
 from bpo.clients.api import ROUTES as CLIENT_ROUTES
+from bpo.core.guards import scope_of
 from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
+from bpo.core.jobs import outbox
 from bpo.core.logging import configure_logging
 from bpo.core.observability import RequestContext, metrics_payload
 from bpo.core.openapi import StrictStructSchemaPlugin, document_problems
 from bpo.core.problems import EXCEPTION_HANDLERS, problem_response
 from bpo.core.routing import AllowHeaderMiddleware
 from bpo.core.runtime import Runtime
+from bpo.core.scope import Scope
 from bpo.core.security import ScalarDocs, SwaggerDocs, security_headers
 from bpo.delivery.webhooks_api import ROUTES as WEBHOOK_ROUTES
 from bpo.settings import Settings
@@ -36,14 +42,18 @@ from bpo.staffing.api import ROUTES as STAFFING_ROUTES
 from bpo.staffing.planning_api import ROUTES as STAFFING_PLANNING_ROUTES
 from bpo.staffing.selfservice_api import ROUTES as STAFFING_SELF_SERVICE_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
-from bpo.tenancy.auth import AuthenticationMiddleware, scope_of
-from bpo.tenancy.scope import Scope
+from bpo.tenancy.auth import AuthenticationMiddleware
+from bpo.tenancy.service import ClientBindingCheck
 from bpo.web import DASHBOARD, TEMPLATES
 from bpo.work.api import ROUTES as WORK_ROUTES
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
 # The browser dashboard authenticates from its own session cookie (bpo.web.session), never a header.
 COOKIE_PATHS = ["^/dashboard(/|$)"]
+
+
+async def provide_client_binding() -> ClientBindingCheck:
+    return clients.require_client_binding
 
 
 async def provide_caller(request: Request[Any, Any, Any]) -> Scope:
@@ -54,7 +64,7 @@ async def provide_session(request: Request[Any, Any, Any], caller: Caller) -> As
     """The request's transaction, with the caller's tenant set for RLS; commits before the response."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.db.tenant(caller.tenant_id) as session:
-        session.info["relay"] = runtime.relay
+        outbox.relay_on_commit(session, runtime.relay)
         yield session
 
 
@@ -145,7 +155,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *STAFFING_SELF_SERVICE_ROUTES,
             DASHBOARD,
         ],
-        dependencies={"session": Provide(provide_session), "caller": Provide(provide_caller)},
+        dependencies={
+            "session": Provide(provide_session),
+            "caller": Provide(provide_caller),
+            "client_binding": Provide(provide_client_binding),
+        },
         middleware=[
             AllowHeaderMiddleware(),
             DefineMiddleware(AuthenticationMiddleware, exclude=[*PUBLIC_PATHS, *COOKIE_PATHS]),

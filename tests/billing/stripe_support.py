@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from bpo.billing import stripe_sync
 from bpo.billing.models import Payment, StripeEvent, StripeInvoice
+from bpo.core.jobs.models import OutboxMessage
 from bpo.core.runtime import Runtime
-from bpo.delivery.models import OutboxMessage
+from bpo.core.scope import system_scope
 from bpo.settings import Settings
-from bpo.tenancy.auth import system_scope
 from tests.billing.test_invoices import billing_setup, invoices, run_october
 from tests.support.factories import TenantHandle, post_ok
 from tests.support.fake_stripe import FakeStripe

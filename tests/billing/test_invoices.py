@@ -20,13 +20,13 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from bpo.billing import runs
+from bpo.billing import invoice_runs as runs
 from bpo.billing import service as billing
-from bpo.billing.cli import run_period_now
+from bpo.billing.invoice_runs import run_period_now
+from bpo.core.jobs.registry import DEFAULT_QUEUE
 from bpo.core.runtime import Runtime
-from bpo.delivery.broker import DEFAULT_QUEUE
+from bpo.core.scope import system_scope
 from bpo.settings import Settings
-from bpo.tenancy.auth import system_scope
 from tests.delivery.test_jobs import Worker
 from tests.sla.test_dashboard import ingest, rebuild
 from tests.support.factories import TenantHandle, create_tenant, create_user, onboard, post_ok

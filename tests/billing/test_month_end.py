@@ -13,11 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bpo.billing import runs
+from bpo.billing import invoice_runs as runs
 from bpo.billing.models import InvoiceRun
+from bpo.core.jobs.registry import MONTH_END_JOB
 from bpo.core.runtime import Runtime
-from bpo.delivery.scheduler import JOB_NAMESPACE, Scheduler
-from bpo.tenancy.auth import system_scope
+from bpo.core.scope import system_scope
+from bpo.scheduler import JOB_NAMESPACE, Scheduler
 from tests.billing.test_invoices import billing_setup, expected_october, invoices
 from tests.support.factories import TenantHandle, create_tenant
 
@@ -103,10 +104,10 @@ class TestScheduler:
         after = datetime.now(UTC).strftime("%Y-%m-%dT%H")
         assert sent == again >= 1
         mine = [m for m in broker.messages if m.kwargs["tenant_id"] == str(tenant.id)]
-        assert [m.actor_name for m in mine] == [runs.MONTH_END_JOB] * 2
+        assert [m.actor_name for m in mine] == [MONTH_END_JOB] * 2
         # The same id within the hour: a second send has no second effect.
         assert mine[0].message_id == mine[1].message_id
         assert uuid.UUID(mine[0].message_id) in {
-            uuid.uuid5(JOB_NAMESPACE, f"{runs.MONTH_END_JOB}:{tenant.id}:{hour}") for hour in (before, after)
+            uuid.uuid5(JOB_NAMESPACE, f"{MONTH_END_JOB}:{tenant.id}:{hour}") for hour in (before, after)
         }
         await runtime.redis.delete("bpo:scheduler:leader")

@@ -26,7 +26,6 @@ from bpo.billing.rating import (
     invoice_totals,
     rate,
 )
-from bpo.clients.manifest import load_manifest, rate_plan_create, rate_versions
 from bpo.clients.schemas import (
     Charge,
     FixedMonthlyCharge,
@@ -40,6 +39,7 @@ from bpo.clients.schemas import (
     Tier,
     VolumeCharge,
 )
+from bpo.onboarding.manifest import load_manifest, rate_plan_create, rate_versions
 from bpo.sla.engine import attainment
 
 DEMO = Path(__file__).resolve().parents[2] / "tenants" / "demo.yaml"

@@ -18,12 +18,13 @@ import httpx
 import pytest
 import stripe
 
-from bpo.billing import runs
-from bpo.clients.manifest import load_manifest
-from bpo.clients.onboarding import apply_manifest
+from bpo.billing import invoice_runs as runs
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
+from bpo.onboarding.apply import apply_manifest
+from bpo.onboarding.manifest import load_manifest
 from bpo.settings import Settings
-from bpo.tenancy.auth import system_scope, tenant_id_for
+from bpo.tenancy.auth import tenant_id_for
 from tests.billing.stripe_support import WEBHOOKS, connect_stripe, issued_invoice, payments, push, status_of
 from tests.conftest import REPO
 from tests.sla.test_dashboard import ingest, rebuild

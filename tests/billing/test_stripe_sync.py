@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from bpo.billing import stripe_sync
 from bpo.billing.schemas import InvoiceStatus, ReconciliationKind
 from bpo.billing.stripe_sync import Ours, Theirs, compare, our_amount, stripe_amount
+from bpo.core.jobs.registry import DEFAULT_QUEUE, RECONCILE_JOB
 from bpo.core.money import MINOR_UNIT_EXPONENT
 from bpo.core.runtime import Runtime
-from bpo.delivery.broker import DEFAULT_QUEUE
+from bpo.core.scope import system_scope
 from bpo.settings import Settings
-from bpo.tenancy.auth import system_scope
 from tests.billing.stripe_support import connect_stripe, issued_invoice, push, queued
 from tests.billing.test_invoices import billing_setup, expected_october, invoices, run_october
 from tests.delivery.test_jobs import Worker
@@ -276,7 +276,7 @@ class TestReconciliation:
         assert_problem(await client.get("/v1/billing/reconciliation", headers=viewer), 403)
         queued_job = await client.post("/v1/billing/reconciliation", headers=tenant.admin)
         assert queued_job.status_code == 202, queued_job.text
-        assert await queued(runtime, tenant, stripe_sync.RECONCILE_JOB) == [{}]
+        assert await queued(runtime, tenant, RECONCILE_JOB) == [{}]
         assert_problem(await client.post("/v1/billing/reconciliation", headers=other.admin), 409)
 
     async def test_a_tenant_without_stripe_has_nothing_to_reconcile(

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpo.clients.calendar import (
+from bpo.core.business_time import (
     Calendar,
     Window,
     add_business,

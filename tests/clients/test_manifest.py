@@ -24,9 +24,9 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from bpo.clients import schemas
-from bpo.clients.inventory import export
-from bpo.clients.manifest import Manifest, ManifestError, dump_manifest, load_manifest, manifest_json_schema
-from bpo.clients.onboarding import (
+from bpo.core.runtime import Runtime
+from bpo.core.scope import Role
+from bpo.onboarding.apply import (
     Action,
     ManifestRejected,
     acting_scope,
@@ -34,10 +34,16 @@ from bpo.clients.onboarding import (
     plan_manifest,
     tenant_id_of,
 )
-from bpo.core.runtime import Runtime
+from bpo.onboarding.demo import load_demo
+from bpo.onboarding.inventory import export
+from bpo.onboarding.manifest import (
+    Manifest,
+    ManifestError,
+    dump_manifest,
+    load_manifest,
+    manifest_json_schema,
+)
 from bpo.settings import Settings
-from bpo.tenancy.demo import load_demo
-from bpo.tenancy.scope import Role
 from tests.support.factories import PASSWORD, headers_for, login
 
 REPO = Path(__file__).resolve().parents[2]

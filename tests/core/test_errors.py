@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bpo.core.scope import Role
+from bpo.core.tokens import AccessClaims, issue_access_token
 from bpo.settings import Settings
-from bpo.tenancy.credentials import AccessClaims, issue_access_token
-from bpo.tenancy.scope import Role
 from tests.support.factories import PASSWORD, TenantHandle, create_tenant, create_user
 from tests.support.problems import assert_problem, error_fields
 

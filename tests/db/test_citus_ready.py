@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bpo.db.citus import (
+from bpo.migrations.citus import (
     Catalog,
     DependencyCycle,
     ForeignKey,
@@ -20,7 +20,7 @@ from bpo.db.citus import (
     read_catalog,
     readiness_problems,
 )
-from bpo.db.rls import PLATFORM_TABLES
+from bpo.migrations.rls import PLATFORM_TABLES
 from bpo.settings import Settings
 
 

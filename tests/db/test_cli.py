@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bpo.db.citus import Step, apply_plan, distribution_plan, read_catalog
+from bpo.migrations.citus import Step, apply_plan, distribution_plan, read_catalog
 from bpo.settings import Settings
 
 BPO = Path(sys.executable).parent / "bpo"

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bpo.db.migrate import app_role_password, scram_verifier, upgrade
+from bpo.migrations.runner import app_role_password, scram_verifier, upgrade
 from bpo.settings import Settings
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bpo.db.engine import AppRoleError, Database, _AppRoleConnector
+from bpo.core.db import AppRoleError, Database, _AppRoleConnector
 from bpo.settings import Settings
 from tests.support.pgbouncer import BINARY, PgBouncer
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from bpo.billing import runs
+from bpo.billing import invoice_runs as runs
 from bpo.billing.models import (
     Invoice,
     Payment,
@@ -27,14 +27,14 @@ from bpo.billing.models import (
     StripeInvoice,
     StripeReconciliation,
 )
+from bpo.core.jobs import outbox
+from bpo.core.jobs.actors import claim
 from bpo.core.runtime import Runtime
-from bpo.db.rls import PLATFORM_TABLES, TENANT_POLICY
-from bpo.delivery import outbox
-from bpo.delivery.jobs import claim
+from bpo.core.scope import system_scope
+from bpo.migrations.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.settings import Settings
 from bpo.sla import alerts, rollups
 from bpo.staffing.models import CalendarFeed, ScheduleRun, SwapRequest
-from bpo.tenancy.auth import system_scope
 from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard, post_ok
 
 TENANT_TABLES_SQL = """
@@ -104,7 +104,7 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     assert response.status_code == 201, response.text  # idempotency_keys
     await _fill_staffing(client, runtime, tenant, setup)
     async with runtime.db.tenant(tenant.id) as session:
-        outbox.enqueue(session, None, tenant.id, "tenancy.purge_expired")  # outbox
+        outbox.enqueue(session, tenant.id, "tenancy.purge_expired")  # outbox
         assert await claim(session, tenant.id, uuid.uuid4(), "tenancy.purge_expired")  # job_runs
 
 
@@ -358,7 +358,7 @@ async def test_cannot_move_rows_to_another_tenant(populated: Populated, runtime:
 async def test_cannot_write_rows_for_another_tenant(populated: Populated, runtime: Runtime) -> None:
     with pytest.raises(Exception, match="row-level security"):
         async with runtime.db.tenant(populated.a.id) as session:
-            outbox.enqueue(session, None, populated.b.id, "tenancy.purge_expired")
+            outbox.enqueue(session, populated.b.id, "tenancy.purge_expired")
             await session.flush()
 
 

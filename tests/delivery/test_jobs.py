@@ -33,11 +33,11 @@ from dramatiq import Message
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bpo.core.jobs.broker import NAMESPACE, make_broker
+from bpo.core.jobs.models import JobRun, OutboxMessage
+from bpo.core.jobs.outbox import Relay, enqueue, relay_on_commit
 from bpo.core.models import AuditEvent
 from bpo.core.runtime import Runtime
-from bpo.delivery.broker import NAMESPACE, make_broker
-from bpo.delivery.models import JobRun, OutboxMessage
-from bpo.delivery.outbox import Relay, enqueue
 from bpo.settings import Settings
 from tests.support.factories import create_tenant
 
@@ -205,24 +205,23 @@ async def test_committed_job_runs_in_the_worker_and_rolled_back_jobs_never_do(
 
     with contextlib.suppress(Abort):
         async with runtime.db.tenant(tenant.id) as session:
-            raised = enqueue(session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=f"raised-{suffix}")
+            relay_on_commit(session, runtime.relay)
+            raised = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=f"raised-{suffix}")
             raise Abort
     async with runtime.db.tenant(tenant.id) as session:
-        discarded = enqueue(
-            session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=f"discarded-{suffix}"
-        )
+        relay_on_commit(session, runtime.relay)
+        discarded = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=f"discarded-{suffix}")
         await session.flush()
         await session.rollback()
     async with runtime.db.tenant(tenant.id) as session:
-        kept_before = enqueue(session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=f"kept-a-{suffix}")
+        relay_on_commit(session, runtime.relay)
+        kept_before = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=f"kept-a-{suffix}")
         with contextlib.suppress(Abort):
             async with session.begin_nested():
-                savepoint = enqueue(
-                    session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=f"savepoint-{suffix}"
-                )
+                savepoint = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=f"savepoint-{suffix}")
                 await session.flush()
                 raise Abort
-        kept_after = enqueue(session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=f"kept-b-{suffix}")
+        kept_after = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=f"kept-b-{suffix}")
         await session.flush()
         # Nothing reaches the broker before the commit.
         assert await message_state(runtime, kept_before) == "absent"
@@ -253,7 +252,8 @@ async def test_tenant_context_reaches_the_worker(
     label = f"tenant-{uuid.uuid4().hex}"
 
     async with runtime.db.tenant(tenant.id) as session:
-        job = enqueue(session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=label)
+        relay_on_commit(session, runtime.relay)
+        job = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=label)
     await eventually(f"the worker to record {label}", 1, effects, runtime, tenant.id, label)
 
     # Seen by the owner, across every tenant: one row, and it belongs to the tenant that enqueued it.
@@ -282,9 +282,8 @@ async def test_job_killed_mid_transaction_runs_again_on_a_new_worker(
     label = f"killed-mid-job-{uuid.uuid4().hex}"
 
     async with runtime.db.tenant(tenant.id) as session:
-        job = enqueue(
-            session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=label, sleep_before_commit=4.0
-        )
+        relay_on_commit(session, runtime.relay)
+        job = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=label, sleep_before_commit=4.0)
     await eventually("the first worker to fetch the job", "held", message_state, runtime, job)
     await asyncio.sleep(1.0)  # inside the job's 4 s before its commit
     first.kill()
@@ -309,9 +308,8 @@ async def test_job_killed_after_commit_before_ack_is_a_no_op_when_delivered_agai
     label = f"killed-before-ack-{uuid.uuid4().hex}"
 
     async with runtime.db.tenant(tenant.id) as session:
-        job = enqueue(
-            session, runtime.relay, tenant.id, ACTOR, queue=QUEUE, label=label, sleep_after_commit=10.0
-        )
+        relay_on_commit(session, runtime.relay)
+        job = enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=label, sleep_after_commit=10.0)
     # The effect is committed; the job lingers after its commit, before returning and being acked.
     await eventually(f"the first worker to commit {label}", 1, effects, runtime, tenant.id, label)
     first.kill()
@@ -334,7 +332,8 @@ async def test_jobs_deferred_while_redis_is_down_are_sent_by_the_sweep(
     relay = Relay(runtime.db, unreachable)
     try:
         async with runtime.db.tenant(tenant.id) as session:
-            jobs = [enqueue(session, relay, tenant.id, ACTOR, queue=QUEUE, label=label) for label in labels]
+            relay_on_commit(session, relay)
+            jobs = [enqueue(session, tenant.id, ACTOR, queue=QUEUE, label=label) for label in labels]
     finally:
         unreachable.close()
 

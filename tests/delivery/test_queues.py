@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
-from bpo.delivery.queues import KNOWN_QUEUES, queue_stats
+from bpo.core.jobs.queue_stats import KNOWN_QUEUES, queue_stats
 from bpo.settings import Settings
 
 

@@ -18,10 +18,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bpo.core.jobs import outbox
+from bpo.core.jobs.broker import NAMESPACE
+from bpo.core.jobs.registry import DELIVER_JOB, DETECT_JOB, SLA_QUEUE, SWEEP_JOB, WEBHOOK_QUEUE
 from bpo.core.runtime import Runtime
-from bpo.delivery import outbox, webhooks
-from bpo.delivery.broker import NAMESPACE
-from bpo.delivery.scheduler import Scheduler
+from bpo.core.scope import system_scope
+from bpo.delivery import webhooks
 from bpo.delivery.webhooks import (
     DeliveryPolicy,
     NewEvent,
@@ -31,9 +33,8 @@ from bpo.delivery.webhooks import (
     url_problem,
     verify,
 )
+from bpo.scheduler import Scheduler
 from bpo.sla import alerts
-from bpo.sla.rollups import SLA_QUEUE
-from bpo.tenancy.auth import system_scope
 from tests.delivery.test_jobs import Worker, broker_messages
 from tests.sla.test_alerts import ONE_HOUR_CALENDAR, alert_contract
 from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
@@ -148,7 +149,7 @@ async def create_endpoint(
 async def emit(runtime: Runtime, tenant: TenantHandle, *events: NewEvent, relay: bool = False) -> int:
     async with runtime.db.tenant(tenant.id) as session:
         if relay:
-            session.info["relay"] = runtime.relay
+            outbox.relay_on_commit(session, runtime.relay)
         return await webhooks.emit(session, tenant.id, list(events))
 
 
@@ -370,10 +371,10 @@ class TestDeliveries:
                 {"contract_id": setup["contract"]["id"], "items": [item]},
                 tenant.admin,
             )
-            worker = Worker(worker_env, tmp_path / "worker.log", args=("--queue", webhooks.WEBHOOK_QUEUE))
+            worker = Worker(worker_env, tmp_path / "worker.log", args=("--queue", WEBHOOK_QUEUE))
             try:
                 async with runtime.db.tenant(tenant.id) as session:
-                    session.info["relay"] = runtime.relay
+                    outbox.relay_on_commit(session, runtime.relay)
                     (alert_id,) = await alerts.sweep(session, system_scope(tenant.id), now)
 
                 async def arrived() -> bool:
@@ -394,10 +395,9 @@ class TestDeliveries:
                 async with runtime.db.tenant(tenant.id) as session:
                     duplicate = outbox.enqueue(
                         session,
-                        runtime.relay,
                         tenant.id,
-                        webhooks.DELIVER_JOB,
-                        queue=webhooks.WEBHOOK_QUEUE,
+                        DELIVER_JOB,
+                        queue=WEBHOOK_QUEUE,
                         delivery_id=delivery["id"],
                     )
 
@@ -569,7 +569,7 @@ async def test_the_scheduler_sends_detection_and_retry_sweeps_to_every_tenant_ea
     scheduler = Scheduler(runtime)
     assert await scheduler.detect_sla_alerts() > 0
     assert await scheduler.sweep_webhooks() > 0
-    for queue, actor in ((SLA_QUEUE, alerts.DETECT_JOB), (webhooks.WEBHOOK_QUEUE, webhooks.SWEEP_JOB)):
+    for queue, actor in ((SLA_QUEUE, DETECT_JOB), (WEBHOOK_QUEUE, SWEEP_JOB)):
         queued = await broker_messages(runtime, f"{NAMESPACE}:{queue}.msgs")
         mine = [
             m for m in queued.values() if m.kwargs["tenant_id"] == str(tenant.id) and m.actor_name == actor

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from bpo.core.runtime import Runtime
-from bpo.db.migrate import upgrade
 from bpo.embedded import EmbeddedServices
+from bpo.migrations.runner import upgrade
 from bpo.settings import Settings, load_settings
 from tests.conftest import REPO, ServerThread
 from tests.support.factories import PLATFORM_TOKEN

@@ -20,12 +20,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bpo.core.jobs.models import JobRun, OutboxMessage
+from bpo.core.jobs.registry import REFRESH_HOURS_JOB, SLA_QUEUE
 from bpo.core.runtime import Runtime
-from bpo.delivery.models import JobRun, OutboxMessage
-from bpo.delivery.scheduler import Scheduler
+from bpo.core.scope import system_scope
+from bpo.scheduler import Scheduler
 from bpo.sla import rollups
 from bpo.sla.models import SlaHourly, WorkHourly
-from bpo.tenancy.auth import system_scope
 from tests.faults.conftest import BpoProcess, Stack, process_env
 from tests.support.factories import (
     PASSWORD,
@@ -82,7 +83,7 @@ async def outbox(runtime: Runtime, tenant: TenantHandle) -> dict[uuid.UUID, tupl
     async with runtime.db.tenant(tenant.id) as session:
         rows = await session.execute(
             select(OutboxMessage.id, OutboxMessage.sent_at, OutboxMessage.attempts).where(
-                OutboxMessage.actor == rollups.REFRESH_HOURS_JOB
+                OutboxMessage.actor == REFRESH_HOURS_JOB
             )
         )
         return {row.id: (row.sent_at is not None, row.attempts) for row in rows}
@@ -90,7 +91,7 @@ async def outbox(runtime: Runtime, tenant: TenantHandle) -> dict[uuid.UUID, tupl
 
 async def runs(runtime: Runtime, tenant: TenantHandle) -> Counter[uuid.UUID]:
     async with runtime.db.tenant(tenant.id) as session:
-        rows = await session.scalars(select(JobRun.job_id).where(JobRun.actor == rollups.REFRESH_HOURS_JOB))
+        rows = await session.scalars(select(JobRun.job_id).where(JobRun.actor == REFRESH_HOURS_JOB))
         return Counter(rows)
 
 
@@ -144,7 +145,7 @@ def worker_events(worker: BpoProcess, event: str) -> Counter[str]:
             entry = json.loads(line[line.find("{") :])
         except ValueError:
             continue
-        if entry.get("event") == event and entry.get("actor") == rollups.REFRESH_HOURS_JOB:
+        if entry.get("event") == event and entry.get("actor") == REFRESH_HOURS_JOB:
             counts[entry["job_id"]] += 1
     return counts
 
@@ -184,9 +185,7 @@ async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_
     tenant = await create_tenant(client)
     contract_id, key = await measured_contract(client, tenant)
     env = process_env(stack.settings)
-    worker = BpoProcess(
-        ["worker", "--queue", rollups.SLA_QUEUE, "--threads", "2"], env, tmp_path / "worker.log"
-    )
+    worker = BpoProcess(["worker", "--queue", SLA_QUEUE, "--threads", "2"], env, tmp_path / "worker.log")
     scheduler = BpoProcess(["scheduler"], env, tmp_path / "scheduler.log")
     try:
         # With Redis up, the commit relays the job and the worker runs it: the pipeline works.
@@ -257,7 +256,7 @@ async def test_jobs_lost_by_a_redis_restart_without_persistence_are_sent_again_a
     # Redis comes back empty, as after a restart without persistence: the waiting jobs are gone.
     await runtime.redis.flushall()
     worker = BpoProcess(
-        ["worker", "--queue", rollups.SLA_QUEUE, "--threads", "2"],
+        ["worker", "--queue", SLA_QUEUE, "--threads", "2"],
         process_env(stack.settings),
         tmp_path / "worker.log",
     )

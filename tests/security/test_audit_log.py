@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bpo.billing.cli import run_period_now
+from bpo.billing.invoice_runs import run_period_now
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.settings import Settings
-from bpo.tenancy.auth import system_scope
 from tests.security.world import ITEMS
 from tests.support.factories import TenantHandle, create_tenant, create_user, onboard, post_ok
 from tests.support.problems import assert_problem, error_fields

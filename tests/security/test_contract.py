@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bpo.clients.manifest import manifest_json_schema
 from bpo.core.problems import PROBLEM_JSON
+from bpo.onboarding.manifest import manifest_json_schema
 from tests.support.factories import create_tenant
 from tests.support.problems import assert_problem, error_fields
 

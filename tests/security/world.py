@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from bpo.billing.cli import run_period_now
+from bpo.billing.invoice_runs import run_period_now
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.delivery import webhooks
-from bpo.tenancy.auth import system_scope
 from tests.support.factories import (
     TenantHandle,
     create_api_key,

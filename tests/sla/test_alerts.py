@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpo.clients.calendar import Calendar, business_duration
 from bpo.clients.schemas import Objective, SlaClock
+from bpo.core.business_time import Calendar, business_duration
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.sla import alerts, rollups
 from bpo.sla.alerts import Kind, days_ended, item_alert, local_midnight, receipts_from, receipts_until
 from bpo.sla.engine import ItemTimes, measure
-from bpo.tenancy.auth import system_scope
 from tests.sla.test_engine import LANCERS_CHAT, scenarios, threshold_of
 from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
 from tests.support.problems import assert_problem, error_fields

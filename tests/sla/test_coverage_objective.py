@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from bpo.billing.cli import run_period_now
+from bpo.billing.invoice_runs import run_period_now
 from bpo.core.runtime import Runtime
-from bpo.tenancy.auth import system_scope
+from bpo.core.scope import system_scope
 from tests.billing.test_invoices import get_invoice, invoices
 from tests.staffing.test_api import REMOTE_DAY, World, get_ok, world
 from tests.support.factories import create_client, create_tenant, create_user, post_ok

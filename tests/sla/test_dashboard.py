@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
+from bpo.core.jobs.registry import SLA_QUEUE
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.sla import rollups
-from bpo.tenancy.auth import system_scope
 from tests.delivery.test_jobs import Worker
 from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
 from tests.support.problems import error_fields
@@ -208,7 +209,7 @@ class TestContractSla:
         tenant = await create_tenant(client)
         contract_id = (await chat_contract(client, tenant))["contract"]["id"]
         # Only its own queue: jobs other tests left in the shared Redis do not queue ahead of it.
-        worker = Worker(worker_env, tmp_path / "worker.log", args=("--queue", rollups.SLA_QUEUE))
+        worker = Worker(worker_env, tmp_path / "worker.log", args=("--queue", SLA_QUEUE))
         try:
             await ingest(client, tenant.admin, contract_id, CHATS)
             deadline = time.monotonic() + 60

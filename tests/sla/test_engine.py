@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpo.clients.calendar import (
+from bpo.clients.schemas import Objective
+from bpo.core.business_time import (
     Calendar,
     Window,
     add_business,
@@ -22,7 +23,6 @@ from bpo.clients.calendar import (
     japanese_holidays,
     parse_clock,
 )
-from bpo.clients.schemas import Objective
 from bpo.sla.engine import (
     DEFAULT_AMBER_MARGIN,
     CheckpointShare,

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.sla import rollups
 from bpo.sla.models import PeriodRollupZone, SlaPeriod
 from bpo.sla.service import merge_plan
-from bpo.tenancy.auth import system_scope
 from tests.sla.test_dashboard import chat_contract, ingest, rebuild
 from tests.support.factories import TenantHandle, create_tenant, post_ok
 from tests.tenancy.test_auth import assert_problem

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpo.clients.calendar import Calendar, Window, business_duration, japanese_holidays, parse_clock
 from bpo.clients.schemas import Metric, Objective
+from bpo.core.business_time import Calendar, Window, business_duration, japanese_holidays, parse_clock
 from bpo.sla import engine
 from bpo.sla.rollups import (
     HOUR,

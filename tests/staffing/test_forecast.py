@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpo.staffing.forecast import (
+from bpo.staffing.queueing import (
     average_speed_of_answer,
     backlog_busy,
     backlog_forecast,

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import yaml
 
-from bpo.clients.inventory import export
-from bpo.clients.manifest import load_manifest
-from bpo.clients.onboarding import Action, acting_scope, apply_manifest, plan_manifest, tenant_id_of
 from bpo.core.runtime import Runtime
+from bpo.onboarding.apply import Action, acting_scope, apply_manifest, plan_manifest, tenant_id_of
+from bpo.onboarding.inventory import export
+from bpo.onboarding.manifest import load_manifest
 from bpo.settings import Settings
 from tests.clients.test_manifest import dump, load
 from tests.support.factories import PASSWORD, headers_for, login

@@ -10,10 +10,10 @@ import httpx
 from sqlalchemy import select
 
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.staffing import rules
 from bpo.staffing.models import Shift, Staff
 from bpo.staffing.roster import load_roster, violations_for
-from bpo.tenancy.auth import system_scope
 from tests.staffing.test_api import REMOTE_DAY, world
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpo.clients.calendar import Window, parse_clock
+from bpo.core.business_time import Window, parse_clock
 from bpo.staffing.rules import (
     Assignment,
     Mode,

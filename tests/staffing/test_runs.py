@@ -17,12 +17,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bpo.core.jobs.registry import STAFFING_QUEUE
 from bpo.core.runtime import Runtime
-from bpo.delivery.queues import STAFFING_QUEUE
-from bpo.staffing import models, runs
+from bpo.core.scope import system_scope
+from bpo.staffing import models
+from bpo.staffing import schedule_runs as runs
 from bpo.staffing.roster import Roster
 from bpo.staffing.rules import Assignment, Shift, StaffMember, check_roster
-from bpo.tenancy.auth import system_scope
 from tests.delivery.test_jobs import Worker
 from tests.support.factories import TenantHandle, create_tenant, create_user, onboard
 from tests.support.problems import assert_problem, error_fields

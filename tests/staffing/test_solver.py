@@ -13,16 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bpo.clients.calendar import Window, parse_clock
-from bpo.staffing.rules import (
-    Assignment,
-    Mode,
-    RuleSettings,
-    Shift,
-    Site,
-    StaffMember,
-    check_roster,
-)
+from bpo.core.business_time import Window, parse_clock
+from bpo.staffing.rules import Assignment, Mode, RuleSettings, Shift, Site, StaffMember, check_roster
 from bpo.staffing.solver import SolveResult, Weights, greedy, solve
 
 TOKYO = ZoneInfo("Asia/Tokyo")

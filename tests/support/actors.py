@@ -8,8 +8,8 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.core import audit
-from bpo.db.engine import after_commit
-from bpo.delivery.jobs import tenant_actor
+from bpo.core.db import after_commit
+from bpo.core.jobs.actors import tenant_actor
 
 QUEUE = "test"
 
@@ -24,7 +24,7 @@ async def record(
     sleep_after_commit: float = 0.0,
 ) -> None:
     """Append one audit event labelled ``label``; optionally linger so a test can kill the worker."""
-    audit.record(
+    audit.append(
         session,
         tenant_id=tenant_id,
         actor_id=None,

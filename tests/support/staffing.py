@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from bpo.core.orm import new_id
 from bpo.core.runtime import Runtime
-from bpo.db.base import new_id
 from bpo.staffing import models
 from tests.support.factories import PASSWORD, TenantHandle, headers_for, login, post_ok
 

@@ -20,8 +20,8 @@ import redis
 
 from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective
+from bpo.onboarding.demo_activity import _day_of_items
 from bpo.settings import Settings
-from bpo.tenancy.demo_activity import _day_of_items
 from tests.conftest import REPO
 from tests.staffing.test_api import get_ok
 from tests.support.factories import PASSWORD, headers_for, login

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.sla import rollups
-from bpo.tenancy.auth import system_scope
 from tests.conftest import REPO, ServerThread
 from tests.sla.test_dashboard import chat_contract, ingest
 from tests.support.factories import (

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from bpo.core.errors import Invalid
+from bpo.core.jobs.models import OutboxMessage
+from bpo.core.jobs.registry import REFRESH_HOURS_JOB
 from bpo.core.runtime import Runtime
-from bpo.delivery.models import OutboxMessage
-from bpo.sla.rollups import REFRESH_HOURS_JOB
-from bpo.tenancy.auth import system_scope
+from bpo.core.scope import system_scope
 from bpo.work import schemas, service
 from tests.support.factories import create_tenant
 from tests.tenancy.test_auth import assert_problem

@@ -23,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.billing import rating, schemas
 from bpo.billing.models import BillingSettings, StripeAccount
-from bpo.clients import service as clients
+from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, field_error
-from bpo.delivery import outbox
+from bpo.core.jobs import outbox
+from bpo.core.jobs.registry import PUSH_INVOICE_JOB
+from bpo.core.scope import Scope
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.scope import Scope
 
-PUSH_INVOICE_JOB = "billing.push_invoice"
 DEFAULT_TAX_RATE = rating.CONSUMPTION_TAX_RATE
 DEFAULT_TAX_ROUNDING = schemas.TaxRoundingMode.FLOOR
 ROUNDING = {
@@ -134,7 +134,7 @@ async def update_settings(
                     slug="stripe-account-taken",
                     errors=[field_error("stripe_account_id", "connected elsewhere")],
                 )
-    clients.record(
+    audit.record(
         session,
         scope,
         "billing_settings.updated",
@@ -152,7 +152,5 @@ async def schedule_push(session: AsyncSession, scope: Scope, invoice_id: uuid.UU
     through Stripe. Returns whether it did."""
     if await connected_account(session, scope) is None:
         return False
-    outbox.enqueue(
-        session, session.info.get("relay"), scope.tenant_id, PUSH_INVOICE_JOB, invoice_id=str(invoice_id)
-    )
+    outbox.enqueue(session, scope.tenant_id, PUSH_INVOICE_JOB, invoice_id=str(invoice_id))
     return True

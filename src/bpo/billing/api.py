@@ -9,19 +9,15 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
-from bpo.billing import account, runs, schemas, service, stripe_sync, stripe_webhooks, usage
+from bpo.billing import account, schemas, service, stripe_sync, stripe_webhooks, usage
+from bpo.billing import invoice_runs as runs
 from bpo.core.errors import NotFound, Unavailable
+from bpo.core.guards import ADMINS, OPERATORS, READERS, WRITERS
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
 
-ADMINS = requires(Role.ADMIN)
-WRITERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER)
-OPERATORS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
-READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER)
 CSV_SUFFIX = ".csv"
 
 

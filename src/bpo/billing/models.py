@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpo.db.base import Base, TenantMixin
+from bpo.core.orm import Base, TenantMixin
 
 
 class Invoice(Base, TenantMixin):

@@ -22,15 +22,17 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import account, rating, runs, schemas
+from bpo.billing import account, rating, schemas
+from bpo.billing import invoice_runs as runs
 from bpo.billing.models import Invoice, InvoiceCounter, InvoiceLine
 from bpo.clients import contracts
 from bpo.clients import service as clients
+from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
+from bpo.core.scope import Scope
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.scope import Scope
 
 Status = schemas.InvoiceStatus
 
@@ -189,7 +191,7 @@ def _check_transition(invoice: Invoice, target: Status) -> None:
 def _set_status(session: AsyncSession, scope: Scope, invoice: Invoice, target: Status, now: datetime) -> None:
     invoice.status = target.value
     invoice.status_changed_at = now
-    clients.record(session, scope, f"invoice.{target.value}", "invoice", invoice.id, number=invoice.number)
+    audit.record(session, scope, f"invoice.{target.value}", "invoice", invoice.id, number=invoice.number)
 
 
 async def _transition(
@@ -367,7 +369,7 @@ async def create_credit_note(
             )
         )
     await session.flush()
-    clients.record(session, scope, "credit_note.created", "invoice", note.id, corrects=str(original.id))
+    audit.record(session, scope, "credit_note.created", "invoice", note.id, corrects=str(original.id))
     return await _transition(session, scope, note.id, Status.FINALIZED)
 
 

@@ -36,17 +36,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.billing import account, schemas, service
 from bpo.billing.models import Invoice, InvoiceLine, StripeCustomer, StripeInvoice, StripeReconciliation
 from bpo.clients import service as clients
+from bpo.core import audit
 from bpo.core.errors import Conflict, NotFound
+from bpo.core.jobs import outbox
+from bpo.core.jobs.registry import RECONCILE_JOB
 from bpo.core.money import MINOR_UNIT_EXPONENT
-from bpo.db.base import new_id
-from bpo.delivery import outbox
+from bpo.core.orm import new_id
+from bpo.core.scope import Scope
 from bpo.settings import Settings
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.scope import Scope
 
 log = structlog.get_logger("bpo.stripe")
 
-RECONCILE_JOB = "billing.reconcile_stripe"
 TIMEOUT_SECONDS = 20.0
 NETWORK_RETRIES = 2
 # Retries of billing.push_invoice: about 1.5 h of them at most, well inside Stripe's 24 h keys.
@@ -256,7 +257,7 @@ async def push_invoice(
         amount_due=final.amount_due,
     )
     session.add(link)
-    clients.record(session, scope, "invoice.pushed", "invoice", invoice.id, stripe_invoice_id=draft.id)
+    audit.record(session, scope, "invoice.pushed", "invoice", invoice.id, stripe_invoice_id=draft.id)
     await session.flush()
     return link
 
@@ -448,4 +449,4 @@ async def schedule_reconcile(session: AsyncSession, scope: Scope) -> uuid.UUID:
         raise Conflict(
             "No Stripe account is connected: set one in the billing settings.", slug="stripe-not-connected"
         )
-    return outbox.enqueue(session, session.info.get("relay"), scope.tenant_id, RECONCILE_JOB)
+    return outbox.enqueue(session, scope.tenant_id, RECONCILE_JOB)

@@ -33,11 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.billing import account, schemas, service
 from bpo.billing.models import Invoice, Payment, StripeEvent, StripeInvoice
 from bpo.billing.stripe_sync import our_amount
+from bpo.core.db import Database
 from bpo.core.errors import BadRequest, Unavailable
-from bpo.db.base import new_id
-from bpo.db.engine import Database
-from bpo.tenancy.auth import system_scope
-from bpo.tenancy.scope import Scope
+from bpo.core.orm import new_id
+from bpo.core.scope import Scope, system_scope
 
 TOLERANCE_SECONDS = 300
 Status = schemas.InvoiceStatus

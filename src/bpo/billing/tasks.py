@@ -6,20 +6,22 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import account, runs, stripe_sync
-from bpo.delivery.jobs import tenant_actor
+from bpo.billing import account, stripe_sync
+from bpo.billing import invoice_runs as runs
+from bpo.core.jobs.actors import tenant_actor
+from bpo.core.jobs.registry import MONTH_END_JOB, PUSH_INVOICE_JOB, RECONCILE_JOB, RUN_PERIOD_JOB
+from bpo.core.scope import system_scope
 from bpo.settings import get_settings
-from bpo.tenancy.auth import system_scope
 
 log = structlog.get_logger("bpo.billing")
 
 
-@tenant_actor(runs.RUN_PERIOD_JOB)
+@tenant_actor(RUN_PERIOD_JOB)
 async def run_period(session: AsyncSession, tenant_id: uuid.UUID, *, run_id: str) -> None:
     await runs.execute_run(session, system_scope(tenant_id), uuid.UUID(run_id))
 
 
-@tenant_actor(runs.MONTH_END_JOB)
+@tenant_actor(MONTH_END_JOB)
 async def month_end(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     result = await runs.run_month_end(session, system_scope(tenant_id), datetime.now(UTC))
     if result is not None:
@@ -27,7 +29,7 @@ async def month_end(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 
 
 @tenant_actor(
-    account.PUSH_INVOICE_JOB,
+    PUSH_INVOICE_JOB,
     max_retries=stripe_sync.PUSH_MAX_RETRIES,
     min_backoff=stripe_sync.PUSH_MIN_BACKOFF_MS,
     max_backoff=stripe_sync.PUSH_MAX_BACKOFF_MS,
@@ -37,7 +39,7 @@ async def push_invoice(session: AsyncSession, tenant_id: uuid.UUID, *, invoice_i
         await stripe_sync.push_invoice(session, system_scope(tenant_id), uuid.UUID(invoice_id), stripe_client)
 
 
-@tenant_actor(stripe_sync.RECONCILE_JOB)
+@tenant_actor(RECONCILE_JOB)
 async def reconcile_stripe(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     scope = system_scope(tenant_id)
     # Daily for every tenant: one that does not bill through Stripe has nothing to compare.

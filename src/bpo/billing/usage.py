@@ -12,11 +12,10 @@ from bpo.billing import schemas
 from bpo.clients import contracts
 from bpo.clients.models import Contract
 from bpo.clients.schemas import BillableEvent
-from bpo.clients.service import raise_if
-from bpo.core.errors import Invalid, field_error
+from bpo.core.errors import Invalid, field_error, raise_if
 from bpo.core.http import date_errors
+from bpo.core.scope import Scope
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.scope import Scope
 from bpo.work import service as work
 
 MAX_SPAN = timedelta(days=400)

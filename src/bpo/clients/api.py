@@ -11,18 +11,11 @@ from litestar.types import ControllerRouterHandler
 
 from bpo.clients import contracts, schemas, service
 from bpo.core.errors import Invalid, field_error
+from bpo.core.guards import CLIENT_READERS, OPERATORS, WRITERS
 from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session, instant_period
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
 
-WRITERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER)
-OPERATORS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
-# Client viewers (and client API keys) read their own client's services, contracts and objectives.
-CLIENT_READERS = requires(
-    Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER, Role.API_CLIENT
-)
 MAX_INTERVAL_SPAN = timedelta(days=62)
 
 

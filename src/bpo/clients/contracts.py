@@ -22,13 +22,12 @@ from bpo.clients.service import (
     get_client_row,
     get_service_row,
     get_site_row,
-    raise_if,
-    record,
 )
-from bpo.core.errors import Conflict, NotFound, field_error
+from bpo.core.audit import record
+from bpo.core.errors import Conflict, FieldErrors, NotFound, field_error, raise_if
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
-from bpo.tenancy.scope import Scope
+from bpo.core.scope import Scope
 
 Status = schemas.ContractStatus
 
@@ -70,8 +69,8 @@ def check_contract_shape(
     end_date: date | None,
     coverage: Sequence[schemas.CoverageLine],
     path: str = "",
-) -> rules.FieldErrors:
-    errors: rules.FieldErrors = []
+) -> FieldErrors:
+    errors: FieldErrors = []
     if staffing_mode is schemas.StaffingMode.ONSITE and site_id is None:
         errors.append(field_error(rules.join(path, "site_id"), "an onsite contract names its site"))
     if end_date is not None and end_date < start_date:
@@ -300,7 +299,7 @@ async def transition_contract(
 
 def _check_version_date(
     contract: Contract, effective_from: date, latest: date | None, today: date, path: str
-) -> rules.FieldErrors:
+) -> FieldErrors:
     """Closed months are never re-measured or re-billed: once a contract is live, a new version starts
     no earlier than the current month and after the latest version."""
     if effective_from < contract.start_date:
@@ -380,7 +379,7 @@ async def _add_version(
     model: type[SlaPolicy] | type[RatePlan],
     effective_from: date,
     values: dict[str, Any],
-    check: Callable[[Contract], rules.FieldErrors],
+    check: Callable[[Contract], FieldErrors],
     today: date,
 ) -> uuid.UUID:
     """Add a version of a contract's objectives or prices in force from ``effective_from``."""

@@ -8,7 +8,7 @@ from sqlalchemy import Date, ForeignKeyConstraint, Index, String, UniqueConstrai
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpo.db.base import Base, TenantMixin, Timestamps
+from bpo.core.orm import Base, TenantMixin, Timestamps
 
 
 class Site(Base, TenantMixin, Timestamps):

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from msgspec import UNSET
 
 from bpo.clients import schemas
-from bpo.clients.calendar import parse_clock
-from bpo.core.errors import field_error
+from bpo.core.business_time import parse_clock
+from bpo.core.errors import FieldErrors, field_error
 from bpo.core.money import is_supported_currency
 
-FieldErrors = list[dict[str, Any]]
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 TIMED_METRICS = frozenset({schemas.Metric.FIRST_RESPONSE, schemas.Metric.RESOLUTION})
 

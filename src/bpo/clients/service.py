@@ -13,22 +13,16 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.clients import calendar as cal
 from bpo.clients import rules, schemas
 from bpo.clients.models import BusinessCalendar, Client, Service, Site
-from bpo.core import audit
-from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core import business_time as cal
+from bpo.core.audit import record
+from bpo.core.errors import Conflict, FieldErrors, Invalid, NotFound, field_error, raise_if
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
-from bpo.tenancy.scope import Role, Scope
+from bpo.core.scope import Role, Scope
 
 CLIENT_SCOPED_ROLES = frozenset({Role.CLIENT_VIEWER, Role.API_CLIENT})
-
-
-def raise_if(errors: Sequence[dict[str, Any]], what: str = "Validation failed") -> None:
-    if errors:
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise Invalid(f"{what}: {detail}", errors=errors)
 
 
 def client_restriction(scope: Scope) -> uuid.UUID | None:
@@ -66,20 +60,6 @@ async def flush_unique(session: AsyncSession, what: str, code: str) -> None:
         raise
 
 
-def record(
-    session: AsyncSession, scope: Scope, action: str, kind: str, object_id: uuid.UUID, **detail: Any
-) -> None:
-    audit.record(
-        session,
-        tenant_id=scope.tenant_id,
-        actor_id=scope.user_id,
-        action=action,
-        object_type=kind,
-        object_id=object_id,
-        **detail,
-    )
-
-
 # --- sites -----------------------------------------------------------------------------------
 
 
@@ -97,7 +77,7 @@ def site_view(site: Site) -> schemas.Site:
     )
 
 
-def check_site(data: schemas.SiteCreate, path: str = "") -> rules.FieldErrors:
+def check_site(data: schemas.SiteCreate, path: str = "") -> FieldErrors:
     errors = rules.check_time_zone(data.time_zone, rules.join(path, "time_zone"))
     if data.kind == "client" and data.client_id is None:
         errors.append(field_error(rules.join(path, "client_id"), "a client office names its client"))
@@ -309,8 +289,8 @@ def client_view(client: Client) -> schemas.Client:
     )
 
 
-def check_client(data: schemas.ClientCreate | schemas.ClientUpdate, path: str = "") -> rules.FieldErrors:
-    errors: rules.FieldErrors = []
+def check_client(data: schemas.ClientCreate | schemas.ClientUpdate, path: str = "") -> FieldErrors:
+    errors: FieldErrors = []
     if isinstance(data, schemas.ClientCreate):
         errors += rules.check_currency(data.currency, rules.join(path, "currency"))
     if isinstance(data.time_zone, str):

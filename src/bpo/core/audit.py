@@ -6,10 +6,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.core.models import AuditEvent
-from bpo.db.base import new_id
+from bpo.core.orm import new_id
+from bpo.core.scope import Scope
 
 
-def record(
+def append(
     session: AsyncSession,
     *,
     tenant_id: uuid.UUID,
@@ -30,4 +31,19 @@ def record(
             object_id=object_id,
             detail=detail,
         )
+    )
+
+
+def record(
+    session: AsyncSession, scope: Scope, action: str, kind: str, object_id: uuid.UUID, **detail: Any
+) -> None:
+    """Append an audit event done by ``scope``'s caller (no user for machine callers and jobs)."""
+    append(
+        session,
+        tenant_id=scope.tenant_id,
+        actor_id=scope.user_id,
+        action=action,
+        object_type=kind,
+        object_id=object_id,
+        **detail,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 PROBLEM_BASE = "https://bpo-ops.dev/problems/"
 
@@ -17,7 +17,7 @@ class BpoError(Exception):
         self,
         detail: str,
         *,
-        errors: Sequence[Mapping[str, Any]] | None = None,
+        errors: Sequence[FieldError] | None = None,
         headers: Mapping[str, str] | None = None,
         slug: str | None = None,
         extra: Mapping[str, Any] | None = None,
@@ -77,5 +77,27 @@ class Unavailable(BpoError):
     title = "Service unavailable"
 
 
-def field_error(field: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"field": field, "message": message, **extra}
+class FieldError(TypedDict):
+    """One entry of a problem's ``errors``: the path of the bad field (``items[3].received_at``,
+    ``rate_plan.charges[1].tiers[2].up_to``), what is wrong with it, and in a batch the item's index."""
+
+    field: str
+    message: str
+    index: NotRequired[int]
+
+
+FieldErrors = list[FieldError]
+
+
+def field_error(field: str, message: str, *, index: int | None = None) -> FieldError:
+    error = FieldError(field=field, message=message)
+    if index is not None:
+        error["index"] = index
+    return error
+
+
+def raise_if(errors: Sequence[FieldError], what: str = "Validation failed") -> None:
+    """Raise one ``Invalid`` naming every field error, if there are any."""
+    if errors:
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise Invalid(f"{what}: {detail}", errors=errors)

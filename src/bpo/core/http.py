@@ -9,9 +9,9 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.core.errors import Invalid, field_error
+from bpo.core.errors import FieldErrors, Invalid, field_error
 from bpo.core.pagination import MAX_PAGE_SIZE
-from bpo.tenancy.scope import Scope
+from bpo.core.scope import Scope
 
 # The request's transaction (tenant set) and the caller's scope, provided by the app.
 Session = NamedDependency[AsyncSession]
@@ -65,7 +65,7 @@ def instant_period(
     return first, last
 
 
-def date_errors(*named: tuple[str, date | None]) -> list[dict[str, Any]]:
+def date_errors(*named: tuple[str, date | None]) -> FieldErrors:
     """A field error for each (name, date) given outside ``FIRST_DATE`` to ``LAST_DATE``."""
     return [
         field_error(name, f"a date from {FIRST_DATE} to {LAST_DATE}")

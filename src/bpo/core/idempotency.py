@@ -15,14 +15,15 @@ from typing import Any, cast
 from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Send
+from litestar.types import Scope as ASGIScope
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from bpo.core.errors import BadRequest, Conflict, field_error
 from bpo.core.models import IdempotencyRecord
 from bpo.core.runtime import Runtime
-from bpo.tenancy.scope import Scope as CallerScope
+from bpo.core.scope import Scope
 
 HEADER = b"idempotency-key"
 SECRET_FIELDS_OPT = "secret_fields"
@@ -41,11 +42,11 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 class IdempotencyMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def handle(self, scope: ASGIScope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         http = cast("dict[str, Any]", scope)
         key = _header(http, HEADER) if http["method"] == "POST" else None
         caller = http.get("auth")
-        if key is None or not isinstance(caller, CallerScope):
+        if key is None or not isinstance(caller, Scope):
             await next_app(scope, receive, send)
             return
         if not _VALID_KEY.match(key):
@@ -136,9 +137,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _claim(
-    runtime: Runtime, caller: CallerScope, key: str, request_hash: str
-) -> IdempotencyRecord | None:
+async def _claim(runtime: Runtime, caller: Scope, key: str, request_hash: str) -> IdempotencyRecord | None:
     """Claim ``key`` for this request; return the stored record when there is a response to replay."""
     now = datetime.now(UTC)
     async with runtime.db.tenant(caller.tenant_id) as session:
@@ -190,7 +189,7 @@ async def _claim(
 
 
 async def _store(
-    runtime: Runtime, caller: CallerScope, key: str, status: int, content_type: str | None, body: bytes
+    runtime: Runtime, caller: Scope, key: str, status: int, content_type: str | None, body: bytes
 ) -> None:
     async with runtime.db.tenant(caller.tenant_id) as session:
         await session.execute(
@@ -200,7 +199,7 @@ async def _store(
         )
 
 
-async def _release(runtime: Runtime, caller: CallerScope, key: str) -> None:
+async def _release(runtime: Runtime, caller: Scope, key: str) -> None:
     async with runtime.db.tenant(caller.tenant_id) as session:
         await session.execute(
             delete(IdempotencyRecord).where(

@@ -9,7 +9,8 @@ import uuid
 from typing import Any, cast
 
 import structlog
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Send
+from litestar.types import Scope as ASGIScope
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -46,7 +47,7 @@ class RequestContext:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
 
-    async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, asgi_scope: ASGIScope, receive: Receive, send: Send) -> None:
         scope = cast("dict[str, Any]", asgi_scope)
         if scope["type"] != "http":
             await self.app(asgi_scope, receive, send)

@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bpo.core.errors import PROBLEM_BASE, BpoError
+from bpo.core.errors import PROBLEM_BASE, BpoError, FieldErrors, field_error
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -96,9 +96,9 @@ _NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field 
 _BODY = "data"
 
 
-def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+def _validation_errors(exc: ValidationException) -> FieldErrors:
     extra = exc.extra if isinstance(exc.extra, list) else []
-    errors = []
+    errors: FieldErrors = []
     for item in extra:
         if not isinstance(item, Mapping):
             continue
@@ -106,7 +106,7 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
         source = item.get("source")
         message = str(item.get("message", ""))
         if key == _BODY and message == repr(_BODY):
-            errors.append({"field": "body", "message": "a JSON request body is required"})
+            errors.append(field_error("body", "a JSON request body is required"))
             continue
         named = _NAMED_FIELD.match(message)
         if named and source == "body":
@@ -114,7 +114,7 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
         elif key == _BODY:
             key = ""
         field = f"{source}.{key}" if source and source != "body" and key else key
-        errors.append({"field": field or (source or "body"), "message": message})
+        errors.append(field_error(field or (source or "body"), message))
     return errors
 
 

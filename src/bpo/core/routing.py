@@ -16,7 +16,8 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Send
+from litestar.types import Scope as ASGIScope
 
 PATH_PARAMETER = re.compile(r"\{[^}]*\}")
 
@@ -40,7 +41,7 @@ class AllowHeaderMiddleware(ASGIMiddleware):
     def __init__(self) -> None:
         self.allow: dict[str, str] | None = None
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def handle(self, scope: ASGIScope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope.get("method") != "OPTIONS":
             await next_app(scope, receive, send)
             return

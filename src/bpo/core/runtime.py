@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from dramatiq.brokers.redis import RedisBroker
 
-from bpo.db.engine import Database
-from bpo.delivery.broker import make_broker
-from bpo.delivery.outbox import Relay
+from bpo.core.db import Database
+from bpo.core.jobs.broker import make_broker
+from bpo.core.jobs.outbox import Relay
+from bpo.core.tokens import AccessTokenVerifier
 from bpo.settings import Settings
-from bpo.tenancy.credentials import AccessTokenVerifier
 
 
 @dataclass

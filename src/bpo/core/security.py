@@ -13,7 +13,8 @@ from typing import Any
 
 from litestar import Request
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.types import BeforeMessageSendHookHandler, Message, Scope
+from litestar.types import BeforeMessageSendHookHandler, Message
+from litestar.types import Scope as ASGIScope
 
 NONCE_STATE = "csp_nonce"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -55,7 +56,7 @@ def security_headers(hsts_max_age_seconds: int) -> BeforeMessageSendHookHandler:
     """A ``before_send`` hook: it sees every response the app sends, unrouted 404s and 405s included."""
     hsts = f"max-age={hsts_max_age_seconds}; includeSubDomains" if hsts_max_age_seconds else None
 
-    def add_headers(message: Message, scope: Scope) -> None:
+    def add_headers(message: Message, scope: ASGIScope) -> None:
         if message["type"] != "http.response.start":
             return
         headers = list(message.get("headers", []))

@@ -4,13 +4,14 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bpo.core.jobs.actors import tenant_actor
+from bpo.core.jobs.registry import DELIVER_JOB, SWEEP_JOB, WEBHOOK_QUEUE
+from bpo.core.scope import system_scope
 from bpo.delivery import webhooks
-from bpo.delivery.jobs import tenant_actor
 from bpo.settings import get_settings
-from bpo.tenancy.auth import system_scope
 
 
-@tenant_actor(webhooks.DELIVER_JOB, queue=webhooks.WEBHOOK_QUEUE)
+@tenant_actor(DELIVER_JOB, queue=WEBHOOK_QUEUE)
 async def deliver(session: AsyncSession, tenant_id: uuid.UUID, *, delivery_id: str) -> None:
     policy = webhooks.DeliveryPolicy(allow_local=webhooks.local_receivers(get_settings()))
     await webhooks.deliver(
@@ -22,6 +23,6 @@ async def deliver(session: AsyncSession, tenant_id: uuid.UUID, *, delivery_id: s
     )
 
 
-@tenant_actor(webhooks.SWEEP_JOB, queue=webhooks.WEBHOOK_QUEUE)
+@tenant_actor(SWEEP_JOB, queue=WEBHOOK_QUEUE)
 async def sweep_due(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     await webhooks.sweep_due(session, system_scope(tenant_id), now=await webhooks.database_now(session))

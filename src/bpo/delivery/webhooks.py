@@ -39,19 +39,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.clients import service as clients
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core.jobs import outbox
+from bpo.core.jobs.registry import DELIVER_JOB, WEBHOOK_QUEUE
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
-from bpo.delivery import outbox, schemas
+from bpo.core.scope import Scope
+from bpo.delivery import schemas
 from bpo.delivery.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from bpo.settings import Settings
-from bpo.tenancy.scope import Scope
 
 log = structlog.get_logger("bpo.webhooks")
 
-DELIVER_JOB = "webhooks.deliver"
-SWEEP_JOB = "webhooks.sweep_due"
-# Their own queue: a slow receiver holds webhook workers, never SLA or billing jobs.
-WEBHOOK_QUEUE = "webhooks"
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADER = "BPO-Signature"
@@ -222,7 +220,7 @@ def _unique(event_types: Sequence[str]) -> list[str]:
 
 
 def _record(session: AsyncSession, scope: Scope, action: str, object_id: uuid.UUID, **detail: Any) -> None:
-    audit.record(
+    audit.append(
         session,
         tenant_id=scope.tenant_id,
         actor_id=scope.user_id,
@@ -407,11 +405,8 @@ async def emit(session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[New
     session.add_all(rows)
     await session.flush()
     session.add_all(deliveries)
-    relay = session.info.get("relay")
     for delivery in deliveries:
-        outbox.enqueue(
-            session, relay, tenant_id, DELIVER_JOB, queue=WEBHOOK_QUEUE, delivery_id=str(delivery.id)
-        )
+        outbox.enqueue(session, tenant_id, DELIVER_JOB, queue=WEBHOOK_QUEUE, delivery_id=str(delivery.id))
     await session.flush()
     return len(deliveries)
 
@@ -552,11 +547,10 @@ async def sweep_due(session: AsyncSession, scope: Scope, *, now: datetime, limit
             .with_for_update(skip_locked=True)
         )
     ).all()
-    relay = session.info.get("relay")
     for delivery in due:
         delivery.enqueued_at = now
         outbox.enqueue(
-            session, relay, scope.tenant_id, DELIVER_JOB, queue=WEBHOOK_QUEUE, delivery_id=str(delivery.id)
+            session, scope.tenant_id, DELIVER_JOB, queue=WEBHOOK_QUEUE, delivery_id=str(delivery.id)
         )
     await session.flush()
     return len(due)
@@ -635,7 +629,6 @@ async def replay(session: AsyncSession, scope: Scope, delivery_id: uuid.UUID) ->
     delivery.succeeded_at = None
     outbox.enqueue(
         session,
-        session.info.get("relay"),
         scope.tenant_id,
         DELIVER_JOB,
         queue=WEBHOOK_QUEUE,

@@ -9,14 +9,12 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import NotFound
+from bpo.core.guards import WRITERS
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.delivery import schemas, webhooks
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
 
-WRITERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER)
 ROTATE_SECRET = ":rotate-secret"
 REPLAY = ":replay"
 

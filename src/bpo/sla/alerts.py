@@ -39,20 +39,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
-from bpo.clients.calendar import Calendar, open_intervals
 from bpo.clients.models import Contract
 from bpo.clients.schemas import ContractStatus, Metric, Objective, SlaClock, SlaPolicy
+from bpo.core.business_time import Calendar, open_intervals
 from bpo.core.http import instant_period
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
+from bpo.core.scope import Scope
 from bpo.delivery import webhooks
 from bpo.sla import engine, schemas
 from bpo.sla.models import Alert, AlertSweep, SlaHourly
 from bpo.sla.rollups import HOUR, objective_key
-from bpo.tenancy.scope import Scope
 from bpo.work.models import WorkItem
 
-DETECT_JOB = "sla.detect_alerts"
 MAX_LOOKBACK = timedelta(hours=6)
 RECENT = timedelta(hours=24)
 # Items of a day's last minutes are pushed, and its rollups refreshed, a little after midnight.

@@ -7,13 +7,10 @@ from litestar import get
 from litestar.params import FromQuery, QueryParameter
 from litestar.types import ControllerRouterHandler
 
+from bpo.core.guards import READERS
 from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.sla import alerts, schemas
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
-
-READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER)
 
 From = Annotated[
     str | None, QueryParameter(name="from", description="occurred_at ≥ this (with offset)", **INSTANT)

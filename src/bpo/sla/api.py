@@ -7,12 +7,9 @@ from litestar import Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.types import ControllerRouterHandler
 
+from bpo.core.guards import READERS
 from bpo.core.http import Caller, Session
 from bpo.sla import schemas, service
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
-
-READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER)
 
 
 @get(

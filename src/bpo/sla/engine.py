@@ -26,9 +26,9 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
-from bpo.clients.calendar import Calendar, add_business, business_duration, is_open, next_open
 from bpo.clients.rules import duration_seconds
 from bpo.clients.schemas import Metric, Objective, SlaClock
+from bpo.core.business_time import Calendar, add_business, business_duration, is_open, next_open
 from bpo.sla.sketch import LatencySketch
 
 # Attainment this many percentage points or less below target shows amber rather than red: close enough

@@ -31,12 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
-from bpo.clients.calendar import Calendar, add_business, business_duration, open_intervals
 from bpo.clients.schemas import Metric, Objective, SlaClock
+from bpo.core.business_time import Calendar, add_business, business_duration, open_intervals
+from bpo.core.scope import Scope
 from bpo.sla import engine
 from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
 from bpo.sla.sketch import bucket_of
-from bpo.tenancy.scope import Scope
 from bpo.work.models import WorkItem
 
 HOUR = timedelta(hours=1)
@@ -45,11 +45,6 @@ MONTH = "month"
 # From the first of the month through the row's day: any range of days is then whole months plus or minus
 # at most two rows, so a year merges a dozen sketches per objective instead of a few dozen.
 MONTH_TO_DATE = "mtd"
-# Job names (the actors live in bpo.sla.tasks, loaded only by workers).
-REFRESH_HOURS_JOB = "sla.refresh_hours"
-REFRESH_DUE_JOB = "sla.refresh_due"
-# Their own queue, so SLA lag is visible (and scalable) apart from other jobs.
-SLA_QUEUE = "sla"
 # Hourly rows read around a local day's bounds: wider than any zone's jump, so every hour whose local date
 # is that day is among them.
 _DAY_MARGIN = timedelta(days=2)

@@ -21,20 +21,14 @@ from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
-from bpo.core.errors import Invalid, field_error
+from bpo.core.errors import Invalid, field_error, raise_if
 from bpo.core.http import date_errors
-from bpo.sla import coverage, engine, schemas
+from bpo.core.scope import Scope
+from bpo.sla import coverage_objective as coverage
+from bpo.sla import engine, schemas
 from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
-from bpo.sla.rollups import (
-    DAY,
-    VOLUME_FIELDS,
-    cut_cleanly,
-    day_bounds,
-    local_day,
-    objective_key,
-)
+from bpo.sla.rollups import DAY, VOLUME_FIELDS, cut_cleanly, day_bounds, local_day, objective_key
 from bpo.sla.sketch import LatencySketch
-from bpo.tenancy.scope import Scope
 
 MAX_SPAN = timedelta(days=400)
 DEFAULT_SPAN = timedelta(days=29)
@@ -49,7 +43,7 @@ def period_start(day: date, granularity: schemas.Granularity) -> date:
 
 
 def resolve_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
-    clients.raise_if(date_errors(("start", start), ("end", end)))
+    raise_if(date_errors(("start", start), ("end", end)))
     end = end or today
     start = start or end - DEFAULT_SPAN
     if start > end:

@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.delivery.jobs import tenant_actor
+from bpo.core.jobs.actors import tenant_actor
+from bpo.core.jobs.registry import DETECT_JOB, REFRESH_DUE_JOB, REFRESH_HOURS_JOB, SLA_QUEUE
+from bpo.core.scope import system_scope
 from bpo.sla import alerts, rollups
-from bpo.tenancy.auth import system_scope
 
 
-@tenant_actor(rollups.REFRESH_HOURS_JOB, queue=rollups.SLA_QUEUE)
+@tenant_actor(REFRESH_HOURS_JOB, queue=SLA_QUEUE)
 async def refresh_hours(
     session: AsyncSession, tenant_id: uuid.UUID, *, contract_id: str, hours: list[str]
 ) -> None:
@@ -21,7 +22,7 @@ async def refresh_hours(
     await alerts.detect_in_hours(session, scope, uuid.UUID(contract_id), touched, now)
 
 
-@tenant_actor(rollups.REFRESH_DUE_JOB, queue=rollups.SLA_QUEUE)
+@tenant_actor(REFRESH_DUE_JOB, queue=SLA_QUEUE)
 async def refresh_due(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Hours whose pending items time has moved on (breached, past a checkpoint) are recomputed."""
     scope = system_scope(tenant_id)
@@ -30,6 +31,6 @@ async def refresh_due(session: AsyncSession, tenant_id: uuid.UUID) -> None:
         await rollups.refresh_hours(session, scope, contract_id, hours, now)
 
 
-@tenant_actor(alerts.DETECT_JOB, queue=rollups.SLA_QUEUE)
+@tenant_actor(DETECT_JOB, queue=SLA_QUEUE)
 async def detect_alerts(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     await alerts.sweep(session, system_scope(tenant_id), datetime.now(UTC))

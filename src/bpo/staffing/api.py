@@ -18,19 +18,13 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
-from bpo.clients.service import raise_if
-from bpo.core.errors import Forbidden, NotFound
+from bpo.core.errors import Forbidden, NotFound, raise_if
+from bpo.core.guards import ADMINS, OPERATORS, WORKFORCE
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.problems import PROBLEM_JSON, handle_bpo_error
+from bpo.core.scope import OPERATOR_ROLES
 from bpo.staffing import coverage, roster, schemas, service, shifts
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import OPERATOR_ROLES, Role
-
-OPERATORS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
-# Staff read their own profile and time off; the service shows them nothing else.
-WITH_STAFF = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.STAFF)
-ADMINS = requires(Role.ADMIN)
 
 FromDate = Annotated[date | None, QueryParameter(name="from", description="First local date (inclusive).")]
 ToDate = Annotated[date | None, QueryParameter(name="to", description="Last local date (inclusive).")]
@@ -52,7 +46,7 @@ class StaffController(Controller):
     path = "/v1/staff"
     tags = ["staffing"]
 
-    @get("", guards=[WITH_STAFF], summary="List staff (a staff member sees only their own profile)")
+    @get("", guards=[WORKFORCE], summary="List staff (a staff member sees only their own profile)")
     async def list_staff(
         self,
         session: Session,
@@ -75,7 +69,7 @@ class StaffController(Controller):
     ) -> schemas.Staff:
         return await service.create_staff(session, caller, data)
 
-    @get("/{staff_id:uuid}", guards=[WITH_STAFF], summary="Get a staff profile")
+    @get("/{staff_id:uuid}", guards=[WORKFORCE], summary="Get a staff profile")
     async def get_staff(
         self, session: Session, caller: Caller, staff_id: FromPath[uuid.UUID]
     ) -> schemas.Staff:
@@ -102,7 +96,7 @@ class StaffController(Controller):
 
     @post(
         "/{staff_id:uuid}/time-off",
-        guards=[WITH_STAFF],
+        guards=[WORKFORCE],
         status_code=HTTP_201_CREATED,
         summary="Request time off (staff for themselves, supervisors for anyone)",
     )
@@ -127,7 +121,7 @@ class TimeOffController(Controller):
     path = "/v1/time-off"
     tags = ["staffing"]
 
-    @get("", guards=[WITH_STAFF], summary="List time off (a staff member sees only their own)")
+    @get("", guards=[WORKFORCE], summary="List time off (a staff member sees only their own)")
     async def list_time_off(
         self,
         session: Session,
@@ -141,7 +135,7 @@ class TimeOffController(Controller):
             session, caller, limit=limit, cursor=cursor, staff_id=staff_id, status=status
         )
 
-    @get("/{time_off_id:str}", guards=[WITH_STAFF], summary="Get time off")
+    @get("/{time_off_id:str}", guards=[WORKFORCE], summary="Get time off")
     async def get_time_off(
         self, session: Session, caller: Caller, time_off_id: FromPath[str]
     ) -> schemas.TimeOff:
@@ -149,7 +143,7 @@ class TimeOffController(Controller):
 
     @post(
         "/{reference:str}",
-        guards=[WITH_STAFF],
+        guards=[WORKFORCE],
         status_code=HTTP_200_OK,
         summary="{id}:approve or {id}:reject (supervisors); {id}:cancel (supervisors, staff for their own)",
         description="Approval is refused (409) while the person is assigned to shifts during the time off.",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 
-from bpo.clients.calendar import MINUTES_PER_DAY, Calendar, Interval, open_intervals
+from bpo.core.business_time import MINUTES_PER_DAY, Calendar, Interval, open_intervals
 
 
 @dataclass(frozen=True)

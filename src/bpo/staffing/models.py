@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpo.db.base import Base, TenantMixin, Timestamps
+from bpo.core.orm import Base, TenantMixin, Timestamps
 
 UUIDS = ARRAY(PGUUID(as_uuid=True))
 

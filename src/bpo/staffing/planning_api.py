@@ -9,9 +9,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
+from bpo.core.guards import OPERATORS
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
-from bpo.staffing import forecasting, runs
+from bpo.staffing import forecasts as forecasting
+from bpo.staffing import schedule_runs as runs
 from bpo.staffing.planning_schemas import (
     Forecast,
     ForecastRequest,
@@ -20,15 +22,11 @@ from bpo.staffing.planning_schemas import (
     ScheduleRunCreate,
     ScheduleRunPage,
 )
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
-
-PLANNERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
 
 
 @post(
     "/v1/contracts/{contract_id:uuid}/forecast",
-    guards=[PLANNERS],
+    guards=[OPERATORS],
     status_code=HTTP_200_OK,
     tags=["staffing"],
     summary="Required headcount per interval (Erlang C, or a fluid backlog model); writes nothing",
@@ -47,7 +45,7 @@ async def contract_forecast(
 
 @post(
     "/v1/schedule-runs",
-    guards=[PLANNERS],
+    guards=[OPERATORS],
     status_code=HTTP_202_ACCEPTED,
     tags=["staffing"],
     summary="Fill the shifts of some contracts over up to 31 days with the solver, in the background",
@@ -64,12 +62,12 @@ async def create_schedule_run(
     return await runs.create_run(session, caller, data)
 
 
-@get("/v1/schedule-runs/{run_id:uuid}", guards=[PLANNERS], tags=["staffing"], summary="A schedule run")
+@get("/v1/schedule-runs/{run_id:uuid}", guards=[OPERATORS], tags=["staffing"], summary="A schedule run")
 async def get_schedule_run(session: Session, caller: Caller, run_id: FromPath[uuid.UUID]) -> ScheduleRun:
     return await runs.get_run(session, caller, run_id)
 
 
-@get("/v1/schedule-runs", guards=[PLANNERS], tags=["staffing"], summary="Schedule runs, oldest first")
+@get("/v1/schedule-runs", guards=[OPERATORS], tags=["staffing"], summary="Schedule runs, oldest first")
 async def list_schedule_runs(
     session: Session,
     caller: Caller,

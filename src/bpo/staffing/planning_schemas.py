@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from bpo.clients.schemas import CoverageLine, Duration, Label, Strict
+from bpo.clients.schemas import CoverageLine
+from bpo.core.types import Duration, Label, Strict
 
 # 31 days of 15-minute intervals.
 MAX_INTERVALS = 31 * 96

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import Literal
 
-from bpo.clients.calendar import Calendar, Window, business_duration
+from bpo.core.business_time import Calendar, Window, business_duration
 from bpo.staffing.rules import (
     Assignment,
     Id,

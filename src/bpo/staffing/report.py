@@ -6,14 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from bpo.staffing.problem import (
-    Problem,
-    Roster,
-    SoftPenalty,
-    SolveResult,
-    SolveStatus,
-    Unfilled,
-)
+from bpo.staffing.problem import Problem, Roster, SoftPenalty, SolveResult, SolveStatus, Unfilled
 from bpo.staffing.rules import Assignment, Id, Mode, RuleCode, Violation, check_pair
 
 

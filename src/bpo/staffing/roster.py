@@ -26,18 +26,18 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from bpo.clients import calendar as cal
 from bpo.clients import service as clients
 from bpo.clients.schemas import WindowSpec
-from bpo.clients.service import record
+from bpo.core import business_time as cal
+from bpo.core.audit import record
 from bpo.core.errors import BpoError, Conflict, NotFound, field_error
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
+from bpo.core.scope import Scope
 from bpo.staffing import rules, schemas
 from bpo.staffing.models import Assignment, Shift, Staff, TimeOff
 from bpo.staffing.service import get_staff_row, get_time_off_row, rule_settings, transition_time_off
 from bpo.staffing.solver import Weights
-from bpo.tenancy.scope import Scope
 
 HEADCOUNT_FULL = "headcount_full"
 # Rules about what else is scheduled (409); every other code is about the person and the shift (422).

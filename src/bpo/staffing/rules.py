@@ -21,7 +21,7 @@ from functools import cached_property, lru_cache
 from typing import TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bpo.clients.calendar import MINUTES_PER_DAY, Calendar, Interval, Window, business_duration
+from bpo.core.business_time import MINUTES_PER_DAY, Calendar, Interval, Window, business_duration
 
 Id: TypeAlias = uuid.UUID | str
 WeekKey: TypeAlias = tuple[int, int]

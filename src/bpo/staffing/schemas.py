@@ -9,7 +9,8 @@ from typing import Annotated
 
 import msgspec
 
-from bpo.clients.schemas import Code, Currency, Label, MinorUnits, Name, Strict, TimeZone, WindowSpec
+from bpo.clients.schemas import WindowSpec
+from bpo.core.types import Code, Currency, Label, MinorUnits, Name, Strict, TimeZone
 
 Country = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$", description="ISO 3166-1 alpha-2, e.g. JP, GB, AR")

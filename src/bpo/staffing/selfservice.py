@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
-from bpo.core.errors import Invalid, NotFound, field_error
+from bpo.core import audit
+from bpo.core.errors import Invalid, NotFound, field_error, raise_if
 from bpo.core.http import date_errors
-from bpo.db.base import new_id
+from bpo.core.orm import new_id
+from bpo.core.scope import Role, Scope
 from bpo.staffing import models
 from bpo.staffing.selfservice_schemas import CalendarFeed, MyShift, MyShifts, SiteRef
 from bpo.tenancy.credentials import new_secret, parse_secret
-from bpo.tenancy.scope import Role, Scope
 
 FEED_PREFIX = "cal_"
 FEED_PATH = "/v1/calendar/{token}.ics"
@@ -157,7 +158,7 @@ async def my_shifts(
 ) -> MyShifts:
     """The caller's assignments on shifts meeting the local days [start, end] of `tz` (default: their
     home zone), earliest first, with times on that zone's wall clock."""
-    clients.raise_if(date_errors(("from", start), ("to", end)))
+    raise_if(date_errors(("from", start), ("to", end)))
     staff = await staff_of(session, scope)
     zone = zone_named(tz) if tz is not None else ZoneInfo(staff.home_zone)
     first = start or datetime.now(zone).date()
@@ -222,7 +223,7 @@ async def create_feed(
         tenant_id=scope.tenant_id, id=new_id(), staff_id=staff.id, token_hash=secret.digest
     )
     session.add(feed)
-    clients.record(session, scope, "calendar_feed.created", "staff", staff.id)
+    audit.record(session, scope, "calendar_feed.created", "staff", staff.id)
     await session.flush()
     await session.refresh(feed)
     return CalendarFeed(
@@ -236,7 +237,7 @@ async def create_feed(
 async def revoke_feed(session: AsyncSession, scope: Scope, staff: models.Staff) -> None:
     if not await _revoke_feeds(session, scope, staff.id):
         raise NotFound("There is no active calendar feed to revoke.")
-    clients.record(session, scope, "calendar_feed.revoked", "staff", staff.id)
+    audit.record(session, scope, "calendar_feed.revoked", "staff", staff.id)
 
 
 def feed_tenant(token: str) -> uuid.UUID | None:

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import NotFound
+from bpo.core.guards import OPERATORS, WORKFORCE
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
@@ -27,12 +28,7 @@ from bpo.staffing.selfservice_schemas import (
     SwapRequestPage,
     SwapStatus,
 )
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
 
-# Anyone of the operator's people with a staff profile; a client viewer never has one.
-PEOPLE = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.STAFF)
-SUPERVISORS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
 ICS_SUFFIX = ".ics"
 
 FromDate = Annotated[
@@ -47,7 +43,7 @@ TimeZoneName = Annotated[
 
 @get(
     "/v1/me/shifts",
-    guards=[PEOPLE],
+    guards=[WORKFORCE],
     tags=["self-service"],
     summary="Your own shifts, earliest first, on the wall clock of your home zone (or `tz`)",
 )
@@ -63,7 +59,7 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
 
 @post(
     "/v1/me/calendar-feed",
-    guards=[PEOPLE],
+    guards=[WORKFORCE],
     status_code=HTTP_201_CREATED,
     tags=["self-service"],
     summary="A secret iCal URL of your shifts; asking again replaces it (the old URL stops working)",
@@ -75,7 +71,7 @@ async def create_my_feed(request: Request[Any, Any, Any], session: Session, call
 
 @delete(
     "/v1/me/calendar-feed",
-    guards=[PEOPLE],
+    guards=[WORKFORCE],
     status_code=HTTP_204_NO_CONTENT,
     tags=["self-service"],
     summary="Stop your iCal URL working",
@@ -86,7 +82,7 @@ async def revoke_my_feed(session: Session, caller: Caller) -> None:
 
 @post(
     "/v1/staff/{staff_id:uuid}/calendar-feed",
-    guards=[SUPERVISORS],
+    guards=[OPERATORS],
     status_code=HTTP_201_CREATED,
     tags=["self-service"],
     summary="A new secret iCal URL of a person's shifts (the old one stops working)",
@@ -100,7 +96,7 @@ async def create_staff_feed(
 
 @delete(
     "/v1/staff/{staff_id:uuid}/calendar-feed",
-    guards=[SUPERVISORS],
+    guards=[OPERATORS],
     status_code=HTTP_204_NO_CONTENT,
     tags=["self-service"],
     summary="Stop a person's iCal URL working",
@@ -136,7 +132,7 @@ async def calendar_feed(request: Request[Any, Any, Any], feed: FromPath[str]) ->
 
 @post(
     "/v1/me/swap-requests",
-    guards=[PEOPLE],
+    guards=[WORKFORCE],
     status_code=HTTP_201_CREATED,
     tags=["self-service"],
     summary="Offer one of your shifts to a colleague (a give-away) or for one of theirs (a trade)",
@@ -147,7 +143,7 @@ async def propose_swap(session: Session, caller: Caller, data: JSONBody[SwapRequ
 
 @get(
     "/v1/swap-requests",
-    guards=[PEOPLE],
+    guards=[WORKFORCE],
     tags=["self-service"],
     summary="Swap requests: yours, or for a supervisor every one of the tenant",
 )
@@ -169,7 +165,7 @@ def _swap_ref(ref: str) -> tuple[uuid.UUID, str | None]:
         raise NotFound(f"Swap request {ref} not found.") from None
 
 
-@get("/v1/swap-requests/{swap_ref:str}", guards=[PEOPLE], tags=["self-service"], summary="A swap request")
+@get("/v1/swap-requests/{swap_ref:str}", guards=[WORKFORCE], tags=["self-service"], summary="A swap request")
 async def get_swap(session: Session, caller: Caller, swap_ref: FromPath[str]) -> SwapRequest:
     swap_id, action = _swap_ref(swap_ref)
     if action is not None:
@@ -179,7 +175,7 @@ async def get_swap(session: Session, caller: Caller, swap_ref: FromPath[str]) ->
 
 @post(
     "/v1/swap-requests/{swap_ref:str}",
-    guards=[PEOPLE],
+    guards=[WORKFORCE],
     status_code=HTTP_200_OK,
     tags=["self-service"],
     summary="`{id}:accept` / `{id}:decline` (the colleague), `{id}:cancel` (the requester), "

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 
-from bpo.clients.schemas import Strict
+from bpo.core.types import Strict
 
 
 class SiteRef(msgspec.Struct, kw_only=True):

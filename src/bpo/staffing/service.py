@@ -25,19 +25,18 @@ from bpo.clients import contracts as clients_contracts
 from bpo.clients import rules as clients_rules
 from bpo.clients import service as clients
 from bpo.clients.schemas import WindowSpec
-from bpo.clients.service import raise_if, record
-from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core.audit import record
+from bpo.core.errors import Conflict, FieldErrors, Invalid, NotFound, field_error, raise_if
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
+from bpo.core.scope import OPERATOR_ROLES, Role, Scope
 from bpo.staffing import schemas
 from bpo.staffing.models import Staff, StaffingSettings, TimeOff
 from bpo.staffing.rules import RuleSettings
 from bpo.staffing.solver import Weights
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.scope import OPERATOR_ROLES, Role, Scope
 
-FieldErrors = clients_rules.FieldErrors
 MAX_TIME_OFF = timedelta(days=366)
 
 # ISO 3166-1 alpha-2, as in the tz database's iso3166.tab.
@@ -171,7 +170,7 @@ async def _check_references(
             try:
                 await clients.get_site_row(session, scope, site_id, field=f"site_ids[{i}]")
             except Invalid as exc:
-                errors += [dict(error) for error in exc.errors]
+                errors += exc.errors
     for name in ("trained_contract_ids", "excluded_contract_ids"):
         ids = getattr(data, name)
         if not isinstance(ids, list):
@@ -239,9 +238,13 @@ async def _link_user(
     if old == new:
         return
     if old is not None:
-        await tenancy.update_user(session, scope, old, tenancy_schemas.UserUpdate(staff_id=None))
+        await tenancy.update_user(
+            session, scope, old, tenancy_schemas.UserUpdate(staff_id=None), clients.require_client_binding
+        )
     if new is not None:
-        await tenancy.update_user(session, scope, new, tenancy_schemas.UserUpdate(staff_id=staff_id))
+        await tenancy.update_user(
+            session, scope, new, tenancy_schemas.UserUpdate(staff_id=staff_id), clients.require_client_binding
+        )
 
 
 async def create_staff(session: AsyncSession, scope: Scope, data: schemas.StaffCreate) -> schemas.Staff:

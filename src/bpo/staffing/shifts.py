@@ -22,17 +22,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.clients import calendar as cal
 from bpo.clients import contracts
 from bpo.clients import rules as clients_rules
 from bpo.clients import service as clients
 from bpo.clients.models import Contract
 from bpo.clients.schemas import CoverageLine, StaffingMode
-from bpo.clients.service import raise_if, record
-from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core import business_time as cal
+from bpo.core.audit import record
+from bpo.core.errors import Conflict, FieldErrors, Invalid, NotFound, field_error, raise_if
 from bpo.core.http import date_errors
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
+from bpo.core.scope import Scope
 from bpo.staffing import coverage, schemas
 from bpo.staffing.models import Assignment, Shift, Staff
 from bpo.staffing.roster import (
@@ -44,9 +45,7 @@ from bpo.staffing.roster import (
     violations_for,
 )
 from bpo.staffing.service import require_aware, rule_settings
-from bpo.tenancy.scope import Scope
 
-FieldErrors = clients_rules.FieldErrors
 MAX_PERIOD_DAYS = 93
 MAX_SHIFT = timedelta(hours=24)
 DEFAULT_SHIFT = timedelta(hours=9)

@@ -21,10 +21,11 @@ from typing import ClassVar
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.clients.service import raise_if, record
-from bpo.core.errors import Conflict, Forbidden, NotFound, field_error
+from bpo.core.audit import record
+from bpo.core.errors import Conflict, Forbidden, NotFound, field_error, raise_if
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
+from bpo.core.scope import OPERATOR_ROLES, Scope
 from bpo.staffing import models, roster
 from bpo.staffing.schemas import AssignmentSource
 from bpo.staffing.selfservice import staff_of
@@ -36,7 +37,6 @@ from bpo.staffing.selfservice_schemas import (
     SwapStatus,
 )
 from bpo.staffing.service import rule_settings
-from bpo.tenancy.scope import OPERATOR_ROLES, Scope
 
 OPEN = (SwapStatus.REQUESTED.value, SwapStatus.ACCEPTED.value)
 

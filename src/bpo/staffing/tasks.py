@@ -4,13 +4,13 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.delivery.jobs import tenant_actor, worker_database
-from bpo.delivery.queues import STAFFING_QUEUE
-from bpo.staffing import runs
-from bpo.tenancy.auth import system_scope
+from bpo.core.jobs.actors import tenant_actor, worker_database
+from bpo.core.jobs.registry import SOLVE_JOB, STAFFING_QUEUE
+from bpo.core.scope import system_scope
+from bpo.staffing import schedule_runs as runs
 
 
-@tenant_actor(runs.SOLVE_JOB, queue=STAFFING_QUEUE, max_retries=3)
+@tenant_actor(SOLVE_JOB, queue=STAFFING_QUEUE, max_retries=3)
 async def solve_period(session: AsyncSession, tenant_id: uuid.UUID, *, run_id: str) -> None:
     scope = system_scope(tenant_id)
     # Committed at once, apart from the job's own transaction, so the run shows as running meanwhile.

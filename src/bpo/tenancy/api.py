@@ -6,29 +6,29 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import NotFound, Unauthorized
+from bpo.core.guards import ADMINS, OPERATORS, SIGNED_IN, WRITERS, parse_uuid
 from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session
 from bpo.core.idempotency import SECRET_FIELDS_OPT
 from bpo.core.openapi import PROBLEMS_OPT
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
+from bpo.core.scope import Role
 from bpo.tenancy import audit_log, schemas, service
-from bpo.tenancy.auth import parse_uuid, requires
-from bpo.tenancy.scope import Role
-
-ADMINS = requires(Role.ADMIN)
-KEY_MANAGERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER)
-USER_READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR)
-ANY_USER = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.STAFF, Role.CLIENT_VIEWER)
 
 
 def _client_ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
+
+
+# Clients' check that a client (and contract) exist and belong together, provided by the app.
+ClientBinding = NamedDependency[service.ClientBindingCheck]
 
 
 class AuthController(Controller):
@@ -72,7 +72,7 @@ class MeController(Controller):
     path = "/v1/me"
     tags = ["auth"]
 
-    @get("", guards=[ANY_USER], summary="The calling user and tenant")
+    @get("", guards=[SIGNED_IN], summary="The calling user and tenant")
     async def me(self, session: Session, caller: Caller) -> schemas.Me:
         return await service.me(session, caller)
 
@@ -88,7 +88,7 @@ class TenantController(Controller):
     path = "/v1/tenant"
     tags = ["tenant"]
 
-    @get("", guards=[USER_READERS], summary="The operator's settings")
+    @get("", guards=[OPERATORS], summary="The operator's settings")
     async def get_settings(self, session: Session, caller: Caller) -> schemas.TenantSettings:
         return await service.tenant_settings(session, caller)
 
@@ -105,7 +105,7 @@ class UserController(Controller):
     path = "/v1/users"
     tags = ["users"]
 
-    @get("", guards=[USER_READERS], summary="List users")
+    @get("", guards=[OPERATORS], summary="List users")
     async def list_users(
         self,
         session: Session,
@@ -118,12 +118,16 @@ class UserController(Controller):
 
     @post("", guards=[ADMINS], status_code=HTTP_201_CREATED, summary="Create a user")
     async def create_user(
-        self, session: Session, caller: Caller, data: JSONBody[schemas.UserCreate]
+        self,
+        session: Session,
+        caller: Caller,
+        client_binding: ClientBinding,
+        data: JSONBody[schemas.UserCreate],
     ) -> schemas.User:
-        user = await service.create_user(session, caller.tenant_id, caller.user_id, data)
+        user = await service.create_user(session, caller.tenant_id, caller.user_id, data, client_binding)
         return service.user_view(user)
 
-    @get("/{user_id:uuid}", guards=[USER_READERS], summary="Get a user")
+    @get("/{user_id:uuid}", guards=[OPERATORS], summary="Get a user")
     async def get_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> schemas.User:
         return await service.get_user(session, caller, user_id)
 
@@ -132,10 +136,11 @@ class UserController(Controller):
         self,
         session: Session,
         caller: Caller,
+        client_binding: ClientBinding,
         user_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.UserUpdate],
     ) -> schemas.User:
-        return await service.update_user(session, caller, user_id, data)
+        return await service.update_user(session, caller, user_id, data, client_binding)
 
     @delete("/{user_id:uuid}", guards=[ADMINS], status_code=HTTP_204_NO_CONTENT, summary="Deactivate a user")
     async def deactivate_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> None:
@@ -163,7 +168,7 @@ class ApiKeyController(Controller):
     path = "/v1/api-keys"
     tags = ["api keys"]
 
-    @get("", guards=[KEY_MANAGERS], summary="List API keys (secrets are never shown again)")
+    @get("", guards=[WRITERS], summary="List API keys (secrets are never shown again)")
     async def list_keys(
         self, session: Session, caller: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
     ) -> schemas.ApiKeyPage:
@@ -171,19 +176,23 @@ class ApiKeyController(Controller):
 
     @post(
         "",
-        guards=[KEY_MANAGERS],
+        guards=[WRITERS],
         status_code=HTTP_201_CREATED,
         summary="Create a client-scoped API key (the key is shown once)",
         opt={SECRET_FIELDS_OPT: ("key",)},
     )
     async def create_key(
-        self, session: Session, caller: Caller, data: JSONBody[schemas.ApiKeyCreate]
+        self,
+        session: Session,
+        caller: Caller,
+        client_binding: ClientBinding,
+        data: JSONBody[schemas.ApiKeyCreate],
     ) -> schemas.ApiKeyCreated:
-        return await service.create_api_key(session, caller, data)
+        return await service.create_api_key(session, caller, data, client_binding)
 
     @delete(
         "/{api_key_id:uuid}",
-        guards=[KEY_MANAGERS],
+        guards=[WRITERS],
         status_code=HTTP_204_NO_CONTENT,
         summary="Revoke an API key",
     )

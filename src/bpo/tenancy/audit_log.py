@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.core.http import instant_period
 from bpo.core.models import AuditEvent
 from bpo.core.pagination import paginate
+from bpo.core.scope import Scope
 from bpo.tenancy import schemas
-from bpo.tenancy.scope import Scope
 
 
 def event_view(event: AuditEvent) -> schemas.AuditEvent:

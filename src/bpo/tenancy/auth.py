@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import jwt
 from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import func, select, update
 
-from bpo.core.errors import Forbidden, NotFound, Unauthorized
+from bpo.core.errors import NotFound, Unauthorized
 from bpo.core.runtime import Runtime
+from bpo.core.scope import Role, Scope, system_scope
 from bpo.tenancy.credentials import API_KEY_PREFIX, digests_match, parse_secret
 from bpo.tenancy.models import ApiKey, Tenant
-from bpo.tenancy.scope import Role, Scope
 
 BEARER = "bearer "
 # last_used_at is refreshed at most this often, so busy keys do not write on every request.
@@ -104,16 +102,6 @@ async def _api_key_scope(runtime: Runtime, value: str) -> Scope:
     )
 
 
-def system_scope(tenant_id: uuid.UUID) -> Scope:
-    """Background jobs act for the tenant as the system; their messages come from our own outbox."""
-    return Scope(tenant_id=tenant_id, principal_id=uuid.UUID(int=0), role=Role.ADMIN)
-
-
-def acting_admin_scope(tenant_id: uuid.UUID, admin_id: uuid.UUID) -> Scope:
-    """The command line applying a manifest on behalf of one of the tenant's admins (named in audit)."""
-    return Scope(tenant_id=tenant_id, principal_id=admin_id, role=Role.ADMIN)
-
-
 async def operator_scope(runtime: Runtime, slug: str) -> Scope:
     """The command line acts as the tenant's administrator: whoever runs it already holds the
     database credentials, so there is no login to check. Never reachable over HTTP."""
@@ -137,37 +125,3 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             runtime, connection.headers.get("authorization"), connection.headers.get("x-api-key")
         )
         return AuthenticationResult(user=scope, auth=scope)
-
-
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
-
-
-def requires(*roles: Role) -> Guard:
-    """Guard: the caller has one of ``roles``."""
-    allowed = frozenset(roles)
-
-    # Async so Litestar calls it inline instead of handing it to a thread on every request.
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        if connection.scope.get("method") == "OPTIONS":
-            # The automatic OPTIONS answer carries only the Allow header; authentication skips it too,
-            # so there is no caller to check (a controller's guards also cover its OPTIONS handler).
-            return
-        scope = connection.scope.get("auth")
-        if not isinstance(scope, Scope) or scope.role not in allowed:
-            raise Forbidden("Your role may not use this operation.")
-
-    guard.__name__ = "requires_" + "_".join(sorted(r.value for r in allowed))
-    return guard
-
-
-def scope_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Scope:
-    scope = connection.auth
-    assert isinstance(scope, Scope)
-    return scope
-
-
-def parse_uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"{what} {value!r} not found.") from None

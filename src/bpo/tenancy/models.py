@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpo.db.base import Base, TenantMixin, Timestamps, new_id
+from bpo.core.orm import Base, TenantMixin, Timestamps, new_id
 
 
 class Tenant(Base, Timestamps):

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from bpo.tenancy.scope import Role
+from bpo.core.scope import Role
 
 # (?!\n) before $: Python's $ also matches before a final newline, which none of these may end with.
 Email = Annotated[

@@ -5,6 +5,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from msgspec import UNSET
@@ -12,26 +13,24 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.clients import service as clients
 from bpo.core import audit
+from bpo.core.db import SET_TENANT
 from bpo.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, field_error
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.runtime import Runtime
-from bpo.db.base import new_id
-from bpo.db.engine import SET_TENANT
+from bpo.core.scope import Role, Scope
+from bpo.core.tokens import AccessClaims, issue_access_token
 from bpo.tenancy import lockout, schemas
 from bpo.tenancy.credentials import (
     REFRESH_PREFIX,
-    AccessClaims,
     hash_password,
-    issue_access_token,
     new_secret,
     parse_secret,
     password_problems,
     verify_password,
 )
 from bpo.tenancy.models import ApiKey, RefreshToken, Tenant, User
-from bpo.tenancy.scope import Role, Scope
 
 INVALID_LOGIN = "Unknown tenant, email or password."
 
@@ -83,7 +82,7 @@ async def login(runtime: Runtime, request: schemas.TokenRequest, client_ip: str)
             user.last_login_at = datetime.now(UTC)
             tokens = await _issue_tokens(runtime, session, user)
         elif await lockout.record_failure(runtime, request.tenant, email) and user is not None:
-            audit.record(
+            audit.append(
                 session,
                 tenant_id=user.tenant_id,
                 actor_id=None,
@@ -250,13 +249,33 @@ async def _check_password(session: AsyncSession, tenant_id: uuid.UUID, email: st
         )
 
 
+# Runtime-checkable: the app provides it as a dependency, whose value Litestar checks against the type.
+@runtime_checkable
+class ClientBindingCheck(Protocol):
+    """Raises ``Invalid`` unless the client (and the contract, if given) exist in the tenant and belong
+    together. Clients live a floor above: the caller passes their check in (the API through the app's
+    ``client_binding`` dependency, orchestrators and other contexts with ``clients.service``'s)."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        client_id: uuid.UUID,
+        contract_id: uuid.UUID | None = None,
+    ) -> None: ...
+
+
 async def create_user(
-    session: AsyncSession, tenant_id: uuid.UUID, actor_id: uuid.UUID | None, data: schemas.UserCreate
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    data: schemas.UserCreate,
+    check_binding: ClientBindingCheck,
 ) -> User:
     _check_role_binding(data.role, data.client_id)
     await _check_password(session, tenant_id, data.email, data.password)
     if data.client_id is not None:
-        await clients.require_client_binding(session, tenant_id, data.client_id)
+        await check_binding(session, tenant_id, data.client_id)
     user = User(
         tenant_id=tenant_id,
         id=new_id(),
@@ -279,7 +298,7 @@ async def create_user(
             errors=[field_error("email", "already in use")],
         ) from None
     await session.refresh(user)
-    audit.record(
+    audit.append(
         session,
         tenant_id=tenant_id,
         actor_id=actor_id,
@@ -313,7 +332,11 @@ async def list_users(
 
 
 async def update_user(
-    session: AsyncSession, scope: Scope, user_id: uuid.UUID, data: schemas.UserUpdate
+    session: AsyncSession,
+    scope: Scope,
+    user_id: uuid.UUID,
+    data: schemas.UserUpdate,
+    check_binding: ClientBindingCheck,
 ) -> schemas.User:
     user = await _get_user(session, scope, user_id)
     changed: list[str] = []
@@ -321,7 +344,7 @@ async def update_user(
     client_id = user.client_id if data.client_id is UNSET else data.client_id
     _check_role_binding(role, client_id)
     if client_id is not None and client_id != user.client_id:
-        await clients.require_client_binding(session, scope.tenant_id, client_id)
+        await check_binding(session, scope.tenant_id, client_id)
     if role.value != user.role:
         user.role = role.value
         changed.append("role")
@@ -352,7 +375,7 @@ async def update_user(
         user.token_version += 1
         await _revoke_refresh_tokens(session, user.tenant_id, user.id)
     if changed:
-        audit.record(
+        audit.append(
             session,
             tenant_id=scope.tenant_id,
             actor_id=scope.user_id,
@@ -367,7 +390,7 @@ async def update_user(
 
 
 async def deactivate_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> None:
-    await update_user(session, scope, user_id, schemas.UserUpdate(is_active=False))
+    await update_user(session, scope, user_id, schemas.UserUpdate(is_active=False), _binds_no_client)
 
 
 async def unlock_user(
@@ -377,7 +400,7 @@ async def unlock_user(
     user = await _get_user(session, scope, user_id)
     tenant = await session.get_one(Tenant, scope.tenant_id)
     await lockout.clear(runtime, tenant.slug, user.email)
-    audit.record(
+    audit.append(
         session,
         tenant_id=scope.tenant_id,
         actor_id=scope.user_id,
@@ -405,9 +428,9 @@ def api_key_view(key: ApiKey) -> schemas.ApiKey:
 
 
 async def create_api_key(
-    session: AsyncSession, scope: Scope, data: schemas.ApiKeyCreate
+    session: AsyncSession, scope: Scope, data: schemas.ApiKeyCreate, check_binding: ClientBindingCheck
 ) -> schemas.ApiKeyCreated:
-    await clients.require_client_binding(session, scope.tenant_id, data.client_id, data.contract_id)
+    await check_binding(session, scope.tenant_id, data.client_id, data.contract_id)
     secret = new_secret(scope.tenant_id)
     key = ApiKey(
         tenant_id=scope.tenant_id,
@@ -422,7 +445,7 @@ async def create_api_key(
     session.add(key)
     await session.flush()
     await session.refresh(key)
-    audit.record(
+    audit.append(
         session,
         tenant_id=scope.tenant_id,
         actor_id=scope.user_id,
@@ -451,7 +474,7 @@ async def revoke_api_key(session: AsyncSession, scope: Scope, key_id: uuid.UUID)
         raise NotFound(f"API key {key_id} not found.")
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
-        audit.record(
+        audit.append(
             session,
             tenant_id=scope.tenant_id,
             actor_id=scope.user_id,
@@ -499,7 +522,7 @@ async def update_tenant_settings(
             setattr(tenant, name, value)
             changed.append(name)
     if changed:
-        audit.record(
+        audit.append(
             session,
             tenant_id=scope.tenant_id,
             actor_id=scope.user_id,
@@ -557,10 +580,21 @@ async def create_tenant(runtime: Runtime, data: schemas.TenantCreate) -> schemas
             schemas.UserCreate(
                 email=data.admin_email, role=Role.ADMIN, password=password, full_name="Administrator"
             ),
+            _binds_no_client,
         )
         return schemas.TenantCreated(
             tenant=tenant_view(tenant), admin=user_view(admin), admin_password=generated
         )
+
+
+async def _binds_no_client(
+    session: AsyncSession, tenant_id: uuid.UUID, client_id: uuid.UUID, contract_id: uuid.UUID | None = None
+) -> None:
+    """For changes that bind no user to a client (a new tenant's admin, a deactivation): never reached,
+    and refuses if it were."""
+    raise Invalid(
+        f"client_id: client {client_id} not found", errors=[field_error("client_id", "no such client")]
+    )
 
 
 def _check_time_zone(name: str) -> None:

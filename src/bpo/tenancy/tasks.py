@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bpo.core.jobs.actors import tenant_actor
+from bpo.core.jobs.registry import PURGE_EXPIRED_JOB
 from bpo.core.models import IdempotencyRecord
-from bpo.delivery.jobs import tenant_actor
 from bpo.tenancy.models import RefreshToken
 
 
-@tenant_actor("tenancy.purge_expired")
+@tenant_actor(PURGE_EXPIRED_JOB)
 async def purge_expired(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Drop idempotency records and refresh tokens past their expiry."""
     now = datetime.now(UTC)

@@ -18,10 +18,10 @@ from litestar.response import Template
 from bpo.billing import schemas
 from bpo.billing import service as billing
 from bpo.billing.rating import LineKind
+from bpo.core.guards import parse_uuid
 from bpo.core.http import Caller, Session
 from bpo.core.money import MINOR_UNIT_EXPONENT
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.auth import parse_uuid
 
 SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 KIND_LABELS = {

@@ -18,13 +18,14 @@ from litestar.static_files import create_static_files_router
 
 from bpo.clients import service as clients
 from bpo.core.errors import BpoError, TooManyRequests, Unauthorized
+from bpo.core.guards import parse_uuid
 from bpo.core.http import Caller, Cursor, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
+from bpo.core.scope import Scope
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
-from bpo.tenancy.auth import authenticate, parse_uuid
-from bpo.tenancy.scope import Scope
+from bpo.tenancy.auth import authenticate
 from bpo.web.invoices import invoice_page
 from bpo.web.session import (
     CSRF_COOKIE,

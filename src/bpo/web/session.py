@@ -16,13 +16,13 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Send
+from litestar.types import Scope as ASGIScope
 
 from bpo.core.errors import Forbidden, Unauthorized
 from bpo.core.runtime import Runtime
+from bpo.core.scope import Role, Scope
 from bpo.tenancy.auth import authenticate
-from bpo.tenancy.scope import Role
-from bpo.tenancy.scope import Scope as CallerScope
 
 PREFIX = "/dashboard"
 SESSION_COOKIE = "bpo_session"
@@ -85,7 +85,7 @@ def expired_session_cookie(request: Request[Any, Any, Any]) -> Cookie:
     return _cookie(request, SESSION_COOKIE, "", max_age=0)
 
 
-async def session_scope(request: Request[Any, Any, Any]) -> CallerScope:
+async def session_scope(request: Request[Any, Any, Any]) -> Scope:
     """The signed-in caller, from the session cookie only. Never from the Authorization header."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
@@ -129,7 +129,7 @@ class SecurityHeadersMiddleware(ASGIMiddleware):
     def __init__(self, static_prefix: str) -> None:
         self.static_prefix = static_prefix
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def handle(self, scope: ASGIScope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         cacheable = scope["path"].startswith(self.static_prefix)
 
         async def send_with_headers(message: Message) -> None:

@@ -16,9 +16,9 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import service as clients
+from bpo.core.scope import Scope
 from bpo.sla import schemas
 from bpo.sla import service as sla
-from bpo.tenancy.scope import Scope
 from bpo.web import charts
 
 Period = Literal[7, 30, 90]

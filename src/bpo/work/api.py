@@ -13,18 +13,15 @@ from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
 from litestar.typing import FieldDefinition
 
+from bpo.core.guards import CLIENT_READERS, INGESTERS
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
-from bpo.tenancy.auth import requires
-from bpo.tenancy.scope import Role
 from bpo.work import schemas, service
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
     from litestar.openapi.spec import Reference, Schema
 
-INGESTERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.API_CLIENT)
-READERS = requires(Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER, Role.API_CLIENT)
 
 _ERROR_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.DOTALL)
 _decode_batch = msgspec.json.Decoder(schemas.WorkItemBatch, strict=False).decode
@@ -78,7 +75,7 @@ async def ingest_batch(
 
 @get(
     "/v1/contracts/{contract_id:uuid}/work-items",
-    guards=[READERS],
+    guards=[CLIENT_READERS],
     tags=["work items"],
     summary="A contract's work items",
 )

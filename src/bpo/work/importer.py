@@ -12,8 +12,9 @@ from typing import Any
 import msgspec
 
 from bpo.core.errors import BpoError
+from bpo.core.jobs import outbox
 from bpo.core.runtime import Runtime
-from bpo.tenancy.scope import Scope
+from bpo.core.scope import Scope
 from bpo.work import schemas, service
 
 BATCH_SIZE = 5_000
@@ -97,7 +98,7 @@ async def import_items(
         batch = schemas.WorkItemBatch(items=chunk, contract_code=contract_code)
         try:
             async with runtime.db.tenant(scope.tenant_id) as session:
-                session.info["relay"] = runtime.relay
+                outbox.relay_on_commit(session, runtime.relay)
                 result = await service.ingest(session, scope, batch)
         except BpoError as exc:
             raise ImportProblem([exc.detail]) from None

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, fu
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpo.db.base import Base, TenantMixin
+from bpo.core.orm import Base, TenantMixin
 
 
 class WorkItem(Base, TenantMixin):

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients.schemas import BillableEvent, ContractStatus
-from bpo.core.errors import Conflict, Invalid, field_error
+from bpo.core.errors import Conflict, FieldErrors, Invalid, field_error
+from bpo.core.jobs import outbox
+from bpo.core.jobs.registry import REFRESH_HOURS_JOB, SLA_QUEUE
+from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
-from bpo.db.base import new_id
-from bpo.delivery import outbox
-from bpo.sla.rollups import REFRESH_HOURS_JOB, SLA_QUEUE
-from bpo.tenancy.scope import Scope
+from bpo.core.scope import Scope
 from bpo.work import schemas
 from bpo.work.models import WorkItem
 
@@ -119,11 +119,11 @@ def _plainly_valid(items: Sequence[schemas.WorkItemIn], now: datetime) -> bool:
     return True
 
 
-def check_items(items: Sequence[schemas.WorkItemIn], now: datetime) -> list[dict[str, Any]]:
+def check_items(items: Sequence[schemas.WorkItemIn], now: datetime) -> FieldErrors:
     """Every problem of every item, each naming its index and field, so one answer fixes the batch."""
     if _plainly_valid(items, now):
         return []
-    errors: list[dict[str, Any]] = []
+    errors: FieldErrors = []
     seen: dict[str, int] = {}
 
     def bad(index: int, field: str, message: str) -> None:
@@ -227,7 +227,6 @@ async def ingest(session: AsyncSession, scope: Scope, batch: schemas.WorkItemBat
         # Rollups of the touched hours are recomputed by a worker once this commits.
         outbox.enqueue(
             session,
-            session.info.get("relay"),
             scope.tenant_id,
             REFRESH_HOURS_JOB,
             queue=SLA_QUEUE,

@@ -1,0 +1,3 @@
+from bpo.cli.main import main
+
+main()

@@ -1,0 +1,238 @@
+"""The ``bpo`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+from rich.panel import Panel
+
+# Every context's tables, so that foreign keys from one context's tables to another's resolve.
+import bpo.models  # noqa: F401
+from bpo.cli.common import (
+    child_env,
+    console,
+    fail,
+    free_port,
+    out,
+    print_problems,
+    services,
+    settings_or_exit,
+)
+from bpo.cli.db import db_app
+from bpo.cli.invoices import invoices_app
+from bpo.cli.sla import sla_app
+from bpo.cli.tenants import describe_activity, tenants_app
+from bpo.cli.work import work_app
+from bpo.settings import Settings
+
+app = typer.Typer(help="BPO Ops: clients, contracts, staffing, SLA and volume billing.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(db_app, name="db")
+app.add_typer(work_app, name="work")
+app.add_typer(sla_app, name="sla")
+app.add_typer(invoices_app, name="invoices")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (runs as the schema owner)."""
+    from bpo.migrations.runner import upgrade
+
+    with services(settings_or_exit()) as settings:
+        upgrade(settings)
+    console.print("[green]database is up to date[/green]")
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from bpo.app import create_asgi
+
+    config = uvicorn.Config(
+        create_asgi(settings), host=host, port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    # uvicorn re-raises the signal it stopped on after a graceful shutdown. SIGTERM's default action
+    # would then kill this process before the callers' cleanup runs (child processes, embedded servers).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    uvicorn.Server(config).run()
+
+
+def _serve_processes(settings: Settings, host: str, port: int, workers: int) -> None:
+    import tempfile
+
+    import uvicorn
+
+    # The worker processes build the app from the environment (bpo.asgi:create); Prometheus counts go
+    # to a shared directory so that /metrics reports every process, whichever one answers.
+    os.environ.update(child_env(settings))
+    with tempfile.TemporaryDirectory(prefix="bpo-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "bpo.asgi:create",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default BPO_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default BPO_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port.")] = 1,
+) -> None:
+    """Serve the HTTP API."""
+    with services(settings_or_exit()) as settings:
+        chosen_host, chosen_port = host or settings.host, port if port is not None else settings.port
+        if workers == 1:
+            _serve(settings, chosen_host, chosen_port)
+        else:
+            _serve_processes(settings, chosen_host, chosen_port, workers)
+
+
+def worker_command(
+    modules: list[str], processes: int, threads: int, queues: list[str] | None = None
+) -> list[str]:
+    command = [sys.executable, "-m", "dramatiq", "bpo.worker", *modules]
+    command += ["--processes", str(processes), "--threads", str(threads)]
+    if queues:
+        command += ["--queues", *queues]
+    return command
+
+
+@app.command()
+def worker(
+    modules: Annotated[list[str] | None, typer.Argument(help="Extra modules with actors to load.")] = None,
+    processes: Annotated[int, typer.Option(min=1)] = 1,
+    threads: Annotated[int, typer.Option(min=1)] = 4,
+    queues: Annotated[list[str] | None, typer.Option("--queue", help="Only these queues.")] = None,
+) -> None:
+    """Run background job workers (Dramatiq)."""
+    with services(settings_or_exit()) as settings:
+        child = subprocess.Popen(
+            worker_command(modules or [], processes, threads, queues), env=child_env(settings)
+        )
+        # Docker, ECS and systemd signal only this process (and as PID 1 it would ignore SIGTERM): pass
+        # the signal on so the workers finish their jobs, and wait for them before the services stop.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+        raise typer.Exit(child.wait())
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the periodic scheduler (outbox relay sweep, maintenance)."""
+    from bpo.core.logging import configure_logging
+    from bpo.scheduler import run_scheduler
+
+    with services(settings_or_exit()) as settings:
+        configure_logging(settings)
+        stop = asyncio.Event()
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_scheduler(settings, stop)
+
+        asyncio.run(main())
+
+
+@app.command()
+def dev(
+    port: Annotated[
+        int | None, typer.Option(help="Port for the API (default BPO_PORT, or a free one).")
+    ] = None,
+    demo: Annotated[bool, typer.Option(help="Load tenants/demo.yaml when it exists.")] = True,
+) -> None:
+    """Everything on one machine: embedded PostgreSQL and Redis (unless configured), migrations, the demo
+    tenant, and the API, worker and scheduler together."""
+    from bpo.core.errors import BpoError
+    from bpo.migrations.runner import upgrade
+    from bpo.onboarding.apply import ManifestRejected
+    from bpo.onboarding.demo import DEMO_MANIFEST, DemoTenant, add_activity, load_demo
+
+    base = settings_or_exit()
+    with services(base) as settings:
+        console.print("migrating…")
+        upgrade(settings)
+        loaded: DemoTenant | None = None
+        if demo and DEMO_MANIFEST.exists():
+            console.print(f"applying {DEMO_MANIFEST}…")
+            try:
+                loaded = asyncio.run(load_demo(settings, DEMO_MANIFEST))
+            except ManifestRejected as exc:
+                print_problems(exc.errors)
+                fail(f"{DEMO_MANIFEST} was not applied")
+            except BpoError as exc:
+                print_problems(exc.errors)
+                fail(f"{DEMO_MANIFEST} was not applied: {exc.detail}")
+        if loaded is not None and loaded.demo:
+            with console.status("adding recent demo activity…"):
+                activity = asyncio.run(add_activity(settings, loaded.slug))
+            console.print(describe_activity(activity), highlight=False, soft_wrap=True)
+        env = child_env(settings)
+        children = [
+            subprocess.Popen(worker_command([], 1, 4), env=env),
+            subprocess.Popen([sys.executable, "-m", "bpo.cli", "scheduler"], env=env),
+        ]
+        host = settings.host
+        chosen = free_port(host, port if port is not None else settings.port)
+        url = f"http://{host}:{chosen}"
+        lines = [
+            f"API      {url}",
+            f"Docs     {url}/schema",
+            f"OpenAPI  {url}/schema/openapi.json",
+            f"Health   {url}/health   Ready {url}/ready",
+        ]
+        if loaded is not None:
+            shared = {login.password for login in loaded.logins}
+            one = shared.pop() if len(shared) == 1 else None
+            lines += ["", f"Demo tenant '{loaded.slug}'" + (f" — password: {one}" if one else "")]
+            who = [
+                (login.role + (f" ({login.client})" if login.client else ""), login)
+                for login in loaded.logins
+            ]
+            width = max(len(role) for role, _ in who)
+            for role, login in who:
+                password = "" if one else f"  {login.password or '(password unchanged)'}"
+                lines.append(f"  {role:<{width}}  {login.email}{password}")
+        out.print(Panel("\n".join(lines), title="BPO Ops is running", expand=False), highlight=False)
+        out.print(f"BPO Ops API listening on {url}", highlight=False)
+        try:
+            _serve(settings, host, chosen)
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["Path", "app", "main"]

@@ -1,0 +1,64 @@
+"""``bpo work``: back-load work items from files."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bpo.cli.common import console, fail, out, services, settings_or_exit
+
+work_app = typer.Typer(help="Work items: import history from CSV or NDJSON.", no_args_is_help=True)
+
+
+@work_app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help=".csv, .ndjson or .jsonl")
+    ],
+    contract: Annotated[str, typer.Option(help="Contract code.")],
+    tenant: Annotated[str, typer.Option(help="Tenant slug.")],
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 5_000,
+) -> None:
+    """Validate the whole file, then upsert its items in batches (safe to re-run: idempotent)."""
+    from bpo.core.errors import BpoError
+    from bpo.core.runtime import Runtime
+    from bpo.tenancy.auth import operator_scope
+    from bpo.work.importer import ImportProblem, import_items, read_items
+
+    try:
+        items = read_items(file)
+    except ImportProblem as problem:
+        for line in problem.problems:
+            console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+    with services(settings_or_exit()) as settings:
+
+        async def run() -> None:
+            runtime = Runtime.create(settings)
+            try:
+                scope = await operator_scope(runtime, tenant)
+                columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+                with Progress(*columns, console=console) as bar:
+                    task = bar.add_task("items", total=len(items))
+                    result = await import_items(
+                        runtime, scope, contract, items, lambda n: bar.advance(task, n), batch_size
+                    )
+                out.print(
+                    f"{result.received} items: {result.created} created, {result.updated} updated, "
+                    f"{result.unchanged} unchanged",
+                    highlight=False,
+                )
+            finally:
+                await runtime.close()
+
+        try:
+            asyncio.run(run())
+        except ImportProblem as problem:
+            fail(problem.problems[0])
+        except BpoError as exc:
+            fail(exc.detail)
