@@ -129,6 +129,82 @@ async def _rate_contract(
     return _Rated(contract, units, result)
 
 
+async def _live_invoice(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, period: rating.BillingPeriod
+) -> Invoice | None:
+    """The client's invoice for ``period`` that is not void, locked: there is at most one."""
+    return await session.scalar(
+        select(Invoice)
+        .where(
+            Invoice.tenant_id == scope.tenant_id,
+            Invoice.client_id == client_id,
+            Invoice.period == period.first_day,
+            Invoice.kind == schemas.InvoiceKind.INVOICE.value,
+            Invoice.status != schemas.InvoiceStatus.VOID.value,
+        )
+        .with_for_update()
+    )
+
+
+async def _empty_draft(
+    session: AsyncSession,
+    scope: Scope,
+    existing: Invoice | None,
+    client_id: uuid.UUID,
+    period: rating.BillingPeriod,
+) -> tuple[Invoice, Outcome]:
+    """A new draft, or the existing one with its lines removed."""
+    if existing is None:
+        invoice = Invoice(
+            tenant_id=scope.tenant_id,
+            id=new_id(),
+            client_id=client_id,
+            kind=schemas.InvoiceKind.INVOICE.value,
+            status=schemas.InvoiceStatus.DRAFT.value,
+            period=period.first_day,
+        )
+        session.add(invoice)
+        return invoice, Outcome.CREATED
+    await session.execute(
+        delete(InvoiceLine).where(
+            InvoiceLine.tenant_id == scope.tenant_id, InvoiceLine.invoice_id == existing.id
+        )
+    )
+    return existing, Outcome.REPLACED
+
+
+def _add_lines(
+    session: AsyncSession,
+    scope: Scope,
+    invoice: Invoice,
+    rated: Sequence[_Rated],
+    period: rating.BillingPeriod,
+) -> None:
+    position = 0
+    for r in rated:
+        for line in r.result.lines:
+            position += 1
+            session.add(
+                InvoiceLine(
+                    tenant_id=scope.tenant_id,
+                    id=new_id(),
+                    invoice_id=invoice.id,
+                    position=position,
+                    contract_id=r.contract.id,
+                    contract_code=r.contract.code,
+                    kind=line.kind.value,
+                    code=line.code,
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    amount=line.amount,
+                    period_start=period.first_day,
+                    period_end=period.last_day,
+                    tier=line.tier,
+                )
+            )
+
+
 async def bill_client(
     session: AsyncSession,
     scope: Scope,
@@ -138,17 +214,7 @@ async def bill_client(
 ) -> Outcome:
     """Write (or rewrite, or remove) the client's draft invoice for ``period``."""
     client = await clients.get_client_row(session, scope, client_id)
-    existing = await session.scalar(
-        select(Invoice)
-        .where(
-            Invoice.tenant_id == scope.tenant_id,
-            Invoice.client_id == client.id,
-            Invoice.period == period.first_day,
-            Invoice.kind == schemas.InvoiceKind.INVOICE.value,
-            Invoice.status != schemas.InvoiceStatus.VOID.value,
-        )
-        .with_for_update()
-    )
+    existing = await _live_invoice(session, scope, client.id, period)
     if existing is not None and existing.status != schemas.InvoiceStatus.DRAFT.value:
         return Outcome.SKIPPED_FINALIZED
     settings = await tenancy.tenant_settings(session, scope)
@@ -176,25 +242,7 @@ async def bill_client(
         )
     tax = await account.tax_terms(session, scope)
     totals = rating.invoice_totals([line for r in rated for line in r.result.lines], tax.rate, tax.rounding)
-    if existing is None:
-        invoice = Invoice(
-            tenant_id=scope.tenant_id,
-            id=new_id(),
-            client_id=client.id,
-            kind=schemas.InvoiceKind.INVOICE.value,
-            status=schemas.InvoiceStatus.DRAFT.value,
-            period=period.first_day,
-        )
-        session.add(invoice)
-        outcome = Outcome.CREATED
-    else:
-        invoice = existing
-        await session.execute(
-            delete(InvoiceLine).where(
-                InvoiceLine.tenant_id == scope.tenant_id, InvoiceLine.invoice_id == invoice.id
-            )
-        )
-        outcome = Outcome.REPLACED
+    invoice, outcome = await _empty_draft(session, scope, existing, client.id, period)
     invoice.currency = client.currency
     invoice.subtotal, invoice.tax, invoice.total = totals
     invoice.tax_rate = tax.rate
@@ -206,29 +254,7 @@ async def bill_client(
     invoice.payment_terms = clients.payment_terms(client)
     invoice.run_id = run_id
     await session.flush()
-    position = 0
-    for r in rated:
-        for line in r.result.lines:
-            position += 1
-            session.add(
-                InvoiceLine(
-                    tenant_id=scope.tenant_id,
-                    id=new_id(),
-                    invoice_id=invoice.id,
-                    position=position,
-                    contract_id=r.contract.id,
-                    contract_code=r.contract.code,
-                    kind=line.kind.value,
-                    code=line.code,
-                    description=line.description,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    amount=line.amount,
-                    period_start=period.first_day,
-                    period_end=period.last_day,
-                    tier=line.tier,
-                )
-            )
+    _add_lines(session, scope, invoice, rated, period)
     audit.record(
         session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(period.first_day)
     )

@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import Select, func, select
@@ -252,70 +254,74 @@ async def _credited_so_far(session: AsyncSession, scope: Scope, invoice_id: uuid
     return -int(total or 0)
 
 
-async def create_credit_note(
-    session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, data: schemas.CreditNoteCreate, today: date
-) -> schemas.Invoice:
-    """A numbered, immediately finalized document crediting ``invoice_id`` (negative amounts)."""
-    if data.full_reversal == bool(data.lines):
-        raise Invalid(
-            "Give either lines to credit or full_reversal: true.",
-            errors=[field_error("lines", "give lines or full_reversal, not both or neither")],
+class _CreditLine(NamedTuple):
+    contract_id: uuid.UUID | None
+    contract_code: str
+    kind: str
+    code: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: int
+    tier: int | None
+
+
+async def _reversal_lines(session: AsyncSession, scope: Scope, original: Invoice) -> list[_CreditLine]:
+    return [
+        _CreditLine(
+            line.contract_id,
+            line.contract_code,
+            line.kind,
+            line.code,
+            f"Reversal: {line.description}",
+            -line.quantity,
+            line.unit_price,
+            -line.amount,
+            line.tier,
         )
-    original = await get_invoice_row(session, scope, invoice_id, for_update=True)
-    if original.kind != schemas.InvoiceKind.INVOICE.value or Status(original.status) not in CREDITABLE:
-        raise Conflict(
-            f"Only a finalized invoice can be credited; this one is a {original.status} {original.kind}.",
-            slug="invalid-invoice-transition",
-        )
-    period_end = rating.BillingPeriod.month(original.period.year, original.period.month).last_day
-    if data.full_reversal:
-        lines = [
-            (
-                line.contract_id,
-                line.contract_code,
-                line.kind,
-                line.code,
-                f"Reversal: {line.description}",
-                -line.quantity,
-                line.unit_price,
-                -line.amount,
-                line.tier,
-            )
-            for line in await invoice_lines(session, scope, original.id)
-        ]
-        subtotal, tax = -original.subtotal, -original.tax
-    else:
-        lines = []
-        for index, credit in enumerate(data.lines):
-            code = ""
-            if credit.contract_id is not None:
-                contract = await contracts.get_contract_row(session, scope, credit.contract_id)
-                if contract.client_id != original.client_id:
-                    raise Invalid(
-                        "The contract is not one of the invoice's client.",
-                        errors=[field_error(f"lines[{index}].contract_id", "not this client's contract")],
-                    )
-                code = contract.code
-            lines.append(
-                (
-                    credit.contract_id,
-                    code,
-                    CREDIT_LINE_KIND,
-                    credit.code,
-                    credit.description,
-                    Decimal(1),
-                    Decimal(-credit.amount),
-                    -credit.amount,
-                    None,
+        for line in await invoice_lines(session, scope, original.id)
+    ]
+
+
+async def _credited_lines(
+    session: AsyncSession, scope: Scope, original: Invoice, credits: Sequence[schemas.CreditLine]
+) -> list[_CreditLine]:
+    lines = []
+    for index, credit in enumerate(credits):
+        code = ""
+        if credit.contract_id is not None:
+            contract = await contracts.get_contract_row(session, scope, credit.contract_id)
+            if contract.client_id != original.client_id:
+                raise Invalid(
+                    "The contract is not one of the invoice's client.",
+                    errors=[field_error(f"lines[{index}].contract_id", "not this client's contract")],
                 )
+            code = contract.code
+        lines.append(
+            _CreditLine(
+                credit.contract_id,
+                code,
+                CREDIT_LINE_KIND,
+                credit.code,
+                credit.description,
+                Decimal(1),
+                Decimal(-credit.amount),
+                -credit.amount,
+                None,
             )
-        subtotal = sum(line[7] for line in lines)
-        terms = await account.tax_terms(session, scope)
-        tax = rating.consumption_tax(subtotal, original.tax_rate, terms.rounding)
-    if await _credited_so_far(session, scope, original.id) - (subtotal + tax) > original.total:
-        raise Conflict(
-            "Credit notes may not credit more than the invoice's total.", slug="credit-exceeds-invoice"
         )
+    return lines
+
+
+async def _add_credit_note(
+    session: AsyncSession,
+    scope: Scope,
+    original: Invoice,
+    lines: Sequence[_CreditLine],
+    subtotal: int,
+    tax: int,
+    today: date,
+) -> Invoice:
     note = Invoice(
         tenant_id=scope.tenant_id,
         id=new_id(),
@@ -338,37 +344,59 @@ async def create_credit_note(
     )
     session.add(note)
     await session.flush()
-    for position, (
-        contract_id,
-        contract_code,
-        kind,
-        code,
-        description,
-        quantity,
-        price,
-        amount,
-        tier,
-    ) in enumerate(lines, start=1):
+    period_end = rating.BillingPeriod.month(original.period.year, original.period.month).last_day
+    for position, line in enumerate(lines, start=1):
         session.add(
             InvoiceLine(
                 tenant_id=scope.tenant_id,
                 id=new_id(),
                 invoice_id=note.id,
                 position=position,
-                contract_id=contract_id,
-                contract_code=contract_code,
-                kind=kind,
-                code=code,
-                description=description[:500],
-                quantity=quantity,
-                unit_price=price,
-                amount=amount,
+                contract_id=line.contract_id,
+                contract_code=line.contract_code,
+                kind=line.kind,
+                code=line.code,
+                description=line.description[:500],
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
                 period_start=original.period,
                 period_end=period_end,
-                tier=tier,
+                tier=line.tier,
             )
         )
     await session.flush()
+    return note
+
+
+async def create_credit_note(
+    session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, data: schemas.CreditNoteCreate, today: date
+) -> schemas.Invoice:
+    """A numbered, immediately finalized document crediting ``invoice_id`` (negative amounts)."""
+    if data.full_reversal == bool(data.lines):
+        raise Invalid(
+            "Give either lines to credit or full_reversal: true.",
+            errors=[field_error("lines", "give lines or full_reversal, not both or neither")],
+        )
+    original = await get_invoice_row(session, scope, invoice_id, for_update=True)
+    if original.kind != schemas.InvoiceKind.INVOICE.value or Status(original.status) not in CREDITABLE:
+        raise Conflict(
+            f"Only a finalized invoice can be credited; this one is a {original.status} {original.kind}.",
+            slug="invalid-invoice-transition",
+        )
+    if data.full_reversal:
+        lines = await _reversal_lines(session, scope, original)
+        subtotal, tax = -original.subtotal, -original.tax
+    else:
+        lines = await _credited_lines(session, scope, original, data.lines)
+        subtotal = sum(line.amount for line in lines)
+        terms = await account.tax_terms(session, scope)
+        tax = rating.consumption_tax(subtotal, original.tax_rate, terms.rounding)
+    if await _credited_so_far(session, scope, original.id) - (subtotal + tax) > original.total:
+        raise Conflict(
+            "Credit notes may not credit more than the invoice's total.", slug="credit-exceeds-invoice"
+        )
+    note = await _add_credit_note(session, scope, original, lines, subtotal, tax, today)
     audit.record(session, scope, "credit_note.created", "invoice", note.id, corrects=str(original.id))
     return await _transition(session, scope, note.id, Status.FINALIZED)
 

@@ -515,6 +515,28 @@ async def refresh_periods(
     tenant_id = scope.tenant_id
     marker = await session.get(PeriodRollupZone, (tenant_id, contract_id))
     rebuild = marker is None or marker.time_zone != zone.key
+    days = await _refresh_days(session, tenant_id, contract_id, zone, hours, rebuild)
+    await _refresh_months(session, tenant_id, contract_id, days, rebuild)
+    if marker is None:
+        session.add(
+            PeriodRollupZone(tenant_id=tenant_id, contract_id=contract_id, time_zone=zone.key, version=1)
+        )
+    else:
+        marker.time_zone = zone.key
+        marker.version += 1
+    await session.flush()
+
+
+async def _refresh_days(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    contract_id: uuid.UUID,
+    zone: ZoneInfo,
+    hours: Sequence[datetime],
+    rebuild: bool,
+) -> list[date]:
+    """Re-sum the local days holding ``hours`` (every day when rebuilding) from the hourly rows; the
+    days re-summed."""
     days = sorted({local_day(hour, zone) for hour in hours})
     spans = [
         (lo - _DAY_MARGIN, hi + _DAY_MARGIN) for lo, hi in (day_bounds(*run, zone) for run in _runs(days))
@@ -557,7 +579,13 @@ async def refresh_periods(
         sla_days,
         work_days,
     )
+    return days
 
+
+async def _refresh_months(
+    session: AsyncSession, tenant_id: uuid.UUID, contract_id: uuid.UUID, days: Sequence[date], rebuild: bool
+) -> None:
+    """Re-sum the months, and months to date, holding ``days`` from the day rows."""
     months = sorted({month_of(day) for day in days})
     in_months = [(month, next_month(month)) for month in months]
     sla_of_days = (
@@ -597,15 +625,6 @@ async def refresh_periods(
         await _replace_periods(
             session, tenant_id, contract_id, span, None if rebuild else in_months, sla, work
         )
-
-    if marker is None:
-        session.add(
-            PeriodRollupZone(tenant_id=tenant_id, contract_id=contract_id, time_zone=zone.key, version=1)
-        )
-    else:
-        marker.time_zone = zone.key
-        marker.version += 1
-    await session.flush()
 
 
 async def _replace_periods(

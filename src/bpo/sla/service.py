@@ -436,37 +436,42 @@ async def contract_sla(
     )
 
 
-async def client_sla(
-    session: AsyncSession, scope: Scope, client_id: uuid.UUID, start: date | None, end: date | None
-) -> schemas.ClientSla:
-    client = await clients.get_client_row(session, scope, client_id)
-    zone = ZoneInfo(client.time_zone)
-    first, last = resolve_range(start, end, datetime.now(zone).date())
+async def _contracts_read_by_day(
+    session: AsyncSession, scope: Scope, ids: list[uuid.UUID], zone: ZoneInfo, first: date, last: date
+) -> list[uuid.UUID]:
+    """The contracts whose per-day rollups in ``zone`` can answer the range and the one before it; the
+    others are read from hourly rows (a range whose days the zone's clocks cut unevenly, or a contract
+    whose days were never rolled up in this zone)."""
     previous_first = first - (last - first + timedelta(days=1))
-    visible = await session.scalars(
-        contracts.visible_contracts(scope).where(Contract.client_id == client.id).order_by(Contract.code)
-    )
-    contract_rows = visible.all()
-    ids = [c.id for c in contract_rows]
-    by_day: list[uuid.UUID] = []
-    if cut_cleanly(previous_first, first - timedelta(days=1), zone) and cut_cleanly(first, last, zone):
-        by_day = list(
-            await session.scalars(
-                select(PeriodRollupZone.contract_id).where(
-                    PeriodRollupZone.tenant_id == scope.tenant_id,
-                    PeriodRollupZone.contract_id.in_(ids),
-                    PeriodRollupZone.time_zone == zone.key,
-                )
+    if not (cut_cleanly(previous_first, first - timedelta(days=1), zone) and cut_cleanly(first, last, zone)):
+        return []
+    return list(
+        await session.scalars(
+            select(PeriodRollupZone.contract_id).where(
+                PeriodRollupZone.tenant_id == scope.tenant_id,
+                PeriodRollupZone.contract_id.in_(ids),
+                PeriodRollupZone.time_zone == zone.key,
             )
         )
-    by_hour = [i for i in ids if i not in by_day]
+    )
+
+
+async def _objective_counts(
+    session: AsyncSession,
+    scope: Scope,
+    by_day: list[uuid.UUID],
+    by_hour: list[uuid.UUID],
+    zone: ZoneInfo,
+    first: date,
+    last: date,
+) -> dict[tuple[uuid.UUID, str, bool], list[int]]:
+    """(contract, objective, in the range rather than the one before) -> [met, breached]."""
+    previous_first = first - (last - first + timedelta(days=1))
     lower, upper = day_bounds(first, last, zone)
     previous_lower, _ = day_bounds(previous_first, first - timedelta(days=1), zone)
     current_day = SlaPeriod.starts_on >= first
     current_hour = SlaHourly.hour >= lower
-    # (contract, objective, in the range rather than the one before) -> [met, breached]
     counts: dict[tuple[uuid.UUID, str, bool], list[int]] = defaultdict(lambda: [0, 0])
-    received: Counter[uuid.UUID] = Counter()
     statements = [
         select(
             SlaPeriod.contract_id,
@@ -502,7 +507,21 @@ async def client_sla(
         if read:
             for contract_id, key, current, met, breached in await session.execute(statement):
                 counts[(contract_id, key, current)] = [int(met), int(breached)]
-    volume_statements = [
+    return counts
+
+
+async def _received_in_range(
+    session: AsyncSession,
+    scope: Scope,
+    by_day: list[uuid.UUID],
+    by_hour: list[uuid.UUID],
+    zone: ZoneInfo,
+    first: date,
+    last: date,
+) -> Counter[uuid.UUID]:
+    lower, upper = day_bounds(first, last, zone)
+    received: Counter[uuid.UUID] = Counter()
+    statements = [
         select(WorkPeriod.contract_id, func.sum(WorkPeriod.received))
         .where(
             WorkPeriod.tenant_id == scope.tenant_id,
@@ -521,30 +540,59 @@ async def client_sla(
         )
         .group_by(WorkHourly.contract_id),
     ]
-    for read, volume_statement in zip((by_day, by_hour), volume_statements, strict=True):
+    for read, statement in zip((by_day, by_hour), statements, strict=True):
         if read:
-            for contract_id, count in await session.execute(volume_statement):
+            for contract_id, count in await session.execute(statement):
                 received[contract_id] = int(count)
+    return received
+
+
+def _objective_summaries(
+    contract_id: uuid.UUID,
+    policies: Sequence[SlaPolicy],
+    counts: dict[tuple[uuid.UUID, str, bool], list[int]],
+    first: date,
+    last: date,
+) -> list[schemas.ObjectiveSummary]:
+    summaries = []
+    for key, objective in _objectives_in(policies, first, last).items():
+        now_attained = engine.attainment(*counts[(contract_id, key, True)])
+        before = engine.attainment(*counts[(contract_id, key, False)])
+        status = engine.target_status(now_attained, objective.target_percent)
+        summaries.append(
+            schemas.ObjectiveSummary(
+                key=key,
+                metric=objective.metric.value,
+                target_percent=objective.target_percent,
+                attainment=now_attained,
+                status=status.value if status else None,
+                previous_attainment=before,
+                trend=engine.trend(now_attained, before),
+            )
+        )
+    return summaries
+
+
+async def client_sla(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, start: date | None, end: date | None
+) -> schemas.ClientSla:
+    client = await clients.get_client_row(session, scope, client_id)
+    zone = ZoneInfo(client.time_zone)
+    first, last = resolve_range(start, end, datetime.now(zone).date())
+    previous_first = first - (last - first + timedelta(days=1))
+    visible = await session.scalars(
+        contracts.visible_contracts(scope).where(Contract.client_id == client.id).order_by(Contract.code)
+    )
+    contract_rows = visible.all()
+    ids = [c.id for c in contract_rows]
+    by_day = await _contracts_read_by_day(session, scope, ids, zone, first, last)
+    by_hour = [i for i in ids if i not in by_day]
+    counts = await _objective_counts(session, scope, by_day, by_hour, zone, first, last)
+    received = await _received_in_range(session, scope, by_day, by_hour, zone, first, last)
     policies_by_contract = await contracts.policies_of(session, scope, ids)
     summaries = []
     for contract in contract_rows:
         policies = policies_by_contract[contract.id]
-        objectives = []
-        for key, objective in _objectives_in(policies, first, last).items():
-            now_attained = engine.attainment(*counts[(contract.id, key, True)])
-            before = engine.attainment(*counts[(contract.id, key, False)])
-            status = engine.target_status(now_attained, objective.target_percent)
-            objectives.append(
-                schemas.ObjectiveSummary(
-                    key=key,
-                    metric=objective.metric.value,
-                    target_percent=objective.target_percent,
-                    attainment=now_attained,
-                    status=status.value if status else None,
-                    previous_attainment=before,
-                    trend=engine.trend(now_attained, before),
-                )
-            )
         summaries.append(
             schemas.ContractSummary(
                 contract_id=contract.id,
@@ -553,7 +601,7 @@ async def client_sla(
                 work_type=contract.work_type,
                 status=contract.status,
                 received=received[contract.id],
-                objectives=objectives,
+                objectives=_objective_summaries(contract.id, policies, counts, first, last),
                 coverage=await coverage.coverage_summary(
                     session, scope, contract, policies, previous_first, first, last, zone
                 ),

@@ -18,7 +18,7 @@ from bpo.core.business_time import format_clock
 from bpo.core.errors import FieldErrors, field_error, raise_if
 from bpo.core.scope import Scope
 from bpo.core.types import Day
-from bpo.staffing import queueing as forecast
+from bpo.staffing import queueing
 from bpo.staffing.planning_schemas import Forecast, ForecastModel, ForecastRequest, IntervalForecast
 
 
@@ -26,18 +26,18 @@ def _check(data: ForecastRequest) -> FieldErrors:
     errors = []
     if data.start.utcoffset() is None:
         errors.append(field_error("start", "needs a UTC offset, like 2026-03-02T09:00:00+09:00"))
-    if forecast.MINUTES_PER_DAY % data.interval_minutes:
+    if queueing.MINUTES_PER_DAY % data.interval_minutes:
         errors.append(field_error("interval_minutes", "must divide a day (5, 10, 15, 20, 30, 60, ...)"))
     threshold = duration_seconds(data.objective.threshold)
     if data.model is ForecastModel.ERLANG_C:
         if data.objective.target_percent is None:
             errors.append(field_error("objective.target_percent", "required by the erlang_c model"))
-        work = forecast.erlang_work(data.arrivals, data.interval_minutes * 60, data.aht_seconds)
-        if work > forecast.MAX_ERLANG_WORK:
+        work = queueing.erlang_work(data.arrivals, data.interval_minutes * 60, data.aht_seconds)
+        if work > queueing.MAX_ERLANG_WORK:
             errors.append(
                 field_error(
                     "arrivals",
-                    f"{work:.0f} Erlangs over the distinct volumes; at most {forecast.MAX_ERLANG_WORK} "
+                    f"{work:.0f} Erlangs over the distinct volumes; at most {queueing.MAX_ERLANG_WORK} "
                     "in one request (split the period, or use the backlog model)",
                 )
             )
@@ -67,7 +67,7 @@ async def contract_forecast(
     shrinkage = data.shrinkage_percent / 100
     if data.model is ForecastModel.ERLANG_C:
         assert data.objective.target_percent is not None
-        needs = forecast.erlang_forecast(
+        needs = queueing.erlang_forecast(
             data.arrivals,
             interval_seconds,
             data.aht_seconds,
@@ -77,7 +77,7 @@ async def contract_forecast(
             shrinkage=shrinkage,
         )
     else:
-        needs = forecast.backlog_forecast(
+        needs = queueing.backlog_forecast(
             data.arrivals,
             interval_seconds,
             data.aht_seconds,
@@ -85,7 +85,7 @@ async def contract_forecast(
             max_occupancy=occupancy,
             shrinkage=shrinkage,
         )
-    starts = forecast.interval_starts(data.start, data.interval_minutes, len(needs))
+    starts = queueing.interval_starts(data.start, data.interval_minutes, len(needs))
     tz, step = ZoneInfo(zone), timedelta(minutes=data.interval_minutes)
     intervals = [
         IntervalForecast(
@@ -103,7 +103,7 @@ async def contract_forecast(
     ]
     coverage = None
     if data.coverage is not None:
-        windows = forecast.coverage_windows(
+        windows = queueing.coverage_windows(
             starts, [need.headcount for need in needs], data.interval_minutes, zone
         )
         coverage = [
