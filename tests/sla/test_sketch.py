@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from itertools import pairwise
 
 import pytest
@@ -15,7 +14,6 @@ from hypothesis import strategies as st
 from bpo.sla.sketch import (
     BOUNDS,
     BUCKET_COUNT,
-    BUCKET_OF_SQL,
     BUCKETS_PER_DOUBLING,
     MAX_RELATIVE_ERROR,
     MAX_SECONDS,
@@ -101,39 +99,6 @@ def test_a_bucket_value_is_within_the_error_bound_of_both_ends(bucket: int) -> N
     assert lower < value < upper
     assert (value - lower) / lower <= MAX_RELATIVE_ERROR * (1 + 1e-12)
     assert (upper - value) / upper <= MAX_RELATIVE_ERROR * (1 + 1e-12)
-
-
-# The same buckets in SQL
-
-
-def width_bucket(operand: float, thresholds: list[float]) -> int:
-    # PostgreSQL's width_bucket(operand, thresholds): the number of the bucket whose lower bound is the
-    # last threshold <= operand, 0 below the first threshold.
-    return sum(1 for threshold in thresholds if threshold <= operand)
-
-
-def sql_thresholds() -> list[float]:
-    sql = BUCKET_OF_SQL.format(seconds="elapsed_seconds")
-    match = re.fullmatch(r"width_bucket\(\(elapsed_seconds\)::float8, ARRAY\[([0-9.,]+)\]::float8\[\]\)", sql)
-    assert match is not None, sql
-    return [float(text) for text in match[1].split(",")]
-
-
-def test_sql_expression_carries_exactly_the_python_bounds() -> None:
-    assert sql_thresholds() == list(BOUNDS)
-
-
-def test_sql_and_python_agree_on_every_boundary() -> None:
-    thresholds = sql_thresholds()
-    for bound in BOUNDS:
-        for seconds in (bound, math.nextafter(bound, 0), math.nextafter(bound, math.inf)):
-            assert width_bucket(seconds, thresholds) == bucket_of(seconds), seconds
-    assert width_bucket(0.0, thresholds) == bucket_of(0.0) == ZERO_BUCKET
-
-
-@given(st.one_of(latencies, microsecond_latencies))
-def test_sql_and_python_agree_on_any_latency(seconds: float) -> None:
-    assert width_bucket(seconds, sql_thresholds()) == bucket_of(seconds)
 
 
 # Quantiles

@@ -8,11 +8,9 @@ Buckets, numbered so that SQL and Python agree on every value:
   6,710,886.4 s (about 77.7 days).
 - 209: the overflow bucket, [6,710,886.4 s, infinity).
 
-``bucket_of(x)`` is the number of bounds at or below x, which is what PostgreSQL's
-``width_bucket(x, thresholds)`` returns for a sorted thresholds array; ``BUCKET_OF_SQL`` is that call
-with the same bounds. Bounds are compared, never computed from logarithms: ``floor(ln(x) / ln(base))``
-lands exact boundaries such as 12.8 s in either neighbour depending on how the expression and the C
-library round, and a rollup rebuilt in SQL must equal one computed here.
+``bucket_of(x)`` is the number of bounds at or below x. Bounds are compared, never computed from
+logarithms: ``floor(ln(x) / ln(base))`` lands exact boundaries such as 12.8 s in either neighbour
+depending on how the expression and the C library round.
 
 ``quantile(q)`` is ``percentile_disc(q)``: the value of rank max(1, ceil(q * n)) in ascending order. It
 answers with its bucket's representative, the harmonic mean of the bucket's bounds, which is within
@@ -49,11 +47,6 @@ OVERFLOW_BUCKET = len(BOUNDS)
 BUCKET_COUNT = OVERFLOW_BUCKET + 1
 MAX_SECONDS = BOUNDS[-1]
 MAX_RELATIVE_ERROR = max((upper - lower) / (upper + lower) for lower, upper in pairwise(BOUNDS))
-
-# Format with the SQL expression of the duration in seconds, e.g. seconds="elapsed_seconds". Negative
-# values land in bucket 0 here, where bucket_of refuses them.
-BUCKET_OF_SQL = "width_bucket(({seconds})::float8, ARRAY[" + ",".join(map(repr, BOUNDS)) + "]::float8[])"
-
 
 def bucket_of(seconds: float) -> int:
     if not 0 <= seconds < math.inf:
