@@ -48,6 +48,7 @@ BUCKET_COUNT = OVERFLOW_BUCKET + 1
 MAX_SECONDS = BOUNDS[-1]
 MAX_RELATIVE_ERROR = max((upper - lower) / (upper + lower) for lower, upper in pairwise(BOUNDS))
 
+
 def bucket_of(seconds: float) -> int:
     if not 0 <= seconds < math.inf:
         raise ValueError(f"a latency is a finite number of seconds >= 0, got {seconds!r}")
