@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Controller, Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -68,46 +68,42 @@ async def provide_session(request: Request[Any, Any, Any], caller: Caller) -> As
         yield session
 
 
-@get("/health", tags=["operations"], summary="Liveness", exclude_from_auth=True)
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+class OperationsController(Controller):
+    path = "/"
+    tags = ["operations"]
 
+    @get("/health", summary="Liveness", exclude_from_auth=True)
+    async def health(self) -> dict[str, str]:
+        return {"status": "ok"}
 
-@get("/ready", tags=["operations"], summary="Readiness: database and Redis reachable", exclude_from_auth=True)
-async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
-    runtime: Runtime = request.app.state.runtime
-    failures = []
-    try:
-        async with runtime.db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        failures.append(f"database: {type(exc).__name__}")
-    try:
-        await runtime.redis.ping()
-    except Exception as exc:
-        failures.append(f"redis: {type(exc).__name__}")
-    if failures:
-        return problem_response(
-            request,
-            status=503,
-            slug="not-ready",
-            detail="Not ready: " + "; ".join(failures),
-            headers={"Retry-After": "5"},
-        )
-    return Response({"status": "ready", "database": "ok", "redis": "ok"})
+    @get("/ready", summary="Readiness: database and Redis reachable", exclude_from_auth=True)
+    async def ready(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        runtime: Runtime = request.app.state.runtime
+        failures = []
+        try:
+            async with runtime.db.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            failures.append(f"database: {type(exc).__name__}")
+        try:
+            await runtime.redis.ping()
+        except Exception as exc:
+            failures.append(f"redis: {type(exc).__name__}")
+        if failures:
+            return problem_response(
+                request,
+                status=503,
+                slug="not-ready",
+                detail="Not ready: " + "; ".join(failures),
+                headers={"Retry-After": "5"},
+            )
+        return Response({"status": "ready", "database": "ok", "redis": "ok"})
 
-
-@get(
-    "/metrics",
-    tags=["operations"],
-    summary="Prometheus metrics",
-    exclude_from_auth=True,
-    include_in_schema=False,
-)
-async def metrics() -> Response[bytes]:
-    payload, content_type = metrics_payload()
-    # Set as a header: Litestar would append a second "; charset=" to a text/* media_type.
-    return Response(payload, headers={"Content-Type": content_type})
+    @get("/metrics", summary="Prometheus metrics", exclude_from_auth=True, include_in_schema=False)
+    async def metrics(self) -> Response[bytes]:
+        payload, content_type = metrics_payload()
+        # Set as a header: Litestar would append a second "; charset=" to a text/* media_type.
+        return Response(payload, headers={"Content-Type": content_type})
 
 
 def _cors(settings: Settings) -> CORSConfig | None:
@@ -140,9 +136,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[
-            health,
-            ready,
-            metrics,
+            OperationsController,
             *TENANCY_ROUTES,
             *CLIENT_ROUTES,
             *WORK_ROUTES,

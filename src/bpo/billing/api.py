@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from litestar import Request, Response, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
@@ -21,225 +21,219 @@ from bpo.tenancy import service as tenancy
 CSV_SUFFIX = ".csv"
 
 
-@get(
-    "/v1/contracts/{contract_id:uuid}/usage",
-    guards=[READERS],
-    tags=["billing"],
-    summary="Billable units of a contract per day (tenant's time zone; start and end inclusive)",
-)
-async def contract_usage(
-    session: Session,
-    caller: Caller,
-    contract_id: FromPath[uuid.UUID],
-    start: FromQuery[date],
-    end: FromQuery[date],
-) -> schemas.Usage:
-    return await usage.contract_usage(session, caller, contract_id, start, end)
+class UsageController(Controller):
+    path = "/v1/contracts/{contract_id:uuid}/usage"
+    tags = ["billing"]
+    guards = [READERS]
+
+    @get("", summary="Billable units of a contract per day (tenant's time zone; start and end inclusive)")
+    async def contract_usage(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        start: FromQuery[date],
+        end: FromQuery[date],
+    ) -> schemas.Usage:
+        return await usage.contract_usage(session, caller, contract_id, start, end)
 
 
-@get("/v1/invoices", guards=[READERS], tags=["billing"], summary="Invoices and credit notes")
-async def list_invoices(
-    session: Session,
-    caller: Caller,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-    period: FromQuery[str | None] = None,
-    client_id: FromQuery[uuid.UUID | None] = None,
-    status: FromQuery[schemas.InvoiceStatus | None] = None,
-) -> schemas.InvoicePage:
-    return await service.list_invoices(
-        session, caller, limit=limit, cursor=cursor, period=period, client_id=client_id, status=status
+class InvoiceController(Controller):
+    path = "/v1/invoices"
+    tags = ["billing"]
+
+    @get("", guards=[READERS], summary="Invoices and credit notes")
+    async def list_invoices(
+        self,
+        session: Session,
+        caller: Caller,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+        cursor: Cursor = None,
+        period: FromQuery[str | None] = None,
+        client_id: FromQuery[uuid.UUID | None] = None,
+        status: FromQuery[schemas.InvoiceStatus | None] = None,
+    ) -> schemas.InvoicePage:
+        return await service.list_invoices(
+            session, caller, limit=limit, cursor=cursor, period=period, client_id=client_id, status=status
+        )
+
+    @get(
+        "/{invoice_ref:str}",
+        guards=[READERS],
+        summary="An invoice with its lines; `{id}.csv` gives the lines as CSV",
+        description="Client viewers see their own client's issued invoices only, never drafts.",
     )
+    async def get_invoice(
+        self, session: Session, caller: Caller, invoice_ref: FromPath[str]
+    ) -> Response[Any]:
+        as_csv = invoice_ref.endswith(CSV_SUFFIX)
+        try:
+            invoice_id = uuid.UUID(invoice_ref.removesuffix(CSV_SUFFIX))
+        except ValueError:
+            raise NotFound(f"Invoice {invoice_ref} not found.") from None
+        invoice = await service.get_invoice(session, caller, invoice_id)
+        if not as_csv:
+            return Response(invoice)
+        filename = f"{invoice.number or f'draft-{invoice.id}'}.csv"
+        return Response(
+            service.invoice_csv(invoice),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
-
-@get(
-    "/v1/invoices/{invoice_ref:str}",
-    guards=[READERS],
-    tags=["billing"],
-    summary="An invoice with its lines; `{id}.csv` gives the lines as CSV",
-    description="Client viewers see their own client's issued invoices only, never drafts.",
-)
-async def get_invoice(session: Session, caller: Caller, invoice_ref: FromPath[str]) -> Response[Any]:
-    as_csv = invoice_ref.endswith(CSV_SUFFIX)
-    try:
-        invoice_id = uuid.UUID(invoice_ref.removesuffix(CSV_SUFFIX))
-    except ValueError:
-        raise NotFound(f"Invoice {invoice_ref} not found.") from None
-    invoice = await service.get_invoice(session, caller, invoice_id)
-    if not as_csv:
-        return Response(invoice)
-    filename = f"{invoice.number or f'draft-{invoice.id}'}.csv"
-    return Response(
-        service.invoice_csv(invoice),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    @post(
+        "/{invoice_id:uuid}/finalize",
+        guards=[WRITERS],
+        status_code=HTTP_200_OK,
+        summary="Finalize a draft: numbered (gap-free per tenant) and immutable from now on",
     )
+    async def finalize_invoice(
+        self, session: Session, caller: Caller, invoice_id: FromPath[uuid.UUID]
+    ) -> schemas.Invoice:
+        return await service.finalize(session, caller, invoice_id)
 
-
-@post(
-    "/v1/invoices/{invoice_id:uuid}/finalize",
-    guards=[WRITERS],
-    status_code=HTTP_200_OK,
-    tags=["billing"],
-    summary="Finalize a draft: numbered (gap-free per tenant) and immutable from now on",
-)
-async def finalize_invoice(
-    session: Session, caller: Caller, invoice_id: FromPath[uuid.UUID]
-) -> schemas.Invoice:
-    return await service.finalize(session, caller, invoice_id)
-
-
-@post(
-    "/v1/invoices/{invoice_id:uuid}/void",
-    guards=[WRITERS],
-    status_code=HTTP_200_OK,
-    tags=["billing"],
-    summary="Void a finalized, unpaid invoice (its number stays used; a re-run may draft a new one)",
-)
-async def void_invoice(session: Session, caller: Caller, invoice_id: FromPath[uuid.UUID]) -> schemas.Invoice:
-    return await service.void(session, caller, invoice_id)
-
-
-@post(
-    "/v1/invoices/{invoice_id:uuid}/mark-uncollectible",
-    guards=[WRITERS],
-    status_code=HTTP_200_OK,
-    tags=["billing"],
-    summary="Mark a finalized invoice uncollectible",
-)
-async def mark_uncollectible(
-    session: Session, caller: Caller, invoice_id: FromPath[uuid.UUID]
-) -> schemas.Invoice:
-    return await service.mark_uncollectible(session, caller, invoice_id)
-
-
-@post(
-    "/v1/invoices/{invoice_id:uuid}/credit-notes",
-    guards=[WRITERS],
-    status_code=HTTP_201_CREATED,
-    tags=["billing"],
-    summary="Credit a finalized invoice (given lines, or a full reversal): a numbered CN- document",
-)
-async def create_credit_note(
-    session: Session,
-    caller: Caller,
-    invoice_id: FromPath[uuid.UUID],
-    data: JSONBody[schemas.CreditNoteCreate],
-) -> schemas.Invoice:
-    today = await tenancy.tenant_today(session, caller)
-    return await service.create_credit_note(session, caller, invoice_id, data, today)
-
-
-@post(
-    "/v1/invoice-runs",
-    guards=[WRITERS],
-    status_code=HTTP_202_ACCEPTED,
-    tags=["billing"],
-    summary="Compute the drafts of a month for every billable client, in the background",
-    description=(
-        "Re-running a month replaces its drafts and never duplicates; finalized invoices are untouched."
-    ),
-)
-async def create_invoice_run(
-    session: Session, caller: Caller, data: JSONBody[schemas.InvoiceRunCreate]
-) -> schemas.InvoiceRun:
-    return await runs.create_run(session, caller, data)
-
-
-@get(
-    "/v1/invoice-runs/{run_id:uuid}", guards=[OPERATORS], tags=["billing"], summary="A month-end run's status"
-)
-async def get_invoice_run(
-    session: Session, caller: Caller, run_id: FromPath[uuid.UUID]
-) -> schemas.InvoiceRun:
-    return await runs.get_run(session, caller, run_id)
-
-
-@get(
-    "/v1/billing/settings",
-    guards=[ADMINS],
-    tags=["billing"],
-    summary="The tenant's billing settings: connected Stripe account, consumption tax rate and rounding",
-)
-async def get_billing_settings(session: Session, caller: Caller) -> schemas.BillingSettings:
-    return await account.get_settings(session, caller)
-
-
-@put(
-    "/v1/billing/settings",
-    guards=[ADMINS],
-    tags=["billing"],
-    summary="Replace the billing settings",
-    description=(
-        "Tax is computed once per invoice on its subtotal; `tax_rounding` is `floor` (default, 切り捨て) "
-        "or `half_up` (四捨五入). A new rate applies to drafts computed from now on, never to issued "
-        "invoices. `stripe_account_id` is the connected account (`acct_…`) finalized invoices are pushed "
-        "to; null stops pushing. The registration number is the tenant's own setting (PATCH /v1/tenant)."
-    ),
-)
-async def put_billing_settings(
-    session: Session, caller: Caller, data: JSONBody[schemas.BillingSettingsUpdate]
-) -> schemas.BillingSettings:
-    return await account.update_settings(session, caller, data)
-
-
-@get(
-    "/v1/billing/reconciliation",
-    guards=[WRITERS],
-    tags=["billing"],
-    summary="The last comparison of our issued invoices with the connected Stripe account's",
-)
-async def get_reconciliation(session: Session, caller: Caller) -> schemas.Reconciliation:
-    return await stripe_sync.last_reconciliation(session, caller)
-
-
-@post(
-    "/v1/billing/reconciliation",
-    guards=[WRITERS],
-    status_code=HTTP_202_ACCEPTED,
-    tags=["billing"],
-    summary="Compare with Stripe now, in the background (it also runs daily)",
-)
-async def start_reconciliation(session: Session, caller: Caller) -> schemas.ReconciliationQueued:
-    return schemas.ReconciliationQueued(job_id=await stripe_sync.schedule_reconcile(session, caller))
-
-
-@post(
-    "/v1/stripe/webhooks",
-    exclude_from_auth=True,
-    status_code=HTTP_200_OK,
-    tags=["billing"],
-    summary="Stripe events of the connected accounts (signed with the endpoint secret)",
-    description=(
-        "No bearer token: the Stripe-Signature header is the credential. A bad or stale (over 5 min) "
-        "signature is a 400 and changes nothing; an event delivered twice is applied once."
-    ),
-)
-async def stripe_webhook(request: Request[Any, Any, Any]) -> schemas.WebhookReceipt:
-    runtime: Runtime = request.app.state.runtime
-    secret = runtime.settings.stripe_webhook_secret
-    if secret is None:
-        raise Unavailable("Stripe webhooks are not configured (BPO_STRIPE_WEBHOOK_SECRET).")
-    event = stripe_webhooks.verify(
-        await request.body(), request.headers.get("stripe-signature"), secret.get_secret_value()
+    @post(
+        "/{invoice_id:uuid}/void",
+        guards=[WRITERS],
+        status_code=HTTP_200_OK,
+        summary="Void a finalized, unpaid invoice (its number stays used; a re-run may draft a new one)",
     )
-    outcome = await stripe_webhooks.receive(runtime.db, event)
-    return schemas.WebhookReceipt(received=True, outcome=outcome.value)
+    async def void_invoice(
+        self, session: Session, caller: Caller, invoice_id: FromPath[uuid.UUID]
+    ) -> schemas.Invoice:
+        return await service.void(session, caller, invoice_id)
+
+    @post(
+        "/{invoice_id:uuid}/mark-uncollectible",
+        guards=[WRITERS],
+        status_code=HTTP_200_OK,
+        summary="Mark a finalized invoice uncollectible",
+    )
+    async def mark_uncollectible(
+        self, session: Session, caller: Caller, invoice_id: FromPath[uuid.UUID]
+    ) -> schemas.Invoice:
+        return await service.mark_uncollectible(session, caller, invoice_id)
+
+    @post(
+        "/{invoice_id:uuid}/credit-notes",
+        guards=[WRITERS],
+        status_code=HTTP_201_CREATED,
+        summary="Credit a finalized invoice (given lines, or a full reversal): a numbered CN- document",
+    )
+    async def create_credit_note(
+        self,
+        session: Session,
+        caller: Caller,
+        invoice_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.CreditNoteCreate],
+    ) -> schemas.Invoice:
+        today = await tenancy.tenant_today(session, caller)
+        return await service.create_credit_note(session, caller, invoice_id, data, today)
+
+
+class InvoiceRunController(Controller):
+    path = "/v1/invoice-runs"
+    tags = ["billing"]
+
+    @post(
+        "",
+        guards=[WRITERS],
+        status_code=HTTP_202_ACCEPTED,
+        summary="Compute the drafts of a month for every billable client, in the background",
+        description=(
+            "Re-running a month replaces its drafts and never duplicates; finalized invoices are untouched."
+        ),
+    )
+    async def create_invoice_run(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.InvoiceRunCreate]
+    ) -> schemas.InvoiceRun:
+        return await runs.create_run(session, caller, data)
+
+    @get("/{run_id:uuid}", guards=[OPERATORS], summary="A month-end run's status")
+    async def get_invoice_run(
+        self, session: Session, caller: Caller, run_id: FromPath[uuid.UUID]
+    ) -> schemas.InvoiceRun:
+        return await runs.get_run(session, caller, run_id)
+
+
+class BillingSettingsController(Controller):
+    path = "/v1/billing/settings"
+    tags = ["billing"]
+    guards = [ADMINS]
+
+    @get(
+        "",
+        summary="The tenant's billing settings: connected Stripe account, consumption tax rate and rounding",
+    )
+    async def get_billing_settings(self, session: Session, caller: Caller) -> schemas.BillingSettings:
+        return await account.get_settings(session, caller)
+
+    @put(
+        "",
+        summary="Replace the billing settings",
+        description=(
+            "Tax is computed once per invoice on its subtotal; `tax_rounding` is `floor` (default, 切り捨て) "
+            "or `half_up` (四捨五入). A new rate applies to drafts computed from now on, never to issued "
+            "invoices. `stripe_account_id` is the connected account (`acct_…`) finalized invoices are "
+            "pushed to; null stops pushing. The registration number is the tenant's own setting "
+            "(PATCH /v1/tenant)."
+        ),
+    )
+    async def put_billing_settings(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.BillingSettingsUpdate]
+    ) -> schemas.BillingSettings:
+        return await account.update_settings(session, caller, data)
+
+
+class ReconciliationController(Controller):
+    path = "/v1/billing/reconciliation"
+    tags = ["billing"]
+    guards = [WRITERS]
+
+    @get("", summary="The last comparison of our issued invoices with the connected Stripe account's")
+    async def get_reconciliation(self, session: Session, caller: Caller) -> schemas.Reconciliation:
+        return await stripe_sync.last_reconciliation(session, caller)
+
+    @post(
+        "",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Compare with Stripe now, in the background (it also runs daily)",
+    )
+    async def start_reconciliation(self, session: Session, caller: Caller) -> schemas.ReconciliationQueued:
+        return schemas.ReconciliationQueued(job_id=await stripe_sync.schedule_reconcile(session, caller))
+
+
+class StripeWebhookController(Controller):
+    path = "/v1/stripe/webhooks"
+    tags = ["billing"]
+
+    @post(
+        "",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Stripe events of the connected accounts (signed with the endpoint secret)",
+        description=(
+            "No bearer token: the Stripe-Signature header is the credential. A bad or stale (over 5 min) "
+            "signature is a 400 and changes nothing; an event delivered twice is applied once."
+        ),
+    )
+    async def stripe_webhook(self, request: Request[Any, Any, Any]) -> schemas.WebhookReceipt:
+        runtime: Runtime = request.app.state.runtime
+        secret = runtime.settings.stripe_webhook_secret
+        if secret is None:
+            raise Unavailable("Stripe webhooks are not configured (BPO_STRIPE_WEBHOOK_SECRET).")
+        event = stripe_webhooks.verify(
+            await request.body(), request.headers.get("stripe-signature"), secret.get_secret_value()
+        )
+        outcome = await stripe_webhooks.receive(runtime.db, event)
+        return schemas.WebhookReceipt(received=True, outcome=outcome.value)
 
 
 ROUTES: list[ControllerRouterHandler] = [
-    contract_usage,
-    list_invoices,
-    get_invoice,
-    finalize_invoice,
-    void_invoice,
-    mark_uncollectible,
-    create_credit_note,
-    create_invoice_run,
-    get_invoice_run,
-    get_billing_settings,
-    put_billing_settings,
-    get_reconciliation,
-    start_reconciliation,
-    stripe_webhook,
+    UsageController,
+    InvoiceController,
+    InvoiceRunController,
+    BillingSettingsController,
+    ReconciliationController,
+    StripeWebhookController,
 ]

@@ -114,18 +114,21 @@ class WebhookEndpointController(Controller):
         )
 
 
-@post(
-    "/v1/webhook-deliveries/{delivery_ref:str}",
-    guards=[WRITERS],
-    status_code=HTTP_202_ACCEPTED,
-    tags=["webhooks"],
-    summary="`{id}:replay`: send the delivery's event again (same event id, a new attempt)",
-)
-async def replay_delivery(
-    session: Session, caller: Caller, delivery_ref: FromPath[str]
-) -> schemas.WebhookDelivery:
-    delivery_id = _action_target(delivery_ref, REPLAY, "Webhook delivery")
-    return await webhooks.replay(session, caller, delivery_id)
+class WebhookDeliveryController(Controller):
+    path = "/v1/webhook-deliveries"
+    tags = ["webhooks"]
+    guards = [WRITERS]
+
+    @post(
+        "/{delivery_ref:str}",
+        status_code=HTTP_202_ACCEPTED,
+        summary="`{id}:replay`: send the delivery's event again (same event id, a new attempt)",
+    )
+    async def replay_delivery(
+        self, session: Session, caller: Caller, delivery_ref: FromPath[str]
+    ) -> schemas.WebhookDelivery:
+        delivery_id = _action_target(delivery_ref, REPLAY, "Webhook delivery")
+        return await webhooks.replay(session, caller, delivery_id)
 
 
-ROUTES: list[ControllerRouterHandler] = [WebhookEndpointController, replay_delivery]
+ROUTES: list[ControllerRouterHandler] = [WebhookEndpointController, WebhookDeliveryController]

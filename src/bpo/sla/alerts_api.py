@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import get
+from litestar import Controller, get
 from litestar.params import FromQuery, QueryParameter
 from litestar.types import ControllerRouterHandler
 
@@ -20,26 +20,37 @@ To = Annotated[
 ]
 
 
-@get(
-    "/v1/alerts",
-    guards=[READERS],
-    tags=["sla"],
-    summary="SLA alerts (at risk, breached, day below target), oldest first",
-    description="Client viewers see their own client's alerts only.",
-)
-async def list_alerts(
-    session: Session,
-    caller: Caller,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-    contract_id: FromQuery[uuid.UUID | None] = None,
-    kind: FromQuery[schemas.AlertKind | None] = None,
-    start: From = None,
-    end: To = None,
-) -> schemas.AlertPage:
-    return await alerts.list_alerts(
-        session, caller, limit=limit, cursor=cursor, contract_id=contract_id, kind=kind, start=start, end=end
+class AlertController(Controller):
+    path = "/v1/alerts"
+    tags = ["sla"]
+    guards = [READERS]
+
+    @get(
+        "",
+        summary="SLA alerts (at risk, breached, day below target), oldest first",
+        description="Client viewers see their own client's alerts only.",
     )
+    async def list_alerts(
+        self,
+        session: Session,
+        caller: Caller,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+        cursor: Cursor = None,
+        contract_id: FromQuery[uuid.UUID | None] = None,
+        kind: FromQuery[schemas.AlertKind | None] = None,
+        start: From = None,
+        end: To = None,
+    ) -> schemas.AlertPage:
+        return await alerts.list_alerts(
+            session,
+            caller,
+            limit=limit,
+            cursor=cursor,
+            contract_id=contract_id,
+            kind=kind,
+            start=start,
+            end=end,
+        )
 
 
-ROUTES: list[ControllerRouterHandler] = [list_alerts]
+ROUTES: list[ControllerRouterHandler] = [AlertController]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from litestar import Response, get
+from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.types import ControllerRouterHandler
 
@@ -12,77 +12,87 @@ from bpo.core.http import Caller, Session
 from bpo.sla import schemas, service
 
 
-@get(
-    "/v1/contracts/{contract_id:uuid}/sla",
-    guards=[READERS],
-    tags=["sla"],
-    summary="A contract's SLA: attainment per objective, series, checkpoints, percentiles and volumes",
-    description="Dates are in the client's time zone; start and end are inclusive (default: last 30 days).",
-)
-async def contract_sla(
-    session: Session,
-    caller: Caller,
-    contract_id: FromPath[uuid.UUID],
-    start: FromQuery[date | None] = None,
-    end: FromQuery[date | None] = None,
-    granularity: FromQuery[schemas.Granularity] = "day",
-) -> schemas.ContractSla:
-    return await service.contract_sla(session, caller, contract_id, start, end, granularity)
+class ContractSlaController(Controller):
+    path = "/v1/contracts/{contract_id:uuid}"
+    tags = ["sla"]
+    guards = [READERS]
 
-
-@get(
-    "/v1/contracts/{contract_id:uuid}/sla.csv",
-    guards=[READERS],
-    tags=["sla"],
-    summary="The contract SLA report as CSV (one row per objective and period)",
-    media_type="text/csv",
-)
-async def contract_sla_csv(
-    session: Session,
-    caller: Caller,
-    contract_id: FromPath[uuid.UUID],
-    start: FromQuery[date | None] = None,
-    end: FromQuery[date | None] = None,
-    granularity: FromQuery[schemas.Granularity] = "day",
-) -> Response[str]:
-    report = await service.contract_sla(session, caller, contract_id, start, end, granularity)
-    return _csv(
-        service.contract_sla_csv(report), f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
+    @get(
+        "/sla",
+        summary="A contract's SLA: attainment per objective, series, checkpoints, percentiles and volumes",
+        description=(
+            "Dates are in the client's time zone; start and end are inclusive (default: last 30 days)."
+        ),
     )
+    async def contract_sla(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        start: FromQuery[date | None] = None,
+        end: FromQuery[date | None] = None,
+        granularity: FromQuery[schemas.Granularity] = "day",
+    ) -> schemas.ContractSla:
+        return await service.contract_sla(session, caller, contract_id, start, end, granularity)
+
+    @get(
+        "/sla.csv",
+        summary="The contract SLA report as CSV (one row per objective and period)",
+        media_type="text/csv",
+    )
+    async def contract_sla_csv(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        start: FromQuery[date | None] = None,
+        end: FromQuery[date | None] = None,
+        granularity: FromQuery[schemas.Granularity] = "day",
+    ) -> Response[str]:
+        report = await service.contract_sla(session, caller, contract_id, start, end, granularity)
+        return _csv(
+            service.contract_sla_csv(report), f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
+        )
 
 
-@get(
-    "/v1/clients/{client_id:uuid}/sla",
-    guards=[READERS],
-    tags=["sla"],
-    summary="All of a client's contracts: attainment against target, status and trend vs the previous period",
-)
-async def client_sla(
-    session: Session,
-    caller: Caller,
-    client_id: FromPath[uuid.UUID],
-    start: FromQuery[date | None] = None,
-    end: FromQuery[date | None] = None,
-) -> schemas.ClientSla:
-    return await service.client_sla(session, caller, client_id, start, end)
+class ClientSlaController(Controller):
+    path = "/v1/clients/{client_id:uuid}"
+    tags = ["sla"]
+    guards = [READERS]
 
+    @get(
+        "/sla",
+        summary=(
+            "All of a client's contracts: attainment against target, status and trend vs the previous period"
+        ),
+    )
+    async def client_sla(
+        self,
+        session: Session,
+        caller: Caller,
+        client_id: FromPath[uuid.UUID],
+        start: FromQuery[date | None] = None,
+        end: FromQuery[date | None] = None,
+    ) -> schemas.ClientSla:
+        return await service.client_sla(session, caller, client_id, start, end)
 
-@get(
-    "/v1/clients/{client_id:uuid}/sla.csv",
-    guards=[READERS],
-    tags=["sla"],
-    summary="The client SLA summary as CSV (one row per contract and objective, coverage included)",
-    media_type="text/csv",
-)
-async def client_sla_csv(
-    session: Session,
-    caller: Caller,
-    client_id: FromPath[uuid.UUID],
-    start: FromQuery[date | None] = None,
-    end: FromQuery[date | None] = None,
-) -> Response[str]:
-    report = await service.client_sla(session, caller, client_id, start, end)
-    return _csv(service.client_sla_csv(report), f"sla-{report.client_code}-{report.start}-{report.end}.csv")
+    @get(
+        "/sla.csv",
+        summary="The client SLA summary as CSV (one row per contract and objective, coverage included)",
+        media_type="text/csv",
+    )
+    async def client_sla_csv(
+        self,
+        session: Session,
+        caller: Caller,
+        client_id: FromPath[uuid.UUID],
+        start: FromQuery[date | None] = None,
+        end: FromQuery[date | None] = None,
+    ) -> Response[str]:
+        report = await service.client_sla(session, caller, client_id, start, end)
+        return _csv(
+            service.client_sla_csv(report), f"sla-{report.client_code}-{report.start}-{report.end}.csv"
+        )
 
 
 def _csv(body: str, filename: str) -> Response[str]:
@@ -93,4 +103,4 @@ def _csv(body: str, filename: str) -> Response[str]:
     )
 
 
-ROUTES: list[ControllerRouterHandler] = [contract_sla, contract_sla_csv, client_sla, client_sla_csv]
+ROUTES: list[ControllerRouterHandler] = [ContractSlaController, ClientSlaController]

@@ -246,58 +246,65 @@ class ShiftController(Controller):
         return await roster.assign(session, caller, shift_id, data.staff_id)
 
 
-@post(
-    "/v1/shifts:publish",
-    guards=[OPERATORS],
-    status_code=HTTP_200_OK,
-    tags=["staffing"],
-    summary="Publish a contract's draft shifts starting on the local dates from-to",
-)
-async def publish_shifts(
-    session: Session, caller: Caller, data: JSONBody[schemas.PublishRequest]
-) -> schemas.PublishResult:
-    return await shifts.publish_shifts(session, caller, data)
+class ShiftPublicationController(Controller):
+    path = "/v1/shifts:publish"
+    tags = ["staffing"]
+    guards = [OPERATORS]
 
-
-@post(
-    "/v1/contracts/{contract_id:uuid}/shifts:generate",
-    guards=[OPERATORS],
-    status_code=HTTP_200_OK,
-    tags=["staffing"],
-    summary="Generate draft shifts from the contract's coverage lines (idempotent)",
-    description=(
-        "Dates are local to the contract's calendar; at most 93 days. A coverage line longer than "
-        "`max_shift_hours` (default 9) becomes the fewest equal shifts that fit, e.g. 24 h as three "
-        "8-hour shifts."
-    ),
-)
-async def generate_shifts(
-    session: Session,
-    caller: Caller,
-    contract_id: FromPath[uuid.UUID],
-    data: JSONBody[schemas.GenerateRequest],
-) -> schemas.GenerateResult:
-    return await shifts.generate_shifts(
-        session, caller, contract_id, data.from_, data.to, timedelta(hours=data.max_shift_hours)
+    @post(
+        "",
+        status_code=HTTP_200_OK,
+        summary="Publish a contract's draft shifts starting on the local dates from-to",
     )
+    async def publish_shifts(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.PublishRequest]
+    ) -> schemas.PublishResult:
+        return await shifts.publish_shifts(session, caller, data)
 
 
-@get(
-    "/v1/contracts/{contract_id:uuid}/coverage",
-    guards=[OPERATORS],
-    tags=["staffing"],
-    summary="Required vs scheduled headcount per interval, with gaps and totals",
-    description="Dates are local to the contract's calendar; at most 93 days; interval 15, 30 or 60 minutes.",
-)
-async def contract_coverage(
-    session: Session,
-    caller: Caller,
-    contract_id: FromPath[uuid.UUID],
-    first: Annotated[date, QueryParameter(name="from")],
-    last: Annotated[date, QueryParameter(name="to")],
-    interval: FromQuery[int] = 60,
-) -> schemas.CoverageReport:
-    return await shifts.coverage_report(session, caller, contract_id, first, last, interval)
+class ContractStaffingController(Controller):
+    path = "/v1/contracts/{contract_id:uuid}"
+    tags = ["staffing"]
+    guards = [OPERATORS]
+
+    @post(
+        "/shifts:generate",
+        status_code=HTTP_200_OK,
+        summary="Generate draft shifts from the contract's coverage lines (idempotent)",
+        description=(
+            "Dates are local to the contract's calendar; at most 93 days. A coverage line longer than "
+            "`max_shift_hours` (default 9) becomes the fewest equal shifts that fit, e.g. 24 h as three "
+            "8-hour shifts."
+        ),
+    )
+    async def generate_shifts(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.GenerateRequest],
+    ) -> schemas.GenerateResult:
+        return await shifts.generate_shifts(
+            session, caller, contract_id, data.from_, data.to, timedelta(hours=data.max_shift_hours)
+        )
+
+    @get(
+        "/coverage",
+        summary="Required vs scheduled headcount per interval, with gaps and totals",
+        description=(
+            "Dates are local to the contract's calendar; at most 93 days; interval 15, 30 or 60 minutes."
+        ),
+    )
+    async def contract_coverage(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        first: Annotated[date, QueryParameter(name="from")],
+        last: Annotated[date, QueryParameter(name="to")],
+        interval: FromQuery[int] = 60,
+    ) -> schemas.CoverageReport:
+        return await shifts.coverage_report(session, caller, contract_id, first, last, interval)
 
 
 class AssignmentController(Controller):
@@ -373,9 +380,8 @@ ROUTES: list[ControllerRouterHandler] = [
     StaffController,
     TimeOffController,
     ShiftController,
-    publish_shifts,
-    generate_shifts,
-    contract_coverage,
+    ShiftPublicationController,
+    ContractStaffingController,
     AssignmentController,
     SettingsController,
 ]

@@ -77,11 +77,13 @@ class MeController(Controller):
         return await service.me(session, caller)
 
 
-@get(
-    "/v1/whoami", tags=["auth"], summary="The calling credential: tenant, role and scope (users and API keys)"
-)
-async def whoami(caller: Caller) -> schemas.WhoAmI:
-    return service.whoami(caller)
+class WhoAmIController(Controller):
+    path = "/v1/whoami"
+    tags = ["auth"]
+
+    @get("", summary="The calling credential: tenant, role and scope (users and API keys)")
+    async def whoami(self, caller: Caller) -> schemas.WhoAmI:
+        return service.whoami(caller)
 
 
 class TenantController(Controller):
@@ -276,7 +278,7 @@ class PlatformController(Controller):
 ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     MeController,
-    whoami,
+    WhoAmIController,
     TenantController,
     UserController,
     ApiKeyController,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from litestar import get
+from litestar import Controller, get
 from litestar.params import FromPath
 from litestar.response import Template
 
@@ -112,8 +112,11 @@ def invoice_view(invoice: schemas.Invoice, operator: str) -> InvoiceView:
     )
 
 
-@get("/invoices/{invoice_id:str}", summary="A printable invoice")
-async def invoice_page(session: Session, caller: Caller, invoice_id: FromPath[str]) -> Template:
-    invoice = await billing.get_invoice(session, caller, parse_uuid(invoice_id, "Invoice"))
-    operator = await tenancy.tenant_settings(session, caller)
-    return Template(template_name="invoice.html", context={"view": invoice_view(invoice, operator.name)})
+class InvoicePageController(Controller):
+    path = "/invoices"
+
+    @get("/{invoice_id:str}", summary="A printable invoice")
+    async def invoice_page(self, session: Session, caller: Caller, invoice_id: FromPath[str]) -> Template:
+        invoice = await billing.get_invoice(session, caller, parse_uuid(invoice_id, "Invoice"))
+        operator = await tenancy.tenant_settings(session, caller)
+        return Template(template_name="invoice.html", context={"view": invoice_view(invoice, operator.name)})

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar import Request, Response, Router, get, post
+from litestar import Controller, Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader, Cookie
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -26,7 +26,7 @@ from bpo.core.scope import Scope
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
 from bpo.tenancy.auth import authenticate
-from bpo.web.invoices import invoice_page
+from bpo.web.invoices import InvoicePageController
 from bpo.web.session import (
     CSRF_COOKIE,
     DASHBOARD_ROLES,
@@ -107,87 +107,96 @@ def _login_page(
     return page(request, "login.html", context, status=status, headers=headers)
 
 
-@get("/login", summary="Dashboard login form")
-async def login_form(request: Request[Any, Any, Any], reason: FromQuery[str | None] = None) -> Response[Any]:
-    try:
-        await session_scope(request)
-    except (SignInRequired, BpoError):
-        return _login_page(request, notice=LOGIN_NOTICES.get(reason or ""))
-    return Redirect(PREFIX, status_code=303)
+class SignInController(Controller):
+    path = "/"
 
+    @get("/login", summary="Dashboard login form")
+    async def login_form(
+        self, request: Request[Any, Any, Any], reason: FromQuery[str | None] = None
+    ) -> Response[Any]:
+        try:
+            await session_scope(request)
+        except (SignInRequired, BpoError):
+            return _login_page(request, notice=LOGIN_NOTICES.get(reason or ""))
+        return Redirect(PREFIX, status_code=303)
 
-@post("/login", summary="Sign in to the dashboard", status_code=303)
-async def login(request: Request[Any, Any, Any], data: URLEncodedBody[LoginForm]) -> Response[Any]:
-    check_csrf(request, data.csrf_token, session="")
-    runtime: Runtime = request.app.state.runtime
-    tenant, email = data.tenant.strip().lower(), data.email.strip()
-    try:
-        credentials = msgspec.convert(
-            {"tenant": tenant, "email": email, "password": data.password}, tenancy_schemas.TokenRequest
-        )
-    except msgspec.ValidationError:
-        return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
-    client_ip = request.client.host if request.client else "unknown"
-    try:
-        tokens = await tenancy.login(runtime, credentials, client_ip)
-    except Unauthorized:
-        return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
-    except TooManyRequests as exc:
-        return _login_page(
-            request, tenant=tenant, email=email, error=exc.detail, status=429, headers=exc.headers
-        )
-    # The browser keeps only the access token; the refresh token issued with it would be a live
-    # credential nobody holds, so it is revoked at once.
-    await tenancy.revoke(runtime, tenancy_schemas.RefreshRequest(refresh_token=tokens.refresh_token))
-    scope = await authenticate(runtime, f"Bearer {tokens.access_token}", None)
-    if scope.role not in DASHBOARD_ROLES:
-        error = "This account has no SLA dashboards; ask your operator for a client viewer login."
-        return _login_page(request, tenant=tenant, email=email, error=error, status=403)
-    # A fresh CSRF cookie too, so one planted before login is useless after it.
-    cookies = [session_cookie(request, tokens.access_token, tokens.expires_in), new_csrf_cookie(request)]
-    return Redirect(PREFIX, status_code=303, cookies=cookies)
+    @post("/login", summary="Sign in to the dashboard", status_code=303)
+    async def login(self, request: Request[Any, Any, Any], data: URLEncodedBody[LoginForm]) -> Response[Any]:
+        check_csrf(request, data.csrf_token, session="")
+        runtime: Runtime = request.app.state.runtime
+        tenant, email = data.tenant.strip().lower(), data.email.strip()
+        try:
+            credentials = msgspec.convert(
+                {"tenant": tenant, "email": email, "password": data.password}, tenancy_schemas.TokenRequest
+            )
+        except msgspec.ValidationError:
+            return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
+        client_ip = request.client.host if request.client else "unknown"
+        try:
+            tokens = await tenancy.login(runtime, credentials, client_ip)
+        except Unauthorized:
+            return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
+        except TooManyRequests as exc:
+            return _login_page(
+                request, tenant=tenant, email=email, error=exc.detail, status=429, headers=exc.headers
+            )
+        # The browser keeps only the access token; the refresh token issued with it would be a live
+        # credential nobody holds, so it is revoked at once.
+        await tenancy.revoke(runtime, tenancy_schemas.RefreshRequest(refresh_token=tokens.refresh_token))
+        scope = await authenticate(runtime, f"Bearer {tokens.access_token}", None)
+        if scope.role not in DASHBOARD_ROLES:
+            error = "This account has no SLA dashboards; ask your operator for a client viewer login."
+            return _login_page(request, tenant=tenant, email=email, error=error, status=403)
+        # A fresh CSRF cookie too, so one planted before login is useless after it.
+        cookies = [session_cookie(request, tokens.access_token, tokens.expires_in), new_csrf_cookie(request)]
+        return Redirect(PREFIX, status_code=303, cookies=cookies)
 
-
-@post("/logout", summary="Sign out of the dashboard", status_code=303)
-async def logout(request: Request[Any, Any, Any], data: URLEncodedBody[LogoutForm]) -> Response[Any]:
-    session = request.cookies.get(SESSION_COOKIE)
-    if session:
-        check_csrf(request, data.csrf_token, session=session)
-    return Redirect(
-        f"{PREFIX}/login",
-        status_code=303,
-        query_params={"reason": "signed-out"},
-        cookies=[expired_session_cookie(request)],
-    )
-
-
-@get("/", summary="The signed-in viewer's client page, or the operator's list of clients")
-async def home(
-    request: Request[Any, Any, Any],
-    session: Session,
-    caller: Caller,
-    days: FromQuery[Period] = 30,
-    cursor: Cursor = None,
-) -> Response[Any]:
-    if caller.client_id is not None:
+    @post("/logout", summary="Sign out of the dashboard", status_code=303)
+    async def logout(
+        self, request: Request[Any, Any, Any], data: URLEncodedBody[LogoutForm]
+    ) -> Response[Any]:
+        session = request.cookies.get(SESSION_COOKIE)
+        if session:
+            check_csrf(request, data.csrf_token, session=session)
         return Redirect(
-            f"{PREFIX}/clients/{caller.client_id}", status_code=303, query_params={"days": str(days)}
+            f"{PREFIX}/login",
+            status_code=303,
+            query_params={"reason": "signed-out"},
+            cookies=[expired_session_cookie(request)],
         )
-    listing = await clients.list_clients(session, caller, limit=DEFAULT_PAGE_SIZE, cursor=cursor)
-    context = {"clients": listing.items, "next_cursor": listing.next_cursor, "days": days}
-    return page(request, "clients.html", context, caller=caller)
 
 
-@get("/clients/{client_id:str}", summary="A client's SLA: a card per contract with charts")
-async def client_page(
-    request: Request[Any, Any, Any],
-    session: Session,
-    caller: Caller,
-    client_id: FromPath[str],
-    days: FromQuery[Period] = 30,
-) -> Template:
-    dashboard = await client_dashboard(session, caller, parse_uuid(client_id, "Client"), days)
-    return page(request, "client.html", {"dashboard": dashboard}, caller=caller)
+class ClientPageController(Controller):
+    path = "/"
+
+    @get("/", summary="The signed-in viewer's client page, or the operator's list of clients")
+    async def home(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        caller: Caller,
+        days: FromQuery[Period] = 30,
+        cursor: Cursor = None,
+    ) -> Response[Any]:
+        if caller.client_id is not None:
+            return Redirect(
+                f"{PREFIX}/clients/{caller.client_id}", status_code=303, query_params={"days": str(days)}
+            )
+        listing = await clients.list_clients(session, caller, limit=DEFAULT_PAGE_SIZE, cursor=cursor)
+        context = {"clients": listing.items, "next_cursor": listing.next_cursor, "days": days}
+        return page(request, "clients.html", context, caller=caller)
+
+    @get("/clients/{client_id:str}", summary="A client's SLA: a card per contract with charts")
+    async def client_page(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        caller: Caller,
+        client_id: FromPath[str],
+        days: FromQuery[Period] = 30,
+    ) -> Template:
+        dashboard = await client_dashboard(session, caller, parse_uuid(client_id, "Client"), days)
+        return page(request, "client.html", {"dashboard": dashboard}, caller=caller)
 
 
 # --- errors as pages ----------------------------------------------------------------------------
@@ -236,12 +245,9 @@ def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 DASHBOARD = Router(
     path=PREFIX,
     route_handlers=[
-        login_form,
-        login,
-        logout,
-        home,
-        client_page,
-        invoice_page,
+        SignInController,
+        ClientPageController,
+        InvoicePageController,
         create_static_files_router(
             path=STATIC_PATH,
             directories=[STATIC_DIR],

@@ -5,7 +5,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar import get, post
+from litestar import Controller, get, post
 from litestar.dto import MsgspecDTO
 from litestar.exceptions import SerializationException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -52,44 +52,48 @@ class BatchBody(MsgspecDTO[schemas.WorkItemBatch]):
         return schema_creator.for_field_definition(FieldDefinition.from_annotation(schemas.WorkItemBatch))
 
 
-@post(
-    "/v1/work-items:batch",
-    guards=[INGESTERS],
-    dto=BatchBody,
-    return_dto=None,
-    status_code=HTTP_200_OK,
-    tags=["work items"],
-    summary="Upsert up to 10,000 work items of one contract (idempotent by external_id)",
-    description=(
-        "Every item is validated first; any invalid item rejects the whole batch, listing each bad index "
-        "and field, and nothing is written. Timestamps only move forward: a later first_response_at never "
-        "replaces an earlier one, and a missing value never clears a stored one. Replaying a batch "
-        "changes nothing."
-    ),
-)
-async def ingest_batch(
-    session: Session, caller: Caller, data: JSONBody[schemas.WorkItemBatch]
-) -> schemas.BatchResult:
-    return await service.ingest(session, caller, data)
+class WorkItemBatchController(Controller):
+    path = "/v1/work-items:batch"
+    tags = ["work items"]
+    guards = [INGESTERS]
 
-
-@get(
-    "/v1/contracts/{contract_id:uuid}/work-items",
-    guards=[CLIENT_READERS],
-    tags=["work items"],
-    summary="A contract's work items",
-)
-async def list_work_items(
-    session: Session,
-    caller: Caller,
-    contract_id: FromPath[uuid.UUID],
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-    external_id: FromQuery[str | None] = None,
-) -> schemas.WorkItemPage:
-    return await service.list_items(
-        session, caller, contract_id, limit=limit, cursor=cursor, external_id=external_id
+    @post(
+        "",
+        dto=BatchBody,
+        return_dto=None,
+        status_code=HTTP_200_OK,
+        summary="Upsert up to 10,000 work items of one contract (idempotent by external_id)",
+        description=(
+            "Every item is validated first; any invalid item rejects the whole batch, listing each bad index "
+            "and field, and nothing is written. Timestamps only move forward: a later first_response_at "
+            "never replaces an earlier one, and a missing value never clears a stored one. Replaying a "
+            "batch changes nothing."
+        ),
     )
+    async def ingest_batch(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.WorkItemBatch]
+    ) -> schemas.BatchResult:
+        return await service.ingest(session, caller, data)
 
 
-ROUTES: list[ControllerRouterHandler] = [ingest_batch, list_work_items]
+class ContractWorkItemController(Controller):
+    path = "/v1/contracts/{contract_id:uuid}/work-items"
+    tags = ["work items"]
+    guards = [CLIENT_READERS]
+
+    @get("", summary="A contract's work items")
+    async def list_work_items(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        limit: Limit = DEFAULT_PAGE_SIZE,
+        cursor: Cursor = None,
+        external_id: FromQuery[str | None] = None,
+    ) -> schemas.WorkItemPage:
+        return await service.list_items(
+            session, caller, contract_id, limit=limit, cursor=cursor, external_id=external_id
+        )
+
+
+ROUTES: list[ControllerRouterHandler] = [WorkItemBatchController, ContractWorkItemController]
