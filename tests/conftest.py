@@ -5,11 +5,7 @@ served over HTTP by uvicorn on 127.0.0.1. Every test works on tenants of its own
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import tempfile
-import threading
-import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -18,20 +14,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.engine import make_url
 
 # Litestar imports advanced-alchemy lazily, which warns about a SQLAlchemy 2.1 deprecation of its own.
 warnings.filterwarnings("ignore", message="The declarative_mixin decorator")
 
-from bpo.app import create_asgi  # noqa: E402
 from bpo.core.runtime import Runtime  # noqa: E402
 from bpo.embedded import EmbeddedServices  # noqa: E402
 from bpo.migrations.runner import upgrade  # noqa: E402
 from bpo.settings import Settings, load_settings  # noqa: E402
 from tests.support.factories import PLATFORM_TOKEN  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.processes import process_env  # noqa: E402
+from tests.support.server import ServerThread  # noqa: E402
 
 
 def _create_database(server_url: str) -> str:
@@ -103,40 +97,6 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await rt.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerThread:
-    def __init__(self, settings: Settings) -> None:
-        self.port = _free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                create_asgi(settings), host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
 @pytest.fixture(scope="session")
 def server(settings: Settings) -> Iterator[ServerThread]:
     with ServerThread(settings) as running:
@@ -149,21 +109,13 @@ async def client(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture
+async def browser(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    """A cookie jar of its own per test, against the same server as ``client``."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        yield http
+
+
 @pytest.fixture(scope="session")
 def worker_env(settings: Settings) -> dict[str, str]:
-    """Environment for a worker subprocess pointed at the test database and Redis."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPO_")}
-    assert settings.database_url
-    assert settings.redis_url
-    env.update(
-        {
-            "BPO_DATABASE_URL": settings.database_url,
-            "BPO_REDIS_URL": settings.redis_url,
-            "BPO_BROKER_HEARTBEAT_TIMEOUT_MS": str(settings.broker_heartbeat_timeout_ms),
-            "BPO_BROKER_MAINTENANCE_CHANCE": str(settings.broker_maintenance_chance),
-            "BPO_DATA_DIR": str(settings.data_dir),
-            "BPO_LOG_LEVEL": "INFO",
-            "PYTHONPATH": str(REPO),
-        }
-    )
-    return env
+    return process_env(settings)

@@ -6,7 +6,6 @@ import itertools
 import os
 import re
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import pytest
 from bpo.settings import Settings
 from bpo.tenancy.schemas import TenantCreate
 from tests.support.factories import headers_for, login
+from tests.support.processes import BPO, command_env
 
-BPO = Path(sys.executable).parent / "bpo"
 COMMANDS = {"dev", "serve", "migrate", "worker", "scheduler", "tenants"}
 
 
@@ -30,12 +29,7 @@ def bpo(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
 
 @pytest.fixture
 def cli_env(settings: Settings) -> dict[str, str]:
-    """The test database and Redis, and no other BPO_ variable."""
-    assert settings.database_url
-    assert settings.redis_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPO_")}
-    env.update({"BPO_DATABASE_URL": settings.database_url, "BPO_REDIS_URL": settings.redis_url})
-    return env
+    return command_env(settings)
 
 
 def listed_commands(help_text: str) -> set[str]:

@@ -3,11 +3,8 @@ of them, whichever answers (Prometheus multiprocess mode)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,31 +12,16 @@ import httpx
 import psutil
 
 from bpo.settings import Settings
+from tests.support.processes import BPO, command_env, free_port
 
-BPO = Path(sys.executable).parent / "bpo"
 REQUESTS = 40
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_with_two_workers_runs_two_processes_and_counts_all_requests(
     settings: Settings, tmp_path: Path
 ) -> None:
-    assert settings.database_url
-    assert settings.redis_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BPO_", "PROMETHEUS_"))}
-    env.update(
-        {
-            "BPO_DATABASE_URL": settings.database_url,
-            "BPO_REDIS_URL": settings.redis_url,
-            "BPO_LOG_LEVEL": "WARNING",
-        }
-    )
-    port = _free_port()
+    env = command_env(settings, BPO_LOG_LEVEL="WARNING")
+    port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
         [str(BPO), "serve", "--workers", "2", "--port", str(port)],

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bpo.settings import SettingsError, load_settings
-
-BPO = Path(sys.executable).parent / "bpo"
+from tests.support.processes import BPO
 
 
 @pytest.fixture

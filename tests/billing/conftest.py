@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from bpo.settings import Settings
-from tests.conftest import ServerThread
 from tests.support.fake_stripe import API_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.support.server import ServerThread
 
 
 @pytest.fixture(scope="session")

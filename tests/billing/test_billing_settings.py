@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from bpo.core.runtime import Runtime
-from tests.billing.test_invoices import billing_setup, expected_october, invoices, run_october
+from tests.support.billing import billing_setup, expected_october, invoices, run_october
 from tests.support.factories import create_tenant, create_user
 from tests.support.fake_stripe import FakeStripe
 from tests.support.problems import assert_problem, error_fields

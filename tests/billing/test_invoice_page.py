@@ -3,11 +3,9 @@ API's, and Chromium renders and prints it."""
 
 from __future__ import annotations
 
-import html
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,23 +16,12 @@ from hypothesis import strategies as st
 
 from bpo.core.runtime import Runtime
 from bpo.web.invoices import money
-from tests.billing.test_invoices import REGISTRATION, billing_setup, expected_october, invoices, run_october
-from tests.conftest import ServerThread
-from tests.support.factories import PASSWORD, TenantHandle, create_tenant, create_user, post_ok
-from tests.web.chromium import Chromium, find_chromium
-from tests.web.test_dashboard_page import ARTIFACTS, sign_in
-
-
-@pytest.fixture
-async def browser(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-        yield http
-
-
-def data_value(page: str, css_class: str) -> str:
-    found = re.search(rf'<data class="{css_class}" value="([^"]*)"', page)
-    assert found, css_class
-    return html.unescape(found.group(1))
+from tests.support.billing import REGISTRATION, billing_setup, expected_october, invoices, run_october
+from tests.support.chromium import Chromium, chromium_or_skip
+from tests.support.dashboard import data_value, sign_in, sign_in_on_page
+from tests.support.factories import TenantHandle, create_tenant, create_user, post_ok
+from tests.support.paths import ARTIFACTS
+from tests.support.server import ServerThread
 
 
 class Issued:
@@ -153,20 +140,14 @@ class TestInChromium:
     async def test_a_viewer_opens_and_prints_the_invoice(
         self, client: httpx.AsyncClient, server: ServerThread, runtime: Runtime
     ) -> None:
-        binary = find_chromium()
-        if binary is None:
-            pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+        binary = chromium_or_skip()
         issued = await issued_and_draft(client, runtime)
         email = await viewer_of(client, issued.tenant, issued.setup["client"]["id"])
         started = time.monotonic()
         async with Chromium(binary) as chromium:
             page = await chromium.page()
             await page.set_viewport(1100, 900, mobile=False)
-            await page.goto(f"{server.url}/dashboard/login")
-            await page.type_into("#tenant", issued.tenant.slug)
-            await page.type_into("#email", email)
-            await page.type_into("#password", PASSWORD)
-            await page.press_enter()
+            await sign_in_on_page(page, server.url, issued.tenant.slug, email)
             await page.goto(f"{server.url}/dashboard/invoices/{issued.invoice['id']}")
             shown = await page.evaluate(READ_INVOICE)
             assert shown["number"] == issued.invoice["number"]

@@ -19,7 +19,7 @@ from bpo.core.jobs.registry import MONTH_END_JOB
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.scheduler import JOB_NAMESPACE, Scheduler
-from tests.billing.test_invoices import billing_setup, expected_october, invoices
+from tests.support.billing import billing_setup, expected_october, invoices
 from tests.support.factories import TenantHandle, create_tenant
 
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -25,12 +25,12 @@ from bpo.onboarding.apply import apply_manifest
 from bpo.onboarding.manifest import load_manifest
 from bpo.settings import Settings
 from bpo.tenancy.auth import tenant_id_for
-from tests.billing.stripe_support import WEBHOOKS, connect_stripe, issued_invoice, payments, push, status_of
-from tests.conftest import REPO
-from tests.sla.test_dashboard import ingest, rebuild
 from tests.support.factories import PASSWORD, TenantHandle, create_tenant, headers_for, login, post_ok
 from tests.support.fake_stripe import FakeStripe
+from tests.support.paths import DEMO_MANIFEST
 from tests.support.problems import assert_problem
+from tests.support.sla import ingest, rebuild
+from tests.support.stripe import WEBHOOKS, connect_stripe, issued_invoice, payments, push, status_of
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 OCTOBER = [datetime(2026, 10, day, tzinfo=TOKYO) for day in range(1, 32)]
@@ -160,7 +160,7 @@ def totals(lines: list[tuple[str, str, int]]) -> tuple[int, int, int]:
 
 
 async def demo_operator(client: httpx.AsyncClient, runtime: Runtime) -> TenantHandle:
-    text = (REPO / "tenants" / "demo.yaml").read_text(encoding="utf-8")
+    text = DEMO_MANIFEST.read_text(encoding="utf-8")
     slug = f"demo-{uuid.uuid4().hex[:8]}"
     manifest, problems = load_manifest(text.replace("slug: demo\n", f"slug: {slug}\n", 1))
     assert manifest is not None, problems

@@ -23,12 +23,12 @@ from bpo.core.money import MINOR_UNIT_EXPONENT
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.settings import Settings
-from tests.billing.stripe_support import connect_stripe, issued_invoice, push, queued
-from tests.billing.test_invoices import billing_setup, expected_october, invoices, run_october
-from tests.delivery.test_jobs import Worker
+from tests.support.billing import billing_setup, expected_october, invoices, run_october
 from tests.support.factories import create_tenant, create_user, post_ok
 from tests.support.fake_stripe import API_KEY, FakeStripe
 from tests.support.problems import assert_problem
+from tests.support.processes import Worker
+from tests.support.stripe import connect_stripe, issued_invoice, push, queued
 
 PUSH_JOB = "billing.push_invoice"
 

@@ -11,7 +11,10 @@ import httpx
 
 from bpo.core.runtime import Runtime
 from bpo.settings import Settings
-from tests.billing.stripe_support import (
+from tests.support.factories import TenantHandle, create_tenant
+from tests.support.fake_stripe import FakeStripe
+from tests.support.problems import assert_problem
+from tests.support.stripe import (
     WEBHOOKS,
     connect_stripe,
     events,
@@ -20,9 +23,6 @@ from tests.billing.stripe_support import (
     push,
     status_of,
 )
-from tests.support.factories import TenantHandle, create_tenant
-from tests.support.fake_stripe import FakeStripe
-from tests.support.problems import assert_problem
 
 
 class Pushed:

@@ -13,18 +13,13 @@ from tests.support.factories import (
     create_api_key,
     create_tenant,
     create_user,
+    get_ok,
     headers_for,
     login,
     onboard,
     post_ok,
 )
-from tests.tenancy.test_auth import assert_problem
-
-
-async def get_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> Any:
-    response = await client.get(path, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
+from tests.support.problems import assert_problem
 
 
 class TestOnboardingThroughTheApi:

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import pytest
 import yaml
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
 from bpo.clients import schemas
 from bpo.core.runtime import Runtime
@@ -37,17 +33,17 @@ from bpo.onboarding.apply import (
 from bpo.onboarding.demo import load_demo
 from bpo.onboarding.inventory import export
 from bpo.onboarding.manifest import (
-    Manifest,
     ManifestError,
     dump_manifest,
     load_manifest,
     manifest_json_schema,
 )
 from bpo.settings import Settings
-from tests.support.factories import PASSWORD, headers_for, login
+from tests.support.factories import PASSWORD, get_ok, headers_for, login
+from tests.support.manifests import dump, load
+from tests.support.paths import DEMO_MANIFEST, REPO
+from tests.support.processes import BPO, command_env
 
-REPO = Path(__file__).resolve().parents[2]
-BPO = Path(sys.executable).parent / "bpo"
 PLAN_LINE = re.compile(
     r"^(?P<symbol>[+~=]) (?P<action>create|update|unchanged) +"
     r"(?P<kind>tenant|calendar|client|site|service|contract|SLA policy|rate plan|user) +"
@@ -60,17 +56,7 @@ PLAN_LINE = re.compile(
 
 @pytest.fixture
 def cli_env(settings: Settings) -> dict[str, str]:
-    assert settings.database_url
-    assert settings.redis_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPO_")}
-    env.update(
-        {
-            "BPO_DATABASE_URL": settings.database_url,
-            "BPO_REDIS_URL": settings.redis_url,
-            "BPO_DEMO_PASSWORD": PASSWORD,
-        }
-    )
-    return env
+    return command_env(settings, BPO_DEMO_PASSWORD=PASSWORD)
 
 
 @pytest.fixture
@@ -286,56 +272,6 @@ def new_slug() -> str:
     return f"mf-{uuid.uuid4().hex[:10]}"
 
 
-async def _owner(settings: Settings) -> asyncpg.Connection:
-    assert settings.database_url
-    url = make_url(settings.database_url).set(drivername="postgresql")
-    return await asyncpg.connect(url.render_as_string(hide_password=False))
-
-
-TENANT_TABLES = """
-SELECT c.relname,
-       coalesce((SELECT array_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
-                 FROM pg_index i JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
-                 WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS key
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-  AND EXISTS (SELECT 1 FROM pg_attribute t
-              WHERE t.attrelid = c.oid AND t.attname = 'tenant_id' AND NOT t.attisdropped)
-ORDER BY c.relname
-"""
-
-
-async def dump(settings: Settings, slug: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the tenant, in every tenant table and the tenants row itself, all columns, ordered by
-    primary key (by the whole row where a table has none), read as the owner (no RLS in the way)."""
-    owner = await _owner(settings)
-    try:
-        tenant = await owner.fetchrow("SELECT * FROM tenants WHERE slug = $1", slug)
-        assert tenant is not None
-        rows = {"tenants": [tuple(tenant.values())]}
-        for table in await owner.fetch(TENANT_TABLES):
-            order = ", ".join(f'"{column}"' for column in table["key"]) or "t::text"
-            records = await owner.fetch(
-                f'SELECT * FROM "{table["relname"]}" t WHERE tenant_id = $1 ORDER BY {order}', tenant["id"]
-            )
-            rows[table["relname"]] = [tuple(r.values()) for r in records]
-        return rows
-    finally:
-        await owner.close()
-
-
-async def get_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> Any:
-    response = await client.get(path, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def load(data: dict[str, Any]) -> Manifest:
-    manifest, problems = load_manifest(yaml.safe_dump(data))
-    assert manifest is not None, problems
-    return manifest
-
-
 # --- reading and validating ------------------------------------------------------------------
 
 
@@ -351,7 +287,7 @@ class TestLoadManifest:
         assert manifest.clients == []
 
     def test_the_demo_operator_is_a_valid_manifest(self) -> None:
-        manifest, problems = load_manifest((REPO / "tenants" / "demo.yaml").read_text(encoding="utf-8"))
+        manifest, problems = load_manifest(DEMO_MANIFEST.read_text(encoding="utf-8"))
 
         assert problems == []
         assert manifest is not None
@@ -720,7 +656,7 @@ class TestApply:
     async def test_the_demo_operator_applies_twice_without_a_change(
         self, bpo: Any, client: httpx.AsyncClient, settings: Settings
     ) -> None:
-        path = REPO / "tenants" / "demo.yaml"
+        path = DEMO_MANIFEST
         first = bpo("tenants", "apply", str(path))
         assert first.returncode == 0, first.stderr
         before = await dump(settings, "demo")

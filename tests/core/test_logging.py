@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +20,7 @@ import structlog
 from bpo.core.logging import configure_logging, redact_secrets
 from bpo.settings import Settings
 from tests.support.factories import PASSWORD, create_api_key, create_tenant
-
-BPO = Path(sys.executable).parent / "bpo"
+from tests.support.processes import BPO, free_port
 
 
 def api_key_like() -> str:
@@ -112,17 +109,11 @@ def test_configured_logging_writes_no_secrets_to_stderr(
         assert secret not in err, secret
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ServedProcess:
     """``bpo serve`` in a subprocess on the test database, logging at DEBUG to a file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log = log
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(

@@ -4,11 +4,8 @@ of mistake on tables created inside a transaction that is rolled back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from bpo.migrations.citus import (
     Catalog,
@@ -21,18 +18,6 @@ from bpo.migrations.citus import (
     readiness_problems,
 )
 from bpo.migrations.rls import PLATFORM_TABLES
-from bpo.settings import Settings
-
-
-@pytest.fixture
-async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    assert settings.database_url
-    url = make_url(settings.migration_database_url or settings.database_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def test_migrated_schema_is_ready_to_distribute_by_tenant_id(owner: asyncpg.Connection) -> None:

@@ -3,43 +3,21 @@ plan's SQL run against stand-ins for the Citus functions (no Citus server here).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
-from sqlalchemy.engine import make_url
 
 from bpo.migrations.citus import Step, apply_plan, distribution_plan, read_catalog
 from bpo.settings import Settings
-
-BPO = Path(sys.executable).parent / "bpo"
+from tests.support.processes import BPO, command_env
 
 
 def bpo_db(settings: Settings, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    assert settings.database_url
-    assert settings.redis_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPO_")}
-    env.update(
-        {"BPO_DATABASE_URL": settings.database_url, "BPO_REDIS_URL": settings.redis_url, "COLUMNS": "200"}
-    )
+    env = command_env(settings, COLUMNS="200")
     return subprocess.run(
         [str(BPO), "db", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
     )
-
-
-@pytest.fixture
-async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    assert settings.database_url
-    url = make_url(settings.migration_database_url or settings.database_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 def test_distribute_on_plain_postgresql_is_a_clear_no_op(settings: Settings, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -16,16 +15,10 @@ from bpo.settings import Settings
 
 
 @pytest.fixture
-async def superuser(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    assert settings.database_url
-    url = make_url(settings.migration_database_url or settings.database_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        if not await connection.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
-            pytest.skip("reading role secrets (pg_authid) needs a superuser")
-        yield connection
-    finally:
-        await connection.close()
+async def superuser(owner: asyncpg.Connection) -> asyncpg.Connection:
+    if not await owner.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+        pytest.skip("reading role secrets (pg_authid) needs a superuser")
+    return owner
 
 
 def matches(verifier: str, password: str) -> bool:

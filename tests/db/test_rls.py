@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 
 from bpo.billing import invoice_runs as runs
 from bpo.billing.models import (
@@ -35,6 +33,7 @@ from bpo.migrations.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.settings import Settings
 from bpo.sla import alerts, rollups
 from bpo.staffing.models import CalendarFeed, ScheduleRun, SwapRequest
+from tests.support.database import owner_connection
 from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard, post_ok
 
 TENANT_TABLES_SQL = """
@@ -52,12 +51,6 @@ class Populated:
     a: TenantHandle
     b: TenantHandle
     tables: list[str]
-
-
-async def _owner(settings: Settings) -> asyncpg.Connection:
-    assert settings.database_url
-    url = make_url(settings.database_url).set(drivername="postgresql")
-    return await asyncpg.connect(url.render_as_string(hide_password=False))
 
 
 async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle) -> None:
@@ -225,7 +218,7 @@ async def populated(client: httpx.AsyncClient, runtime: Runtime, settings: Setti
     b = await create_tenant(client)
     await _fill(client, runtime, a)
     await _fill(client, runtime, b)
-    owner = await _owner(settings)
+    owner = await owner_connection(settings)
     try:
         tables = [r["relname"] for r in await owner.fetch(TENANT_TABLES_SQL)]
         missing = []
@@ -241,7 +234,7 @@ async def populated(client: httpx.AsyncClient, runtime: Runtime, settings: Setti
 
 
 async def test_every_table_is_tenant_scoped_or_declared_platform(settings: Settings) -> None:
-    owner = await _owner(settings)
+    owner = await owner_connection(settings)
     try:
         all_tables = {
             r["relname"]
@@ -258,7 +251,7 @@ async def test_every_table_is_tenant_scoped_or_declared_platform(settings: Setti
 
 
 async def test_rls_enabled_forced_with_tenant_policy(populated: Populated, settings: Settings) -> None:
-    owner = await _owner(settings)
+    owner = await owner_connection(settings)
     try:
         for table in populated.tables:
             row = await owner.fetchrow(
@@ -326,7 +319,7 @@ async def test_tenant_sees_only_its_rows(
     populated: Populated, runtime: Runtime, settings: Settings, which: str
 ) -> None:
     me, other = (populated.a, populated.b) if which == "a" else (populated.b, populated.a)
-    owner = await _owner(settings)
+    owner = await owner_connection(settings)
     try:
         async with runtime.db.tenant(me.id) as session:
             for table in populated.tables:

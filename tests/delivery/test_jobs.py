@@ -14,22 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import asyncpg
 import httpx
 import pytest
-from dramatiq import Message
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -40,8 +34,9 @@ from bpo.core.models import AuditEvent
 from bpo.core.runtime import Runtime
 from bpo.settings import Settings
 from tests.support.factories import create_tenant
+from tests.support.jobs import broker_messages
+from tests.support.processes import Worker
 
-REPO = Path(__file__).resolve().parents[2]
 # Declared in tests/support/actors.py, which only the worker imports (importing it here would
 # register the actor on a default broker in the test process).
 ACTOR = "test.record"
@@ -52,59 +47,6 @@ DEADLINE_S = 60.0
 TEST_WORKER = ("tests.support.actors", "--queue", QUEUE)
 
 MessageState = Literal["absent", "queued", "held", "stranded"]
-
-
-class Worker:
-    """`bpo worker` in its own process group: the CLI, the dramatiq parent and its worker process."""
-
-    def __init__(
-        self,
-        env: dict[str, str],
-        log_path: Path,
-        args: Sequence[str] = ("tests.support.actors", "--queue", QUEUE),
-    ) -> None:
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bpo.cli", "worker", *args],
-                env=env,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def logged(self, event: str, job_id: uuid.UUID) -> bool:
-        for line in self.log().splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line[line.find("{") :])
-                if entry.get("event") == event and entry.get("job_id") == str(job_id):
-                    return True
-        return False
-
-    def kill(self) -> None:
-        """SIGKILL the whole group and return once none of its processes can still act."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while _group_alive(self.process.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (not zombie) process is in the group; reparented zombies may linger unreaped."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
 
 
 @pytest.fixture
@@ -158,13 +100,6 @@ async def outbox_row(runtime: Runtime, tenant_id: uuid.UUID, job_id: uuid.UUID) 
     async with runtime.db.tenant(tenant_id) as session:
         row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == job_id))
     return None if row is None else (row.sent_at is not None, row.attempts)
-
-
-async def broker_messages(runtime: Runtime, stored_under: str) -> dict[str, Message[Any]]:
-    """The messages the broker keeps in the hash ``stored_under``, by their Redis message id."""
-    # The client does not decode responses: keys and values are bytes.
-    stored = cast("dict[bytes, bytes]", await runtime.redis.hgetall(stored_under))
-    return {redis_id.decode(): Message.decode(data) for redis_id, data in stored.items()}
 
 
 async def message_state(runtime: Runtime, job_id: uuid.UUID) -> MessageState:

@@ -4,11 +4,9 @@ secret rotation and isolation."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,11 +33,12 @@ from bpo.delivery.webhooks import (
 )
 from bpo.scheduler import Scheduler
 from bpo.sla import alerts
-from tests.delivery.test_jobs import Worker, broker_messages
-from tests.sla.test_alerts import ONE_HOUR_CALENDAR, alert_contract
 from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
+from tests.support.jobs import broker_messages, eventually
 from tests.support.problems import assert_problem, error_fields
+from tests.support.processes import Worker
 from tests.support.receiver import Receiver
+from tests.support.sla import ONE_HOUR_CALENDAR, sla_contract
 
 DEADLINE_S = 60.0
 # Immediate, so that explicit instants decide everything.
@@ -178,14 +177,6 @@ async def deliver(
 async def sweep_due(runtime: Runtime, tenant: TenantHandle, now: datetime) -> int:
     async with runtime.db.tenant(tenant.id) as session:
         return await webhooks.sweep_due(session, system_scope(tenant.id), now=now)
-
-
-async def eventually(what: str, probe: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not await probe():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {DEADLINE_S:.0f} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def breach(client_id: str | None = None, n: int = 1) -> NewEvent:
@@ -359,7 +350,7 @@ class TestDeliveries:
         self, client: httpx.AsyncClient, runtime: Runtime, worker_env: dict[str, str], tmp_path: Path
     ) -> None:
         tenant = await create_tenant(client)
-        setup = await alert_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
+        setup = await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
         with Receiver() as receiver:
             endpoint = await create_endpoint(client, tenant, receiver.url)
             secret = endpoint["secret"]
@@ -380,7 +371,7 @@ class TestDeliveries:
                 async def arrived() -> bool:
                     return len(receiver.received()) == 1
 
-                await eventually("the receiver to get the breach", arrived)
+                await eventually("the receiver to get the breach", arrived, within=DEADLINE_S)
                 (request,) = receiver.received()
 
                 # The worker records the outcome after the receiver has answered.
@@ -388,11 +379,12 @@ class TestDeliveries:
                     (delivery,) = await deliveries(client, tenant, endpoint["id"])
                     return bool(delivery["status"] != "pending")
 
-                await eventually("the delivery's outcome to be recorded", recorded)
+                await eventually("the delivery's outcome to be recorded", recorded, within=DEADLINE_S)
                 (delivery,) = await deliveries(client, tenant, endpoint["id"])
 
                 # A second job for the same delivery (a duplicate message) sends nothing more.
                 async with runtime.db.tenant(tenant.id) as session:
+                    outbox.relay_on_commit(session, runtime.relay)
                     duplicate = outbox.enqueue(
                         session,
                         tenant.id,
@@ -404,7 +396,7 @@ class TestDeliveries:
                 async def duplicate_done() -> bool:
                     return worker.logged("job_done", duplicate)
 
-                await eventually("the duplicate job to finish", duplicate_done)
+                await eventually("the duplicate job to finish", duplicate_done, within=DEADLINE_S)
             finally:
                 worker.kill()
             assert len(receiver.received()) == 1, worker.log()[-3000:]

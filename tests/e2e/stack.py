@@ -5,11 +5,8 @@ talk to it only through HTTP and the `bpo` command."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,15 +16,8 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bpo.settings import Settings
-
-BPO = Path(sys.executable).parent / "bpo"
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.paths import REPO
+from tests.support.processes import BPO, command_env, free_port
 
 
 def _plain(url: str) -> str:
@@ -46,21 +36,18 @@ class Stack:
         self.database_url = (
             make_url(settings.database_url).set(database=self.database).render_as_string(hide_password=False)
         )
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BPO_", "PROMETHEUS_"))}
-        self.env.update(
-            {
-                "BPO_DATABASE_URL": self.database_url,
-                "BPO_REDIS_URL": settings.redis_url,
-                "BPO_PLATFORM_TOKEN": platform_token,
-                "BPO_DATA_DIR": str(workdir),
-                "BPO_LOG_LEVEL": "WARNING",
-                "BPO_BROKER_HEARTBEAT_TIMEOUT_MS": str(settings.broker_heartbeat_timeout_ms),
-                "BPO_BROKER_MAINTENANCE_CHANCE": str(settings.broker_maintenance_chance),
-                "BPO_LOGIN_ATTEMPTS_PER_IP": "100000",
-                **(extra_env or {}),
-            }
+        self.env = command_env(
+            settings,
+            BPO_DATABASE_URL=self.database_url,
+            BPO_PLATFORM_TOKEN=platform_token,
+            BPO_DATA_DIR=str(workdir),
+            BPO_LOG_LEVEL="WARNING",
+            BPO_BROKER_HEARTBEAT_TIMEOUT_MS=str(settings.broker_heartbeat_timeout_ms),
+            BPO_BROKER_MAINTENANCE_CHANCE=str(settings.broker_maintenance_chance),
+            BPO_LOGIN_ATTEMPTS_PER_IP="100000",
+            **(extra_env or {}),
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 

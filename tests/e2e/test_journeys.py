@@ -18,10 +18,11 @@ import httpx
 import icalendar
 import pytest
 
-from tests.e2e.stack import REPO, Stack
+from tests.e2e.stack import Stack
+from tests.support.chromium import Chromium, chromium_or_skip
+from tests.support.dashboard import READ_DASHBOARD, sign_in_on_page
 from tests.support.fake_stripe import FakeStripe
-from tests.web.chromium import Chromium, find_chromium
-from tests.web.test_dashboard_page import ARTIFACTS, READ_DASHBOARD
+from tests.support.paths import ARTIFACTS, DEMO_MANIFEST
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ CHAT_THRESHOLD = timedelta(seconds=45)
 
 def manifest_for(slug: str, workdir: Path) -> Path:
     """The demo operator's manifest under another slug and e-mail domain: a second, unrelated operator."""
-    text = (REPO / "tenants" / "demo.yaml").read_text(encoding="utf-8")
+    text = DEMO_MANIFEST.read_text(encoding="utf-8")
     path = workdir / f"{slug}.yaml"
     path.write_text(text.replace("slug: demo", f"slug: {slug}").replace("@demo.example", f"@{slug}.example"))
     return path
@@ -296,9 +297,7 @@ class TestTwoOperatorsAtOnce:
         await assert_sees_nothing_of(second, first)
         await assert_sees_nothing_of(first, second)
 
-        binary = find_chromium()
-        if binary is None:
-            pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+        binary = chromium_or_skip()
         for operator in (first, second):
             await self.viewer_opens_the_dashboard(stack, operator, binary)
 
@@ -307,11 +306,9 @@ class TestTwoOperatorsAtOnce:
         async with Chromium(binary) as chromium:
             page = await chromium.page()
             await page.set_viewport(1280, 900, mobile=False)
-            await page.goto(f"{stack.url}/dashboard/login")
-            await page.type_into("#tenant", operator.slug)
-            await page.type_into("#email", operator.email("viewer-lancers"))
-            await page.type_into("#password", DEMO_PASSWORD)
-            await page.press_enter()
+            await sign_in_on_page(
+                page, stack.url, operator.slug, operator.email("viewer-lancers"), DEMO_PASSWORD
+            )
             path = await page.evaluate("location.pathname")
             assert path == f"/dashboard/clients/{operator.clients['LANCERS']['id']}"
             shown = await page.evaluate(READ_DASHBOARD)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bpo.core.errors import PROBLEM_BASE
 from bpo.core.runtime import Runtime
 from bpo.work.models import WorkItem
-from tests.faults.conftest import Stack
+from tests.faults.stack import Stack
 from tests.support.factories import (
     TenantHandle,
     create_api_key,

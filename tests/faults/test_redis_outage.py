@@ -7,11 +7,8 @@ recomputation."""
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,11 +20,9 @@ from sqlalchemy import select
 from bpo.core.jobs.models import JobRun, OutboxMessage
 from bpo.core.jobs.registry import REFRESH_HOURS_JOB, SLA_QUEUE
 from bpo.core.runtime import Runtime
-from bpo.core.scope import system_scope
 from bpo.scheduler import Scheduler
-from bpo.sla import rollups
 from bpo.sla.models import SlaHourly, WorkHourly
-from tests.faults.conftest import BpoProcess, Stack, process_env
+from tests.faults.stack import Stack
 from tests.support.factories import (
     PASSWORD,
     TenantHandle,
@@ -37,7 +32,10 @@ from tests.support.factories import (
     onboard,
     post_ok,
 )
+from tests.support.jobs import eventually
 from tests.support.problems import assert_problem
+from tests.support.processes import BpoProcess, process_env
+from tests.support.sla import rebuild
 
 pytestmark = pytest.mark.slow
 
@@ -68,14 +66,6 @@ def batch(contract_id: str, number: int) -> dict[str, Any]:
             }
         )
     return {"contract_id": contract_id, "items": items}
-
-
-async def eventually(what: str, probe: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not await probe():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {DEADLINE_S:.0f} s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 async def outbox(runtime: Runtime, tenant: TenantHandle) -> dict[uuid.UUID, tuple[bool, int]]:
@@ -128,26 +118,13 @@ async def rollup_rows(runtime: Runtime, tenant: TenantHandle, contract_id: uuid.
         return {"sla": [tuple(r) for r in sla], "work": [tuple(r) for r in work]}
 
 
-async def recompute(runtime: Runtime, tenant: TenantHandle, contract_id: uuid.UUID) -> None:
-    """What every sla.refresh_hours job together should have produced, from the raw items."""
-    scope = system_scope(tenant.id)
-    async with runtime.db.tenant(tenant.id) as session:
-        start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
-        hours = await rollups.hours_of_items(session, scope, contract_id, start, end)
-        await rollups.refresh_hours(session, scope, contract_id, hours, datetime.now(UTC))
-
-
 def worker_events(worker: BpoProcess, event: str) -> Counter[str]:
     """Job ids the worker logged ``event`` for, with how often."""
-    counts: Counter[str] = Counter()
-    for line in worker.log().splitlines():
-        try:
-            entry = json.loads(line[line.find("{") :])
-        except ValueError:
-            continue
-        if entry.get("event") == event and entry.get("actor") == REFRESH_HOURS_JOB:
-            counts[entry["job_id"]] += 1
-    return counts
+    return Counter(
+        entry["job_id"]
+        for entry in worker.entries()
+        if entry.get("event") == event and entry.get("actor") == REFRESH_HOURS_JOB
+    )
 
 
 async def measured_contract(client: httpx.AsyncClient, tenant: TenantHandle) -> tuple[str, dict[str, str]]:
@@ -174,7 +151,7 @@ async def assert_rollups_exact(runtime: Runtime, tenant: TenantHandle, contract_
     assert len({row[0] for row in rolled_up["sla"]}) == len(OBJECTIVES)
     assert sum(row[2] for row in rolled_up["sla"]) > 0, "nothing met"
     assert sum(row[3] for row in rolled_up["sla"]) > 0, "nothing breached"
-    await recompute(runtime, tenant, contract)
+    await rebuild(runtime, tenant, contract_id, datetime.now(UTC))
     assert await rollup_rows(runtime, tenant, contract) == rolled_up
 
 
@@ -196,7 +173,7 @@ async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_
         async def first_ran() -> bool:
             return set(await runs(runtime, tenant)) == first
 
-        await eventually("the worker to run the first job", first_ran)
+        await eventually("the worker to run the first job", first_ran, within=DEADLINE_S, every=0.2)
 
         await asyncio.to_thread(stack.services.stop_redis)
         for number in range(1, BATCHES + 1):
@@ -220,7 +197,12 @@ async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_
         async def all_ran() -> bool:
             return set(await runs(runtime, tenant)) == first | set(waiting)
 
-        await eventually("the sweep to relay the waiting jobs and the worker to run them", all_ran)
+        await eventually(
+            "the sweep to relay the waiting jobs and the worker to run them",
+            all_ran,
+            within=DEADLINE_S,
+            every=0.2,
+        )
         assert (await client.get("/ready")).status_code == 200
     finally:
         scheduler.kill()
@@ -268,7 +250,7 @@ async def test_jobs_lost_by_a_redis_restart_without_persistence_are_sent_again_a
         async def all_ran() -> bool:
             return set(await runs(runtime, tenant)) == set(relayed)
 
-        await eventually("the worker to run the jobs sent again", all_ran)
+        await eventually("the worker to run the jobs sent again", all_ran, within=DEADLINE_S, every=0.2)
         # Completed jobs are never sent again.
         assert await scheduler.resend_lost(grace=timedelta(0)) == 0
     finally:

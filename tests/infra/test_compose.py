@@ -5,14 +5,14 @@ starts before the schema and its dependencies are ready."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 APP_PROCESSES = ("api", "worker", "scheduler")
 
 

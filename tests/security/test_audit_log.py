@@ -11,13 +11,13 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from bpo.billing.invoice_runs import run_period_now
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.settings import Settings
 from tests.security.world import ITEMS
+from tests.support.database import owner_connection
 from tests.support.factories import TenantHandle, create_tenant, create_user, onboard, post_ok
 from tests.support.problems import assert_problem, error_fields
 
@@ -182,9 +182,7 @@ class TestAppendOnly:
 
     async def test_not_even_the_schema_owner(self, client: httpx.AsyncClient, settings: Settings) -> None:
         tenant = await create_tenant(client)
-        assert settings.database_url
-        url = make_url(settings.migration_database_url or settings.database_url).set(drivername="postgresql")
-        owner = await asyncpg.connect(url.render_as_string(hide_password=False))
+        owner = await owner_connection(settings)
         try:
             for statement in (
                 "UPDATE audit_events SET action = 'rewritten' WHERE tenant_id = $1",

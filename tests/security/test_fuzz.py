@@ -23,8 +23,8 @@ from bpo.core.errors import PROBLEM_BASE
 from bpo.core.problems import PROBLEM_JSON
 from bpo.core.runtime import Runtime
 from bpo.settings import load_settings
-from tests.conftest import ServerThread
 from tests.security.world import World, build_world
+from tests.support.server import ServerThread
 
 DEEP = int(os.environ.get("FUZZ_EXAMPLES", "0") or 0)
 EXAMPLES = DEEP or 4

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from bpo.settings import Settings, SettingsError, load_settings
-from tests.conftest import ServerThread
 from tests.support.factories import create_tenant
+from tests.support.server import ServerThread
 
 APP_ORIGIN = "https://ops.example.com"
 EVIL_ORIGIN = "https://evil.example"

@@ -21,15 +21,13 @@ from bpo.core.scope import system_scope
 from bpo.sla import alerts, rollups
 from bpo.sla.alerts import Kind, days_ended, item_alert, local_midnight, receipts_from, receipts_until
 from bpo.sla.engine import ItemTimes, measure
-from tests.sla.test_engine import LANCERS_CHAT, scenarios, threshold_of
-from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
+from tests.support.factories import TenantHandle, create_tenant, create_user, post_ok
 from tests.support.problems import assert_problem, error_fields
+from tests.support.sla import ONE_HOUR_CALENDAR, ingest, sla_contract
+from tests.support.sla_engine import LANCERS_CHAT, scenarios, threshold_of
 
 SECOND = timedelta(seconds=1)
 TOKYO = ZoneInfo("Asia/Tokyo")
-ONE_HOUR_CALENDAR = [
-    {"metric": "first_response", "threshold": "1h", "target_percent": 90, "clock": "calendar"}
-]
 
 
 # --- pure ---------------------------------------------------------------------------------------
@@ -112,60 +110,6 @@ def test_consecutive_sweeps_judge_each_day_once(
 # --- through the API and the detection functions --------------------------------------------------
 
 
-async def alert_contract(
-    client: httpx.AsyncClient,
-    tenant: TenantHandle,
-    *,
-    objectives: list[dict[str, Any]],
-    windows: list[dict[str, Any]] | None = None,
-    customer: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An active chat contract measured by ``objectives`` on a Tokyo calendar (open all day unless
-    ``windows`` say otherwise)."""
-    customer = customer or await create_client(client, tenant)
-    h = tenant.admin
-    code = uuid.uuid4().hex[:6]
-    service = await post_ok(client, f"/v1/clients/{customer['id']}/services", {"code": "s", "name": "S"}, h)
-    calendar = await post_ok(
-        client,
-        "/v1/calendars",
-        {
-            "code": f"CAL-{code}",
-            "name": "Hours",
-            "time_zone": "Asia/Tokyo",
-            "windows": windows or [{"days": ["daily"], "start": "00:00", "end": "24:00"}],
-        },
-        h,
-    )
-    contract = await post_ok(
-        client,
-        "/v1/contracts",
-        {
-            "service_id": service["id"],
-            "code": f"K-{code}",
-            "name": "Chat",
-            "work_type": "chat_support",
-            "start_date": "2026-01-01",
-            "calendar_id": calendar["id"],
-        },
-        h,
-    )
-    policy = {"effective_from": "2026-01-01", "objectives": objectives}
-    await post_ok(client, f"/v1/contracts/{contract['id']}/sla-policies", policy, h)
-    plan = {
-        "effective_from": "2026-01-01",
-        "currency": "JPY",
-        "charges": [{"kind": "fixed_monthly", "code": "base", "name": "Base", "amount": 100000}],
-    }
-    await post_ok(client, f"/v1/contracts/{contract['id']}/rate-plans", plan, h)
-    await post_ok(client, f"/v1/contracts/{contract['id']}/transitions", {"status": "active"}, h)
-    return {"client": customer, "contract": contract}
-
-
-async def ingest(client: httpx.AsyncClient, tenant: TenantHandle, contract_id: str, items: list[Any]) -> None:
-    await post_ok(client, "/v1/work-items:batch", {"contract_id": contract_id, "items": items}, tenant.admin)
-
-
 async def sweep(runtime: Runtime, tenant: TenantHandle, now: datetime) -> list[uuid.UUID]:
     async with runtime.db.tenant(tenant.id) as session:
         return await alerts.sweep(session, system_scope(tenant.id), now)
@@ -189,7 +133,7 @@ class TestItemAlerts:
         self, client: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         tenant = await create_tenant(client)
-        setup = await alert_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
+        setup = await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
         contract_id = setup["contract"]["id"]
         endpoint = await post_ok(
             client,
@@ -207,7 +151,7 @@ class TestItemAlerts:
                 "first_response_at": (received + timedelta(minutes=5)).isoformat(),
             },
         ]
-        await ingest(client, tenant, contract_id, items)
+        await ingest(client, tenant.admin, contract_id, items)
 
         assert await sweep(runtime, tenant, now - timedelta(minutes=20)) == []  # 30 of 60 min elapsed
         (at_risk,) = await sweep(runtime, tenant, now)  # 48 min: 80% at now - 2 min
@@ -251,12 +195,15 @@ class TestItemAlerts:
             {"metric": "first_response", "threshold": "2h", "target_percent": 90, "clock": "business_hours"}
         ]
         office = [{"days": ["weekdays"], "start": "09:00", "end": "18:00"}]
-        contract_id = (await alert_contract(client, tenant, objectives=objectives, windows=office))[
-            "contract"
-        ]["id"]
+        contract_id = (await sla_contract(client, tenant, objectives=objectives, windows=office))["contract"][
+            "id"
+        ]
         friday = datetime(2026, 10, 2, 17, 30, tzinfo=TOKYO)
         await ingest(
-            client, tenant, contract_id, [{"external_id": "late-friday", "received_at": friday.isoformat()}]
+            client,
+            tenant.admin,
+            contract_id,
+            [{"external_id": "late-friday", "received_at": friday.isoformat()}],
         )
 
         assert await sweep(runtime, tenant, friday + timedelta(minutes=40)) == []
@@ -275,7 +222,7 @@ class TestItemAlerts:
         self, client: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         tenant = await create_tenant(client)
-        contract_id = (await alert_contract(client, tenant, objectives=ONE_HOUR_CALENDAR))["contract"]["id"]
+        contract_id = (await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR))["contract"]["id"]
         now = datetime.now(UTC).replace(microsecond=0)
         items = [
             {
@@ -292,7 +239,7 @@ class TestItemAlerts:
                 "first_response_at": (now - timedelta(days=13)).isoformat(),
             },
         ]
-        await ingest(client, tenant, contract_id, items)
+        await ingest(client, tenant.admin, contract_id, items)
         hours = sorted({rollups.hour_of(instant(i["received_at"])) for i in items})
         scope = system_scope(tenant.id)
         async with runtime.db.tenant(tenant.id) as session:
@@ -312,7 +259,7 @@ class TestDailyAlerts:
         self, client: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         tenant = await create_tenant(client)
-        contract_id = (await alert_contract(client, tenant, objectives=ONE_HOUR_CALENDAR))["contract"]["id"]
+        contract_id = (await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR))["contract"]["id"]
         day = datetime(2026, 10, 7, tzinfo=TOKYO)
         answers = [10, 20, 30, 90, 120]  # minutes after receipt: 3 met, 2 breached = 60% < 90%
         items = [
@@ -323,7 +270,7 @@ class TestDailyAlerts:
             }
             for n, minutes in enumerate(answers)
         ]
-        await ingest(client, tenant, contract_id, items)
+        await ingest(client, tenant.admin, contract_id, items)
         scope = system_scope(tenant.id)
         async with runtime.db.tenant(tenant.id) as session:
             hours = [rollups.hour_of(instant(i["received_at"])) for i in items]
@@ -352,14 +299,14 @@ class TestDailyAlerts:
 
     async def test_a_day_on_target_raises_nothing(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
         tenant = await create_tenant(client)
-        contract_id = (await alert_contract(client, tenant, objectives=ONE_HOUR_CALENDAR))["contract"]["id"]
+        contract_id = (await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR))["contract"]["id"]
         day = datetime(2026, 10, 8, tzinfo=TOKYO)
         item = {
             "external_id": "fast",
             "received_at": (day + timedelta(hours=9)).isoformat(),
             "first_response_at": (day + timedelta(hours=9, minutes=1)).isoformat(),
         }
-        await ingest(client, tenant, contract_id, [item])
+        await ingest(client, tenant.admin, contract_id, [item])
         async with runtime.db.tenant(tenant.id) as session:
             hour = rollups.hour_of(day + timedelta(hours=9))
             await rollups.refresh_hours(session, system_scope(tenant.id), uuid.UUID(contract_id), [hour], day)
@@ -371,12 +318,12 @@ class TestAlertAccess:
         self, client: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         tenant = await create_tenant(client)
-        mine = await alert_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
-        theirs = await alert_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
+        mine = await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
+        theirs = await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR)
         now = datetime.now(UTC).replace(microsecond=0)
         for setup in (mine, theirs):
             item = {"external_id": "x", "received_at": (now - timedelta(minutes=70)).isoformat()}
-            await ingest(client, tenant, setup["contract"]["id"], [item])
+            await ingest(client, tenant.admin, setup["contract"]["id"], [item])
         assert len(await sweep(runtime, tenant, now)) == 2
 
         _, viewer = await create_user(

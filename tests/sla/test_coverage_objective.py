@@ -13,10 +13,10 @@ import httpx
 from bpo.billing.invoice_runs import run_period_now
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
-from tests.billing.test_invoices import get_invoice, invoices
-from tests.staffing.test_api import REMOTE_DAY, World, get_ok, world
-from tests.support.factories import create_client, create_tenant, create_user, post_ok
+from tests.support.billing import get_invoice, invoices
+from tests.support.factories import create_client, create_tenant, create_user, get_ok, post_ok
 from tests.support.problems import assert_problem
+from tests.support.staffing import REMOTE_DAY, World, world
 
 
 async def staffed_half(client: httpx.AsyncClient, w: World, **plan: Any) -> dict[str, Any]:

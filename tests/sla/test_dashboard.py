@@ -16,73 +16,12 @@ from bpo.core.jobs.registry import SLA_QUEUE
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.sla import rollups
-from tests.delivery.test_jobs import Worker
-from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, post_ok
-from tests.support.problems import error_fields
-from tests.tenancy.test_auth import assert_problem
+from tests.support.factories import create_client, create_tenant, create_user
+from tests.support.problems import assert_problem, error_fields
+from tests.support.processes import BPO, Worker
+from tests.support.sla import chat_contract, ingest, rebuild
 
 JST = "+09:00"
-CHAT_OBJECTIVES = [
-    {
-        "metric": "first_response",
-        "threshold": "45s",
-        "target_percent": 95,
-        "clock": "business_hours",
-        "checkpoints": ["45s", "1m", "5m"],
-    }
-]
-
-
-async def chat_contract(client: httpx.AsyncClient, tenant: TenantHandle) -> dict[str, Any]:
-    """Lancers-style chat: business days 10:30-18:30 JST, 45 s first-reply target."""
-    customer = await create_client(client, tenant)
-    h = tenant.admin
-    service = await post_ok(
-        client, f"/v1/clients/{customer['id']}/services", {"code": "lancers", "name": "L"}, h
-    )
-    calendar = await post_ok(
-        client,
-        "/v1/calendars",
-        {
-            "code": f"CHAT-{uuid.uuid4().hex[:6]}",
-            "name": "Chat hours",
-            "time_zone": "Asia/Tokyo",
-            "windows": [{"days": ["weekdays"], "start": "10:30", "end": "18:30"}],
-        },
-        h,
-    )
-    contract = await post_ok(
-        client,
-        "/v1/contracts",
-        {
-            "service_id": service["id"],
-            "code": f"CHAT-{uuid.uuid4().hex[:6]}",
-            "name": "Chat support",
-            "work_type": "chat_support",
-            "start_date": "2026-01-01",
-            "calendar_id": calendar["id"],
-        },
-        h,
-    )
-    body = {"effective_from": "2026-01-01", "objectives": CHAT_OBJECTIVES}
-    await post_ok(client, f"/v1/contracts/{contract['id']}/sla-policies", body, h)
-    plan = {
-        "effective_from": "2026-01-01",
-        "currency": "JPY",
-        "charges": [
-            {
-                "kind": "person_month",
-                "code": "chat",
-                "name": "Chat team",
-                "headcount": 2,
-                "monthly_fee": 420000,
-            }
-        ],
-    }
-    await post_ok(client, f"/v1/contracts/{contract['id']}/rate-plans", plan, h)
-    await post_ok(client, f"/v1/contracts/{contract['id']}/transitions", {"status": "active"}, h)
-    return {"client": customer, "contract": contract}
-
 
 # Monday 5 October 2026 (JST). a, c, e answered within 45 s of business time; b late; d never answered.
 CHATS = [
@@ -109,23 +48,6 @@ CHATS = [
         "first_response_at": f"2026-10-06T10:30:30{JST}",
     },
 ]
-
-
-async def ingest(
-    client: httpx.AsyncClient, headers: dict[str, str], contract_id: str, items: list[Any]
-) -> Any:
-    return await post_ok(
-        client, "/v1/work-items:batch", {"contract_id": contract_id, "items": items}, headers
-    )
-
-
-async def rebuild(runtime: Runtime, tenant: TenantHandle, contract_id: str, now: datetime) -> None:
-    """What the sla.refresh_hours job does, for every hour holding items."""
-    scope = system_scope(tenant.id)
-    async with runtime.db.tenant(tenant.id) as session:
-        start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
-        hours = await rollups.hours_of_items(session, scope, uuid.UUID(contract_id), start, end)
-        await rollups.refresh_hours(session, scope, uuid.UUID(contract_id), hours, now)
 
 
 async def sla(client: httpx.AsyncClient, headers: dict[str, str], contract_id: str, **params: str) -> Any:
@@ -345,14 +267,12 @@ class TestRebuildCommand:
         self, client: httpx.AsyncClient, worker_env: dict[str, str], tmp_path: Any
     ) -> None:
         import subprocess
-        import sys
-        from pathlib import Path
 
         tenant = await create_tenant(client)
         contract = (await chat_contract(client, tenant))["contract"]
         await ingest(client, tenant.admin, contract["id"], CHATS)
         assert (await sla(client, tenant.admin, contract["id"]))["objectives"][0]["met"] == 0
-        bpo = str(Path(sys.executable).parent / "bpo")
+        bpo = str(BPO)
         command = [bpo, "sla", "rebuild", "--contract", contract["code"], "--tenant", tenant.slug]
         done = subprocess.run(
             [*command, "--since", "2026-10-01", "--until", "2026-11-01"],

@@ -17,9 +17,9 @@ from bpo.core.scope import system_scope
 from bpo.sla import rollups
 from bpo.sla.models import PeriodRollupZone, SlaPeriod
 from bpo.sla.service import merge_plan
-from tests.sla.test_dashboard import chat_contract, ingest, rebuild
 from tests.support.factories import TenantHandle, create_tenant, post_ok
-from tests.tenancy.test_auth import assert_problem
+from tests.support.problems import assert_problem
+from tests.support.sla import chat_contract, ingest, rebuild
 
 JST = "+09:00"
 # Every hour of the day is used so that local days differ between zones.

@@ -5,7 +5,6 @@ paths, and export writes the staff back."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,23 +15,16 @@ from bpo.onboarding.apply import Action, acting_scope, apply_manifest, plan_mani
 from bpo.onboarding.inventory import export
 from bpo.onboarding.manifest import load_manifest
 from bpo.settings import Settings
-from tests.clients.test_manifest import dump, load
-from tests.support.factories import PASSWORD, headers_for, login
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.factories import PASSWORD, get_ok, headers_for, login
+from tests.support.manifests import dump, load
+from tests.support.paths import DEMO_MANIFEST
 
 
 def demo(slug: str) -> dict[str, Any]:
     """The demo operator's manifest under another slug (and its logins under that slug's domain)."""
-    data: dict[str, Any] = yaml.safe_load((REPO / "tenants" / "demo.yaml").read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.safe_load(DEMO_MANIFEST.read_text(encoding="utf-8"))
     data["tenant"]["slug"] = slug
     return data
-
-
-async def get_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any) -> Any:
-    response = await client.get(path, params=params, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def new_slug() -> str:

@@ -14,7 +14,7 @@ from bpo.core.scope import system_scope
 from bpo.staffing import rules
 from bpo.staffing.models import Shift, Staff
 from bpo.staffing.roster import load_roster, violations_for
-from tests.staffing.test_api import REMOTE_DAY, world
+from tests.support.staffing import REMOTE_DAY, world
 
 
 async def test_load_roster_gives_the_period_the_people_and_what_constrains_them(

@@ -24,9 +24,9 @@ from bpo.staffing import models
 from bpo.staffing import schedule_runs as runs
 from bpo.staffing.roster import Roster
 from bpo.staffing.rules import Assignment, Shift, StaffMember, check_roster
-from tests.delivery.test_jobs import Worker
 from tests.support.factories import TenantHandle, create_tenant, create_user, onboard
 from tests.support.problems import assert_problem, error_fields
+from tests.support.processes import Worker
 from tests.support.staffing import add_assignment, add_shift, add_staff, remote_contract
 
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -11,7 +11,7 @@ import httpx
 import icalendar
 
 from bpo.core.runtime import Runtime
-from tests.support.factories import TenantHandle, create_tenant, create_user, onboard
+from tests.support.factories import TenantHandle, create_tenant, create_user, get_ok, onboard
 from tests.support.problems import assert_problem, error_fields
 from tests.support.staffing import add_assignment, add_shift, add_staff, remote_contract, staff_login
 
@@ -22,15 +22,6 @@ BUENOS_AIRES = "America/Argentina/Buenos_Aires"
 
 def jst(year: int, month: int, day: int, hour: int) -> datetime:
     return datetime(year, month, day, hour, tzinfo=TOKYO)
-
-
-async def get_ok(
-    client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: str
-) -> dict[str, Any]:
-    response = await client.get(path, params=params, headers=headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def wall(text: str) -> tuple[str, str]:

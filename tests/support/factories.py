@@ -107,6 +107,13 @@ async def post_ok(
     return result
 
 
+async def get_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any) -> Any:
+    # No params leaves a query written into ``path`` alone (an empty mapping would replace it).
+    response = await client.get(path, params=params or None, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 TIERED_PLAN: dict[str, Any] = {
     "effective_from": "2026-01-01",
     "currency": "JPY",

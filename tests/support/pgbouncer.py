@@ -13,17 +13,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from tests.support.processes import free_port
+
 # Debian installs it in /usr/sbin, which is not on every user's PATH.
 BINARY = shutil.which("pgbouncer") or next(
     (path for path in ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer") if os.access(path, os.X_OK)), None
 )
 DATABASE = "bpo"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PgBouncer:
@@ -45,7 +41,7 @@ class PgBouncer:
         assert BINARY is not None
         url = make_url(server_url)
         host = str(url.query.get("host") or url.host or "127.0.0.1")
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="bpo-pgbouncer-"))
         server = f"host={host} port={url.port or 5432} dbname={url.database}"
         lines = [f"{alias} = {server} {options}".rstrip() for alias, options in databases.items()]

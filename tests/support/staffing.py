@@ -1,10 +1,12 @@
 """Staffing test data: people, shifts and assignments written straight to the tenant's tables (under
-RLS, as the application role), and logins linked to staff profiles."""
+RLS, as the application role), logins linked to staff profiles, and a `World` that makes contracts,
+people and shifts through the API."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,16 @@ import httpx
 from bpo.core.orm import new_id
 from bpo.core.runtime import Runtime
 from bpo.staffing import models
-from tests.support.factories import PASSWORD, TenantHandle, headers_for, login, post_ok
+from tests.support.factories import (
+    PASSWORD,
+    TenantHandle,
+    create_tenant,
+    get_ok,
+    headers_for,
+    login,
+    onboard,
+    post_ok,
+)
 
 
 def _proficiencies(names: Iterable[str]) -> list[dict[str, Any]]:
@@ -147,3 +158,90 @@ async def remote_contract(
         },
         tenant.admin,
     )
+
+
+REMOTE_DAY = [{"days": ["daily"], "start": "09:00", "end": "18:00", "headcount": 1}]
+
+
+@dataclass
+class World:
+    """A tenant with a client, its office (the ``onboard`` site), and contracts made per test."""
+
+    tenant: TenantHandle
+    setup: dict[str, Any]
+
+    @property
+    def h(self) -> dict[str, str]:
+        return self.tenant.admin
+
+    @property
+    def site_id(self) -> str:
+        return str(self.setup["site"]["id"])
+
+    async def contract(
+        self,
+        client: httpx.AsyncClient,
+        coverage: list[dict[str, Any]],
+        *,
+        zone: str = "Asia/Tokyo",
+        mode: str = "remote",
+        site_id: str | None = None,
+        holiday_country: str | None = None,
+    ) -> dict[str, Any]:
+        code = uuid.uuid4().hex[:8]
+        calendar = await post_ok(
+            client,
+            "/v1/calendars",
+            {
+                "code": f"CAL-{code}",
+                "name": "Hours",
+                "time_zone": zone,
+                "windows": [{"days": ["daily"], "start": "00:00", "end": "24:00"}],
+                "holiday_country": holiday_country,
+            },
+            self.h,
+        )
+        body: dict[str, Any] = {
+            "service_id": self.setup["service"]["id"],
+            "code": f"K-{code}",
+            "name": "Patrol",
+            "work_type": "patrol",
+            "start_date": "2026-01-01",
+            "calendar_id": calendar["id"],
+            "staffing_mode": mode,
+            "coverage": coverage,
+        }
+        if site_id is not None:
+            body["site_id"] = site_id
+        return await post_ok(client, "/v1/contracts", body, self.h)
+
+    async def staff(self, client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+        body = {
+            "display_name": f"Person {uuid.uuid4().hex[:4]}",
+            "home_zone": "Asia/Tokyo",
+            "country": "JP",
+            "skills": [{"name": "patrol", "level": 3}],
+            "languages": [{"name": "ja", "level": 5}],
+            **fields,
+        }
+        return await post_ok(client, "/v1/staff", body, self.h)
+
+    async def shift(
+        self, client: httpx.AsyncClient, contract: dict[str, Any], start: str, end: str, **fields: Any
+    ) -> str:
+        body = {"contract_id": contract["id"], "start": start, "end": end, **fields}
+        return str((await post_ok(client, "/v1/shifts", body, self.h))["id"])
+
+    async def assign(self, client: httpx.AsyncClient, shift_id: str, staff_id: str) -> httpx.Response:
+        return await client.post(
+            f"/v1/shifts/{shift_id}/assignments", json={"staff_id": staff_id}, headers=self.h
+        )
+
+    async def assigned(self, client: httpx.AsyncClient, staff_id: str) -> list[str]:
+        page = await get_ok(client, "/v1/assignments", self.h, staff_id=staff_id)
+        return [item["shift_id"] for item in page["items"]]
+
+
+async def world(client: httpx.AsyncClient) -> World:
+    tenant = await create_tenant(client)
+    return World(tenant, await onboard(client, tenant))

@@ -18,16 +18,7 @@ from tests.support.factories import (
     headers_for,
     login,
 )
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, object] = response.json()
-    assert body["status"] == status
-    if slug is not None:
-        assert str(body["type"]).endswith("/" + slug), body
-    return body
+from tests.support.problems import assert_problem
 
 
 class TestLogin:

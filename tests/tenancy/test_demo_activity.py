@@ -4,7 +4,6 @@ manifest not marked as a demo is refused."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import uuid
@@ -22,14 +21,13 @@ from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective
 from bpo.onboarding.demo_activity import _day_of_items
 from bpo.settings import Settings
-from tests.conftest import REPO
-from tests.staffing.test_api import get_ok
-from tests.support.factories import PASSWORD, headers_for, login
+from tests.support.factories import PASSWORD, get_ok, headers_for, login
+from tests.support.paths import DEMO_MANIFEST
+from tests.support.processes import BPO, command_env
 
 pytestmark = pytest.mark.slow
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-BPO = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "bpo"
 ACTIVITY = re.compile(
     r"demo activity: (\d+) new work items over (\d+) contract-days, (\d+) new shifts, "
     r"(a schedule run queued|no new schedule run)"
@@ -53,15 +51,7 @@ def jobs_redis(settings: Settings) -> Iterator[str]:
 
 
 def run(settings: Settings, redis_url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert settings.database_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPO_")}
-    env.update(
-        {
-            "BPO_DATABASE_URL": settings.database_url,
-            "BPO_REDIS_URL": redis_url,
-            "BPO_DEMO_PASSWORD": PASSWORD,
-        }
-    )
+    env = command_env(settings, BPO_REDIS_URL=redis_url, BPO_DEMO_PASSWORD=PASSWORD)
     return subprocess.run(
         [str(BPO), *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=300, check=False
     )
@@ -70,7 +60,7 @@ def run(settings: Settings, redis_url: str, workdir: Path, *args: str) -> subpro
 def demo_manifest(workdir: Path, *, demo: bool = True) -> tuple[str, Path]:
     """The demo operator under a slug of its own."""
     slug = f"demo{uuid.uuid4().hex[:8]}"
-    text = (REPO / "tenants" / "demo.yaml").read_text(encoding="utf-8")
+    text = DEMO_MANIFEST.read_text(encoding="utf-8")
     text = text.replace("slug: demo", f"slug: {slug}").replace("@demo.example", f"@{slug}.example")
     if not demo:
         text = re.sub(r"^(\s*)demo: true", r"\1demo: false", text, count=1, flags=re.MULTILINE)

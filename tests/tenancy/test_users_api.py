@@ -13,7 +13,7 @@ from tests.support.factories import (
     create_user,
     login,
 )
-from tests.tenancy.test_auth import assert_problem
+from tests.support.problems import assert_problem
 
 
 def _comparable(problem: dict[str, object]) -> dict[str, object]:

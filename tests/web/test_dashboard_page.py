@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import random
 import re
 import time
@@ -15,10 +14,8 @@ import httpx
 import pytest
 
 from bpo.core.runtime import Runtime
-from bpo.core.scope import system_scope
-from bpo.sla import rollups
-from tests.conftest import REPO, ServerThread
-from tests.sla.test_dashboard import chat_contract, ingest
+from tests.support.chromium import Chromium, chromium_or_skip
+from tests.support.dashboard import READ_DASHBOARD, csrf_of, data_values, sign_in, sign_in_on_page
 from tests.support.factories import (
     PASSWORD,
     TenantHandle,
@@ -29,11 +26,11 @@ from tests.support.factories import (
     login,
     post_ok,
 )
-from tests.web.chromium import Chromium, find_chromium
+from tests.support.paths import ARTIFACTS
+from tests.support.server import ServerThread
+from tests.support.sla import chat_contract, ingest, rebuild
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-ARTIFACTS = REPO / "tests" / "artifacts"
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
 # --- data -------------------------------------------------------------------------------------------
@@ -189,17 +186,6 @@ async def staffed_contract(
     return contract
 
 
-async def rebuild_recent(runtime: Runtime, tenant: TenantHandle, contract_id: str) -> None:
-    """What the sla.refresh_hours job does, for every hour of the last few months holding items."""
-    scope = system_scope(tenant.id)
-    now = datetime.now(UTC)
-    async with runtime.db.tenant(tenant.id) as session:
-        hours = await rollups.hours_of_items(
-            session, scope, uuid.UUID(contract_id), now - timedelta(days=120), now + timedelta(days=1)
-        )
-        await rollups.refresh_hours(session, scope, uuid.UUID(contract_id), hours, now)
-
-
 class Setup:
     def __init__(self, tenant: TenantHandle, customer: dict[str, Any], viewer_email: str) -> None:
         self.tenant = tenant
@@ -223,7 +209,15 @@ async def viewer_setup(
         contracts.append((desk["id"], recent_chats(seed=11)))
     for contract_id, items in contracts:
         await ingest(client, tenant.admin, contract_id, items)
-        await rebuild_recent(runtime, tenant, contract_id)
+        # Every hour of the last few months that holds items.
+        now = datetime.now(UTC)
+        await rebuild(
+            runtime,
+            tenant,
+            contract_id,
+            now,
+            received_between=(now - timedelta(days=120), now + timedelta(days=1)),
+        )
         setup.contract_ids.append(contract_id)
     await create_user(
         client,
@@ -238,34 +232,8 @@ async def viewer_setup(
 # --- a browser without JavaScript: httpx with its own cookie jar ------------------------------------
 
 
-def csrf_of(response: httpx.Response) -> str:
-    found = CSRF_INPUT.search(response.text)
-    assert found, response.text[:500]
-    return found.group(1)
-
-
 def set_cookies(response: httpx.Response) -> dict[str, str]:
     return {header.split("=", 1)[0]: header for header in response.headers.get_list("set-cookie")}
-
-
-async def sign_in(
-    browser: httpx.AsyncClient, slug: str, email: str, password: str = PASSWORD
-) -> httpx.Response:
-    form = await browser.get("/dashboard/login")
-    assert form.status_code == 200, form.text
-    fields = {"tenant": slug, "email": email, "password": password, "csrf_token": csrf_of(form)}
-    return await browser.post("/dashboard/login", data=fields)
-
-
-@pytest.fixture
-async def browser(server: ServerThread) -> Any:
-    """A cookie jar of its own per test, against the same server as ``client``."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-        yield http
-
-
-def data_values(page: str, css_class: str) -> list[str]:
-    return [html.unescape(v) for v in re.findall(rf'<data class="{css_class}" value="([^"]*)"', page)]
 
 
 class TestLogin:
@@ -576,19 +544,13 @@ class TestInChromium:
     async def test_a_viewer_logs_in_and_sees_the_apis_numbers(
         self, client: httpx.AsyncClient, server: ServerThread, runtime: Runtime
     ) -> None:
-        binary = find_chromium()
-        if binary is None:
-            pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+        binary = chromium_or_skip()
         setup = await viewer_setup(client, runtime, with_email=True, with_desk=True)
         started = time.monotonic()
         async with Chromium(binary) as chromium:
             page = await chromium.page()
             await page.set_viewport(1280, 900, mobile=False)
-            await page.goto(f"{server.url}/dashboard/login")
-            await page.type_into("#tenant", setup.tenant.slug)
-            await page.type_into("#email", setup.viewer_email)
-            await page.type_into("#password", PASSWORD)
-            await page.press_enter()
+            await sign_in_on_page(page, server.url, setup.tenant.slug, setup.viewer_email)
 
             url = await page.evaluate("location.pathname + location.search")
             assert url == f"/dashboard/clients/{setup.customer['id']}?days=30"
@@ -617,47 +579,6 @@ class TestInChromium:
             blocked = [text for text in page.console_errors() if "Content Security Policy" in text]
             assert blocked == []
         print(f"\nchromium run {time.monotonic() - started:.1f}s; screenshots: {desktop} {phone}")
-
-
-READ_DASHBOARD = """(() => {
-  const value = (root, selector) => {
-    const node = root.querySelector(selector);
-    return node ? {value: node.value, text: node.textContent.trim()} : null;
-  };
-  const period = document.querySelector('.period');
-  const charts = [...document.querySelectorAll('svg.chart[role="img"]')];
-  return {
-    start: period.dataset.start,
-    end: period.dataset.end,
-    charts: charts.length,
-    chartsWithTitle: charts.filter(svg => svg.querySelector('title') && svg.querySelector('desc')).length,
-    chartWidths: charts.map(svg => svg.getBoundingClientRect().width),
-    cards: [...document.querySelectorAll('[data-contract-id]')].map(card => ({
-      contract: card.dataset.contractId,
-      received: value(card, 'data.volume-received'),
-      coverage: card.querySelector('[data-coverage]') && {
-        attainment: value(card.querySelector('[data-coverage]'), 'data.attainment'),
-        target: value(card.querySelector('[data-coverage]'), 'data.target'),
-        required: value(card, 'data.required-minutes'),
-        staffed: value(card, 'data.fully-staffed-minutes'),
-        status: card.querySelector('[data-coverage] .status').className,
-      },
-      objectives: [...card.querySelectorAll('[data-objective]')].map(section => ({
-        key: section.dataset.objective,
-        attainment: value(section, 'data.attainment'),
-        target: value(section, 'data.target'),
-        met: value(section, 'data.met'),
-        breached: value(section, 'data.breached'),
-        pending: value(section, 'data.pending'),
-        status: section.querySelector('.status').className,
-        checkpoints: [...section.querySelectorAll('tr[data-checkpoint]')].map(row => ({
-          checkpoint: row.dataset.checkpoint,
-          percent: row.querySelector('data').value,
-        })),
-      })),
-    })),
-  };
-})()"""
 
 
 def assert_same_numbers(card: dict[str, Any], api: dict[str, Any]) -> None:

@@ -18,8 +18,8 @@ from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.work import schemas, service
 from tests.support.factories import create_tenant
-from tests.tenancy.test_auth import assert_problem
-from tests.work.test_ingest import BASE, item, items_of, live_contract, send
+from tests.support.problems import assert_problem
+from tests.support.work import BASE, item, items_of, live_contract, send
 
 
 async def refresh_jobs(runtime: Runtime, tenant_id: uuid.UUID) -> list[list[str]]:

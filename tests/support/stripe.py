@@ -15,7 +15,7 @@ from bpo.core.jobs.models import OutboxMessage
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.settings import Settings
-from tests.billing.test_invoices import billing_setup, invoices, run_october
+from tests.support.billing import billing_setup, invoices, run_october
 from tests.support.factories import TenantHandle, post_ok
 from tests.support.fake_stripe import FakeStripe
 

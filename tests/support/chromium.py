@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 import websockets
 
 BINARY_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -32,8 +33,12 @@ FLAGS = [
 ]
 
 
-def find_chromium() -> str | None:
-    return next((path for name in BINARY_NAMES if (path := shutil.which(name))), None)
+def chromium_or_skip() -> str:
+    """The Chromium binary; the test is skipped where none is installed."""
+    binary = next((path for name in BINARY_NAMES if (path := shutil.which(name))), None)
+    if binary is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    return binary
 
 
 class DevToolsError(Exception):
