@@ -28,8 +28,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The 25 slowest tests are listed at the end of every run.
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 # Schema fuzzing in depth: many examples per operation, boundary values, stateful sequences (CI runs a few).
 fuzz: install

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bpo.core.runtime import Runtime
 from bpo.web.invoices import money
 from tests.support.billing import REGISTRATION, billing_setup, expected_october, invoices, run_october
-from tests.support.chromium import Chromium, chromium_or_skip
+from tests.support.chromium import Chromium, chromium_binary
 from tests.support.dashboard import data_value, sign_in, sign_in_on_page
 from tests.support.factories import TenantHandle, create_tenant, create_user, post_ok
 from tests.support.paths import ARTIFACTS
@@ -140,7 +140,7 @@ class TestInChromium:
     async def test_a_viewer_opens_and_prints_the_invoice(
         self, client: httpx.AsyncClient, server: ServerThread, runtime: Runtime
     ) -> None:
-        binary = chromium_or_skip()
+        binary = chromium_binary()
         issued = await issued_and_draft(client, runtime)
         email = await viewer_of(client, issued.tenant, issued.setup["client"]["id"])
         started = time.monotonic()

@@ -26,10 +26,13 @@ from sqlalchemy.exc import DBAPIError
 from bpo.core.db import AppRoleError, Database, _AppRoleConnector
 from bpo.settings import Settings
 from tests.support.pgbouncer import BINARY, PgBouncer
+from tests.support.requirements import require
 
-pytestmark = pytest.mark.skipif(
-    BINARY is None, reason="pgbouncer is not installed (Debian package pgbouncer; .ci/run installs it)"
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def pgbouncer_installed() -> None:
+    require("pgbouncer", BINARY, "Debian package pgbouncer; .ci/run installs it")
+
 
 TENANTS = 20
 TASKS_PER_TENANT = 50

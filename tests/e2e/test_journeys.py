@@ -19,7 +19,7 @@ import icalendar
 import pytest
 
 from tests.e2e.stack import Stack
-from tests.support.chromium import Chromium, chromium_or_skip
+from tests.support.chromium import Chromium, chromium_binary
 from tests.support.dashboard import READ_DASHBOARD, sign_in_on_page
 from tests.support.fake_stripe import FakeStripe
 from tests.support.paths import ARTIFACTS, DEMO_MANIFEST
@@ -297,7 +297,7 @@ class TestTwoOperatorsAtOnce:
         await assert_sees_nothing_of(second, first)
         await assert_sees_nothing_of(first, second)
 
-        binary = chromium_or_skip()
+        binary = chromium_binary()
         for operator in (first, second):
             await self.viewer_opens_the_dashboard(stack, operator, binary)
 

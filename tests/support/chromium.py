@@ -12,11 +12,13 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import websockets
+
+from tests.support.requirements import require
 
 BINARY_NAMES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = [
@@ -33,11 +35,11 @@ FLAGS = [
 ]
 
 
-def chromium_or_skip() -> str:
-    """The Chromium binary; the test is skipped where none is installed."""
+def chromium_binary() -> str:
+    """The Chromium binary (see ``require``: skipped where missing, a failure under CI)."""
     binary = next((path for name in BINARY_NAMES if (path := shutil.which(name))), None)
-    if binary is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    require("chromium", binary, "Debian: apt-get install chromium")
+    assert binary is not None
     return binary
 
 
@@ -46,10 +48,12 @@ class DevToolsError(Exception):
 
 
 class Chromium:
-    """One browser process; ``page()`` opens a tab and returns a session on it."""
+    """One browser process; ``page()`` opens a tab and returns a session on it. ``flags`` are added to
+    the command line (e.g. ``--host-resolver-rules``)."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, flags: Sequence[str] = ()) -> None:
         self.binary = binary
+        self.flags = list(flags)
         self.profile = Path(tempfile.mkdtemp(prefix="bpo-chromium-"))
         self.process: subprocess.Popen[bytes] | None = None
         self.socket: Any = None
@@ -61,7 +65,7 @@ class Chromium:
 
     async def __aenter__(self) -> Chromium:
         self.process = subprocess.Popen(
-            [self.binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            [self.binary, *FLAGS, *self.flags, f"--user-data-dir={self.profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

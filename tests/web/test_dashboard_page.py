@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bpo.core.runtime import Runtime
-from tests.support.chromium import Chromium, chromium_or_skip
+from tests.support.chromium import Chromium, chromium_binary
 from tests.support.dashboard import READ_DASHBOARD, csrf_of, data_values, sign_in, sign_in_on_page
 from tests.support.factories import (
     PASSWORD,
@@ -544,7 +544,7 @@ class TestInChromium:
     async def test_a_viewer_logs_in_and_sees_the_apis_numbers(
         self, client: httpx.AsyncClient, server: ServerThread, runtime: Runtime
     ) -> None:
-        binary = chromium_or_skip()
+        binary = chromium_binary()
         setup = await viewer_setup(client, runtime, with_email=True, with_desk=True)
         started = time.monotonic()
         async with Chromium(binary) as chromium:
