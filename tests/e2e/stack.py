@@ -13,11 +13,13 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import redis
 from sqlalchemy.engine import make_url
 
 from bpo.settings import Settings
 from tests.support.paths import REPO
 from tests.support.processes import BPO, command_env, free_port
+from tests.support.redis_databases import E2E_DB, other_database
 
 
 def _plain(url: str) -> str:
@@ -38,9 +40,13 @@ class Stack:
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A Redis database of its own: the stack's worker takes only the stack's jobs, and no test
+        # worker of the session takes the stack's.
+        self.redis_url = other_database(settings.redis_url, E2E_DB)
         self.env = command_env(
             settings,
             BPO_DATABASE_URL=self.database_url,
+            BPO_REDIS_URL=self.redis_url,
             BPO_PLATFORM_TOKEN=platform_token,
             BPO_DATA_DIR=str(workdir),
             BPO_LOG_LEVEL="WARNING",
@@ -86,6 +92,7 @@ class Stack:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> Stack:
+        redis.Redis.from_url(self.redis_url).flushdb()
         asyncio.run(self._execute(f'CREATE DATABASE "{self.database}"'))
         self.bpo("migrate")
         self._spawn("api", "serve", "--port", str(self.port))
@@ -116,6 +123,7 @@ class Stack:
         asyncio.run(
             self._execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)', database="postgres")
         )
+        redis.Redis.from_url(self.redis_url).flushdb()
 
     async def _execute(self, sql: str, database: str | None = None) -> None:
         url = make_url(_plain(self.server_url))

@@ -8,8 +8,10 @@ with A's ids and once with fresh random ids. It fails on:
 
 - any 5xx;
 - a difference between "not yours" and "missing" (status, and problem type for problem answers);
-- a 2xx whose body names one of A's objects, or a 2xx to a write, unless the probe lists the attacker in
-  ``allowed`` (acting on its own data, e.g. B's admin creating B's client);
+- a 2xx whose body names one of A's objects other than the attacker's own (``World.owned_by``), for every
+  attacker;
+- a 2xx to a write, unless the probe lists the attacker in ``allowed`` (acting on its own data, e.g. B's
+  admin creating B's client);
 - any change to what A's admin reads (``World.snapshot``) after a write probe;
 - a probe that does not reach A's object: A's own admin must get a 2xx for a read, and a write with
   A's ids in its path must get past validation (no 400/422) for B's admin.
@@ -474,11 +476,11 @@ async def test_not_yours_is_missing(key: str, http: httpx.AsyncClient, world: Wo
                 f"{where}: not yours {outcome(target)} differs from missing {outcome(missing)}: "
                 + target.text[:300]
             )
-        if name not in probe.allowed:
-            if names := leaked(target, world, name):
-                failures.append(f"{where}: a {target.status_code} names A's {names}: {target.text[:300]}")
-            if method in WRITES and 200 <= target.status_code < 300:
-                failures.append(f"{where}: a write answered {target.status_code}: {target.text[:300]}")
+        # Even where the route acts on the caller's own data, nothing of A's but what it owns may show.
+        if names := leaked(target, world, name):
+            failures.append(f"{where}: a {target.status_code} names A's {names}: {target.text[:300]}")
+        if name not in probe.allowed and method in WRITES and 200 <= target.status_code < 300:
+            failures.append(f"{where}: a write answered {target.status_code}: {target.text[:300]}")
         if (
             name == "other_tenant_admin"
             and method in WRITES

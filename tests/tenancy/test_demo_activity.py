@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -24,6 +23,7 @@ from bpo.settings import Settings
 from tests.support.factories import PASSWORD, get_ok, headers_for, login
 from tests.support.paths import DEMO_MANIFEST
 from tests.support.processes import BPO, command_env
+from tests.support.redis_databases import DEMO_JOBS_DB, other_database
 
 pytestmark = pytest.mark.slow
 
@@ -32,20 +32,12 @@ ACTIVITY = re.compile(
     r"demo activity: (\d+) new work items over (\d+) contract-days, (\d+) new shifts, "
     r"(a schedule run queued|no new schedule run)"
 )
-# Redis database for the jobs the command relays: no worker of the suite ever picks them up.
-JOBS_DB = 9
-
-
-def other_database(url: str, number: int) -> str:
-    if url.startswith("unix://"):
-        return f"{url.split('?', 1)[0]}?db={number}"
-    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
 
 
 @pytest.fixture
 def jobs_redis(settings: Settings) -> Iterator[str]:
     assert settings.redis_url
-    url = other_database(settings.redis_url, JOBS_DB)
+    url = other_database(settings.redis_url, DEMO_JOBS_DB)
     yield url
     redis.Redis.from_url(url).flushdb()
 
