@@ -21,6 +21,7 @@ from bpo import __version__
 from bpo.billing.api import ROUTES as BILLING_ROUTES
 from bpo.clients import service as clients
 from bpo.clients.api import ROUTES as CLIENT_ROUTES
+from bpo.core.api_docs import ScalarDocs, SwaggerDocs
 from bpo.core.guards import scope_of
 from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
@@ -32,7 +33,7 @@ from bpo.core.problems import EXCEPTION_HANDLERS, problem_response
 from bpo.core.routing import AllowHeaderMiddleware
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Scope
-from bpo.core.security import ScalarDocs, SwaggerDocs, security_headers
+from bpo.core.security import security_headers
 from bpo.delivery.webhooks_api import ROUTES as WEBHOOK_ROUTES
 from bpo.settings import Settings
 from bpo.sla.alerts_api import ROUTES as ALERT_ROUTES

@@ -197,7 +197,7 @@ async def test_a_range_without_items_is_empty(client: httpx.AsyncClient, runtime
     assert response.status_code == 200, response.text
     (objective,) = response.json()["objectives"]
     assert (objective["met"], objective["breached"], objective["series"]) == (0, 0, [])
-    assert objective["percentiles"] == {"p50": None, "p90": None, "p95": None}
+    assert objective["percentiles"] == {"p50_ms": None, "p90_ms": None, "p95_ms": None}
     assert response.json()["volumes"]["received"] == 0
 
 

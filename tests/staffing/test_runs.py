@@ -145,9 +145,17 @@ class TestScheduleRun:
         assert {row.source for row in stored} == {"solver"}
         assert len(stored) == result["assignments_added"] == 6
         # 54 of the 58 required hours: every patrol shift filled, the chat shift not.
-        assert result["coverage_percent"] == {world.contract_id: pytest.approx(100 * 54 / 58, abs=0.01)}
+        contract = (await client.get(f"/v1/contracts/{world.contract_id}", headers=world.tenant.admin)).json()
+        assert result["coverage"] == [
+            {
+                "contract_id": world.contract_id,
+                "contract_code": contract["code"],
+                "coverage_percent": pytest.approx(100 * 54 / 58, abs=0.01),
+            }
+        ]
         [gap] = result["unfilled"]
         assert gap["shift_id"] == str(world.chat)
+        assert (gap["contract_id"], gap["contract_code"]) == (world.contract_id, contract["code"])
         assert gap["missing"] == 1
         assert "chat" in gap["reason"]
         assert result["solver_status"] in ("OPTIMAL", "FEASIBLE")

@@ -281,7 +281,7 @@ def run_view(run: InvoiceRun) -> schemas.InvoiceRun:
     return schemas.InvoiceRun(
         id=run.id,
         period=run.period,
-        status=schemas.RunStatus(run.status),
+        status=schemas.InvoiceRunStatus(run.status),
         result=run.result,
         created_at=run.created_at,
         finished_at=run.finished_at,
@@ -295,7 +295,7 @@ async def start_run(
         tenant_id=scope.tenant_id,
         id=new_id(),
         period=period.first_day,
-        status=schemas.RunStatus.QUEUED.value,
+        status=schemas.InvoiceRunStatus.QUEUED.value,
         result={},
         created_by=scope.user_id,
     )
@@ -332,7 +332,7 @@ async def finish_run(
     session: AsyncSession, scope: Scope, run_id: uuid.UUID, result: schemas.RunResult, errors: Sequence[str]
 ) -> None:
     run = await _run_row(session, scope, run_id, for_update=True)
-    run.status = (schemas.RunStatus.FAILED if errors else schemas.RunStatus.DONE).value
+    run.status = (schemas.InvoiceRunStatus.FAILED if errors else schemas.InvoiceRunStatus.DONE).value
     run.result = {**{f: getattr(result, f) for f in result.__struct_fields__}, "errors": list(errors)}
     run.finished_at = datetime.now(UTC)
     await session.flush()
@@ -381,7 +381,7 @@ async def run_month_end(session: AsyncSession, scope: Scope, now: datetime) -> s
             tenant_id=scope.tenant_id,
             id=month_end_run_id(scope.tenant_id, period),
             period=period.first_day,
-            status=schemas.RunStatus.QUEUED.value,
+            status=schemas.InvoiceRunStatus.QUEUED.value,
             result={},
             created_by=None,
         )

@@ -22,13 +22,13 @@ class InvoiceKind(StrEnum):
     CREDIT_NOTE = "credit_note"
 
 
-class RunStatus(StrEnum):
+class InvoiceRunStatus(StrEnum):
     QUEUED = "queued"
     DONE = "done"
     FAILED = "failed"
 
 
-class Money(msgspec.Struct, kw_only=True):
+class InvoiceAmount(msgspec.Struct, kw_only=True):
     amount: int
     currency: str
 
@@ -60,7 +60,7 @@ class InvoiceLine(msgspec.Struct, kw_only=True):
     # Exact decimals, as strings: unit prices are minor units per unit and may carry fractions.
     quantity: Decimal
     unit_price: Decimal
-    amount: Money
+    amount: InvoiceAmount
     period_start: date
     period_end: date
     tier: int | None
@@ -73,9 +73,9 @@ class InvoiceSummary(msgspec.Struct, kw_only=True):
     status: InvoiceStatus
     number: str | None
     period: date
-    subtotal: Money
-    tax: Money
-    total: Money
+    subtotal: InvoiceAmount
+    tax: InvoiceAmount
+    total: InvoiceAmount
     tax_rate: Decimal
     issued_on: date
     due_on: date
@@ -119,7 +119,7 @@ class InvoiceRunCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 class InvoiceRun(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     period: date
-    status: RunStatus
+    status: InvoiceRunStatus
     result: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None

@@ -56,8 +56,8 @@ def _plain(value: Decimal) -> Decimal:
     return Decimal(f"{value.normalize():f}")
 
 
-def _money(amount: int, currency: str) -> schemas.Money:
-    return schemas.Money(amount=amount, currency=currency)
+def _money(amount: int, currency: str) -> schemas.InvoiceAmount:
+    return schemas.InvoiceAmount(amount=amount, currency=currency)
 
 
 def line_view(line: InvoiceLine, currency: str) -> schemas.InvoiceLine:

@@ -2,8 +2,8 @@
 
 API responses are data, never documents to render: their policy forbids everything. Pages set their own
 policy (the dashboard in ``bpo.web.session``); a header a route already set is never replaced. The docs
-pages (Scalar, Swagger UI) run scripts: each of their ``<script>`` tags carries a nonce drawn per
-response, and only those, plus the pinned CDN they load from, may run.
+pages (Scalar, Swagger UI, ``bpo.core.api_docs``) run scripts: each of their ``<script>`` tags carries a
+nonce drawn per response, and only those may run; everything else they load comes from this origin.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ import secrets
 from typing import Any
 
 from litestar import Request
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import BeforeMessageSendHookHandler, Message
 from litestar.types import Scope as ASGIScope
 
 NONCE_STATE = "csp_nonce"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_CDN = "https://cdn.jsdelivr.net"
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
@@ -29,27 +27,17 @@ BASE_HEADERS = {
 
 def docs_policy(nonce: str) -> str:
     return (
-        f"default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' {DOCS_CDN}; "
-        f"style-src 'self' 'unsafe-inline' {DOCS_CDN} https://fonts.googleapis.com; "
-        f"font-src 'self' data: {DOCS_CDN} https://fonts.gstatic.com; img-src 'self' data: https:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+        f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+        "font-src 'self' data:; img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 
 
-def _with_nonce(request: Request[Any, Any, Any], page: bytes) -> bytes:
+def with_nonce(request: Request[Any, Any, Any], page: bytes) -> bytes:
+    """Give every ``<script>`` of a page the nonce drawn for this response (and put in its policy)."""
     nonce = secrets.token_urlsafe(16)
     request.scope.setdefault("state", {})[NONCE_STATE] = nonce
     return page.replace(b"<script", f'<script nonce="{nonce}"'.encode())
-
-
-class ScalarDocs(ScalarRenderPlugin):
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return _with_nonce(request, super().render(request, openapi_schema))
-
-
-class SwaggerDocs(SwaggerRenderPlugin):
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return _with_nonce(request, super().render(request, openapi_schema))
 
 
 def security_headers(hsts_max_age_seconds: int) -> BeforeMessageSendHookHandler:

@@ -97,7 +97,7 @@ async def coverage_summary(
     first: date,
     last: date,
     zone: ZoneInfo,
-) -> schemas.CoverageSummary | None:
+) -> schemas.CoverageObjectiveSummary | None:
     """The objective over first..last against previous_first..the day before first, for a client's
     summary; None without a coverage objective in the range."""
     objective = coverage_objective(policies, first, last)
@@ -109,7 +109,7 @@ async def coverage_summary(
     previous = _percent(before.fully_staffed_seconds, before.coverage_seconds)
     target = float(objective.target_percent)
     status = engine.target_status(attainment, target)
-    return schemas.CoverageSummary(
+    return schemas.CoverageObjectiveSummary(
         target_percent=target,
         attainment=attainment,
         status=None if status is None else status.value,

@@ -26,9 +26,9 @@ class CheckpointPoint(msgspec.Struct, kw_only=True):
 
 
 class Percentiles(msgspec.Struct, kw_only=True):
-    p50: float | None
-    p90: float | None
-    p95: float | None
+    p50_ms: int | None
+    p90_ms: int | None
+    p95_ms: int | None
 
 
 class ObjectiveSla(msgspec.Struct, kw_only=True):
@@ -44,7 +44,7 @@ class ObjectiveSla(msgspec.Struct, kw_only=True):
     status: Literal["green", "amber", "red"] | None
     series: list[PeriodPoint]
     checkpoints: list[CheckpointPoint]
-    # Seconds in the objective's clock, from a sketch with at most 4.4% relative error.
+    # Whole milliseconds in the objective's clock, from a sketch with at most 4.4% relative error.
     percentiles: Percentiles
 
 
@@ -118,7 +118,7 @@ class ObjectiveSummary(msgspec.Struct, kw_only=True):
     trend: Literal["up", "down", "flat"] | None
 
 
-class CoverageSummary(msgspec.Struct, kw_only=True):
+class CoverageObjectiveSummary(msgspec.Struct, kw_only=True):
     """The coverage objective over the range and the one before it (share of the required coverage time
     staffed at full headcount)."""
 
@@ -138,7 +138,7 @@ class ContractSummary(msgspec.Struct, kw_only=True):
     received: int
     objectives: list[ObjectiveSummary]
     # From Staffing's shifts and assignments; null when the contract has no coverage objective.
-    coverage: CoverageSummary | None = None
+    coverage: CoverageObjectiveSummary | None = None
 
 
 class ClientSla(msgspec.Struct, kw_only=True):

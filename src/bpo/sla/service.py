@@ -359,9 +359,16 @@ def _objective_sla(key: str, objective: Objective, tally: _ObjectiveTally) -> sc
         series=series,
         checkpoints=[_checkpoint(c, tally.within, tally.eligible) for c in objective.checkpoints],
         percentiles=schemas.Percentiles(
-            p50=sketch.quantile(0.5), p90=sketch.quantile(0.9), p95=sketch.quantile(0.95)
+            p50_ms=milliseconds(sketch.quantile(0.5)),
+            p90_ms=milliseconds(sketch.quantile(0.9)),
+            p95_ms=milliseconds(sketch.quantile(0.95)),
         ),
     )
+
+
+def milliseconds(seconds: float | None) -> int | None:
+    """Whole milliseconds: the sketch is within 4.4% anyway, so finer digits would only be noise."""
+    return None if seconds is None else round(seconds * 1000)
 
 
 def _checkpoint(name: str, within: Counter[str], eligible: Counter[str]) -> schemas.CheckpointPoint:
@@ -706,7 +713,7 @@ def client_sla_csv(report: schemas.ClientSla) -> str:
     writer.writerow(CLIENT_CSV_COLUMNS)
 
     for contract in report.contracts:
-        rows: list[tuple[str, str, schemas.ObjectiveSummary | schemas.CoverageSummary]] = [
+        rows: list[tuple[str, str, schemas.ObjectiveSummary | schemas.CoverageObjectiveSummary]] = [
             (o.key, o.metric, o) for o in contract.objectives
         ]
         if contract.coverage is not None:

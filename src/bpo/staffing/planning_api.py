@@ -17,10 +17,10 @@ from bpo.staffing import schedule_runs as runs
 from bpo.staffing.planning_schemas import (
     Forecast,
     ForecastRequest,
-    RunStatus,
     ScheduleRun,
     ScheduleRunCreate,
     ScheduleRunPage,
+    ScheduleRunStatus,
 )
 
 
@@ -84,7 +84,7 @@ class ScheduleRunController(Controller):
         caller: Caller,
         limit: Limit = DEFAULT_PAGE_SIZE,
         cursor: Cursor = None,
-        status: FromQuery[RunStatus | None] = None,
+        status: FromQuery[ScheduleRunStatus | None] = None,
     ) -> ScheduleRunPage:
         return await runs.list_runs(session, caller, limit=limit, cursor=cursor, status=status)
 

@@ -71,7 +71,7 @@ class Forecast(msgspec.Struct, kw_only=True):
     coverage: list[CoverageLine] | None
 
 
-class RunStatus(StrEnum):
+class ScheduleRunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -93,7 +93,7 @@ class ScheduleRun(msgspec.Struct, kw_only=True):
     contract_ids: list[uuid.UUID]
     replan: bool
     time_limit_s: float | None
-    status: RunStatus
+    status: ScheduleRunStatus
     result: dict[str, Any]
     error: str | None
     created_at: datetime

@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,7 +38,7 @@ from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
 from bpo.staffing import models, rules, solver
-from bpo.staffing.planning_schemas import RunStatus, ScheduleRun, ScheduleRunCreate, ScheduleRunPage
+from bpo.staffing.planning_schemas import ScheduleRun, ScheduleRunCreate, ScheduleRunPage, ScheduleRunStatus
 from bpo.staffing.roster import HEADCOUNT_FULL, Roster, load_roster
 from bpo.tenancy import service as tenancy
 
@@ -46,7 +46,7 @@ log = structlog.get_logger("bpo.staffing.schedule_runs")
 
 MAX_PERIOD_DAYS = 31
 DEFAULT_TIME_LIMIT_S = 20.0
-TERMINAL = frozenset({RunStatus.SUCCEEDED.value, RunStatus.FAILED.value})
+TERMINAL = frozenset({ScheduleRunStatus.SUCCEEDED.value, ScheduleRunStatus.FAILED.value})
 
 
 class RosterBroken(Exception):
@@ -61,7 +61,7 @@ def run_view(run: models.ScheduleRun) -> ScheduleRun:
         contract_ids=list(run.contract_ids),
         replan=run.replan,
         time_limit_s=run.time_limit_s,
-        status=RunStatus(run.status),
+        status=ScheduleRunStatus(run.status),
         result=run.result,
         error=run.error,
         created_at=run.created_at,
@@ -96,7 +96,7 @@ async def create_run(session: AsyncSession, scope: Scope, data: ScheduleRunCreat
         contract_ids=list(data.contract_ids),
         replan=data.replan,
         time_limit_s=data.time_limit_s,
-        status=RunStatus.QUEUED.value,
+        status=ScheduleRunStatus.QUEUED.value,
         result={},
         created_by=scope.user_id,
     )
@@ -131,7 +131,12 @@ async def get_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID) -> Sch
 
 
 async def list_runs(
-    session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None, status: RunStatus | None = None
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: ScheduleRunStatus | None = None,
 ) -> ScheduleRunPage:
     statement = select(models.ScheduleRun).where(models.ScheduleRun.tenant_id == scope.tenant_id)
     if status is not None:
@@ -149,7 +154,7 @@ async def mark_running(session: AsyncSession, scope: Scope, run_id: uuid.UUID) -
             models.ScheduleRun.id == run_id,
             models.ScheduleRun.status.not_in(TERMINAL),
         )
-        .values(status=RunStatus.RUNNING.value, started_at=datetime.now(UTC))
+        .values(status=ScheduleRunStatus.RUNNING.value, started_at=datetime.now(UTC))
     )
 
 
@@ -241,14 +246,13 @@ def verify(roster: Roster, outcome: Plan) -> list[str]:
     return broken
 
 
-def _coverage(roster: Roster, final: Sequence[rules.Assignment]) -> tuple[dict[str, float], float]:
+def _coverage(roster: Roster, final: Sequence[rules.Assignment]) -> tuple[dict[rules.Id, float], float]:
     people = Counter(a.shift_id for a in final)
-    required: Counter[str] = Counter()
-    staffed: Counter[str] = Counter()
+    required: Counter[rules.Id] = Counter()
+    staffed: Counter[rules.Id] = Counter()
     for shift in roster.shifts:
-        contract = str(shift.contract_id)
-        required[contract] += shift.headcount * shift.seconds
-        staffed[contract] += min(shift.headcount, people[shift.id]) * shift.seconds
+        required[shift.contract_id] += shift.headcount * shift.seconds
+        staffed[shift.contract_id] += min(shift.headcount, people[shift.id]) * shift.seconds
     per_contract = {
         contract: round(100 * staffed[contract] / seconds, 2) if seconds else 100.0
         for contract, seconds in required.items()
@@ -257,7 +261,17 @@ def _coverage(roster: Roster, final: Sequence[rules.Assignment]) -> tuple[dict[s
     return per_contract, round(100 * sum(staffed.values()) / total, 2) if total else 100.0
 
 
-def summary(roster: Roster, outcome: Plan) -> dict[str, Any]:
+async def contract_codes(
+    session: AsyncSession, scope: Scope, contract_ids: Sequence[uuid.UUID]
+) -> dict[rules.Id, str]:
+    return {
+        contract_id: (await contracts.get_contract_row(session, scope, contract_id)).code
+        for contract_id in contract_ids
+    }
+
+
+def summary(roster: Roster, outcome: Plan, codes: Mapping[rules.Id, str]) -> dict[str, Any]:
+    """The run's result as stored and returned; each contract is named by its id and its code."""
     shift_by_id = {shift.id: shift for shift in roster.shifts}
     per_contract, overall = _coverage(roster, outcome.final)
     result = outcome.result
@@ -270,12 +284,16 @@ def summary(roster: Roster, outcome: Plan) -> dict[str, Any]:
         "assignments_added": len(outcome.added),
         "assignments_removed": len(outcome.removed),
         "assignments": sum(1 for a in outcome.final if a.shift_id in shift_by_id),
-        "coverage_percent": per_contract,
+        "coverage": [
+            {"contract_id": str(contract), "contract_code": codes[contract], "coverage_percent": percent}
+            for contract, percent in per_contract.items()
+        ],
         "overall_coverage_percent": overall,
         "unfilled": [
             {
                 "shift_id": str(gap.shift_id),
                 "contract_id": str(shift_by_id[gap.shift_id].contract_id),
+                "contract_code": codes[shift_by_id[gap.shift_id].contract_id],
                 "start": shift_by_id[gap.shift_id].start.isoformat(),
                 "end": shift_by_id[gap.shift_id].end.isoformat(),
                 "missing": gap.missing,
@@ -329,7 +347,7 @@ async def _finish(
     session: AsyncSession,
     scope: Scope,
     run: models.ScheduleRun,
-    status: RunStatus,
+    status: ScheduleRunStatus,
     result: dict[str, Any],
     error: str | None = None,
 ) -> None:
@@ -360,9 +378,11 @@ async def execute_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID) ->
         outcome = await asyncio.to_thread(plan, roster, replan=run.replan, time_limit_s=time_limit)
     except ValueError as exc:
         log.error("schedule_run_failed", run_id=str(run.id), error=str(exc))
-        await _finish(session, scope, run, RunStatus.FAILED, {}, f"The roster could not be solved: {exc}")
+        await _finish(
+            session, scope, run, ScheduleRunStatus.FAILED, {}, f"The roster could not be solved: {exc}"
+        )
         return run_view(run)
-    result = summary(roster, outcome)
+    result = summary(roster, outcome, await contract_codes(session, scope, run.contract_ids))
     broken = verify(roster, outcome)
     if broken:
         # Never written: the solver must not break a hard rule, so this is a defect to look at.
@@ -371,11 +391,11 @@ async def execute_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID) ->
             session,
             scope,
             run,
-            RunStatus.FAILED,
+            ScheduleRunStatus.FAILED,
             {**result, "violations": broken},
             f"The proposed roster breaks {len(broken)} hard rule(s); nothing was written. First: {broken[0]}",
         )
         return run_view(run)
     await _write(session, scope, run, outcome)
-    await _finish(session, scope, run, RunStatus.SUCCEEDED, result)
+    await _finish(session, scope, run, ScheduleRunStatus.SUCCEEDED, result)
     return run_view(run)

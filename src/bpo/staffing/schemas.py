@@ -300,7 +300,7 @@ class CoverageInterval(msgspec.Struct, kw_only=True):
     staffed_staff_minutes: float
 
 
-class CoverageSummary(msgspec.Struct, kw_only=True):
+class CoverageTotals(msgspec.Struct, kw_only=True):
     required_staff_minutes: float
     staffed_staff_minutes: float
     coverage_minutes: float
@@ -316,7 +316,7 @@ class CoverageReport(msgspec.Struct, kw_only=True):
     time_zone: str
     interval_minutes: int
     intervals: list[CoverageInterval]
-    totals: CoverageSummary
+    totals: CoverageTotals
 
 
 # --- settings --------------------------------------------------------------------------------

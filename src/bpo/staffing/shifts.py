@@ -512,7 +512,7 @@ async def coverage_report(
             )
             for i in measured.intervals
         ],
-        totals=schemas.CoverageSummary(
+        totals=schemas.CoverageTotals(
             required_staff_minutes=_minutes(totals.required_staff_seconds),
             staffed_staff_minutes=_minutes(totals.staffed_staff_seconds),
             coverage_minutes=_minutes(totals.coverage_seconds),

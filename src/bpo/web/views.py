@@ -39,7 +39,7 @@ class ObjectiveView:
 
 @dataclass(frozen=True)
 class CoverageView:
-    summary: schemas.CoverageSummary
+    summary: schemas.CoverageObjectiveSummary
     detail: schemas.CoverageSla
     chart: Markup
 
@@ -145,9 +145,12 @@ def hours(minutes: float) -> str:
     return f"{minutes / 60:,.1f} h"
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
+def duration(milliseconds: int | None) -> str:
+    if milliseconds is None:
         return "—"
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    seconds = milliseconds / 1000
     if seconds < 60:
         return f"{seconds:.0f} s"
     if seconds < 3600:
