@@ -845,3 +845,142 @@ class TestExport:
 
         assert result.returncode == 0, result.stderr
         assert result.stdout == (REPO / "tenants" / "manifest.schema.json").read_text(encoding="utf-8")
+
+
+# --- messages people can act on --------------------------------------------------------------
+
+
+class TestGuidance:
+    def test_constrained_values_are_explained_not_shown_as_regexes(self) -> None:
+        data = rich("words")
+        data["clients"][0]["contracts"][1]["objectives"][0]["threshold"] = "45 seconds"
+        data["clients"][1]["currency"] = "yen"
+        data["calendars"][0]["windows"][0]["start"] = "9am"
+
+        _, problems = load_manifest(yaml.safe_dump(data, allow_unicode=True))
+
+        messages = {p.path: p.message for p in problems}
+        assert messages == {
+            "clients[0].contracts[1].objectives[0].threshold": (
+                "Expected a duration like 45s, 30m, 8h, 1h30m or 2d, got '45 seconds'"
+            ),
+            "clients[1].currency": "Expected a currency code like JPY or USD, got 'yen'",
+            "calendars[0].windows[0].start": "Expected a clock time like 9:00, 18:00 or 25:30, got '9am'",
+        }, problems
+        assert not any("regex" in p.message for p in problems)
+
+    def test_one_digit_hours_are_clock_times(self) -> None:
+        data = rich("clock")
+        data["calendars"][0]["windows"][0]["start"] = "9:00"
+
+        manifest, problems = load_manifest(yaml.safe_dump(data, allow_unicode=True))
+
+        assert problems == []
+        assert manifest is not None
+        assert manifest.calendars[0].windows[0].start == "9:00"
+
+    def test_a_missing_admin_and_dangling_codes_are_found_with_the_type_errors(self) -> None:
+        data = rich("first-pass")
+        data["users"] = [u for u in data["users"] if u["role"] != "admin"]
+        email = data["clients"][0]["contracts"][0]
+        email["expected_monthly_volume"] = "lots"  # the contract is left out for this mistake …
+        email["calendar"] = "NOPE"  # … and what it names is still checked
+
+        _, for_new = load_manifest(yaml.safe_dump(data, allow_unicode=True), new_tenant=True)
+        _, for_existing = load_manifest(yaml.safe_dump(data, allow_unicode=True))
+
+        assert {str(p) for p in for_new} == {
+            "clients[0].contracts[0].expected_monthly_volume: Expected `int | null`, got `str`",
+            "clients[0].contracts[0].calendar: no calendar 'NOPE' in this file",
+            "users: a new tenant needs an admin among its users (the first becomes its owner)",
+        }
+        assert {str(p) for p in for_existing} == {str(p) for p in for_new if p.path != "users"}
+
+    def test_no_holidays_is_said_with_none(self) -> None:
+        data = rich("holidays")
+        data["calendars"][0]["holiday_country"] = "none"
+
+        manifest, problems = load_manifest(yaml.safe_dump(data, allow_unicode=True))
+
+        assert problems == []
+        assert manifest is not None
+        assert manifest.calendars[0].holiday_country is None
+        assert "holiday_country: none" in dump_manifest(manifest)
+
+    async def test_a_round_the_clock_calendar_closed_on_holidays_is_warned_about(
+        self, runtime: Runtime
+    ) -> None:
+        data = rich(new_slug())
+        always = [{"days": ["daily"], "start": "00:00", "end": "24:00"}]
+        stitched = [
+            {"days": ["weekdays"], "start": "0:00", "end": "24:00"},
+            {"days": ["weekends"], "start": "00:00", "end": "24:00"},
+        ]
+        nights = [{"days": ["daily"], "start": "18:00", "end": "33:00"}]
+        zone = "Asia/Tokyo"
+        data["calendars"] += [
+            {"code": "ALL-JP", "name": "24/365", "time_zone": zone, "windows": always},
+            {
+                "code": "ALL-NONE",
+                "name": "24/365",
+                "time_zone": zone,
+                "windows": always,
+                "holiday_country": "none",
+            },
+            {"code": "NIGHTS-JP", "name": "Nights", "time_zone": zone, "windows": nights},
+            {"code": "STITCHED-JP", "name": "Stitched", "time_zone": zone, "windows": stitched},
+        ]
+        first = len(data["calendars"]) - 4
+
+        plan = await plan_manifest(runtime, load(data))
+
+        assert plan.errors == []
+        assert [str(w) for w in plan.warnings] == [
+            f"calendars[{first}].holiday_country: ALL-JP is open 24 hours every day but closed on JP "
+            "public holidays; say holiday_country: none if it never closes",
+            f"calendars[{first + 3}].holiday_country: STITCHED-JP is open 24 hours every day but closed "
+            "on JP public holidays; say holiday_country: none if it never closes",
+        ]
+
+    async def test_the_api_takes_none_for_no_holidays(self, client: httpx.AsyncClient) -> None:
+        from tests.support.factories import create_tenant
+
+        tenant = await create_tenant(client)
+        window = {"days": ["daily"], "start": "0:00", "end": "24:00"}
+        body = {"code": "ALWAYS", "name": "24/365", "time_zone": "Asia/Tokyo", "windows": [window]}
+
+        created = await client.post(
+            "/v1/calendars", json={**body, "holiday_country": "none"}, headers=tenant.admin
+        )
+
+        assert created.status_code == 201, created.text
+        assert created.json()["holiday_country"] is None
+        assert created.json()["windows"][0]["start"] == "0:00"
+
+
+class TestExportLikeTheSource:
+    async def test_the_demo_operator_exports_as_it_was_written(
+        self, bpo: Any, runtime: Runtime, tmp_path: Path
+    ) -> None:
+        slug = new_slug()
+        source = DEMO_MANIFEST.read_text(encoding="utf-8").replace("slug: demo\n", f"slug: {slug}\n", 1)
+        manifest, problems = load_manifest(source)
+        assert manifest is not None, problems
+        await apply_manifest(runtime, manifest, demo_password=PASSWORD)
+        (tmp_path / "source.yaml").write_text(source, encoding="utf-8")
+
+        result = bpo("tenants", "export", "--slug", slug, "--like", str(tmp_path / "source.yaml"))
+
+        assert result.returncode == 0, result.stderr
+        written, exported = yaml.safe_load(source), yaml.safe_load(result.stdout)
+        assert exported == written, result.stdout
+
+        def keys(node: Any) -> Any:
+            if isinstance(node, dict):
+                return [(k, keys(v)) for k, v in node.items()]
+            if isinstance(node, list):
+                return [keys(v) for v in node]
+            return type(node).__name__
+
+        # The same keys in the same order, and values of the same types: 4 stays 4, not 4.0.
+        assert keys(exported) == keys(written)

@@ -125,4 +125,6 @@ async def test_the_body_is_documented_and_checked_as_before(client: httpx.AsyncC
     assert lax.json()["created"] == 1
     wrong = await send(client, tenant.admin, {"contract_id": contract["id"], "items": [item(2, units="x")]})
     problem = assert_problem(wrong, 422, "validation-error")
-    assert problem["errors"] == [{"field": "items[0].units", "message": "Expected `int`, got `str`"}]
+    assert problem["errors"] == [
+        {"field": "items[0].units", "message": "Expected `int`, got `str`", "index": 0}
+    ]

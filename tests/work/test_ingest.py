@@ -252,3 +252,26 @@ class TestImportCommand:
         assert "line 2: resolved_at: is before received_at" in failed.stderr
         assert "line 4:" in failed.stderr
         assert len(await items_of(client, contract["id"], tenant.admin)) == 30
+
+
+def test_the_import_help_documents_every_column() -> None:
+    import os
+    import subprocess
+
+    from bpo.work import schemas
+
+    done = subprocess.run(
+        [str(BPO), "work", "import", "--help"],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    documented = {
+        line.split()[0] for line in done.stdout.splitlines() if line.startswith("   ") and line.strip()
+    }
+    assert set(schemas.WorkItemIn.__struct_fields__) <= documented, done.stdout
+    for value in [*schemas.Outcome, *schemas.Sentiment]:
+        assert value.value in done.stdout

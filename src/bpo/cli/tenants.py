@@ -87,18 +87,26 @@ def tenants_apply(
     update / unchanged per object), then apply it in one transaction. Applying twice changes nothing."""
     from bpo.core.errors import BpoError
     from bpo.core.runtime import Runtime
-    from bpo.onboarding.apply import Action, Applied, ManifestRejected, Plan, apply_manifest, plan_manifest
-    from bpo.onboarding.manifest import load_manifest
+    from bpo.onboarding.apply import (
+        Action,
+        Applied,
+        ManifestRejected,
+        Plan,
+        apply_manifest,
+        plan_manifest,
+        read_manifest,
+    )
+    from bpo.onboarding.manifest import ManifestError
 
-    loaded, problems = load_manifest(manifest_file.read_text(encoding="utf-8"))
-    if loaded is None:
-        print_problems(problems)
-        fail(f"{manifest_file}: {len(problems)} problem(s); nothing was changed")
-    manifest = loaded
+    text = manifest_file.read_text(encoding="utf-8")
+
+    class Unreadable(Exception):
+        def __init__(self, problems: list[ManifestError]) -> None:
+            self.problems = problems
 
     def show(plan: Plan) -> None:
         state = "exists" if plan.tenant_exists else "is new"
-        out.print(f"Tenant {manifest.tenant.slug!r} {state}. Plan:", markup=False, highlight=False)
+        out.print(f"Tenant {plan.manifest.tenant.slug!r} {state}. Plan:", markup=False, highlight=False)
         for change in plan.changes:
             out.print(
                 change.describe(),
@@ -108,12 +116,17 @@ def tenants_apply(
                 soft_wrap=True,
             )
         out.print(f"Plan: {plan.summary()}.", markup=False, highlight=False)
+        for warning in plan.warnings:
+            console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
     with services(settings_or_exit()) as settings:
 
         async def run() -> Applied | None:
             runtime = Runtime.create(settings)
             try:
+                manifest, problems = await read_manifest(runtime, text)
+                if manifest is None:
+                    raise Unreadable(problems)
                 plan = await plan_manifest(runtime, manifest)
                 show(plan)
                 if plan.errors:
@@ -128,6 +141,9 @@ def tenants_apply(
 
         try:
             applied = asyncio.run(run())
+        except Unreadable as exc:
+            print_problems(exc.problems)
+            fail(f"{manifest_file}: {len(exc.problems)} problem(s); nothing was changed")
         except ManifestRejected as exc:
             print_problems(exc.errors)
             fail("the plan cannot be applied; nothing was changed")
@@ -140,7 +156,7 @@ def tenants_apply(
     out.print("Applied.", highlight=False)
     for email, password in applied.passwords.items():
         out.print(f"one-time password for {email}: {password}", markup=False, highlight=False, soft_wrap=True)
-    if manifest.tenant.demo and applied.plan.count(Action.CREATE):
+    if applied.plan.manifest.tenant.demo and applied.plan.count(Action.CREATE):
         out.print("Demo tenant: new users log in with BPO_DEMO_PASSWORD.", highlight=False)
 
 
@@ -192,9 +208,19 @@ def tenants_demo_activity(
 def tenants_export(
     slug: Annotated[str, typer.Option(help="The tenant to export.")],
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    like: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Follow this manifest's order of objects and keys and its shorthands (rate_plan, "
+            "objectives), so that a diff against it shows only real differences.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a tenant's clients, services, calendars, contracts, versions, sites and users as a manifest
-    that `bpo tenants apply` takes back unchanged."""
+    that `bpo tenants apply` takes back unchanged: sorted by code, or in the order of --like."""
     from bpo.core.errors import BpoError
     from bpo.core.runtime import Runtime
     from bpo.onboarding.apply import acting_scope, tenant_id_of
@@ -210,7 +236,8 @@ def tenants_export(
                 if tenant_id is None:
                     fail(f"no tenant {slug!r}")
                 async with runtime.db.tenant(tenant_id) as session:
-                    return dump_manifest(await export(session, await acting_scope(session, tenant_id)))
+                    exported = await export(session, await acting_scope(session, tenant_id))
+                    return dump_manifest(exported, like.read_text(encoding="utf-8") if like else None)
             finally:
                 await runtime.close()
 

@@ -23,7 +23,26 @@ def import_file(
     tenant: Annotated[str, typer.Option(help="Tenant slug.")],
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 5_000,
 ) -> None:
-    """Validate the whole file, then upsert its items in batches (safe to re-run: idempotent)."""
+    """Validate the whole file, then upsert its items in batches (safe to re-run: idempotent).
+
+    A CSV file has a header row naming its columns, in any order; a blank cell is an absent value.
+    An NDJSON file has one JSON object per line with the same names.
+
+    \b
+    Columns (only the first two are required):
+      external_id        your id of the item, 1-200 characters; an item is matched by it
+      received_at        ISO 8601 time with an offset, e.g. 2026-09-01T09:00:00+09:00
+      first_response_at  ISO 8601 time with an offset; only ever moves forward
+      resolved_at        ISO 8601 time with an offset; only ever moves forward
+      kind               up to 64 characters, e.g. post, review, ticket
+      channel            up to 64 characters, e.g. email, chat, phone
+      priority           up to 32 characters, e.g. high
+      handled_by         who handled it, up to 200 characters
+      outcome            approved, rejected, escalated, replied, acknowledged, resolved or no_action
+      sentiment          positive, neutral or negative
+      units              whole number of billable units, 0-1000000 (default 1)
+      attributes         a JSON object, e.g. {"lang": "ja"} (in CSV, quote it and double its quotes)
+    """
     from bpo.core.errors import BpoError
     from bpo.core.runtime import Runtime
     from bpo.tenancy.auth import operator_scope

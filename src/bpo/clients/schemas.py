@@ -239,27 +239,47 @@ class Site(msgspec.Struct, kw_only=True):
 # --- calendars -------------------------------------------------------------------------------
 
 
+# A calendar closed on no public holidays says so: "none" (or null); left out, it follows Japan's.
+NO_HOLIDAYS = "none"
+HolidayCountry = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(?:[A-Z]{2}|none)(?!\n)$",
+        description='Whose public holidays close the calendar (ISO 3166-1 alpha-2; only JP is known); "none" '
+        "or null: open on holidays like on any other day",
+        examples=["JP", "none"],
+        extra={"expected": 'a country code like JP, or "none" for no holidays'},
+    ),
+]
+
+
 class CalendarCreate(Strict):
     code: Code
     name: Name
     time_zone: TimeZone
     windows: list[WindowSpec]
-    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$")] | None = "JP"
+    holiday_country: HolidayCountry | None = "JP"
     holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | None = None
     exceptions: list[ExceptionSpec] = []
+
+    def __post_init__(self) -> None:
+        if self.holiday_country == NO_HOLIDAYS:
+            self.holiday_country = None
 
 
 class CalendarUpdate(Strict):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
     windows: list[WindowSpec] | msgspec.UnsetType = msgspec.UNSET
-    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$")] | msgspec.UnsetType | None = (
-        msgspec.UNSET
-    )
+    holiday_country: HolidayCountry | msgspec.UnsetType | None = msgspec.UNSET
     holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | msgspec.UnsetType | None = (
         msgspec.UNSET
     )
     exceptions: list[ExceptionSpec] | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if self.holiday_country == NO_HOLIDAYS:
+            self.holiday_country = None
 
 
 class Calendar(msgspec.Struct, kw_only=True):

@@ -30,14 +30,15 @@ SEARCH_DAYS = 400
 Span = tuple[int, int]
 Interval = tuple[datetime, datetime]
 
-_CLOCK = re.compile(r"([0-3][0-9]|4[0-7]):([0-5][0-9])")
+# One-digit hours too ("9:00"), as the request types and the manifest schema allow.
+_CLOCK = re.compile(r"([0-3]?[0-9]|4[0-7]):([0-5][0-9])")
 _DAY = timedelta(days=1)
 
 
 def parse_clock(text: str) -> int:
     match = _CLOCK.fullmatch(text)
     if match is None:
-        raise ValueError(f"invalid clock time {text!r}: expected HH:MM from 00:00 to 47:59")
+        raise ValueError(f"invalid clock time {text!r}: expected H:MM or HH:MM from 00:00 to 47:59")
     return int(match[1]) * 60 + int(match[2])
 
 

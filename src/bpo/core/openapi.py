@@ -31,6 +31,7 @@ from litestar.routes import HTTPRoute
 
 from bpo.core.problems import PROBLEM_JSON
 from bpo.core.routing import PATH_PARAMETER, path_shape
+from bpo.core.validation import ERROR_LIMIT
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -68,7 +69,10 @@ def _problem_schema() -> Schema:
     )
     return Schema(
         type=OpenAPIType.OBJECT,
-        description="An error (RFC 9457). `type` is stable; `errors` names each offending field.",
+        description=(
+            "An error (RFC 9457). `type` is stable; `errors` names each offending field, at most "
+            f"{ERROR_LIMIT}; `errors_omitted` counts the ones left out."
+        ),
         required=["type", "title", "status", "detail"],
         properties={
             "type": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.URI),
@@ -77,7 +81,8 @@ def _problem_schema() -> Schema:
             "detail": text,
             "instance": text,
             "request_id": text,
-            "errors": Schema(type=OpenAPIType.ARRAY, items=field_error),
+            "errors": Schema(type=OpenAPIType.ARRAY, items=field_error, max_items=ERROR_LIMIT),
+            "errors_omitted": Schema(type=OpenAPIType.INTEGER, minimum=1),
         },
     )
 

@@ -11,12 +11,15 @@ import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bpo.core.errors import PROBLEM_BASE, BpoError, FieldErrors, field_error
+from bpo.core.validation import find_mistakes
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -39,6 +42,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldError] | None = None
+    # Field errors past the limit (core.validation.ERROR_LIMIT), counted but not listed.
+    errors_omitted: int | None = None
 
 
 _HTTP_SLUGS = {
@@ -66,6 +71,7 @@ def problem_response(
     detail: str,
     errors: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    errors_omitted: int = 0,
 ) -> Response[bytes]:
     body = Problem(
         type=PROBLEM_BASE + slug,
@@ -75,6 +81,7 @@ def problem_response(
         instance=request.url.path,
         request_id=request.scope.get("state", {}).get("request_id"),
         errors=[_field_error(e) for e in errors] if errors else None,
+        errors_omitted=errors_omitted or None,
     )
     return Response(
         content=msgspec.json.encode(body),
@@ -96,9 +103,39 @@ _NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field 
 _BODY = "data"
 
 
-def _validation_errors(exc: ValidationException) -> FieldErrors:
+# A mistake inside a batch's item names the item's index too.
+_BATCH_ITEM = re.compile(r"^items\[(?P<index>\d+)\]")
+
+
+def _body_errors(request: Request[Any, Any, Any]) -> tuple[FieldErrors, int] | None:
+    """Every mistake in the request body, not only the first msgspec met: the JSON already read is
+    converted again, piece by piece, to the handler's body type (as leniently as Litestar does)."""
+    state = ScopeState.from_scope(request.scope)
+    raw = state.json
+    if raw is Empty and isinstance(state.body, bytes):
+        # A body decoded straight into its type (a DTO) was never read as plain JSON.
+        try:
+            raw = msgspec.json.decode(state.body)
+        except msgspec.DecodeError:
+            return None
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(_BODY)
+    if raw is Empty or raw is None or parameter is None:
+        return None
+    body_type = parameter.annotation
+    mistakes, omitted = find_mistakes(raw, body_type, strict=False)
+    errors: FieldErrors = []
+    for mistake in mistakes:
+        item = _BATCH_ITEM.match(mistake.path)
+        index = int(item["index"]) if item else None
+        errors.append(field_error(mistake.path or "body", mistake.message, index=index))
+    return (errors, omitted) if errors else None
+
+
+def _validation_errors(request: Request[Any, Any, Any], exc: ValidationException) -> tuple[FieldErrors, int]:
+    """The field errors of a failed validation, and how many more were left out."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors: FieldErrors = []
+    body: FieldErrors = []
     for item in extra:
         if not isinstance(item, Mapping):
             continue
@@ -114,8 +151,14 @@ def _validation_errors(exc: ValidationException) -> FieldErrors:
         elif key == _BODY:
             key = ""
         field = f"{source}.{key}" if source and source != "body" and key else key
-        errors.append(field_error(field or (source or "body"), message))
-    return errors
+        (body if source == "body" else errors).append(field_error(field or (source or "body"), message))
+    if not body:
+        return errors, 0
+    # msgspec names only the body's first mistake; look for all of them.
+    every = _body_errors(request)
+    if every is None:
+        return errors + body, 0
+    return errors + every[0], every[1]
 
 
 def handle_bpo_error(request: Request[Any, Any, Any], exc: BpoError) -> Response[bytes]:
@@ -134,7 +177,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     status = exc.status_code
     headers = dict(exc.headers or {})
     if isinstance(exc, ValidationException):
-        errors = _validation_errors(exc)
+        errors, omitted = _validation_errors(request, exc)
         malformed = (
             any("malformed" in e["message"].lower() for e in errors) or "malformed" in str(exc.detail).lower()
         )
@@ -148,6 +191,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
                 errors=errors,
             )
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
+        if omitted:
+            detail += f"; and {omitted} more"
         return problem_response(
             request,
             status=422,
@@ -155,6 +200,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             title="Validation failed",
             detail=detail,
             errors=errors,
+            errors_omitted=omitted,
         )
     if status == 400 and isinstance(exc.__cause__, SerializationException):
         # Litestar turns an undecodable body into a bare 400; say what it is.

@@ -20,6 +20,7 @@ from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts, defaults, rules, schemas, service
+from bpo.core import business_time as cal
 from bpo.core.errors import BpoError, Conflict, NotFound, field_error
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope, acting_admin_scope, system_scope
@@ -39,6 +40,7 @@ from bpo.onboarding.inventory import (
     user_spec,
 )
 from bpo.onboarding.manifest import (
+    NO_ADMIN,
     Manifest,
     ManifestClient,
     ManifestContract,
@@ -49,6 +51,8 @@ from bpo.onboarding.manifest import (
     ManifestSlaPolicy,
     ManifestStaff,
     ManifestUser,
+    declared_slug,
+    load_manifest,
     rate_versions,
     sla_versions,
 )
@@ -137,6 +141,8 @@ class Plan:
     # False when the tenant does not exist yet: applying creates it first.
     tenant_exists: bool
     ids: Ids = field(default_factory=Ids)
+    # What applies but is likely not what was meant.
+    warnings: list[ManifestError] = field(default_factory=list)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
@@ -176,6 +182,24 @@ def _route(current: Status, target: Status) -> tuple[Status, ...] | None:
     return None
 
 
+def _round_the_clock(windows: Sequence[schemas.WindowSpec]) -> bool:
+    """Whether weekly windows leave no minute of the week closed."""
+    week = 7 * cal.MINUTES_PER_DAY
+    spans: list[tuple[int, int]] = []
+    for window in windows:
+        start, end = cal.parse_clock(window.start), cal.parse_clock(window.end)
+        for weekday in service.weekdays(window.days):
+            first = weekday * cal.MINUTES_PER_DAY + start
+            last = weekday * cal.MINUTES_PER_DAY + end
+            spans += [(first, min(last, week)), (0, last - week)] if last > week else [(first, last)]
+    covered = 0
+    for first, last in sorted(spans):
+        if first > covered:
+            return False
+        covered = max(covered, last)
+    return covered >= week
+
+
 class _Planner:
     def __init__(self, manifest: Manifest, state: Inventory, tenant_exists: bool) -> None:
         self.manifest = manifest
@@ -183,6 +207,7 @@ class _Planner:
         self.tenant_exists = tenant_exists
         self.changes: list[Change] = []
         self.errors: list[ManifestError] = []
+        self.warnings: list[ManifestError] = []
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(ManifestError(path, message))
@@ -226,7 +251,7 @@ class _Planner:
             self.error("tenant.slug", f"this manifest is for {m.tenant.slug!r}, not {state.tenant.slug!r}")
         self.compare("tenant", m.tenant.slug, "tenant", m.tenant, state.tenant, TENANT_FIELDS)
         if not self.tenant_exists and not any(u.role is Role.ADMIN for u in m.users):
-            self.error("users", "a new tenant needs an admin among its users (the first becomes its owner)")
+            self.error("users", NO_ADMIN)
         for i, calendar in enumerate(m.calendars):
             self.calendar(f"calendars[{i}]", calendar)
         for i, client in enumerate(m.clients):
@@ -249,9 +274,17 @@ class _Planner:
             self.user(f"users[{i}]", user)
         for i, person in enumerate(m.staff):
             self.staff(f"staff[{i}]", person)
-        return Plan(m, self.changes, self.errors, self.tenant_exists, state.ids())
+        return Plan(m, self.changes, self.errors, self.tenant_exists, state.ids(), self.warnings)
 
     def calendar(self, path: str, spec: schemas.CalendarCreate) -> None:
+        if spec.holiday_country is not None and _round_the_clock(spec.windows):
+            self.warnings.append(
+                ManifestError(
+                    rules.join(path, "holiday_country"),
+                    f"{spec.code} is open 24 hours every day but closed on {spec.holiday_country} public "
+                    f"holidays; say holiday_country: {schemas.NO_HOLIDAYS} if it never closes",
+                )
+            )
         row = self.state.calendars.get(spec.code)
         current = calendar_spec(row) if row else None
         self.compare(
@@ -641,6 +674,14 @@ async def tenant_id_of(runtime: Runtime, slug: str) -> uuid.UUID | None:
         return await tenant_id_for(runtime, slug)
     except NotFound:
         return None
+
+
+async def read_manifest(runtime: Runtime, text: str) -> tuple[Manifest | None, list[ManifestError]]:
+    """``load_manifest`` for the tenant the file names, as it stands: a manifest that creates its tenant
+    must name an admin, and that is found with every other mistake, before any plan."""
+    slug = declared_slug(text)
+    new_tenant = slug is not None and await tenant_id_of(runtime, slug) is None
+    return load_manifest(text, new_tenant=new_tenant)
 
 
 async def plan_manifest(runtime: Runtime, manifest: Manifest) -> Plan:

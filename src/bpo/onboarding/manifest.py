@@ -17,106 +17,190 @@ The format's rules:
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
-import types
 import uuid
 from collections.abc import Iterator
 from datetime import date
 from enum import Enum
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
+from msgspec.structs import replace
 
-from bpo.clients import contracts, rules, schemas, service
+from bpo.clients import contracts, defaults, rules, schemas, service
 from bpo.core.errors import FieldErrors
 from bpo.core.scope import Role
 from bpo.core.types import Code, Currency, MinorUnits, Name, Strict, Text, TimeZone
+from bpo.core.validation import INVALID, Walker, did_you_mean
 from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
 
 Slug = Annotated[
-    str, msgspec.Meta(min_length=2, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?!\n)$")
+    str,
+    msgspec.Meta(
+        min_length=2,
+        max_length=63,
+        pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?!\n)$",
+        description="The tenant's short name: lower-case letters, digits and inner hyphens",
+        examples=["acme", "demo"],
+        extra={"expected": "a slug of lower-case letters, digits and inner hyphens (like acme-bpo)"},
+    ),
 ]
 Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+(?!\n)$")
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+(?!\n)$",
+        examples=["admin@acme.example"],
+        extra={"expected": "an email address like admin@acme.example"},
+    ),
 ]
+
+
+def _about(text: str, *examples: Any) -> msgspec.Meta:
+    return msgspec.Meta(description=text, examples=list(examples) if examples else None)
 
 
 class ManifestTenant(Strict):
+    """The operator this file describes, matched by slug; created by the first apply."""
+
     slug: Slug
-    name: Name
-    time_zone: TimeZone = "Asia/Tokyo"
-    invoice_registration_number: Annotated[str, msgspec.Meta(pattern=r"^T\d{13}(?!\n)$")] | None = None
-    # Demo data: new users get BPO_DEMO_PASSWORD instead of a generated one-time password.
-    demo: bool = False
+    name: Annotated[Name, _about("The operator's name, as on invoices", "Acme BPO K.K.")]
+    time_zone: Annotated[
+        TimeZone, _about("IANA zone of the operator; clients work in it unless they say", "Asia/Tokyo")
+    ] = "Asia/Tokyo"
+    invoice_registration_number: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^T\d{13}(?!\n)$",
+                description="Japanese qualified invoice issuer number, printed on invoices",
+                examples=["T1234567890123"],
+                extra={"expected": "T followed by 13 digits, like T1234567890123"},
+            ),
+        ]
+        | None
+    ) = None
+    demo: Annotated[
+        bool, _about("Demo data: new users get BPO_DEMO_PASSWORD instead of a one-time password")
+    ] = False
 
 
 class ManifestUser(Strict):
+    """A login, matched by email. A new tenant needs an admin; the first listed becomes its owner. New
+    users get a one-time password, printed once by apply."""
+
     email: Email
-    role: Role
-    full_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    # The client code a client_viewer is bound to.
-    client: Code | None = None
+    role: Annotated[Role, _about("What the user may do", "admin", "supervisor", "client_viewer")]
+    full_name: Annotated[str, msgspec.Meta(max_length=200, examples=["Aiko Tanaka"])] = ""
+    client: Annotated[Code, _about("For a client_viewer only: the code of the client it may see")] | None = (
+        None
+    )
 
 
 class ManifestSite(Strict):
+    """A place staff work from, matched by code: the operator's own, or a client's (staff stationed)."""
+
     code: Code
     name: Name
-    kind: Literal["own", "client"]
-    time_zone: TimeZone
-    client: Code | None = None
+    kind: Annotated[Literal["own", "client"], _about("own: the operator's; client: at a client's premises")]
+    time_zone: Annotated[TimeZone, _about("IANA zone of the site", "Asia/Tokyo")]
+    client: Annotated[Code, _about("For a client site: the client's code")] | None = None
     address: Text = ""
-    seat_capacity: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+    seat_capacity: Annotated[int, msgspec.Meta(ge=0, le=100_000, description="Seats for staff")] | None = None
 
 
 class ManifestService(Strict):
+    """A line of work offered to a client, matched by code within the client."""
+
     code: Code
     name: Name
     description: Text = ""
 
 
 class ManifestSlaPolicy(Strict, kw_only=True):
-    # Defaults to the contract's start date.
-    effective_from: date | None = None
-    objectives: list[schemas.Objective]
+    """One version of a contract's service levels, matched by its date; immutable once it is live."""
+
+    effective_from: Annotated[date, _about("From this day; the contract's start date if left out")] | None = (
+        None
+    )
+    objectives: Annotated[list[schemas.Objective], _about("What is measured and the target for each")]
 
 
 class ManifestRatePlan(Strict, kw_only=True):
-    effective_from: date | None = None
-    # Defaults to the contract's currency.
-    currency: Currency | None = None
-    charges: list[schemas.Charge]
-    minimum_commitment: MinorUnits | None = None
-    service_credits: list[schemas.ServiceCredit] = []
+    """One version of a contract's prices, matched by its date; immutable once the contract is live."""
+
+    effective_from: Annotated[date, _about("From this day; the contract's start date if left out")] | None = (
+        None
+    )
+    currency: (
+        Annotated[Currency, _about("The contract's currency if left out (and must equal it)")] | None
+    ) = None
+    charges: Annotated[
+        list[schemas.Charge], _about("What is billed: per unit, tiered, per hour, monthly fee")
+    ]
+    minimum_commitment: Annotated[MinorUnits, _about("The least billed for a month")] | None = None
+    service_credits: Annotated[
+        list[schemas.ServiceCredit], _about("Credits given back when an objective is missed")
+    ] = []
 
 
 class ManifestContract(Strict):
+    """An engagement with a client, matched by code across the file: the work, when it is measured, how it
+    is staffed, its service levels and its prices."""
+
     code: Code
     name: Name
-    service: Code
-    work_type: schemas.WorkType
-    start_date: date
-    calendar: Code
-    status: schemas.ContractStatus = schemas.ContractStatus.DRAFT
+    service: Annotated[Code, _about("The code of one of this client's services")]
+    work_type: Annotated[
+        schemas.WorkType, _about("The kind of work; sets the default objectives and billing")
+    ]
+    start_date: Annotated[date, _about("First day of the contract", "2026-04-01")]
+    calendar: Annotated[Code, _about("The code of the calendar (under calendars) its SLA clock runs on")]
+    status: Annotated[
+        schemas.ContractStatus, _about("Moves along the lifecycle; active needs a rate plan")
+    ] = schemas.ContractStatus.DRAFT
     end_date: date | None = None
     staffing_mode: schemas.StaffingMode = schemas.StaffingMode.REMOTE
-    site: Code | None = None
-    coverage: list[schemas.CoverageLine] = []
-    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    billable_event: schemas.BillableEvent | None = None
-    currency: Currency | None = None
-    # Shorthand for one SLA version from the start date; or list every version in sla_policies.
-    objectives: list[schemas.Objective] | None = None
-    sla_policies: list[ManifestSlaPolicy] = []
-    # Shorthand for one rate plan version; or list every version in rate_plans.
-    rate_plan: ManifestRatePlan | None = None
-    rate_plans: list[ManifestRatePlan] = []
+    site: (
+        Annotated[Code, _about("The code of the site (under sites) an onsite contract is staffed at")] | None
+    ) = None
+    coverage: Annotated[
+        list[schemas.CoverageLine], _about("Weekly windows and the headcount each needs")
+    ] = []
+    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0, description="Work items a month")] | None = (
+        None
+    )
+    billable_event: (
+        Annotated[schemas.BillableEvent, _about("What a billed unit is; the work type's if left out")] | None
+    ) = None
+    currency: Annotated[Currency, _about("The client's currency if left out")] | None = None
+    objectives: (
+        Annotated[
+            list[schemas.Objective],
+            _about("Shorthand for one SLA version from start_date; or list every version in sla_policies"),
+        ]
+        | None
+    ) = None
+    sla_policies: Annotated[
+        list[ManifestSlaPolicy], _about("Every SLA version; without either, the work type's objectives apply")
+    ] = []
+    rate_plan: (
+        Annotated[
+            ManifestRatePlan,
+            _about("Shorthand for one rate plan version; or list every version in rate_plans"),
+        ]
+        | None
+    ) = None
+    rate_plans: Annotated[list[ManifestRatePlan], _about("Every rate plan version")] = []
 
 
 class ManifestClient(schemas.ClientCreate, kw_only=True):
+    """A customer of the operator, matched by code, with the services it buys and its contracts."""
+
     services: list[ManifestService] = []
     contracts: list[ManifestContract] = []
 
@@ -129,25 +213,36 @@ class ManifestStaff(Strict):
     home_zone: TimeZone
     country: staffing_schemas.Country
     given_name: staffing_schemas.GivenName | None = None
-    # The email of the login (declared under users) linked to this profile.
-    user: Email | None = None
+    user: Annotated[Email, _about("The email of the login (under users) linked to this profile")] | None = (
+        None
+    )
     email: Email | None = None
     employment_type: staffing_schemas.EmploymentType = staffing_schemas.EmploymentType.FULL_TIME
     skills: list[staffing_schemas.Proficiency] = []
     languages: list[staffing_schemas.Proficiency] = []
-    sites: list[Code] = []
-    # Null: may work on every contract.
-    trained_contracts: list[Code] | None = None
-    excluded_contracts: list[Code] = []
+    sites: Annotated[list[Code], _about("Codes of the sites (under sites) the person works at")] = []
+    trained_contracts: (
+        Annotated[list[Code], _about("Codes of the contracts the person may work on; null: every contract")]
+        | None
+    ) = None
+    excluded_contracts: Annotated[list[Code], _about("Codes of contracts the person never works on")] = []
     weekly_hour_cap: staffing_schemas.Hours = 40
     contracted_hours: staffing_schemas.Hours | None = None
     hourly_cost: staffing_schemas.Money | None = None
-    # Weekly windows in the home zone; null: available at any time.
-    availability: list[schemas.WindowSpec] | None = None
+    availability: (
+        Annotated[
+            list[schemas.WindowSpec], _about("Weekly windows in the home zone; null: available at any time")
+        ]
+        | None
+    ) = None
     active: bool = True
 
 
 class Manifest(Strict):
+    """One operator (tenant) and everything it is set up with. `bpo tenants apply FILE` validates the
+    whole file, prints a plan and applies it; objects are matched by code (users by email, versions by
+    date) and never deleted. Every code a file refers to must be declared in it."""
+
     tenant: ManifestTenant
     users: list[ManifestUser] = []
     sites: list[ManifestSite] = []
@@ -198,19 +293,6 @@ for _tag, _pattern, _first in (
     _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
 
 
-_INVALID: Any = object()
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-
-
-def _members(tp: Any) -> list[Any]:
-    """The alternatives of a field type, without ``Annotated`` constraints and ``None``."""
-    if get_origin(tp) is Annotated:
-        return _members(get_args(tp)[0])
-    if get_origin(tp) in (Union, types.UnionType):
-        return [m for arg in get_args(tp) for m in _members(arg)]
-    return [] if tp is type(None) else [tp]
-
-
 # The lists of objects a manifest is made of; an invalid one is left out and the rest still checked.
 _COLLECTIONS: frozenset[Any] = frozenset(
     {
@@ -225,108 +307,45 @@ _COLLECTIONS: frozenset[Any] = frozenset(
 )
 
 
-def _choices(tp: Any) -> list[str]:
-    options = _members(tp)
-    if len(options) == 1 and isinstance(options[0], type) and issubclass(options[0], Enum):
-        return [str(member.value) for member in options[0]]
-    if len(options) == 1 and get_origin(options[0]) is Literal:
-        return [str(arg) for arg in get_args(options[0])]
-    return []
-
-
-class _Reader:
-    """Converts a parsed manifest piece by piece, so one mistake does not hide the next: each part that
-    fails is reported at its path and left out (or defaulted), and everything else is still checked."""
+class _Reader(Walker):
+    """Converts a parsed manifest piece by piece (``core.validation``): each part that fails is reported
+    at its path and left out (or defaulted), and everything else is still checked."""
 
     def __init__(self) -> None:
-        self.errors: list[ManifestError] = []
+        super().__init__()
         # Where an item stood in its list, for lists that lost an invalid item before it.
         self.positions: dict[int, int] = {}
-        # The codes of items left out, by the path of their list.
-        self.dropped: dict[str, set[str]] = {}
+        # The items left out, by the path of their list: their codes count as declared, and the
+        # references they make are still checked.
+        self.dropped: dict[str, list[tuple[str, dict[Any, Any]]]] = {}
 
-    def convert(self, raw: Any, tp: Any, path: str) -> Any:
-        try:
-            return msgspec.convert(raw, tp)
-        except msgspec.ValidationError as exc:
-            failure = exc
-        before = len(self.errors)
-        options = _members(tp)
-        structs = [t for t in options if isinstance(t, type) and issubclass(t, msgspec.Struct)]
-        lists = [get_args(t)[0] for t in options if get_origin(t) is list]
-        value = _INVALID
-        if isinstance(raw, dict) and structs:
-            tag_field = structs[0].__struct_config__.tag_field
-            if len(structs) == 1:
-                value = self.struct(raw, structs[0], path)
-            elif tag_field is not None:
-                tagged = {t.__struct_config__.tag: t for t in structs}
-                if raw.get(tag_field) in tagged:
-                    value = self.struct(raw, tagged[raw[tag_field]], path)
-                else:
-                    kinds = ", ".join(str(tag) for tag in tagged)
-                    self.errors.append(ManifestError(_join(path, tag_field), f"expected one of: {kinds}"))
-        elif isinstance(raw, list) and len(lists) == 1:
-            value = self.list(raw, lists[0], path)
-        if len(self.errors) == before:
-            match = _AT.match(str(failure))
-            assert match is not None
-            message = match["message"]
-            if not match["path"] and _choices(tp):
-                message += f"; expected one of: {', '.join(_choices(tp))}"
-            self.errors.append(ManifestError(_join(path, match["path"] or ""), message))
-            return _INVALID
-        return value
+    @property
+    def errors(self) -> list[ManifestError]:
+        return [ManifestError(m.path, m.message) for m in self.mistakes]
 
-    def struct(
-        self,
-        raw: dict[Any, Any],
-        cls: type[msgspec.Struct],
-        path: str,
-        stand_ins: dict[str, Any] | None = None,
-    ) -> Any:
-        fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
-        values: dict[str, Any] = {}
-        broken = False
-        for key, item in raw.items():
-            name = str(key)
-            if name == cls.__struct_config__.tag_field:
-                continue
-            field = fields.get(name)
-            if field is None:
-                hint = difflib.get_close_matches(name, list(fields), n=1)
-                suffix = f"; did you mean {hint[0]!r}?" if hint else ""
-                self.errors.append(ManifestError(_join(path, name), f"unknown field{suffix}"))
-                continue
-            value = self.convert(item, field.type, _join(path, name))
-            if value is not _INVALID:
-                values[field.name] = value
-            elif stand_ins and field.name in stand_ins:
-                values[field.name] = stand_ins[field.name]
-            else:
-                broken = broken or field.required
-        for name, field in fields.items():
-            if field.required and name not in raw:
-                self.errors.append(ManifestError(_join(path, name), "required field missing"))
-                broken = True
-        return _INVALID if broken else cls(**values)
+    def unknown_field(self, name: str, known: list[str]) -> str:
+        return f"unknown field{did_you_mean(name, known)}"
+
+    def missing_field(self, name: str) -> str:
+        return "required field missing"
 
     def list(self, raw: list[Any], item_type: Any, path: str) -> Any:
         """The valid items of a collection of objects (users, sites, …); any other list is valid whole
         or not at all (a window without its broken day is not the window the file meant)."""
-        collection = item_type in _COLLECTIONS
+        if item_type not in _COLLECTIONS:
+            return super().list(raw, item_type, path)
         items = []
-        complete = True
         for i, item in enumerate(raw):
-            value = self.convert(item, item_type, f"{path}[{i}]")
-            if value is not _INVALID:
+            value = self.item(item, item_type, path, i)
+            if value is not INVALID:
                 self.positions[id(value)] = i
                 items.append(value)
-                continue
-            complete = False
-            if collection and isinstance(item, dict) and isinstance(item.get("code"), str):
-                self.dropped.setdefault(path, set()).add(item["code"])
-        return items if complete or collection else _INVALID
+            elif isinstance(item, dict):
+                self.dropped.setdefault(path, []).append((f"{path}[{i}]", item))
+        return items
+
+    def dropped_codes(self, path: str) -> set[str]:
+        return {item["code"] for _, item in self.dropped.get(path, []) if isinstance(item.get("code"), str)}
 
 
 def _join(path: str, name: str) -> str:
@@ -338,9 +357,21 @@ def _related(path: str, other: str) -> bool:
     return path == other or any(a.startswith((b + ".", b + "[")) for a, b in ((path, other), (other, path)))
 
 
-def load_manifest(text: str) -> tuple[Manifest | None, list[ManifestError]]:
+def declared_slug(text: str) -> str | None:
+    """The tenant a manifest is for, read as leniently as possible (to know whether it is new)."""
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader with fewer implicit types
+    except yaml.YAMLError:
+        return None
+    tenant = raw.get("tenant") if isinstance(raw, dict) else None
+    slug = tenant.get("slug") if isinstance(tenant, dict) else None
+    return slug if isinstance(slug, str) else None
+
+
+def load_manifest(text: str, *, new_tenant: bool = False) -> tuple[Manifest | None, list[ManifestError]]:
     """Parse and validate a whole manifest: every mistake in the file, each with its path; the manifest
-    only when there are none. References must resolve inside the file (the module's rules)."""
+    only when there are none. References must resolve inside the file (the module's rules); a manifest
+    that creates its tenant (``new_tenant``) names an admin among its users."""
     try:
         raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader with fewer implicit types
     except yaml.YAMLError as exc:
@@ -355,14 +386,20 @@ def load_manifest(text: str) -> tuple[Manifest | None, list[ManifestError]]:
     # A broken tenant block must not stop the rest of the file from being checked.
     stand_in = ManifestTenant(slug="invalid", name="invalid")
     manifest = reader.struct(raw, Manifest, "", stand_ins={"tenant": stand_in})
-    if manifest is _INVALID:
+    if manifest is INVALID:
         return None, reader.errors
     # A mistake already reported is not reported again by the checks that stumble over it.
+    reported = reader.errors
     found = [
-        e for e in _Checks(manifest, reader).run() if not any(_related(e.path, r.path) for r in reader.errors)
+        e
+        for e in _Checks(manifest, reader, new_tenant).run()
+        if not any(_related(e.path, r.path) for r in reported)
     ]
-    errors = reader.errors + found
+    errors = reported + found
     return (None, errors) if errors else (manifest, [])
+
+
+NO_ADMIN = "a new tenant needs an admin among its users (the first becomes its owner)"
 
 
 # --- checks beyond the types -----------------------------------------------------------------
@@ -372,10 +409,11 @@ class _Checks:
     """The rules of the REST API applied to the whole file, plus codes unique within the file and
     references resolved within it (a manifest is complete for what it names)."""
 
-    def __init__(self, manifest: Manifest, reader: _Reader) -> None:
+    def __init__(self, manifest: Manifest, reader: _Reader, new_tenant: bool = False) -> None:
         self.manifest = manifest
         self.positions = reader.positions
-        self.dropped = reader.dropped
+        self.reader = reader
+        self.new_tenant = new_tenant
         self.errors: list[ManifestError] = []
 
     def at(self, items: list[Any], name: str) -> Iterator[tuple[str, Any]]:
@@ -402,9 +440,14 @@ class _Checks:
         m = self.manifest
         self.add(rules.check_time_zone(m.tenant.time_zone, "tenant.time_zone"))
         # Codes of items already reported as broken still count as declared: one mistake, one error.
-        clients = {c.code for c in m.clients} | self.dropped.get("clients", set())
-        calendars = {c.code for c in m.calendars} | self.dropped.get("calendars", set())
-        sites = {s.code for s in m.sites} | self.dropped.get("sites", set())
+        dropped = self.reader.dropped
+        clients = {c.code for c in m.clients} | self.reader.dropped_codes("clients")
+        calendars = {c.code for c in m.calendars} | self.reader.dropped_codes("calendars")
+        sites = {s.code for s in m.sites} | self.reader.dropped_codes("sites")
+        if self.new_tenant and not any(u.role is Role.ADMIN for u in m.users):
+            roles = [item.get("role") for _, item in dropped.get("users", [])]
+            if Role.ADMIN.value not in roles:
+                self.error("users", NO_ADMIN)
         seen: set[str] = set()
         for path, calendar in self.at(m.calendars, "calendars"):
             self.unique(rules.join(path, "code"), calendar.code, seen, "calendar")
@@ -419,6 +462,8 @@ class _Checks:
             self.add(service.check_site(shape, path), {"client_id": "client"})
             if site.client is not None and site.client not in clients:
                 self.error(rules.join(path, "client"), f"no client {site.client!r} in this file")
+        for path, item in dropped.get("sites", []):
+            self.references(path, item, {"client": (clients, "client")})
         seen, contract_codes = set(), set[str]()
         for path, client in self.at(m.clients, "clients"):
             self.unique(rules.join(path, "code"), client.code, seen, "client")
@@ -426,23 +471,58 @@ class _Checks:
             service_codes: set[str] = set()
             for service_path, offered in self.at(client.services, rules.join(path, "services")):
                 self.unique(rules.join(service_path, "code"), offered.code, service_codes, "service")
-            service_codes |= self.dropped.get(rules.join(path, "services"), set())
+            service_codes |= self.reader.dropped_codes(rules.join(path, "services"))
             for contract_path, contract in self.at(client.contracts, rules.join(path, "contracts")):
                 self.unique(rules.join(contract_path, "code"), contract.code, contract_codes, "contract")
                 self.contract(contract_path, contract, client, service_codes, calendars, sites)
+            for contract_path, item in dropped.get(rules.join(path, "contracts"), []):
+                known = {"calendar": (calendars, "calendar"), "site": (sites, "site")}
+                self.references(contract_path, item, known)
+                offered = item.get("service")
+                if isinstance(offered, str) and offered not in service_codes:
+                    self.error(
+                        rules.join(contract_path, "service"),
+                        f"no service {offered!r} under client {client.code}",
+                    )
         seen = set()
         for path, user in self.at(m.users, "users"):
             self.unique(rules.join(path, "email"), user.email.lower(), seen, "email")
             self.user(path, user, clients)
+        for path, item in dropped.get("users", []):
+            self.references(path, item, {"client": (clients, "client")})
         logins = {u.email.lower(): u.role for u in m.users}
         contract_codes |= {
-            code for key, codes in self.dropped.items() if key.endswith("contracts") for code in codes
+            code for key in dropped if key.endswith("contracts") for code in self.reader.dropped_codes(key)
         }
         seen, linked = set(), set[str]()
         for path, person in self.at(m.staff, "staff"):
             self.unique(rules.join(path, "code"), person.code, seen, "staff code")
             self.staff(path, person, logins, linked, sites, contract_codes)
+        for path, item in dropped.get("staff", []):
+            known = {
+                "sites": (sites, "site"),
+                "trained_contracts": (contract_codes, "contract"),
+                "excluded_contracts": (contract_codes, "contract"),
+            }
+            self.references(path, item, known)
+            login = item.get("user")
+            if isinstance(login, str) and login.lower() not in logins:
+                self.error(rules.join(path, "user"), f"no user {login!r} in this file")
         return self.errors
+
+    def references(self, path: str, item: dict[Any, Any], known: dict[str, tuple[set[str], str]]) -> None:
+        """The codes an item left out for a mistake names: each must still be declared in the file, so that
+        this is found in the same pass as the mistake."""
+        for name, (codes, what) in known.items():
+            value = item.get(name)
+            listed = [(rules.join(path, name), value)] if isinstance(value, str) else []
+            if isinstance(value, list):
+                listed = [
+                    (rules.join(path, f"{name}[{i}]"), v) for i, v in enumerate(value) if isinstance(v, str)
+                ]
+            for where, code in listed:
+                if code not in codes:
+                    self.error(where, f"no {what} {code!r} in this file")
 
     def staff(
         self,
@@ -582,29 +662,89 @@ def rate_plan_create(
 # --- writing a manifest ----------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """Builtins for YAML, leaving out every field that equals its default (dates stay dates)."""
+# How the items of a list of objects are told apart, to follow a source file's order.
+_IDENTITY = ("code", "email", "effective_from")
+
+
+def _plain(value: Any, like: Any = None) -> Any:
+    """Builtins for YAML, leaving out every field that equals its default (dates stay dates, whole numbers
+    stay integers). ``like`` is the same piece of a source file, parsed: its keys keep their order, its
+    items theirs, and what it states explicitly is written even when it is the default."""
+    if isinstance(value, ManifestContract) and isinstance(like, dict):
+        value = _shorthand(value, like)
     if isinstance(value, msgspec.Struct):
+        stated = like if isinstance(like, dict) else {}
         config = value.__struct_config__
         out: dict[str, Any] = {config.tag_field: config.tag} if config.tag_field else {}
         for field in msgspec.structs.fields(value):
             item = getattr(value, field.name)
-            if field.default is not msgspec.NODEFAULT and item == field.default:
+            default = field.default
+            if field.default_factory is not msgspec.NODEFAULT:
+                default = field.default_factory()
+            if default is not msgspec.NODEFAULT and item == default and field.encode_name not in stated:
                 continue
-            if field.default_factory is not msgspec.NODEFAULT and item == field.default_factory():
-                continue
-            out[field.encode_name] = _plain(item)
-        return out
+            out[field.encode_name] = _plain(item, stated.get(field.encode_name))
+        if isinstance(value, schemas.CalendarCreate) and value.holiday_country is None:
+            out["holiday_country"] = schemas.NO_HOLIDAYS
+        return {**{key: out[key] for key in stated if key in out}, **out}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return _plain_list(value, like if isinstance(like, list) else [])
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
+
+
+def _identity(item: Any) -> Any:
+    if isinstance(item, msgspec.Struct):
+        item = {f: getattr(item, f, None) for f in _IDENTITY}
+    if isinstance(item, dict):
+        for name in _IDENTITY:
+            key = item.get(name)
+            if key is not None:
+                return name, str(key).lower()
+    return None
+
+
+def _plain_list(values: list[Any], like: list[Any]) -> list[Any]:
+    """Items in the source's order where it lists them (matched by code, email or date), then the rest."""
+    if not like or not all(isinstance(v, msgspec.Struct) for v in values):
+        return [_plain(v, like[i] if i < len(like) else None) for i, v in enumerate(values)]
+    where = {_identity(item): i for i, item in enumerate(like) if _identity(item) is not None}
+    if not where:
+        return [_plain(v, like[i] if i < len(like) else None) for i, v in enumerate(values)]
+    ordered = sorted(values, key=lambda v: where.get(_identity(v), len(like)))
+    return [_plain(v, like[where[_identity(v)]] if _identity(v) in where else None) for v in ordered]
+
+
+def _shorthand(contract: ManifestContract, like: dict[Any, Any]) -> ManifestContract:
+    """A contract written with the shorthands its source uses: one SLA version from the start date as
+    ``objectives``, one rate plan version as ``rate_plan``."""
+    if "objectives" in like and contract.objectives is None:
+        if not contract.sla_policies:
+            contract = replace(contract, objectives=defaults.OBJECTIVES[contract.work_type])
+        elif len(contract.sla_policies) == 1 and contract.sla_policies[0].effective_from in (
+            None,
+            contract.start_date,
+        ):
+            contract = replace(contract, objectives=contract.sla_policies[0].objectives, sla_policies=[])
+    if "rate_plan" in like and contract.rate_plan is None and len(contract.rate_plans) == 1:
+        plan = contract.rate_plans[0]
+        stated = isinstance(like["rate_plan"], dict) and "effective_from" in like["rate_plan"]
+        if plan.effective_from == contract.start_date and not stated:
+            plan = replace(plan, effective_from=None)
+        contract = replace(contract, rate_plan=plan, rate_plans=[])
+    return contract
 
 
 class _Dumper(yaml.SafeDumper):
     """Block style for structure, one-line flow style for small flat items (a user, a window, a tier),
     the way people write these files by hand."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        # Items indented under their key, as in hand-written files.
+        super().increase_indent(flow, False)
 
     def represent_dict(self, data: Any) -> yaml.MappingNode:
         flat = all(_scalar(v) or (isinstance(v, list) and all(map(_scalar, v))) for v in data.values())
@@ -628,6 +768,13 @@ def _scalar(value: Any) -> bool:
     return not isinstance(value, dict | list)
 
 
-def dump_manifest(manifest: Manifest) -> str:
-    body = yaml.dump(_plain(manifest), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+def dump_manifest(manifest: Manifest, like: str | None = None) -> str:
+    """The manifest as YAML; ``like``, the file it came from, gives its order of objects and keys and its
+    shorthands, so that a diff against it shows only what differs."""
+    source = yaml.load(like, Loader=_Loader) if like else None  # noqa: S506 - a SafeLoader, fewer types
+    tenant = source.get("tenant") if isinstance(source, dict) else None
+    if isinstance(tenant, dict) and tenant.get("demo") is True:
+        # Not stored with the tenant: it only says how the file's new users get their passwords.
+        manifest = replace(manifest, tenant=replace(manifest.tenant, demo=True))
+    body = yaml.dump(_plain(manifest, source), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
     return f"# yaml-language-server: $schema=manifest.schema.json\n{body}"
