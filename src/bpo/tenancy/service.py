@@ -623,6 +623,30 @@ async def get_tenant(runtime: Runtime, slug: str) -> schemas.Tenant:
         return tenant_view(tenant)
 
 
+async def retire_tenant(runtime: Runtime, slug: str) -> str | None:
+    """Free ``slug`` for a new tenant. The tenant that held it keeps its rows (the audit log and finalized
+    invoices are never deleted) under a new slug, and no longer logs in or runs jobs. Returns that slug,
+    or None when no tenant held ``slug``."""
+    async with runtime.db.platform() as session:
+        tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug).with_for_update())
+        if tenant is None:
+            return None
+        tenant.slug = f"{slug[:39]}-retired-{datetime.now(UTC):%Y%m%d%H%M%S}"
+        tenant.status = "retired"
+        await session.execute(SET_TENANT, {"tenant_id": str(tenant.id)})
+        audit.append(
+            session,
+            tenant_id=tenant.id,
+            actor_id=None,
+            action="tenant.retired",
+            object_type="tenant",
+            object_id=tenant.id,
+            slug=slug,
+            retired_slug=tenant.slug,
+        )
+        return tenant.slug
+
+
 async def active_tenant_ids(runtime: Runtime) -> Sequence[uuid.UUID]:
     async with runtime.db.platform() as session:
         return (await session.scalars(select(Tenant.id).where(Tenant.status == "active"))).all()

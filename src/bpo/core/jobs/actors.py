@@ -70,7 +70,7 @@ def tenant_actor(
                         return
                     await fn(session, tenant, **kwargs)
                     await mark_completed(session, tenant, job)
-                log.info("job_done")
+                log.debug("job_done")
 
         dramatiq.actor(actor_name=name, queue_name=queue, **options)(run)
         return fn
