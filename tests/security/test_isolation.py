@@ -98,6 +98,14 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /schema/openapi.json": Public("the OpenAPI document"),
     "GET /schema/oauth2-redirect.html": Public("Swagger UI helper page"),
     "GET /schema/{path}": Public("not-found page of the docs"),
+    "GET /schema/assets/scalar/{file_path}": Public("the docs UI's script, shipped in the package"),
+    "HEAD /schema/assets/scalar/{file_path}": Public("the docs UI's script, shipped in the package"),
+    "GET /schema/assets/swagger-ui/{file_path}": Public(
+        "the docs UI's scripts and styles, shipped in the package"
+    ),
+    "HEAD /schema/assets/swagger-ui/{file_path}": Public(
+        "the docs UI's scripts and styles, shipped in the package"
+    ),
     # authentication
     "POST /v1/auth/token": Public("login"),
     "POST /v1/auth/refresh": Public("the refresh token is the credential"),
