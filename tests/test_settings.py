@@ -58,6 +58,8 @@ def test_a_misspelt_variable_is_rejected_not_ignored(env: pytest.MonkeyPatch) ->
         ("BPO_ENVIRONMENT", "staging"),
         ("BPO_MAX_BODY_BYTES", "10"),
         ("BPO_ACCESS_TOKEN_TTL_SECONDS", "0"),
+        ("BPO_WEB_SESSION_IDLE_SECONDS", "10"),
+        ("BPO_WEB_SESSION_MAX_SECONDS", "31536000"),
     ],
 )
 def test_an_invalid_value_is_rejected_naming_the_variable(
@@ -84,6 +86,25 @@ def test_valid_values_are_accepted(env: pytest.MonkeyPatch) -> None:
     assert settings.log_level == "DEBUG"
     assert settings.port == 65535
     assert not settings.embedded_database
+
+
+def test_the_web_session_lasts_30_minutes_idle_and_12_hours_at_most(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.web_session_idle_seconds, settings.web_session_max_seconds) == (1_800, 43_200)
+
+    env.setenv("BPO_WEB_SESSION_IDLE_SECONDS", "3600")
+    env.setenv("BPO_WEB_SESSION_MAX_SECONDS", "28800")
+    settings = load_settings()
+    assert (settings.web_session_idle_seconds, settings.web_session_max_seconds) == (3_600, 28_800)
+
+
+def test_the_web_session_idle_timeout_cannot_exceed_its_lifetime(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BPO_WEB_SESSION_IDLE_SECONDS", "7200")
+    env.setenv("BPO_WEB_SESSION_MAX_SECONDS", "3600")
+
+    with pytest.raises(SettingsError, match="BPO_WEB_SESSION_IDLE_SECONDS") as raised:
+        load_settings()
+    assert "\n" not in str(raised.value)
 
 
 def test_the_log_format_is_unset_by_default(env: pytest.MonkeyPatch) -> None:

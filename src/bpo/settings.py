@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     platform_token: SecretStr | None = None
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
+    # The dashboard's browser session: ends after this long without a request, and this long after sign-in
+    # whatever the activity; its access token is renewed within these bounds.
+    web_session_idle_seconds: int = Field(default=1_800, ge=60, le=86_400)
+    web_session_max_seconds: int = Field(default=43_200, ge=300, le=7 * 86_400)
     login_attempts_per_window: int = Field(default=10, ge=1)
     login_attempts_per_ip: int = Field(default=100, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
@@ -136,6 +140,15 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
                 raise ValueError(f"production requires {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> Settings:
+        if self.web_session_idle_seconds > self.web_session_max_seconds:
+            raise ValueError(
+                f"{ENV_PREFIX}WEB_SESSION_IDLE_SECONDS ({self.web_session_idle_seconds}) must not exceed "
+                f"{ENV_PREFIX}WEB_SESSION_MAX_SECONDS ({self.web_session_max_seconds})"
+            )
         return self
 
     @property

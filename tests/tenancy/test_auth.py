@@ -5,9 +5,13 @@ import uuid
 
 import httpx
 import jwt
+import msgspec
 import pytest
 
+from bpo.core.runtime import Runtime
 from bpo.settings import Settings
+from bpo.tenancy import service
+from bpo.tenancy.schemas import CredentialHolder, RefreshRequest
 from tests.support.factories import (
     PASSWORD,
     PLATFORM_HEADERS,
@@ -288,3 +292,59 @@ class TestPlatform:
         assert field in str(problem["errors"])
         slug = body["slug"]
         assert (await client.get(f"/v1/platform/tenants/{slug}", headers=PLATFORM_HEADERS)).status_code == 404
+
+
+class TestBrowserSessionRenewal:
+    async def test_revoking_the_login_refresh_token_names_its_holder_once(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant = await create_tenant(client)
+        user, _ = await create_user(client, tenant, role="supervisor")
+        refresh = RefreshRequest(
+            refresh_token=(await login(client, tenant.slug, user["email"]))["refresh_token"]
+        )
+        holder = await service.revoke(runtime, refresh)
+        assert holder == CredentialHolder(tenant_id=tenant.id, user_id=uuid.UUID(user["id"]), token_version=0)
+        assert await service.revoke(runtime, refresh) is None
+        assert (await client.post("/v1/auth/refresh", json={"refresh_token": refresh.refresh_token})).is_error
+
+    async def test_renews_only_while_the_token_version_holds(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant = await create_tenant(client)
+        user, _ = await create_user(client, tenant, role="supervisor")
+        holder = CredentialHolder(tenant_id=tenant.id, user_id=uuid.UUID(user["id"]), token_version=0)
+        token = await service.renew_access_token(runtime, holder)
+        assert token is not None
+        me = await client.get("/v1/me", headers=headers_for(token))
+        assert me.status_code == 200
+        assert me.json()["user"]["id"] == user["id"]
+
+        await client.patch(f"/v1/users/{user['id']}", json={"role": "account_manager"}, headers=tenant.admin)
+        assert await service.renew_access_token(runtime, holder) is None
+        moved_on = msgspec.structs.replace(holder, token_version=1)
+        renewed = await service.renew_access_token(runtime, moved_on)
+        assert renewed is not None
+        assert jwt.decode(renewed, options={"verify_signature": False})["role"] == "account_manager"
+
+        await client.delete(f"/v1/users/{user['id']}", headers=tenant.admin)
+        for version in (1, 2):
+            assert (
+                await service.renew_access_token(
+                    runtime, msgspec.structs.replace(moved_on, token_version=version)
+                )
+                is None
+            )
+
+    async def test_not_across_tenants_nor_for_a_retired_tenant(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant, other = await create_tenant(client), await create_tenant(client)
+        user, _ = await create_user(client, tenant, role="supervisor")
+        holder = CredentialHolder(tenant_id=tenant.id, user_id=uuid.UUID(user["id"]), token_version=0)
+        assert (
+            await service.renew_access_token(runtime, msgspec.structs.replace(holder, tenant_id=other.id))
+            is None
+        )
+        await service.retire_tenant(runtime, tenant.slug)
+        assert await service.renew_access_token(runtime, holder) is None

@@ -41,6 +41,15 @@ class TokenResponse(msgspec.Struct, kw_only=True):
     refresh_token: str
 
 
+class CredentialHolder(msgspec.Struct, frozen=True, kw_only=True):
+    """Whose login a credential came from, at which token version: the dashboard's browser session keeps
+    this instead of a refresh token, and gets access tokens only while the version still matches."""
+
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    token_version: int
+
+
 class UserCreate(Strict):
     email: Email
     role: Role

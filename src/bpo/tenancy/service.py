@@ -111,23 +111,41 @@ async def _issue_tokens(runtime: Runtime, session: AsyncSession, user: User) -> 
             expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
     )
-    access = issue_access_token(
-        runtime.signing_key,
-        AccessClaims(
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            role=Role(user.role),
-            client_id=user.client_id,
-            staff_id=user.staff_id,
-        ),
-        settings.access_token_ttl_seconds,
-    )
     return schemas.TokenResponse(
-        access_token=access,
+        access_token=_access_token(runtime, user),
         token_type="bearer",
         expires_in=settings.access_token_ttl_seconds,
         refresh_token=secret.render(REFRESH_PREFIX),
     )
+
+
+def _access_token(runtime: Runtime, user: User) -> str:
+    claims = AccessClaims(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        role=Role(user.role),
+        client_id=user.client_id,
+        staff_id=user.staff_id,
+    )
+    return issue_access_token(runtime.signing_key, claims, runtime.settings.access_token_ttl_seconds)
+
+
+async def renew_access_token(runtime: Runtime, holder: schemas.CredentialHolder) -> str | None:
+    """A fresh access token for a browser session, or None when it must end: the user or tenant is no
+    longer active, or the user's token version moved on (password, role or binding changed)."""
+    async with runtime.db.tenant(holder.tenant_id) as session:
+        user = await session.scalar(
+            select(User)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(
+                User.tenant_id == holder.tenant_id,
+                User.id == holder.user_id,
+                User.is_active,
+                User.token_version == holder.token_version,
+                Tenant.status == "active",
+            )
+        )
+        return _access_token(runtime, user) if user is not None else None
 
 
 async def refresh(runtime: Runtime, request: schemas.RefreshRequest) -> schemas.TokenResponse:
@@ -162,12 +180,13 @@ async def refresh(runtime: Runtime, request: schemas.RefreshRequest) -> schemas.
     raise invalid
 
 
-async def revoke(runtime: Runtime, request: schemas.RefreshRequest) -> None:
+async def revoke(runtime: Runtime, request: schemas.RefreshRequest) -> schemas.CredentialHolder | None:
+    """Revoke a refresh token; whose it was (None: unknown or already revoked)."""
     parsed = parse_secret(request.refresh_token, REFRESH_PREFIX)
     if parsed is None:
-        return
+        return None
     async with runtime.db.tenant(parsed.tenant_id) as session:
-        await session.execute(
+        revoked = await session.execute(
             update(RefreshToken)
             .where(
                 RefreshToken.tenant_id == parsed.tenant_id,
@@ -175,7 +194,14 @@ async def revoke(runtime: Runtime, request: schemas.RefreshRequest) -> None:
                 RefreshToken.revoked_at.is_(None),
             )
             .values(revoked_at=func.now())
+            .returning(RefreshToken.tenant_id, RefreshToken.user_id, RefreshToken.token_version)
         )
+        row = revoked.one_or_none()
+    if row is None:
+        return None
+    return schemas.CredentialHolder(
+        tenant_id=row.tenant_id, user_id=row.user_id, token_version=row.token_version
+    )
 
 
 async def _revoke_refresh_tokens(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:

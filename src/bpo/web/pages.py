@@ -32,14 +32,18 @@ from bpo.web.session import (
     DASHBOARD_ROLES,
     PREFIX,
     SESSION_COOKIE,
+    WEB_COOKIE,
     CsrfRejected,
     SecurityHeadersMiddleware,
+    SessionRenewalMiddleware,
     SignInRequired,
     check_csrf,
+    csrf_binding,
     csrf_token,
-    expired_session_cookie,
+    expired_session_cookies,
     new_csrf_cookie,
-    session_cookie,
+    new_web_session,
+    session_cookies,
     session_scope,
 )
 from bpo.web.views import Period, client_dashboard
@@ -82,7 +86,7 @@ def page(
         cookie = new_csrf_cookie(request)
         cookies.append(cookie)
         nonce = cookie.value or ""
-    session = request.cookies.get(SESSION_COOKIE, "") if caller is not None else ""
+    session = csrf_binding(request) if caller is not None else ""
     runtime: Runtime = request.app.state.runtime
     return Template(
         template_name=template,
@@ -140,29 +144,36 @@ class SignInController(Controller):
             return _login_page(
                 request, tenant=tenant, email=email, error=exc.detail, status=429, headers=exc.headers
             )
-        # The browser keeps only the access token; the refresh token issued with it would be a live
-        # credential nobody holds, so it is revoked at once.
-        await tenancy.revoke(runtime, tenancy_schemas.RefreshRequest(refresh_token=tokens.refresh_token))
+        # The browser keeps no refresh token: one in a cookie would be a long-lived credential, and tabs
+        # rotating it would trip reuse detection. It is revoked at once; the signed session cookie renews
+        # access tokens instead, for as long as the token version it was issued at holds.
+        holder = await tenancy.revoke(
+            runtime, tenancy_schemas.RefreshRequest(refresh_token=tokens.refresh_token)
+        )
         scope = await authenticate(runtime, f"Bearer {tokens.access_token}", None)
         if scope.role not in DASHBOARD_ROLES:
             error = "This account has no SLA dashboards; ask your operator for a client viewer login."
             return _login_page(request, tenant=tenant, email=email, error=error, status=403)
+        if holder is None:
+            # Revoked by a password or role change in the instant since login.
+            return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
+        session = new_web_session(holder)
         # A fresh CSRF cookie too, so one planted before login is useless after it.
-        cookies = [session_cookie(request, tokens.access_token, tokens.expires_in), new_csrf_cookie(request)]
+        cookies = [*session_cookies(request, runtime, session, tokens.access_token), new_csrf_cookie(request)]
         return Redirect(PREFIX, status_code=303, cookies=cookies)
 
     @post("/logout", summary="Sign out of the dashboard", status_code=303)
     async def logout(
         self, request: Request[Any, Any, Any], data: URLEncodedBody[LogoutForm]
     ) -> Response[Any]:
-        session = request.cookies.get(SESSION_COOKIE)
+        session = csrf_binding(request)
         if session:
             check_csrf(request, data.csrf_token, session=session)
         return Redirect(
             f"{PREFIX}/login",
             status_code=303,
             query_params={"reason": "signed-out"},
-            cookies=[expired_session_cookie(request)],
+            cookies=expired_session_cookies(request),
         )
 
 
@@ -208,7 +219,8 @@ def _error_page(request: Request[Any, Any, Any], status: int, title: str, messag
 
 def sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
     query = {"reason": exc.reason} if exc.reason else None
-    cookies = [expired_session_cookie(request)] if request.cookies.get(SESSION_COOKIE) else []
+    signed_in = request.cookies.get(SESSION_COOKIE) or request.cookies.get(WEB_COOKIE)
+    cookies = expired_session_cookies(request) if signed_in else []
     return Redirect(f"{PREFIX}/login", status_code=303, query_params=query, cookies=cookies)
 
 
@@ -257,7 +269,10 @@ DASHBOARD = Router(
     ],
     # Pages take the caller from the session cookie; the app's session dependency then sets its tenant.
     dependencies={"caller": Provide(session_scope)},
-    middleware=[SecurityHeadersMiddleware(static_prefix=PREFIX + STATIC_PATH)],
+    middleware=[
+        SecurityHeadersMiddleware(static_prefix=PREFIX + STATIC_PATH),
+        SessionRenewalMiddleware(static_prefix=PREFIX + STATIC_PATH),
+    ],
     exception_handlers={
         SignInRequired: sign_in,
         CsrfRejected: csrf_rejected,
