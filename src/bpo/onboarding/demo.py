@@ -64,7 +64,7 @@ async def load_demo(settings: Settings, path: Path, *, reset: bool = False) -> D
 
 
 async def add_activity(settings: Settings, slug: str, days: int = HISTORY_DAYS) -> Activity:
-    """Recent synthetic activity for a demo tenant (see bpo.tenancy.demo_activity)."""
+    """Recent synthetic activity for a demo tenant (see bpo.onboarding.demo_activity)."""
     runtime = Runtime.create(settings)
     try:
         return await seed_activity(runtime, slug, days=days)
