@@ -443,13 +443,18 @@ async def contract_sla(
     )
 
 
+def _previous_first(first: date, last: date) -> date:
+    """The first day of the range as long as ``first``..``last`` that ends the day before it."""
+    return first - (last - first + timedelta(days=1))
+
+
 async def _contracts_read_by_day(
     session: AsyncSession, scope: Scope, ids: list[uuid.UUID], zone: ZoneInfo, first: date, last: date
 ) -> list[uuid.UUID]:
     """The contracts whose per-day rollups in ``zone`` can answer the range and the one before it; the
     others are read from hourly rows (a range whose days the zone's clocks cut unevenly, or a contract
     whose days were never rolled up in this zone)."""
-    previous_first = first - (last - first + timedelta(days=1))
+    previous_first = _previous_first(first, last)
     if not (cut_cleanly(previous_first, first - timedelta(days=1), zone) and cut_cleanly(first, last, zone)):
         return []
     return list(
@@ -473,7 +478,7 @@ async def _objective_counts(
     last: date,
 ) -> dict[tuple[uuid.UUID, str, bool], list[int]]:
     """(contract, objective, in the range rather than the one before) -> [met, breached]."""
-    previous_first = first - (last - first + timedelta(days=1))
+    previous_first = _previous_first(first, last)
     lower, upper = day_bounds(first, last, zone)
     previous_lower, _ = day_bounds(previous_first, first - timedelta(days=1), zone)
     current_day = SlaPeriod.starts_on >= first
@@ -586,7 +591,7 @@ async def client_sla(
     client = await clients.get_client_row(session, scope, client_id)
     zone = ZoneInfo(client.time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
-    previous_first = first - (last - first + timedelta(days=1))
+    previous_first = _previous_first(first, last)
     visible = await session.scalars(
         contracts.visible_contracts(scope).where(Contract.client_id == client.id).order_by(Contract.code)
     )
