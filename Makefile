@@ -28,9 +28,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# The 25 slowest tests are listed at the end of every run.
+# Test files run in parallel processes (pytest-xdist), each with its own embedded PostgreSQL and Redis
+# (or its own database and Redis databases on servers given by BPO_DATABASE_URL / BPO_REDIS_URL); the 25
+# slowest tests are listed at the end of every run. PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 3
 pytest: install
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 # Schema fuzzing in depth: many examples per operation, boundary values, stateful sequences (CI runs a few).
 fuzz: install

@@ -5,6 +5,7 @@ served over HTTP by uvicorn on 127.0.0.1. Every test works on tenants of its own
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import tempfile
 import uuid
 import warnings
@@ -25,6 +26,7 @@ from bpo.migrations.runner import upgrade  # noqa: E402
 from bpo.settings import Settings, load_settings  # noqa: E402
 from tests.support.factories import PLATFORM_TOKEN  # noqa: E402
 from tests.support.processes import process_env  # noqa: E402
+from tests.support.redis_databases import session_database  # noqa: E402
 from tests.support.server import ServerThread  # noqa: E402
 
 
@@ -72,7 +74,7 @@ def settings() -> Iterator[Settings]:
             "environment": "test",
             "database_url": database_url or services.database_url,
             "migration_database_url": None,
-            "redis_url": base.redis_url or services.redis_url,
+            "redis_url": (base.redis_url and session_database(base.redis_url)) or services.redis_url,
             "data_dir": tmp,
             "platform_token": PLATFORM_TOKEN,
             "login_attempts_per_ip": 100_000,
@@ -81,7 +83,14 @@ def settings() -> Iterator[Settings]:
             "log_level": "WARNING",
         }
     )
-    upgrade(resolved)
+    if database_url:
+        # Parallel processes migrate databases of their own on one server; the roles they create and
+        # grant are the server's, so one process at a time.
+        with open(Path(tempfile.gettempdir()) / "bpo-test-migrations.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            upgrade(resolved)
+    else:
+        upgrade(resolved)
     try:
         yield resolved
     finally:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from bpo.settings import Settings
 from tests.support.paths import REPO
 from tests.support.processes import BPO, command_env, free_port
-from tests.support.redis_databases import E2E_DB, other_database
+from tests.support.redis_databases import e2e_database
 
 
 def _plain(url: str) -> str:
@@ -42,7 +42,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         # A Redis database of its own: the stack's worker takes only the stack's jobs, and no test
         # worker of the session takes the stack's.
-        self.redis_url = other_database(settings.redis_url, E2E_DB)
+        self.redis_url = e2e_database(settings.redis_url)
         self.env = command_env(
             settings,
             BPO_DATABASE_URL=self.database_url,

@@ -236,7 +236,7 @@ async def test_jobs_lost_by_a_redis_restart_without_persistence_are_sent_again_a
     assert await scheduler.resend_lost(grace=timedelta(0)) == 0
 
     # Redis comes back empty, as after a restart without persistence: the waiting jobs are gone.
-    await runtime.redis.flushall()
+    await runtime.redis.flushdb()
     worker = BpoProcess(
         ["worker", "--queue", SLA_QUEUE, "--threads", "2"],
         process_env(stack.settings),

@@ -23,7 +23,7 @@ from bpo.settings import Settings
 from tests.support.factories import PASSWORD, get_ok, headers_for, login
 from tests.support.paths import DEMO_MANIFEST
 from tests.support.processes import BPO, command_env
-from tests.support.redis_databases import DEMO_JOBS_DB, other_database
+from tests.support.redis_databases import demo_jobs_database
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ ACTIVITY = re.compile(
 @pytest.fixture
 def jobs_redis(settings: Settings) -> Iterator[str]:
     assert settings.redis_url
-    url = other_database(settings.redis_url, DEMO_JOBS_DB)
+    url = demo_jobs_database(settings.redis_url)
     yield url
     redis.Redis.from_url(url).flushdb()
 
