@@ -25,6 +25,7 @@ from bpo.core.api_docs import ScalarDocs, SwaggerDocs
 from bpo.core.guards import scope_of
 from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
+from bpo.core.input_guard import InputGuardMiddleware
 from bpo.core.jobs import outbox
 from bpo.core.logging import configure_logging
 from bpo.core.observability import RequestContext, metrics_payload
@@ -158,6 +159,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         middleware=[
             AllowHeaderMiddleware(),
             DefineMiddleware(AuthenticationMiddleware, exclude=[*PUBLIC_PATHS, *COOKIE_PATHS]),
+            InputGuardMiddleware(),
             IdempotencyMiddleware(),
         ],
         exception_handlers={**EXCEPTION_HANDLERS, **STAFFING_EXCEPTION_HANDLERS},

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.core.errors import FieldErrors, Invalid, field_error
 from bpo.core.pagination import MAX_PAGE_SIZE
 from bpo.core.scope import Scope
+from bpo.core.types import FIRST_DATE, LAST_DATE
 
 # The request's transaction (tenant set) and the caller's scope, provided by the app.
 Session = NamedDependency[AsyncSession]
@@ -26,11 +27,6 @@ Cursor = Annotated[str | None, QueryParameter(max_length=64, description="next_c
 # offset), not as whatever a datetime parameter would take: a bare number would pass for a Unix time.
 INSTANT: dict[str, Any] = {"max_length": 40, "schema_extra": {"format": "date-time"}}
 INSTANT_FORMAT = "an ISO 8601 date and time with a UTC offset, e.g. 2026-10-01T00:00:00+09:00"
-
-# The local dates a period may name. Turning a date into instants looks at days either side of it (zone
-# offsets, clock changes), which near date.min and date.max is past what a datetime can hold.
-FIRST_DATE = date(1970, 1, 1)
-LAST_DATE = date(9998, 12, 31)
 
 
 def _instant(text: str) -> datetime | None:

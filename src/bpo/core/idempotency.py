@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from litestar.enums import ScopeType
-from litestar.exceptions import ClientException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Send
 from litestar.types import Scope as ASGIScope
@@ -21,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from bpo.core.errors import BadRequest, Conflict, field_error
+from bpo.core.input_guard import read_body, replaying
 from bpo.core.models import IdempotencyRecord
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Scope
@@ -56,7 +56,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 errors=[field_error("header.Idempotency-Key", "1-255 visible ASCII characters")],
             )
         runtime: Runtime = http["litestar_app"].state.runtime
-        body = await _read_body(receive, runtime.settings.max_body_bytes)
+        body = await read_body(receive, runtime.settings.max_body_bytes)
         digest = hashlib.sha256()
         for part in (
             http["method"],
@@ -75,11 +75,6 @@ class IdempotencyMiddleware(ASGIMiddleware):
         captured: dict[str, Any] = {"status": 500, "content_type": None, "body": bytearray()}
         held: list[Message] = []
 
-        async def replay_receive() -> Any:
-            nonlocal body
-            chunk, body = body, b""
-            return {"type": "http.request", "body": chunk, "more_body": False}
-
         async def capture_send(message: Message) -> None:
             # Held back until the outcome is stored: a retry sent as soon as the client has the
             # response must find it stored, not still in progress.
@@ -93,7 +88,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 captured["body"].extend(message.get("body", b""))
 
         try:
-            await next_app(scope, replay_receive, capture_send)
+            await next_app(scope, replaying(body), capture_send)
         except BaseException:
             await _release(runtime, caller, key)
             raise
@@ -120,21 +115,6 @@ def _without_secrets(scope: dict[str, Any], body: bytes) -> bytes:
     if isinstance(document, dict):
         document.update({name: None for name in fields if name in document})
     return json.dumps(document, separators=(",", ":")).encode()
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The whole body, which must be buffered to hash it: so the app's body limit applies here too."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message: Any = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ClientException(status_code=413, detail="The request body is too large.")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 async def _claim(runtime: Runtime, caller: Scope, key: str, request_hash: str) -> IdempotencyRecord | None:

@@ -94,8 +94,9 @@ def problem_statuses(route: HTTPRoute, handler: HTTPRouteHandler, method: str) -
     public = bool(handler.opt.get("exclude_from_auth"))
     statuses = {503}
     if has_body:
-        # 400: not JSON; 413: over the body limit; 422: JSON that breaks the schema or a rule.
-        statuses |= {400, 413, 422}
+        # 400: not JSON (or not UTF-8, or nested too deep); 413: over the body limit; 415: not sent as
+        # the operation's media type; 422: JSON that breaks the schema or a rule (NUL in a string too).
+        statuses |= {400, 413, 415, 422}
     if route.path_parameters or set(signature) - {"data", "session", "caller", "request"}:
         statuses.add(422)
     if not public:

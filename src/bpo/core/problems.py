@@ -220,6 +220,17 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return problem_response(request, status=status, slug=slug, detail=detail, headers=headers)
 
 
+def handle_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[bytes]:
+    """The JSON decoder's own check of UTF-8 (so valid bodies pay nothing more for it)."""
+    return problem_response(
+        request,
+        status=400,
+        slug="malformed-request",
+        title="Malformed request body",
+        detail=f"The request is not valid UTF-8 (byte {exc.start}).",
+    )
+
+
 def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.warning("database_unavailable", error=type(exc).__name__)
     return problem_response(
@@ -283,6 +294,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     BpoError: handle_bpo_error,
     HTTPException: handle_http_exception,
+    UnicodeDecodeError: handle_undecodable,
     Exception: handle_unexpected,
 }
 

@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
+
+# The dates and instants (in UTC) a request may name. Turning a date into instants looks at days either
+# side of it (zone offsets, clock changes), which near date.min and date.max is past what a datetime can
+# hold; an offset can carry an instant past them too.
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(9998, 12, 31)
+FIRST_INSTANT = datetime(FIRST_DATE.year, FIRST_DATE.month, FIRST_DATE.day, tzinfo=UTC)
+LAST_INSTANT = datetime(LAST_DATE.year, LAST_DATE.month, LAST_DATE.day, 23, 59, 59, 999999, tzinfo=UTC)
 
 # (?!\n) before $: Python's $ also matches before a final newline, which none of these may end with.
 # ``extra["expected"]`` is what a validation message says the value should be, in place of its pattern.
@@ -56,5 +65,51 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "daily", "weekday
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
+def out_of_range(value: Any) -> bool:
+    """Whether a date or an instant is outside FIRST_DATE to LAST_DATE (an instant: once in UTC)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return not FIRST_DATE <= value.date() <= LAST_DATE
+        # Aware datetimes compare by their UTC instant, without building one (which could overflow).
+        return not FIRST_INSTANT <= value <= LAST_INSTANT
+    if isinstance(value, date):
+        return not FIRST_DATE <= value <= LAST_DATE
+    return False
+
+
+def _holds_dates(tp: Any) -> bool:
+    """Whether a field's type is, or holds directly (optional, list, annotated), a date or datetime."""
+    return tp in (date, datetime) or any(_holds_dates(arg) for arg in get_args(tp))
+
+
+class OutOfRange(ValueError):
+    """A field of a request body outside its range; ``field`` is its name in JSON."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"`{field}` {message}")
+        self.field = field
+        self.message = message
+
+
+_DATED_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _dated_fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, str], ...]:
+    """(attribute, JSON name) of each field of ``cls`` that holds dates or instants."""
+    names = _DATED_FIELDS.get(cls)
+    if names is None:
+        names = tuple((f.name, f.encode_name) for f in msgspec.structs.fields(cls) if _holds_dates(f.type))
+        _DATED_FIELDS[cls] = names
+    return names
+
+
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
+    """Every date and instant of a request body lies from FIRST_DATE to LAST_DATE (checked on decoding,
+    so a year-9999 instant with a negative offset is a 422 at its field, not an overflow later)."""
+
+    def __post_init__(self) -> None:
+        for name, encoded in _dated_fields(type(self)):
+            value = getattr(self, name)
+            values = value if isinstance(value, list | tuple) else (value,)
+            if any(out_of_range(v) for v in values):
+                raise OutOfRange(encoded, f"must be from {FIRST_DATE} to {LAST_DATE} (in UTC)")

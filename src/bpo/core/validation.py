@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_ori
 
 import msgspec
 
+from bpo.core.types import OutOfRange
+
 # A problem response lists at most this many field errors and counts the rest (``errors_omitted``).
 ERROR_LIMIT = 100
 
@@ -173,6 +175,9 @@ class Walker:
             return INVALID
         try:
             return cls(**values)
+        except OutOfRange as exc:
+            self.report(join(path, exc.field), exc.message)
+            return INVALID
         except (TypeError, ValueError):
             return INVALID
 

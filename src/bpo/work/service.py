@@ -23,6 +23,7 @@ from bpo.core.jobs.registry import REFRESH_HOURS_JOB, SLA_QUEUE
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
+from bpo.core.types import FIRST_DATE, FIRST_INSTANT, LAST_DATE, LAST_INSTANT, out_of_range
 from bpo.work import schemas
 from bpo.work.models import WorkItem
 
@@ -109,10 +110,10 @@ def _plainly_valid(items: Sequence[schemas.WorkItemIn], now: datetime) -> bool:
     latest = now + MAX_FUTURE
     for item in items:
         received = item.received_at
-        if received.tzinfo is None or received > latest:
+        if received.tzinfo is None or received > latest or received < FIRST_INSTANT:
             return False
         for stamp in (item.first_response_at, item.resolved_at):
-            if stamp is not None and (stamp.tzinfo is None or stamp < received):
+            if stamp is not None and (stamp.tzinfo is None or stamp < received or stamp > LAST_INSTANT):
                 return False
         if item.attributes and len(_encode_json(item.attributes)) > schemas.MAX_ATTRIBUTES_BYTES:
             return False
@@ -139,6 +140,11 @@ def check_items(items: Sequence[schemas.WorkItemIn], now: datetime) -> FieldErro
         for name in naive:
             bad(i, name, "needs a UTC offset (e.g. 2026-10-01T09:00:00+09:00)")
         if naive:
+            continue
+        outside = [name for name, value in stamps.items() if out_of_range(value)]
+        for name in outside:
+            bad(i, name, f"must be from {FIRST_DATE} to {LAST_DATE} (in UTC)")
+        if outside:
             continue
         if item.received_at > now + MAX_FUTURE:
             bad(i, "received_at", "is in the future")
