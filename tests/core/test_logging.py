@@ -1,5 +1,6 @@
-"""Secrets never reach logs: not under secret-looking keys, not inside free text, not from a real server
-handling logins, tokens and API keys."""
+"""Secrets never reach logs: not under secret-looking keys, not inside free text, not in the paths and
+query strings of request lines (by the route's secret parameter, whatever the request), not from a real
+server handling logins, tokens, API keys and calendar feeds, and never in a metric's labels."""
 
 from __future__ import annotations
 
@@ -17,10 +18,20 @@ import httpx
 import pytest
 import structlog
 
-from bpo.core.logging import configure_logging, log_format, redact_secrets
+from bpo.core.logging import (
+    SECRET_PARAMETERS,
+    configure_logging,
+    is_secret_parameter,
+    log_format,
+    redact_path,
+    redact_secrets,
+    redact_target,
+)
+from bpo.core.runtime import Runtime
 from bpo.settings import Settings
 from tests.support.factories import PASSWORD, create_api_key, create_tenant
 from tests.support.processes import BPO, free_port
+from tests.support.staffing import staff_login
 
 
 def api_key_like() -> str:
@@ -273,3 +284,157 @@ async def test_a_server_logs_no_passwords_tokens_or_keys(
     assert {r["status"] for r in requests} >= {200, 401, 404, 422}
     for secret in secrets_sent:
         assert secret not in log, secret
+
+
+# --- request lines: secret path and query parameters ----------------------------------------------
+
+# Not shaped like any token, so only the route's shape can tell it is one.
+FEED_VALUE = "s3cr3t-feed-value.ics"
+
+
+@pytest.mark.usefixtures("server")  # the app is built, so its routes are known
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/calendar/{FEED_VALUE}",
+        f"/v1/calendar/{FEED_VALUE}/",
+        f"//v1//calendar//{FEED_VALUE}",
+        f"/V1/Calendar/{FEED_VALUE}",
+        f"/behind/a/prefix/v1/calendar/{FEED_VALUE}",
+    ],
+)
+def test_a_secret_path_parameter_is_redacted_by_the_routes_shape(path: str) -> None:
+    redacted = redact_path(path)
+
+    assert FEED_VALUE not in redacted
+    assert redacted.rstrip("/").endswith("/[redacted]")
+
+
+@pytest.mark.usefixtures("server")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/calendar",
+        f"/v1/calendar/{FEED_VALUE}/more",
+        "/v1/me/calendar-feed",
+        "/v1/clients/68eae836-0666-4fb7-9418-ffda6885d56e",
+    ],
+)
+def test_paths_of_other_shapes_are_logged_as_they_are(path: str) -> None:
+    assert redact_path(path) == path
+
+
+def test_token_shaped_values_are_masked_wherever_they_are() -> None:
+    feed = f"cal_{uuid.uuid4().hex}_{secrets.token_urlsafe(32)}"
+    refresh = f"rt_{uuid.uuid4().hex}_{secrets.token_urlsafe(32)}"
+
+    redacted = redact_path(f"/v1/calendar/{feed}.ics/unrouted/{refresh}/{api_key_like()}")
+
+    assert redacted.count("[redacted]") == 3, redacted
+    assert secrets_absent(redacted, feed.split("_", 2)[2], refresh.split("_", 2)[2])
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("token", True),
+        ("refresh_token", True),
+        ("access_token", True),
+        ("password", True),
+        ("api_key", True),
+        ("X-Api-Key", True),
+        ("client_secret", True),
+        *((name, True) for name in sorted(SECRET_PARAMETERS)),
+        ("api_key_id", False),
+        ("limit", False),
+        ("cursor", False),
+        ("from", False),
+    ],
+)
+def test_secret_parameter_names(name: str, secret: bool) -> None:
+    assert is_secret_parameter(name) is secret
+
+
+@pytest.mark.usefixtures("server")
+def test_a_request_target_loses_secret_path_and_query_values() -> None:
+    target = (
+        f"/v1/calendar/{FEED_VALUE}?token=t0k3n&limit=5&api_key=k3y&Refresh_Token=r3fr3sh&signature=s1g&x"
+    )
+
+    redacted = redact_target(target)
+
+    assert redacted == (
+        "/v1/calendar/[redacted]?token=[redacted]&limit=5&api_key=[redacted]&Refresh_Token=[redacted]"
+        "&signature=[redacted]&x"
+    )
+
+
+@pytest.mark.usefixtures("restore_logging", "server")
+def test_uvicorns_access_records_are_redacted_like_ours(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bpo serve`` runs uvicorn without its access log and ``configure_logging`` quiets it; should it
+    be switched on (``uvicorn --factory bpo.asgi:create``, a lower level), its lines are redacted too."""
+    configure_logging(settings.model_copy(update={"log_level": "INFO", "log_format": "json"}))
+    access = logging.getLogger("uvicorn.access")
+    access.setLevel(logging.INFO)
+    try:
+        # As uvicorn's protocols log each request.
+        access.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:50000",
+            "GET",
+            f"/v1/calendar/{FEED_VALUE}?token=t0k3n&limit=5",
+            "1.1",
+            200,
+        )
+    finally:
+        access.setLevel(logging.WARNING)
+
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "HTTP/1.1" in line]
+    assert json.loads(line)["event"] == (
+        '127.0.0.1:50000 - "GET /v1/calendar/[redacted]?token=[redacted]&limit=5 HTTP/1.1" 200'
+    )
+
+
+def secrets_absent(text: str, *values: str) -> bool:
+    return not [value for value in values if value in text]
+
+
+async def test_a_server_logs_no_feed_tokens_and_labels_metrics_by_route(
+    client: httpx.AsyncClient, runtime: Runtime, served: ServedProcess
+) -> None:
+    """The calendar feed's token is its URL: the real ``bpo serve`` is sent it in every way a client
+    might (routed, with the wrong method, unroutable, with slashes the router forgives, in the query),
+    and neither its log nor its metrics show it."""
+    tenant = await create_tenant(client)
+    _, staff = await staff_login(client, runtime, tenant, "Aiko Mori")
+    created = await client.post("/v1/me/calendar-feed", headers=staff)
+    assert created.status_code == 201, created.text
+    path = httpx.URL(created.json()["url"]).path
+    token = path.removeprefix("/v1/calendar/").removesuffix(".ics")
+    assert token.startswith("cal_")
+    secret_part = token.split("_", 2)[2]
+
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+        assert (await http.get(path)).status_code == 200
+        assert (await http.get(path + "/")).status_code == 200
+        assert (await http.get(path, params={"token": token})).status_code == 200
+        assert (await http.get("/" + path.replace("/", "//"))).status_code == 200
+        assert (await http.post(path)).status_code == 405
+        assert (await http.get(f"/v1/calendar/{token}")).status_code == 404
+        assert (await http.get(f"{path}/more")).status_code == 404
+        metrics = (await http.get("/metrics")).text
+
+    log = served.stop()
+
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    feed_requests = [r for r in records if r.get("event") == "request" and "calendar" in r["path"]]
+    # Every request was logged (so the capture works), none with the token.
+    assert len(feed_requests) == 7, log
+    assert {r["route"] for r in feed_requests} == {"/v1/calendar/{feed}", "unmatched"}
+    assert all("[redacted]" in r["path"] for r in feed_requests), feed_requests
+    assert secrets_absent(log, token, secret_part)
+    # Metrics name the route's template, never the path.
+    assert 'route="/v1/calendar/{feed}"' in metrics
+    assert secrets_absent(metrics, token, secret_part)

@@ -1,5 +1,5 @@
-"""A webhook receiver on 127.0.0.1 for tests: records every request and answers with the statuses it
-is given in turn (200 once they run out)."""
+"""A webhook receiver on 127.0.0.1 (or another loopback address) for tests: records every request and
+answers with the statuses it is given in turn (200 once they run out)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, host: str = "127.0.0.1") -> None:
         self.requests: list[Received] = []
         self.statuses = list(statuses or [])
         self.lock = threading.Lock()
@@ -40,12 +40,20 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/bpo"
+        return f"http://{self.host}:{self.port}/hooks/bpo"
+
+    @property
+    def host(self) -> str:
+        return str(self.server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
 
     def received(self) -> list[Received]:
         with self.lock:

@@ -9,6 +9,7 @@ import uuid
 from typing import Any, cast
 
 import structlog
+from litestar import Litestar
 from litestar.types import ASGIApp, Message, Receive, Send
 from litestar.types import Scope as ASGIScope
 from prometheus_client import (
@@ -19,6 +20,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from bpo.core.logging import cover_secret_routes, redact_path
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -39,10 +42,14 @@ def _route_template(scope: dict[str, Any]) -> str:
 
 
 class RequestContext:
-    """Outermost ASGI wrapper, so even unrouted requests get an id, a log line and a metric."""
+    """Outermost ASGI wrapper, so even unrouted requests get an id, a log line and a metric. Metrics are
+    labelled with the route's template, never the path; the path is logged with the values of secret
+    parameters replaced (``bpo.core.logging.redact_path``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        if isinstance(app, Litestar):
+            cover_secret_routes(route.path for route in app.routes)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -55,6 +62,8 @@ class RequestContext:
         incoming = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), None)
         request_id = incoming.decode() if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # The path as the client sent it: the router rewrites the scope's for mounted apps.
+        path = scope["path"]
         status = 500
         started = time.perf_counter()
 
@@ -76,7 +85,7 @@ class RequestContext:
                 access_log.info(
                     "request",
                     method=scope["method"],
-                    path=scope["path"],
+                    path=redact_path(path),
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),

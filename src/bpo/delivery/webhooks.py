@@ -11,24 +11,23 @@ from the scheduler) enqueues the attempts that have come due, so no retry lives 
 Signature: ``BPO-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``, keyed with the
 endpoint's secret (the whole ``whsec_…`` string, UTF-8). For 24 h after a rotation a second ``v1=`` made
 with the previous secret follows, so a receiver may accept either while it rolls over.
+
+Where an endpoint may point is one policy, ``destinations.check_destination``: checked when its URL is
+set, and again before each attempt, which then connects to the address it checked.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import ipaddress
 import random
 import secrets
-import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -45,6 +44,14 @@ from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
 from bpo.delivery import schemas
+from bpo.delivery.destinations import (
+    Address,
+    Destination,
+    Refused,
+    Resolve,
+    check_destination,
+    resolve_host,
+)
 from bpo.delivery.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from bpo.settings import Settings
 
@@ -75,10 +82,9 @@ JITTER = 0.2
 # A due attempt whose job has not run after this long was lost (broker flushed): the sweep sends another.
 REQUEUE_AFTER = timedelta(minutes=10)
 ERROR_LIMIT = 500
-LOOPBACK_NAMES = frozenset({"localhost"})
 
 
-# --- pure: secrets, signatures, schedule, destinations ---------------------------------------------
+# --- pure: secrets, signatures, schedule -----------------------------------------------------------
 
 
 def new_secret() -> str:
@@ -122,62 +128,9 @@ def retry_delay(attempt: int, schedule: Sequence[timedelta], jitter: float) -> t
 
 
 def local_receivers(settings: Settings) -> bool:
-    """Receivers on this machine (http://127.0.0.1, localhost) are for development and tests only."""
+    """Receivers on this machine (http://127.0.0.1, localhost) are for development and tests only; the
+    rest of the destination policy (``destinations``) holds everywhere."""
     return settings.environment != "production"
-
-
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _is_loopback(host: str) -> bool:
-    address = _address(host)
-    if address is not None:
-        return address.is_loopback
-    return host in LOOPBACK_NAMES or host.endswith(".localhost")
-
-
-def url_problem(url: str, *, allow_local: bool) -> str | None:
-    """Why ``url`` cannot receive webhooks, or None. https only, to a public host; http and loopback
-    only when ``allow_local`` (development and tests); never credentials in the URL."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- parsing the port is what rejects a malformed one
-    except ValueError:
-        return "is not a valid URL"
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("https", "http"):
-        return "must be an https:// URL"
-    if not host:
-        return "has no host"
-    if parts.username is not None or parts.password is not None:
-        return "must not contain credentials"
-    if _is_loopback(host):
-        return None if allow_local else "must not point at this machine"
-    if parts.scheme != "https":
-        return "must use https (http is accepted only for 127.0.0.1 and localhost outside production)"
-    address = _address(host)
-    if address is not None and not address.is_global:
-        return "must not be a private, link-local or reserved address"
-    return None
-
-
-async def _destination_problem(url: str) -> str | None:
-    """Checked again at each attempt: a public name may resolve to an internal address."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    for info in infos:
-        address = _address(str(info[4][0]))
-        if address is None or not address.is_global:
-            return f"{host} resolves to a non-public address"
-    return None
 
 
 def event_body(event: WebhookEvent) -> bytes:
@@ -209,10 +162,11 @@ def endpoint_view(endpoint: WebhookEndpoint) -> schemas.WebhookEndpoint:
     )
 
 
-def _check_url(url: str, allow_local: bool) -> None:
-    problem = url_problem(url, allow_local=allow_local)
-    if problem is not None:
-        raise Invalid(f"url: {problem}", errors=[field_error("url", problem)])
+async def _check_url(url: str, allow_local: bool) -> None:
+    try:
+        await check_destination(url, allow_local=allow_local, must_resolve=False)
+    except Refused as refusal:
+        raise Invalid(f"url: {refusal.reason}", errors=[field_error("url", refusal.reason)]) from None
 
 
 def _unique(event_types: Sequence[str]) -> list[str]:
@@ -246,7 +200,7 @@ async def get_endpoint_row(
 async def create_endpoint(
     session: AsyncSession, scope: Scope, data: schemas.WebhookEndpointCreate, *, allow_local: bool
 ) -> schemas.WebhookEndpointCreated:
-    _check_url(data.url, allow_local)
+    await _check_url(data.url, allow_local)
     if data.client_id is not None:
         await clients.get_client_row(session, scope, data.client_id, field="client_id")
     endpoint = WebhookEndpoint(
@@ -293,7 +247,7 @@ async def update_endpoint(
 ) -> schemas.WebhookEndpoint:
     endpoint = await get_endpoint_row(session, scope, endpoint_id, for_update=True)
     if not isinstance(data.url, msgspec.UnsetType):
-        _check_url(data.url, allow_local)
+        await _check_url(data.url, allow_local)
     if not isinstance(data.client_id, msgspec.UnsetType) and data.client_id is not None:
         await clients.get_client_row(session, scope, data.client_id, field="client_id")
     changed = []
@@ -415,9 +369,10 @@ async def emit(session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[New
 class DeliveryPolicy:
     schedule: Sequence[timedelta] = RETRY_SCHEDULE
     timeout_s: float = TIMEOUT_S
-    # Receivers on this machine allowed, and resolved addresses not checked: development and tests.
+    # Receivers on this machine allowed: development and tests.
     allow_local: bool = False
     jitter: Callable[[], float] = field(default=random.random)
+    resolve: Resolve = field(default=resolve_host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,28 +392,62 @@ async def _post(url: str, body: bytes, headers: dict[str, str], policy: Delivery
     def elapsed() -> int:
         return round((time.monotonic() - started) * 1000)
 
-    if not policy.allow_local:
-        problem = url_problem(url, allow_local=False) or await _destination_problem(url)
-        if problem is not None:
-            return Response(None, problem, elapsed())
+    try:
+        destination = await check_destination(
+            url, allow_local=policy.allow_local, must_resolve=True, resolve=policy.resolve
+        )
+    except Refused as refusal:
+        return Response(None, refusal.reason[:ERROR_LIMIT], elapsed())
     try:
         # Redirects are not followed: a 3xx is a failed attempt, and the endpoint's URL should be fixed.
-        async with (
-            httpx.AsyncClient(timeout=policy.timeout_s, follow_redirects=False) as http,
-            http.stream("POST", url, content=body, headers=headers) as response,
-        ):
-            if response.is_success:
-                return Response(response.status_code, None, elapsed())
-            snippet = b""
-            async for chunk in response.aiter_bytes():
-                snippet += chunk
-                if len(snippet) >= ERROR_LIMIT:
-                    break
-            detail = snippet.decode(errors="replace").strip()
-            error = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
-            return Response(response.status_code, error[:ERROR_LIMIT], elapsed())
+        async with httpx.AsyncClient(timeout=policy.timeout_s, follow_redirects=False) as http:
+            return await _send(http, destination, body, headers, elapsed)
     except httpx.HTTPError as exc:
         return Response(None, f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT], elapsed())
+
+
+async def _send(
+    http: httpx.AsyncClient,
+    destination: Destination,
+    body: bytes,
+    headers: dict[str, str],
+    elapsed: Callable[[], int],
+) -> Response:
+    """POST to the checked addresses in turn until one takes the connection."""
+    *others, last = destination.addresses
+    for address in others:
+        try:
+            return await _send_to(http, destination, address, body, headers, elapsed)
+        except httpx.ConnectError:
+            continue
+    return await _send_to(http, destination, last, body, headers, elapsed)
+
+
+async def _send_to(
+    http: httpx.AsyncClient,
+    destination: Destination,
+    address: Address,
+    body: bytes,
+    headers: dict[str, str],
+    elapsed: Callable[[], int],
+) -> Response:
+    async with http.stream(
+        "POST",
+        destination.via(address),
+        content=body,
+        headers={**headers, "Host": destination.host_header},
+        extensions=destination.extensions,
+    ) as response:
+        if response.is_success:
+            return Response(response.status_code, None, elapsed())
+        snippet = b""
+        async for chunk in response.aiter_bytes():
+            snippet += chunk
+            if len(snippet) >= ERROR_LIMIT:
+                break
+        detail = snippet.decode(errors="replace").strip()
+        error = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        return Response(response.status_code, error[:ERROR_LIMIT], elapsed())
 
 
 async def deliver(

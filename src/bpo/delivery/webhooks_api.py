@@ -50,8 +50,12 @@ class WebhookEndpointController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Create a webhook endpoint; its signing secret is in this response only",
         description=(
-            "https URLs only (http and loopback hosts are accepted outside production, for local "
-            "receivers); private, link-local and reserved addresses are refused."
+            "https URLs to a public host only. Refused: addresses on this machine, private, link-local, "
+            "reserved and multicast addresses however written (`2130706433`, `0x7f.1`, "
+            "`[::ffff:127.0.0.1]`), names that resolve to one, cloud metadata hosts, and names that only "
+            "resolve inside a network. "
+            "Outside production, receivers on this machine (`http://127.0.0.1`, `http://localhost`) are "
+            "accepted. Every delivery attempt checks again, and connects to the address it checked."
         ),
     )
     async def create_endpoint(
