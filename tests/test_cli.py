@@ -15,7 +15,8 @@ import pytest
 
 from bpo.settings import Settings
 from bpo.tenancy.schemas import TenantCreate
-from tests.support.factories import headers_for, login
+from tests.support.factories import PASSWORD, create_tenant, create_user, headers_for, login
+from tests.support.jobs import eventually
 from tests.support.processes import BPO, command_env
 
 COMMANDS = {"dev", "serve", "migrate", "worker", "scheduler", "tenants"}
@@ -131,3 +132,111 @@ def test_tenants_create_rejects_invalid_input_with_exit_2(
     # pattern as markup.
     assert str(expected.value) in lines[0]
     assert option.removeprefix("--").replace("-", "_") in lines[0]
+
+
+def admin_password_of(stdout: str) -> str:
+    match = re.search(r"^one-time admin password: (\S+)$", stdout, re.MULTILINE)
+    assert match, stdout
+    return match[1]
+
+
+async def test_tenants_admin_gives_a_locked_out_admin_a_new_password_and_ends_the_old_tokens(
+    client: httpx.AsyncClient, cli_env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    tenant = await create_tenant(client)
+    for _ in range(settings.login_lockout_failures):
+        await client.post(
+            "/v1/auth/token",
+            json={"tenant": tenant.slug, "email": tenant.admin_email, "password": "not-it-1234"},
+        )
+    locked = await client.post(
+        "/v1/auth/token", json={"tenant": tenant.slug, "email": tenant.admin_email, "password": PASSWORD}
+    )
+    assert locked.status_code == 429, locked.text
+
+    result = bpo(
+        "tenants", "admin", "--slug", tenant.slug, "--email", tenant.admin_email.upper(), "--reset-password",
+        env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert f"tenant {tenant.slug}: admin {tenant.admin_email}" in result.stdout
+    password = admin_password_of(result.stdout)
+    assert password not in result.stderr
+    # Unlocked at once, with the new password only; tokens from before the reset stop.
+    fresh = headers_for((await login(client, tenant.slug, tenant.admin_email, password))["access_token"])
+    old = await client.post(
+        "/v1/auth/token", json={"tenant": tenant.slug, "email": tenant.admin_email, "password": PASSWORD}
+    )
+    assert old.status_code == 401, old.text
+
+    async def old_token_refused() -> bool:
+        return (await client.get("/v1/me", headers=tenant.admin)).status_code == 401
+
+    await eventually("the old access token to be refused", old_token_refused, within=3.0)
+    admin_id = (await client.get("/v1/me", headers=fresh)).json()["user"]["id"]
+    audited = await client.get("/v1/audit-events", params={"object_id": admin_id}, headers=fresh)
+    assert audited.status_code == 200, audited.text
+    restored = [e for e in audited.json()["items"] if e["action"] == "user.admin_restored"]
+    assert len(restored) == 1
+    assert restored[0]["actor_id"] is None
+    assert restored[0]["detail"] == {"created": False, "fields": ["password"]}
+
+
+async def test_tenants_admin_makes_a_deactivated_user_an_active_admin(
+    client: httpx.AsyncClient, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    tenant = await create_tenant(client)
+    user, _ = await create_user(client, tenant, role="supervisor")
+    assert (await client.delete(f"/v1/users/{user['id']}", headers=tenant.admin)).status_code == 204
+
+    result = bpo(
+        "tenants", "admin", "--slug", tenant.slug, "--email", user["email"], env=cli_env, cwd=tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "restored" in result.stdout
+    assert "password" not in result.stdout
+    # Their own password still works: nothing else was changed.
+    headers = headers_for((await login(client, tenant.slug, user["email"]))["access_token"])
+    me = (await client.get("/v1/me", headers=headers)).json()["user"]
+    assert (me["id"], me["role"], me["is_active"]) == (user["id"], "admin", True)
+    events = await client.get("/v1/audit-events", params={"object_id": user["id"]}, headers=headers)
+    last = events.json()["items"][-1]
+    assert (last["action"], last["actor_id"]) == ("user.admin_restored", None)
+    assert last["detail"] == {"created": False, "fields": ["role", "is_active"]}
+
+
+async def test_tenants_admin_creates_an_admin_with_a_one_time_password(
+    client: httpx.AsyncClient, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    tenant = await create_tenant(client)
+    email = f"Rescue@{tenant.slug}.example"
+
+    result = bpo("tenants", "admin", "--slug", tenant.slug, "--email", email, env=cli_env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "created" in result.stdout
+    password = admin_password_of(result.stdout)
+    headers = headers_for((await login(client, tenant.slug, email.lower(), password))["access_token"])
+    me = (await client.get("/v1/me", headers=headers)).json()["user"]
+    assert (me["email"], me["role"]) == (email.lower(), "admin")
+    users = (await client.get("/v1/users", params={"role": "admin"}, headers=headers)).json()["items"]
+    assert sorted(u["email"] for u in users) == sorted([tenant.admin_email, email.lower()])
+
+
+def test_tenants_admin_of_an_unknown_tenant_fails_with_a_one_line_reason(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    slug = f"cli-{uuid.uuid4().hex[:10]}"
+
+    result = bpo(
+        "tenants", "admin", "--slug", slug, "--email", f"a@{slug}.example", env=cli_env, cwd=tmp_path
+    )
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert slug in lines[0]
+    assert "not found" in lines[0]
+    assert "password" not in result.stdout

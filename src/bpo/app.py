@@ -27,6 +27,7 @@ from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
 from bpo.core.input_guard import InputGuardMiddleware
 from bpo.core.jobs import outbox
+from bpo.core.jobs.api import ROUTES as JOB_ROUTES
 from bpo.core.logging import configure_logging
 from bpo.core.observability import RequestContext, metrics_payload
 from bpo.core.openapi import StrictStructSchemaPlugin, document_problems
@@ -39,13 +40,14 @@ from bpo.delivery.webhooks_api import ROUTES as WEBHOOK_ROUTES
 from bpo.settings import Settings
 from bpo.sla.alerts_api import ROUTES as ALERT_ROUTES
 from bpo.sla.api import ROUTES as SLA_ROUTES
+from bpo.staffing import service as staffing
 from bpo.staffing.api import EXCEPTION_HANDLERS as STAFFING_EXCEPTION_HANDLERS
 from bpo.staffing.api import ROUTES as STAFFING_ROUTES
 from bpo.staffing.planning_api import ROUTES as STAFFING_PLANNING_ROUTES
 from bpo.staffing.selfservice_api import ROUTES as STAFFING_SELF_SERVICE_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
 from bpo.tenancy.auth import AuthenticationMiddleware
-from bpo.tenancy.service import ClientBindingCheck
+from bpo.tenancy.users import ClientBindingCheck, StaffBindingCheck
 from bpo.web import DASHBOARD, TEMPLATES
 from bpo.work.api import ROUTES as WORK_ROUTES
 
@@ -56,6 +58,10 @@ COOKIE_PATHS = ["^/dashboard(/|$)"]
 
 async def provide_client_binding() -> ClientBindingCheck:
     return clients.require_client_binding
+
+
+async def provide_staff_binding() -> StaffBindingCheck:
+    return staffing.require_staff_binding
 
 
 async def provide_caller(request: Request[Any, Any, Any]) -> Scope:
@@ -146,6 +152,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *ALERT_ROUTES,
             *BILLING_ROUTES,
             *WEBHOOK_ROUTES,
+            *JOB_ROUTES,
             *STAFFING_ROUTES,
             *STAFFING_PLANNING_ROUTES,
             *STAFFING_SELF_SERVICE_ROUTES,
@@ -155,6 +162,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             "session": Provide(provide_session),
             "caller": Provide(provide_caller),
             "client_binding": Provide(provide_client_binding),
+            "staff_binding": Provide(provide_staff_binding),
         },
         middleware=[
             AllowHeaderMiddleware(),

@@ -862,7 +862,7 @@ class TestGuidance:
         messages = {p.path: p.message for p in problems}
         assert messages == {
             "clients[0].contracts[1].objectives[0].threshold": (
-                "Expected a duration like 45s, 30m, 8h, 1h30m or 2d, got '45 seconds'"
+                "Expected a duration like 45s, 30m, 8h, 1h30m or 2d, at most 366d, got '45 seconds'"
             ),
             "clients[1].currency": "Expected a currency code like JPY or USD, got 'yen'",
             "calendars[0].windows[0].start": "Expected a clock time like 9:00, 18:00 or 25:30, got '9am'",

@@ -25,7 +25,7 @@ from bpo.billing.models import (
     StripeInvoice,
     StripeReconciliation,
 )
-from bpo.core.jobs import outbox
+from bpo.core.jobs import failures, outbox
 from bpo.core.jobs.actors import claim
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
@@ -99,6 +99,15 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     async with runtime.db.tenant(tenant.id) as session:
         outbox.enqueue(session, tenant.id, "tenancy.purge_expired")  # outbox
         assert await claim(session, tenant.id, uuid.uuid4(), "tenancy.purge_expired")  # job_runs
+        await failures.record(  # job_failures
+            session,
+            tenant.id,
+            job="tenancy.purge_expired",
+            job_id=uuid.uuid4(),
+            object_type="tenant",
+            object_id=tenant.id,
+            error="RuntimeError: for the RLS probe",
+        )
 
 
 async def _fill_stripe(

@@ -190,6 +190,22 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /v1/contracts/{contract_id}": Probe(),
     "PATCH /v1/contracts/{contract_id}": W(body={"name": "Probe"}),
     "POST /v1/contracts/{contract_id}/transitions": W(body={"status": "suspended"}),
+    "PUT /v1/contracts/{contract_id}/sla-policies/{sla_policy_id}": W(
+        body={
+            "objectives": [
+                {"metric": "first_response", "threshold": "2h", "target_percent": 90, "clock": "calendar"}
+            ]
+        }
+    ),
+    "DELETE /v1/contracts/{contract_id}/sla-policies/{sla_policy_id}": W(),
+    "PUT /v1/contracts/{contract_id}/rate-plans/{rate_plan_id}": W(
+        body={
+            "currency": "JPY",
+            "charges": [{"kind": "fixed_monthly", "code": "base", "name": "Base", "amount": 1000}],
+        }
+    ),
+    "DELETE /v1/contracts/{contract_id}/rate-plans/{rate_plan_id}": W(),
+    "GET /v1/job-failures": Probe(allowed=TENANT_ADMIN),
     "GET /v1/contracts/{contract_id}/sla-policies": Probe(),
     "POST /v1/contracts/{contract_id}/sla-policies": W(
         body={

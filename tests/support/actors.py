@@ -40,3 +40,9 @@ async def record(
             await asyncio.sleep(sleep_after_commit)
 
         after_commit(session, linger)
+
+
+@tenant_actor("test.unreachable", queue=QUEUE, max_retries=2, min_backoff=100, max_backoff=200)
+async def unreachable(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Fails as a connection to a server that is down does, every time."""
+    raise ConnectionRefusedError(111, "Connect call failed ('10.255.255.1', 5432)")

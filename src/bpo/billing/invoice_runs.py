@@ -2,7 +2,9 @@
 
 A run is idempotent: a client's live invoice for the month (one at most, by a unique index) is rewritten
 in place while it is a draft, removed when nothing is billable any more, and left alone once finalized.
-Killing a run and starting it again converges on the same drafts.
+Killing a run and starting it again converges on the same drafts. A run goes client by client: a client
+whose invoice cannot be computed is named in the run's errors (the run ends ``failed``) and the others'
+drafts are written all the same.
 
 Rate plan version: the one in force on the contract's first active day of the month; a version that
 takes effect mid-month applies from the next month's invoice (rate plans are added from a month's first
@@ -24,13 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.billing import account, rating, schemas, usage
 from bpo.billing.models import Invoice, InvoiceLine, InvoiceRun
-from bpo.clients import contracts
+from bpo.clients import contracts, rules
 from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
 from bpo.clients.schemas import ContractStatus
 from bpo.core import audit
-from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core.errors import Conflict, Invalid, NotFound, field_error, raise_if
 from bpo.core.jobs import outbox
+from bpo.core.jobs.failures import Failures, describe, is_transient
 from bpo.core.jobs.registry import RUN_PERIOD_JOB
 from bpo.core.orm import new_id
 from bpo.core.runtime import Runtime
@@ -42,6 +45,9 @@ from bpo.tenancy import service as tenancy
 MONTH_END_HOUR = 3
 # Names the scheduled run of a tenant and month, so however often it is triggered there is one.
 MONTH_END_NAMESPACE = uuid.UUID("5b0c6f1e-8f4e-4a51-9d0e-2f7c3a9b6d21")
+# What a run's job records its failures against: the run, and each client it could not bill.
+INVOICE_RUN = "invoice_run"
+CLIENT = "client"
 
 
 class Outcome(StrEnum):
@@ -58,6 +64,13 @@ def parse_period(text: str) -> rating.BillingPeriod:
         return rating.BillingPeriod.month(year, month)
     except ValueError:
         raise Invalid("period must be YYYY-MM", errors=[field_error("period", "expected YYYY-MM")]) from None
+
+
+def runnable_period(text: str, today: date) -> rating.BillingPeriod:
+    """A month a run may bill: from FIRST_DATE's to the one YEARS_AHEAD years after ``today``'s."""
+    period = parse_period(text)
+    raise_if(rules.check_date_window(period.first_day, today, "period"))
+    return period
 
 
 def _day_in_month(year: int, month: int, day: int) -> date:
@@ -311,7 +324,8 @@ async def start_run(
 async def create_run(
     session: AsyncSession, scope: Scope, data: schemas.InvoiceRunCreate
 ) -> schemas.InvoiceRun:
-    return run_view(await start_run(session, scope, parse_period(data.period)))
+    period = runnable_period(data.period, await tenancy.tenant_today(session, scope))
+    return run_view(await start_run(session, scope, period))
 
 
 async def _run_row(
@@ -338,18 +352,44 @@ async def finish_run(
     await session.flush()
 
 
-async def execute_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID) -> schemas.RunResult:
-    """The whole run in the caller's transaction (the job's): all drafts of the month or none."""
+async def fail_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID, reason: str) -> None:
+    """The run's job failed for good (nothing it drafted was kept): the run ends failed with the reason."""
+    run = await _run_row(session, scope, run_id, for_update=True)
+    if run.status == schemas.InvoiceRunStatus.QUEUED.value:
+        await finish_run(session, scope, run.id, schemas.RunResult(), [reason])
+
+
+async def _client_codes(
+    session: AsyncSession, scope: Scope, client_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    rows = await session.execute(
+        select(Client.id, Client.code).where(Client.tenant_id == scope.tenant_id, Client.id.in_(client_ids))
+    )
+    return {client_id: code for client_id, code in rows.all()}
+
+
+def _client_error(code: str, reason: str) -> str:
+    return f"Client {code}: {reason}"
+
+
+async def execute_run(
+    session: AsyncSession, scope: Scope, run_id: uuid.UUID, failures: Failures | None = None
+) -> schemas.RunResult:
+    """The whole run in the caller's transaction (the job's), client by client: a client whose invoice
+    cannot be computed (mixed currencies, prices or dates rating cannot take) keeps what it had, is named
+    in the run's errors (and kept in ``failures``), and the other clients' drafts are written."""
+    failures = failures if failures is not None else Failures()
     run = await _run_row(session, scope, run_id, for_update=True)
     period = rating.BillingPeriod.month(run.period.year, run.period.month)
     result = schemas.RunResult()
-    errors: list[str] = []
-    for client_id in await billable_client_ids(session, scope, period):
-        try:
-            tally(result, await bill_client(session, scope, client_id, period, run.id))
-        except Conflict as exc:
-            errors.append(exc.detail)
-    await finish_run(session, scope, run.id, result, errors)
+    client_ids = await billable_client_ids(session, scope, period)
+    codes = await _client_codes(session, scope, client_ids)
+    failed_before = len(failures.failed)
+    for client_id in client_ids:
+        async with failures.isolated(session, CLIENT, client_id):
+            tally(result, await bill_client(session, scope, client_id, period, run_id))
+    errors = [_client_error(codes[f.object_id], f.error) for f in failures.failed[failed_before:]]
+    await finish_run(session, scope, run_id, result, errors)
     return result
 
 
@@ -368,7 +408,9 @@ def month_end_run_id(tenant_id: uuid.UUID, period: rating.BillingPeriod) -> uuid
     return uuid.uuid5(MONTH_END_NAMESPACE, f"{tenant_id}:{period.first_day:%Y-%m}")
 
 
-async def run_month_end(session: AsyncSession, scope: Scope, now: datetime) -> schemas.RunResult | None:
+async def run_month_end(
+    session: AsyncSession, scope: Scope, now: datetime, failures: Failures | None = None
+) -> schemas.RunResult | None:
     """The previous month's run, when it is due in the tenant's zone and has not been done yet. The
     scheduler triggers it every hour; the run's id is derived from the tenant and month and inserted
     first, so every trigger after the first finds it and does nothing."""
@@ -399,7 +441,7 @@ async def run_month_end(session: AsyncSession, scope: Scope, now: datetime) -> s
         period=str(period.first_day),
         trigger="schedule",
     )
-    return await execute_run(session, scope, run_id)
+    return await execute_run(session, scope, run_id, failures)
 
 
 async def run_period_now(
@@ -410,11 +452,13 @@ async def run_period_now(
     on_client: Callable[[], None] = lambda: None,
 ) -> schemas.RunResult:
     """A month-end run done here and now, one client per transaction (safe to interrupt and run again),
-    recorded as an invoice run like the background one."""
-    period = parse_period(period_text)
+    recorded as an invoice run like the background one, and going on past a client that fails as it
+    does."""
     async with runtime.db.tenant(scope.tenant_id) as session:
+        period = runnable_period(period_text, await tenancy.tenant_today(session, scope))
         run_id = (await start_run(session, scope, period, enqueue=False)).id
         client_ids = await billable_client_ids(session, scope, period)
+        codes = await _client_codes(session, scope, client_ids)
     on_total(len(client_ids))
     result = schemas.RunResult()
     errors: list[str] = []
@@ -422,8 +466,10 @@ async def run_period_now(
         try:
             async with runtime.db.tenant(scope.tenant_id) as session:
                 tally(result, await bill_client(session, scope, client_id, period, run_id))
-        except Conflict as exc:
-            errors.append(exc.detail)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            errors.append(_client_error(codes[client_id], describe(error)))
         on_client()
     async with runtime.db.tenant(scope.tenant_id) as session:
         await finish_run(session, scope, run_id, result, errors)

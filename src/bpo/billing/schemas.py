@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from bpo.clients.schemas import FIRST_DATE, YEARS_AHEAD
+
 
 class InvoiceStatus(StrEnum):
     DRAFT = "draft"
@@ -100,20 +102,33 @@ class InvoicePage(msgspec.Struct, kw_only=True):
 class CreditLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     # Positive minor units to credit (before tax).
-    amount: Annotated[int, msgspec.Meta(gt=0)]
+    amount: Annotated[int, msgspec.Meta(gt=0, le=10**15)]
     contract_id: uuid.UUID | None = None
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "credit"
+
+
+MAX_CREDIT_LINES = 200
 
 
 class CreditNoteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Either ``lines`` to credit, or ``full_reversal``: every line of the invoice negated."""
 
-    lines: list[CreditLine] = []
+    lines: Annotated[list[CreditLine], msgspec.Meta(max_length=MAX_CREDIT_LINES)] = []
     full_reversal: bool = False
 
 
 class InvoiceRunCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    period: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])(?!\n)$", examples=["2026-10"])]
+    period: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])(?!\n)$",
+            examples=["2026-10"],
+            description=(
+                f"The month to bill, YYYY-MM: from {FIRST_DATE:%Y-%m} to the month {YEARS_AHEAD} years after "
+                "today's (the tenant's date)"
+            ),
+        ),
+    ]
 
 
 class InvoiceRun(msgspec.Struct, kw_only=True):

@@ -50,8 +50,14 @@ log = structlog.get_logger("bpo.stripe")
 
 TIMEOUT_SECONDS = 20.0
 NETWORK_RETRIES = 2
-# Retries of billing.push_invoice: about 1.5 h of them at most, well inside Stripe's 24 h keys.
+# Retries of billing.push_invoice: about 1.5 h of them at most, well inside Stripe's 24 h keys. Only
+# Stripe's own trouble (and the network's) is retried; a request Stripe refuses fails the push at once.
 PUSH_MAX_RETRIES = 20
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
+)
 PUSH_MIN_BACKOFF_MS = 5_000
 PUSH_MAX_BACKOFF_MS = 300_000
 # How far back a reconciliation looks, on both sides.

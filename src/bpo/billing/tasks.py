@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.billing import account, stripe_sync
 from bpo.billing import invoice_runs as runs
-from bpo.core.jobs.actors import tenant_actor
+from bpo.core.jobs.actors import item_failures, tenant_actor
 from bpo.core.jobs.registry import MONTH_END_JOB, PUSH_INVOICE_JOB, RECONCILE_JOB, RUN_PERIOD_JOB
 from bpo.core.scope import system_scope
 from bpo.settings import get_settings
@@ -16,20 +16,23 @@ from bpo.settings import get_settings
 log = structlog.get_logger("bpo.billing")
 
 
-@tenant_actor(RUN_PERIOD_JOB)
+@tenant_actor(RUN_PERIOD_JOB, subject=(runs.INVOICE_RUN, "run_id"), on_failure=runs.fail_run)
 async def run_period(session: AsyncSession, tenant_id: uuid.UUID, *, run_id: str) -> None:
-    await runs.execute_run(session, system_scope(tenant_id), uuid.UUID(run_id))
+    await runs.execute_run(session, system_scope(tenant_id), uuid.UUID(run_id), item_failures())
 
 
 @tenant_actor(MONTH_END_JOB)
 async def month_end(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    result = await runs.run_month_end(session, system_scope(tenant_id), datetime.now(UTC))
+    now = datetime.now(UTC)
+    result = await runs.run_month_end(session, system_scope(tenant_id), now, item_failures())
     if result is not None:
         log.info("month_end_run", clients=result.clients, drafts_created=result.drafts_created)
 
 
 @tenant_actor(
     PUSH_INVOICE_JOB,
+    subject=("invoice", "invoice_id"),
+    retry_on=stripe_sync.TRANSIENT_ERRORS,
     max_retries=stripe_sync.PUSH_MAX_RETRIES,
     min_backoff=stripe_sync.PUSH_MIN_BACKOFF_MS,
     max_backoff=stripe_sync.PUSH_MAX_BACKOFF_MS,

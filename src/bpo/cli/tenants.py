@@ -1,4 +1,5 @@
-"""``bpo tenants``: provision tenants, apply and export their manifests, give a demo tenant activity."""
+"""``bpo tenants``: provision tenants, restore an admin, apply and export their manifests, give a demo tenant
+activity."""
 
 from __future__ import annotations
 
@@ -68,6 +69,61 @@ def tenants_create(
     )
     if created.admin_password:
         out.print(f"one-time admin password: {created.admin_password}", highlight=False)
+
+
+@tenants_app.command("admin")
+def tenants_admin(
+    slug: Annotated[str, typer.Option(help="The tenant.")],
+    email: Annotated[str, typer.Option(help="Email of the user to make an admin (created when new).")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="A new password; for a new user, generated and printed once when omitted."),
+    ] = None,
+    reset_password: Annotated[
+        bool,
+        typer.Option("--reset-password", help="Give an existing user a new password, printed once."),
+    ] = False,
+) -> None:
+    """Give a tenant an active admin again (every admin demoted, deactivated, locked out or without their
+    password): the user with this email becomes an active admin and is unlocked, or is created. Audited."""
+    import msgspec
+
+    from bpo.core.errors import BpoError
+    from bpo.core.runtime import Runtime
+    from bpo.tenancy import schemas
+    from bpo.tenancy.users import restore_admin
+
+    try:
+        data = msgspec.convert(
+            {"slug": slug, "email": email, "password": password, "reset_password": reset_password},
+            schemas.AdminRestore,
+        )
+    except msgspec.ValidationError as exc:
+        fail(str(exc), 2)
+
+    with services(settings_or_exit()) as settings:
+
+        async def run() -> schemas.AdminRestored:
+            runtime = Runtime.create(settings)
+            try:
+                return await restore_admin(runtime, data)
+            finally:
+                await runtime.close()
+
+        try:
+            restored = asyncio.run(run())
+        except BpoError as exc:
+            print_problems(exc.errors)
+            fail(exc.detail)
+    done = "created" if restored.created else "restored"
+    out.print(
+        f"tenant {restored.tenant}: admin {restored.admin.email} ({restored.admin.id}) {done}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    if restored.password:
+        out.print(f"one-time admin password: {restored.password}", markup=False, highlight=False)
 
 
 PLAN_STYLES = {"create": "green", "update": "yellow", "unchanged": "dim"}

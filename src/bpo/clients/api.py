@@ -4,12 +4,12 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
-from bpo.clients import contracts, schemas, service
+from bpo.clients import contracts, schemas, service, versions
 from bpo.core.errors import Invalid, field_error
 from bpo.core.guards import CLIENT_READERS, OPERATORS, WRITERS
 from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session, instant_period
@@ -17,6 +17,13 @@ from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.tenancy import service as tenancy
 
 MAX_INTERVAL_SPAN = timedelta(days=62)
+CORRECTION = (
+    "Allowed while no closed month depends on the version: the contract is a draft, or the version starts "
+    "in the current month or later (409 `version-in-force` otherwise: add a new version instead). A "
+    "version holding values no longer accepted (stored by an older release, such as a threshold over "
+    "366 days) can always be corrected or deleted, even on an ended contract. A contract keeps at least "
+    "one version (409 `last-version`)."
+)
 
 
 class SiteController(Controller):
@@ -307,6 +314,40 @@ class ContractController(Controller):
         today = await tenancy.tenant_today(session, caller)
         return await contracts.add_sla_policy(session, caller, contract_id, data, today)
 
+    @put(
+        "/{contract_id:uuid}/sla-policies/{sla_policy_id:uuid}",
+        guards=[WRITERS],
+        summary="Correct an SLA objective version in place",
+        description=CORRECTION,
+    )
+    async def replace_sla_policy(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        sla_policy_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.SlaPolicyReplace],
+    ) -> schemas.SlaPolicy:
+        today = await tenancy.tenant_today(session, caller)
+        return await versions.replace_sla_policy(session, caller, contract_id, sla_policy_id, data, today)
+
+    @delete(
+        "/{contract_id:uuid}/sla-policies/{sla_policy_id:uuid}",
+        guards=[WRITERS],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete an SLA objective version (the one before it stays in force)",
+        description=CORRECTION,
+    )
+    async def delete_sla_policy(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        sla_policy_id: FromPath[uuid.UUID],
+    ) -> None:
+        today = await tenancy.tenant_today(session, caller)
+        await versions.delete_sla_policy(session, caller, contract_id, sla_policy_id, today)
+
     @get("/{contract_id:uuid}/rate-plans", guards=[CLIENT_READERS], summary="Rate plan versions")
     async def list_rate_plans(
         self, session: Session, caller: Caller, contract_id: FromPath[uuid.UUID]
@@ -328,6 +369,40 @@ class ContractController(Controller):
     ) -> schemas.RatePlan:
         today = await tenancy.tenant_today(session, caller)
         return await contracts.add_rate_plan(session, caller, contract_id, data, today)
+
+    @put(
+        "/{contract_id:uuid}/rate-plans/{rate_plan_id:uuid}",
+        guards=[WRITERS],
+        summary="Correct a rate plan version in place",
+        description=CORRECTION,
+    )
+    async def replace_rate_plan(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        rate_plan_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.RatePlanReplace],
+    ) -> schemas.RatePlan:
+        today = await tenancy.tenant_today(session, caller)
+        return await versions.replace_rate_plan(session, caller, contract_id, rate_plan_id, data, today)
+
+    @delete(
+        "/{contract_id:uuid}/rate-plans/{rate_plan_id:uuid}",
+        guards=[WRITERS],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a rate plan version (the one before it stays in force)",
+        description=CORRECTION,
+    )
+    async def delete_rate_plan(
+        self,
+        session: Session,
+        caller: Caller,
+        contract_id: FromPath[uuid.UUID],
+        rate_plan_id: FromPath[uuid.UUID],
+    ) -> None:
+        today = await tenancy.tenant_today(session, caller)
+        await versions.delete_rate_plan(session, caller, contract_id, rate_plan_id, today)
 
 
 ROUTES: list[ControllerRouterHandler] = [

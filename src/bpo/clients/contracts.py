@@ -12,7 +12,7 @@ from msgspec import UNSET
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.clients import defaults, rules, schemas
+from bpo.clients import defaults, rules, schemas, stored
 from bpo.clients.models import Client, Contract, RatePlan, SlaPolicy
 from bpo.clients.service import (
     apply_update,
@@ -208,7 +208,7 @@ async def create_contract(
     return contract_view(contract)
 
 
-def _ensure_editable(contract: Contract) -> None:
+def ensure_editable(contract: Contract) -> None:
     if contract.status == Status.ENDED.value:
         raise Conflict(f"Contract {contract.code} has ended and can no longer change.", slug="contract-ended")
 
@@ -217,7 +217,7 @@ async def update_contract(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.ContractUpdate
 ) -> schemas.Contract:
     contract = await get_contract_row(session, scope, contract_id, for_update=True)
-    _ensure_editable(contract)
+    ensure_editable(contract)
     staffing_mode = schemas.StaffingMode(
         contract.staffing_mode if data.staffing_mode is UNSET else data.staffing_mode
     )
@@ -302,6 +302,9 @@ def _check_version_date(
 ) -> FieldErrors:
     """Closed months are never re-measured or re-billed: once a contract is live, a new version starts
     no earlier than the current month and after the latest version."""
+    window = rules.check_date_window(effective_from, today, path)
+    if window:
+        return window
     if effective_from < contract.start_date:
         return [field_error(path, f"must not be before the contract's start {contract.start_date}")]
     if contract.status == Status.DRAFT.value:
@@ -328,7 +331,7 @@ def policy_view(policy: SlaPolicy, effective_to: date | None) -> schemas.SlaPoli
         contract_id=policy.contract_id,
         effective_from=policy.effective_from,
         effective_to=effective_to,
-        objectives=msgspec.convert(policy.objectives, list[schemas.Objective]),
+        objectives=stored.read(policy.objectives, list[schemas.Objective]),
         created_at=policy.created_at,
     )
 
@@ -340,9 +343,9 @@ def plan_view(plan: RatePlan, effective_to: date | None) -> schemas.RatePlan:
         effective_from=plan.effective_from,
         effective_to=effective_to,
         currency=plan.currency,
-        charges=msgspec.convert(plan.charges, list[schemas.Charge]),
+        charges=stored.read(plan.charges, list[schemas.Charge]),
         minimum_commitment=plan.minimum_commitment,
-        service_credits=msgspec.convert(plan.service_credits, list[schemas.ServiceCredit]),
+        service_credits=stored.read(plan.service_credits, list[schemas.ServiceCredit]),
         created_at=plan.created_at,
     )
 
@@ -384,7 +387,7 @@ async def _add_version(
 ) -> uuid.UUID:
     """Add a version of a contract's objectives or prices in force from ``effective_from``."""
     contract = await get_contract_row(session, scope, contract_id, for_update=True)
-    _ensure_editable(contract)
+    ensure_editable(contract)
     latest = await session.scalar(
         select(func.max(model.effective_from)).where(
             model.tenant_id == scope.tenant_id, model.contract_id == contract.id

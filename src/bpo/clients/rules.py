@@ -6,8 +6,10 @@ manifest can report every mistake at once with its place in the file.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Sequence
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -20,6 +22,8 @@ from bpo.core.money import is_supported_currency
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 TIMED_METRICS = frozenset({schemas.Metric.FIRST_RESPONSE, schemas.Metric.RESOLUTION})
+# A month's charge, as the largest amount any single price may be (core.types.MinorUnits).
+MAX_AMOUNT = 10**15
 
 
 def join(prefix: str, name: str) -> str:
@@ -34,6 +38,26 @@ def duration_seconds(text: str) -> int:
         raise ValueError(f"not a duration: {text!r}")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def check_duration(text: str, path: str) -> FieldErrors:
+    """An SLA duration measurement can take: at most MAX_DURATION_DAYS."""
+    if duration_seconds(text) > schemas.MAX_DURATION_SECONDS:
+        return [field_error(path, f"must be at most {schemas.MAX_DURATION_DAYS}d (a year), got {text!r}")]
+    return []
+
+
+def last_date(today: date) -> date:
+    """The latest date a version or billing period may name: YEARS_AHEAD years after ``today``."""
+    year = today.year + schemas.YEARS_AHEAD
+    return today.replace(year=year, day=min(today.day, calendar.monthrange(year, today.month)[1]))
+
+
+def check_date_window(day: date, today: date, path: str) -> FieldErrors:
+    """``day`` within FIRST_DATE and ``last_date(today)``."""
+    if not schemas.FIRST_DATE <= day <= last_date(today):
+        return [field_error(path, f"must be from {schemas.FIRST_DATE} to {last_date(today)}")]
+    return []
 
 
 def check_time_zone(name: str, path: str) -> FieldErrors:
@@ -127,10 +151,14 @@ def check_objectives(objectives: Sequence[schemas.Objective], path: str) -> Fiel
                 errors.append(field_error(join(item, "threshold"), f"required for {objective.metric}"))
             elif duration_seconds(objective.threshold) == 0:
                 errors.append(field_error(join(item, "threshold"), "must be longer than 0s"))
+            else:
+                errors += check_duration(objective.threshold, join(item, "threshold"))
         elif objective.threshold is not None or objective.checkpoints:
             errors.append(
                 field_error(join(item, "threshold"), "coverage objectives take only target_percent")
             )
+        for j, checkpoint in enumerate(objective.checkpoints):
+            errors += check_duration(checkpoint, join(item, f"checkpoints[{j}]"))
         checkpoints = [duration_seconds(c) for c in objective.checkpoints]
         if checkpoints != sorted(set(checkpoints)):
             errors.append(field_error(join(item, "checkpoints"), "must be distinct and ascending"))
@@ -159,7 +187,9 @@ def check_tiers(tiers: Sequence[schemas.Tier], path: str) -> FieldErrors:
     return errors
 
 
-def check_rate_plan(plan: schemas.RatePlanCreate, contract_currency: str | None, path: str) -> FieldErrors:
+def check_rate_plan(
+    plan: schemas.RatePlanCreate | schemas.RatePlanReplace, contract_currency: str | None, path: str
+) -> FieldErrors:
     errors: FieldErrors = check_currency(plan.currency, join(path, "currency"))
     if contract_currency is not None and plan.currency != contract_currency:
         errors.append(
@@ -175,6 +205,15 @@ def check_rate_plan(plan: schemas.RatePlanCreate, contract_currency: str | None,
         codes.add(charge.code)
         if isinstance(charge, schemas.GraduatedCharge | schemas.VolumeCharge):
             errors += check_tiers(charge.tiers, join(item, "tiers"))
+        if (
+            isinstance(charge, schemas.PersonMonthCharge)
+            and charge.headcount * charge.monthly_fee > MAX_AMOUNT
+        ):
+            errors.append(
+                field_error(
+                    join(item, "monthly_fee"), f"headcount x monthly_fee must be at most {MAX_AMOUNT}"
+                )
+            )
     thresholds: set[tuple[float, str | None]] = set()
     for i, credit in enumerate(plan.service_credits):
         item = join(path, f"service_credits[{i}]")

@@ -14,7 +14,6 @@ from bpo.core.types import (
     Code,
     Currency,
     Day,
-    Duration,
     Label,
     MinorUnits,
     Name,
@@ -23,6 +22,53 @@ from bpo.core.types import (
     Text,
     TimeZone,
 )
+
+# --- bounds -------------------------------------------------------------------------------------
+# What measurement and billing can take. A value past them is refused with the field's path; one stored
+# by an older release is still read (``stored``), fails the jobs of its own contract only, and its
+# version can be corrected or deleted (PUT / DELETE of the version).
+
+# The longest SLA duration (thresholds, checkpoints, forecast targets): a year, leap day included.
+MAX_DURATION_DAYS = 366
+MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86_400
+# Dates of versions and billing periods: from FIRST_DATE to YEARS_AHEAD years after the tenant's today.
+FIRST_DATE = date(2000, 1, 1)
+YEARS_AHEAD = 5
+MAX_OBJECTIVES = 50
+MAX_CHECKPOINTS = 24
+MAX_FILTER_VALUES = 50
+MAX_CHARGES = 50
+MAX_TIERS = 50
+MAX_SERVICE_CREDITS = 20
+# Units in a month, and in a package: far past any contract's volume, and a price times them stays in
+# the 64-bit integers invoices are stored in only if the price is sane too (rating checks the result).
+MAX_UNITS = 10**12
+
+# Days, hours, minutes and seconds with at most as many digits as 366 days takes in each; the total is
+# checked against MAX_DURATION_DAYS by ``rules.check_duration``.
+ObjectiveDuration = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=25,
+        pattern=r"^(?=\d)(\d{1,3}d)?(\d{1,4}h)?(\d{1,6}m)?(\d{1,8}s)?(?!\n)$",
+        description=(
+            f"Days, hours, minutes and seconds, largest first; at most {MAX_DURATION_DAYS} days "
+            f"({MAX_DURATION_DAYS}d) in all"
+        ),
+        examples=["45s", "30m", "8h", "1h30m", "2d"],
+        extra={"expected": f"a duration like 45s, 30m, 8h, 1h30m or 2d, at most {MAX_DURATION_DAYS}d"},
+    ),
+]
+VersionDate = Annotated[
+    date,
+    msgspec.Meta(
+        description=(
+            f"From {FIRST_DATE} to {YEARS_AHEAD} years after today (the tenant's date); once the contract is "
+            "live, no earlier than the current month's first day and after the latest version"
+        )
+    ),
+]
+FilterValues = Annotated[list[Label], msgspec.Meta(max_length=MAX_FILTER_VALUES)]
 
 
 class WorkType(StrEnum):
@@ -98,16 +144,19 @@ class CoverageLine(Strict):
 class Objective(Strict):
     metric: Metric
     target_percent: Percent
-    threshold: Duration | None = None
+    threshold: ObjectiveDuration | None = None
     clock: SlaClock = SlaClock.BUSINESS_HOURS
-    checkpoints: list[Duration] = []
-    priorities: list[Label] = []
-    channels: list[Label] = []
+    checkpoints: Annotated[list[ObjectiveDuration], msgspec.Meta(max_length=MAX_CHECKPOINTS)] = []
+    priorities: FilterValues = []
+    channels: FilterValues = []
     at_risk_percent: Annotated[int, msgspec.Meta(ge=1, le=99)] = 80
 
 
+Units = Annotated[int, msgspec.Meta(ge=1, le=MAX_UNITS)]
+
+
 class Tier(Strict):
-    up_to: Annotated[int, msgspec.Meta(ge=1)] | None
+    up_to: Units | None
     unit_price: MinorUnits
 
 
@@ -118,24 +167,27 @@ class PerUnitCharge(Strict, tag="per_unit", tag_field="kind"):
     unit: Label = "item"
 
 
+Tiers = Annotated[list[Tier], msgspec.Meta(max_length=MAX_TIERS)]
+
+
 class GraduatedCharge(Strict, tag="graduated", tag_field="kind"):
     code: Code
     name: Name
-    tiers: list[Tier]
+    tiers: Tiers
     unit: Label = "item"
 
 
 class VolumeCharge(Strict, tag="volume", tag_field="kind"):
     code: Code
     name: Name
-    tiers: list[Tier]
+    tiers: Tiers
     unit: Label = "item"
 
 
 class PackageCharge(Strict, tag="package", tag_field="kind"):
     code: Code
     name: Name
-    package_size: Annotated[int, msgspec.Meta(ge=1)]
+    package_size: Units
     package_price: MinorUnits
     unit: Label = "item"
 
@@ -170,9 +222,18 @@ class ServiceCredit(Strict):
 # --- SLA policies and rate plans (versioned) ------------------------------------------------
 
 
+Objectives = Annotated[list[Objective], msgspec.Meta(max_length=MAX_OBJECTIVES)]
+
+
 class SlaPolicyCreate(Strict):
-    effective_from: date
-    objectives: list[Objective]
+    effective_from: VersionDate
+    objectives: Objectives
+
+
+class SlaPolicyReplace(Strict):
+    """A version's objectives, corrected in place (its date stays)."""
+
+    objectives: Objectives
 
 
 class SlaPolicy(msgspec.Struct, kw_only=True):
@@ -184,12 +245,25 @@ class SlaPolicy(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+Charges = Annotated[list[Charge], msgspec.Meta(max_length=MAX_CHARGES)]
+ServiceCredits = Annotated[list[ServiceCredit], msgspec.Meta(max_length=MAX_SERVICE_CREDITS)]
+
+
 class RatePlanCreate(Strict):
-    effective_from: date
+    effective_from: VersionDate
     currency: Currency
-    charges: list[Charge]
+    charges: Charges
     minimum_commitment: MinorUnits | None = None
-    service_credits: list[ServiceCredit] = []
+    service_credits: ServiceCredits = []
+
+
+class RatePlanReplace(Strict):
+    """A version's prices, corrected in place (its date stays)."""
+
+    currency: Currency
+    charges: Charges
+    minimum_commitment: MinorUnits | None = None
+    service_credits: ServiceCredits = []
 
 
 class RatePlan(msgspec.Struct, kw_only=True):

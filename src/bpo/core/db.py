@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -125,10 +125,19 @@ def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = 
 class Database:
     """The application's connection to PostgreSQL, always as the application role."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine | None = None,
+        *,
+        session_info: Mapping[str, Any] | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Each session starts with its own copy of ``session_info`` (what after-commit work needs).
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, info=dict(session_info or {})
+        )
 
     @asynccontextmanager
     async def tenant(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:

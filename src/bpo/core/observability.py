@@ -21,6 +21,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from bpo.core.jobs.failures import FAILURE_COUNTS
 from bpo.core.logging import cover_secret_routes, redact_path
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -97,5 +98,6 @@ def metrics_payload() -> tuple[bytes, str]:
         # Several server processes (`bpo serve --workers N`): whichever answers reports them all.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(FAILURE_COUNTS)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

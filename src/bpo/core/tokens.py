@@ -1,4 +1,5 @@
-"""Access tokens: signed JWTs naming the tenant, user, role and binding, and their verification."""
+"""Access tokens: signed JWTs naming the tenant, user, role, binding and the user's token version, and
+their verification."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ class AccessClaims:
     role: Role
     client_id: uuid.UUID | None
     staff_id: uuid.UUID | None
+    # The user's token version at issue: the token holds only while the user's version is still this one.
+    token_version: int = 0
 
 
 def issue_access_token(key: str, claims: AccessClaims, ttl_seconds: int) -> str:
@@ -34,6 +37,7 @@ def issue_access_token(key: str, claims: AccessClaims, ttl_seconds: int) -> str:
         "role": claims.role.value,
         "cid": str(claims.client_id) if claims.client_id else None,
         "sid": str(claims.staff_id) if claims.staff_id else None,
+        "ver": claims.token_version,
         "iat": now,
         "exp": now + ttl_seconds,
         "jti": secrets.token_hex(8),
@@ -53,6 +57,10 @@ def decode_access_token(key: str, token: str) -> tuple[AccessClaims, int]:
     )
     if payload.get("typ") != "access":
         raise jwt.InvalidTokenError("not an access token")
+    # Tokens issued before versions were carried count as version 0.
+    version = payload.get("ver", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise jwt.InvalidTokenError("malformed claims")
     try:
         role = Role(payload["role"])
         claims = AccessClaims(
@@ -61,6 +69,7 @@ def decode_access_token(key: str, token: str) -> tuple[AccessClaims, int]:
             role=role,
             client_id=uuid.UUID(payload["cid"]) if payload.get("cid") else None,
             staff_id=uuid.UUID(payload["sid"]) if payload.get("sid") else None,
+            token_version=version,
         )
         return claims, int(payload["exp"])
     except (ValueError, TypeError) as exc:

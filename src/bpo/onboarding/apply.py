@@ -60,7 +60,9 @@ from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
+from bpo.tenancy import users as tenancy_users
 from bpo.tenancy.auth import tenant_id_for
+from bpo.tenancy.emails import normalize_email
 
 Status = schemas.ContractStatus
 
@@ -313,7 +315,7 @@ class _Planner:
         self.compare("service", key, path, spec, current, SERVICE_FIELDS, row_id=row_id, owner=client.code)
 
     def user(self, path: str, spec: ManifestUser) -> None:
-        email = spec.email.lower()
+        email = normalize_email(spec.email)
         existing = self.state.users.get(email)
         current = user_spec(existing, self.state.codes) if existing else None
         row_id = existing.id if existing else None
@@ -322,7 +324,7 @@ class _Planner:
     def staff(self, path: str, spec: ManifestStaff) -> None:
         existing = self.state.staff.get(spec.code)
         current = staff_spec(existing, self.state.codes) if existing else None
-        desired = replace(spec, user=spec.user.lower() if spec.user else None)
+        desired = replace(spec, user=normalize_email(spec.user) if spec.user else None)
         row_id = existing.id if existing else None
         self.compare("staff", spec.code, path, desired, current, STAFF_FIELDS, row_id=row_id)
 
@@ -593,7 +595,7 @@ class _Applier:
                 full_name=spec.full_name,
                 client_id=client_id,
             )
-            user = await tenancy.create_user(
+            user = await tenancy_users.create_user(
                 self.session, self.scope.tenant_id, self.scope.user_id, data, service.require_client_binding
             )
             self.ids.users[user.email] = user.id
@@ -604,7 +606,7 @@ class _Applier:
         values = self.values(change, ("role", "full_name"))
         if "client" in change.fields:
             values["client_id"] = client_id
-        await tenancy.update_user(
+        await tenancy_users.update_user(
             self.session,
             self.scope,
             change.row_id,
@@ -618,7 +620,7 @@ class _Applier:
         for name in names:
             value = getattr(spec, name)
             if name == "user":
-                value = self.ids.users[value.lower()] if value else None
+                value = self.ids.users[normalize_email(value)] if value else None
             elif name == "sites":
                 value = [self.ids.sites[code] for code in value]
             elif name in ("trained_contracts", "excluded_contracts") and value is not None:
@@ -662,7 +664,7 @@ async def acting_scope(
     # Listing users reads only the scope's tenant; the principal is chosen from that list.
     lookup = system_scope(tenant_id)
     admins = [u for u in await all_users(session, lookup, Role.ADMIN) if u.is_active]
-    wanted = [u.email.lower() for u in manifest.users if u.role is Role.ADMIN] if manifest else []
+    wanted = [normalize_email(u.email) for u in manifest.users if u.role is Role.ADMIN] if manifest else []
     admins.sort(key=lambda u: (wanted.index(u.email) if u.email in wanted else len(wanted), u.id))
     if not admins:
         raise Conflict("The tenant has no active admin to act as.", slug="no-admin")

@@ -12,6 +12,7 @@ from bpo.onboarding.demo_activity import HISTORY_DAYS, Activity, seed_activity
 from bpo.onboarding.manifest import load_manifest
 from bpo.settings import Settings
 from bpo.tenancy import service as tenancy
+from bpo.tenancy.emails import normalize_email
 
 DEMO_MANIFEST = Path("tenants/demo.yaml")
 
@@ -58,7 +59,7 @@ async def load_demo(settings: Settings, path: Path, *, reset: bool = False) -> D
     logins = [
         Login(email, user.role, user.client, applied.passwords.get(email, shared))
         for user in manifest.users
-        for email in [user.email.lower()]
+        for email in [normalize_email(user.email)]
     ]
     return DemoTenant(slug=manifest.tenant.slug, logins=logins, demo=manifest.tenant.demo)
 

@@ -31,6 +31,7 @@ from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
+from bpo.tenancy import users as tenancy_users
 
 
 @dataclass
@@ -102,7 +103,7 @@ async def all_users(
     users: list[tenancy_schemas.User] = []
     cursor = None
     while True:
-        page = await tenancy.list_users(session, scope, limit=200, cursor=cursor, role=role)
+        page = await tenancy_users.list_users(session, scope, limit=200, cursor=cursor, role=role)
         users += page.items
         if page.next_cursor is None:
             return users

@@ -36,6 +36,7 @@ from bpo.core.types import Code, Currency, MinorUnits, Name, Strict, Text, TimeZ
 from bpo.core.validation import INVALID, Walker, did_you_mean
 from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
+from bpo.tenancy.emails import normalize_email
 
 Slug = Annotated[
     str,
@@ -486,11 +487,11 @@ class _Checks:
                     )
         seen = set()
         for path, user in self.at(m.users, "users"):
-            self.unique(rules.join(path, "email"), user.email.lower(), seen, "email")
+            self.unique(rules.join(path, "email"), normalize_email(user.email), seen, "email")
             self.user(path, user, clients)
         for path, item in dropped.get("users", []):
             self.references(path, item, {"client": (clients, "client")})
-        logins = {u.email.lower(): u.role for u in m.users}
+        logins = {normalize_email(u.email): u.role for u in m.users}
         contract_codes |= {
             code for key in dropped if key.endswith("contracts") for code in self.reader.dropped_codes(key)
         }
@@ -506,7 +507,7 @@ class _Checks:
             }
             self.references(path, item, known)
             login = item.get("user")
-            if isinstance(login, str) and login.lower() not in logins:
+            if isinstance(login, str) and normalize_email(login) not in logins:
                 self.error(rules.join(path, "user"), f"no user {login!r} in this file")
         return self.errors
 
@@ -541,7 +542,7 @@ class _Checks:
         )  # fmt: skip
         self.add(staffing.check_staff(shape, path))
         if person.user is not None:
-            email = person.user.lower()
+            email = normalize_email(person.user)
             role = logins.get(email)
             if role is None:
                 self.error(where("user"), f"no user {person.user!r} in this file")

@@ -11,7 +11,8 @@ Detection, without instants stored per item:
   its ends (``receipts_from``/``receipts_until``); only pending items received then are read, through
   the ``(tenant_id, contract_id, received_at)`` index of ``work_items``. A window reaches back at most
   MAX_LOOKBACK: instants missed while detection was stopped for longer are not alerted (the dashboards
-  still count them).
+  still count them). It goes contract by contract: one whose stored objectives cannot be measured is
+  recorded as the job's failure on that contract and stops none of the others.
 - ``sla.refresh_hours`` (after each ingest) checks the items of the hours it refreshed, for what the
   sweep cannot see: an item that arrived already at risk or late, or was answered late before a sweep
   ran. It alerts instants of the last RECENT only, so loading history does not replay old breaches.
@@ -43,13 +44,14 @@ from bpo.clients.models import Contract
 from bpo.clients.schemas import ContractStatus, Metric, Objective, SlaClock, SlaPolicy
 from bpo.core.business_time import Calendar, open_intervals
 from bpo.core.http import instant_period
+from bpo.core.jobs.failures import Failures
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
 from bpo.delivery import webhooks
 from bpo.sla import engine, schemas
 from bpo.sla.models import Alert, AlertSweep, SlaHourly
-from bpo.sla.rollups import HOUR, objective_key
+from bpo.sla.rollups import CONTRACT, HOUR, objective_key
 from bpo.work.models import WorkItem
 
 MAX_LOOKBACK = timedelta(hours=6)
@@ -440,11 +442,19 @@ async def _window(session: AsyncSession, scope: Scope, now: datetime, lookback: 
 
 
 async def sweep(
-    session: AsyncSession, scope: Scope, now: datetime, *, lookback: timedelta = MAX_LOOKBACK
+    session: AsyncSession,
+    scope: Scope,
+    now: datetime,
+    *,
+    lookback: timedelta = MAX_LOOKBACK,
+    failures: Failures | None = None,
 ) -> list[uuid.UUID]:
-    """The periodic detection: alerts whose instant fell since the previous sweep; their ids."""
+    """The periodic detection: alerts whose instant fell since the previous sweep; their ids. Contract by
+    contract: one whose detection fails (objectives its stored policy cannot be measured by) is left out
+    and kept in ``failures``, and the others' alerts are raised."""
     if now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware, got naive {now.isoformat()}")
+    failures = failures if failures is not None else Failures()
     start = await _window(session, scope, now, lookback)
     if now <= start:
         return []
@@ -454,9 +464,10 @@ async def sweep(
         contracts.visible_contracts(scope).where(Contract.status != ContractStatus.DRAFT.value)
     )
     for contract in rows.all():
-        ctx = await _context(session, scope, contract, calendars)
-        found += await _pending_in_window(session, scope, ctx, start, now)
-        found += await _days_below_target(session, scope, ctx, start, now)
+        async with failures.isolated(session, CONTRACT, contract.id):
+            ctx = await _context(session, scope, contract, calendars)
+            pending = await _pending_in_window(session, scope, ctx, start, now)
+            found += pending + await _days_below_target(session, scope, ctx, start, now)
     return await _record(session, scope, found)
 
 

@@ -53,4 +53,6 @@ class AlertController(Controller):
         )
 
 
+# The dead-letter view of failed jobs is served beside the alerts: both are where operators look when
+# something went wrong.
 ROUTES: list[ControllerRouterHandler] = [AlertController]

@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Literal
 
 from bpo.clients.rules import duration_seconds
-from bpo.clients.schemas import Metric, Objective, SlaClock
+from bpo.clients.schemas import MAX_DURATION_DAYS, MAX_DURATION_SECONDS, Metric, Objective, SlaClock
 from bpo.core.business_time import Calendar, add_business, business_duration, is_open, next_open
 from bpo.sla.sketch import LatencySketch
 
@@ -102,9 +102,24 @@ class CheckpointShare:
         return 100 * self.within / self.eligible if self.eligible else None
 
 
+class UnmeasurableObjective(ValueError):
+    """A stored objective measurement cannot take (a duration past a year, stored by an older release)."""
+
+
 @lru_cache(maxsize=256)
 def duration(text: str) -> timedelta:
-    return timedelta(seconds=duration_seconds(text))
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        raise UnmeasurableObjective(f"{text!r} is not a duration") from None
+    if seconds > MAX_DURATION_SECONDS:
+        # Far past any real objective, and past what date arithmetic can hold: refused here rather than
+        # as an overflow somewhere in the middle of a measurement.
+        raise UnmeasurableObjective(
+            f"the objective duration {text!r} is longer than {MAX_DURATION_DAYS} days; correct or delete the "
+            "SLA policy version holding it (/v1/contracts/{contract_id}/sla-policies/{sla_policy_id})"
+        )
+    return timedelta(seconds=seconds)
 
 
 def applies(objective: Objective, item: ItemTimes) -> bool:

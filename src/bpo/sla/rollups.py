@@ -4,10 +4,11 @@ above them, the same numbers per local day, month and month to date of the clien
 the hourly rows.
 
 Ingest enqueues ``sla.refresh_hours`` through the outbox for the hours it changed; ``sla.refresh_due``
-runs every minute for hours whose ``next_change_at`` has passed; ``bpo sla rebuild`` recomputes a range
-from scratch. A refresh rewrites the hours it was given and then the days and months they fall in, in the
-same transaction, so the rollup lag is the outbox relay plus one job (a few seconds; ``bench/ingest.py``
-prints the rate below which it stays bounded) and the layers never disagree.
+runs every minute for hours whose ``next_change_at`` has passed, contract by contract (one that fails
+stops none of the others); ``sla.remeasure`` follows a corrected SLA policy version; ``bpo sla rebuild``
+recomputes a range from scratch. A refresh rewrites the hours it was given and then the days and months
+they fall in, in the same transaction, so the rollup lag is the outbox relay plus one job (a few seconds;
+``bench/ingest.py`` prints the rate below which it stays bounded) and the layers never disagree.
 
 Days and months are cut in the zone recorded in ``period_rollup_zones``. A contract without that row, or
 whose client has moved to another zone since, has its periods rebuilt from all its hourly rows at its
@@ -33,6 +34,7 @@ from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.clients.schemas import Metric, Objective, SlaClock
 from bpo.core.business_time import Calendar, add_business, business_duration, open_intervals
+from bpo.core.jobs.failures import Failures
 from bpo.core.scope import Scope
 from bpo.sla import engine
 from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
@@ -49,6 +51,10 @@ MONTH_TO_DATE = "mtd"
 # is that day is among them.
 _DAY_MARGIN = timedelta(days=2)
 VOLUME_FIELDS = ("received", "responded", "resolved", "units")
+# What a tenant-wide SLA job records a failure against.
+CONTRACT = "contract"
+# Hours one sla.remeasure job recomputes (a week of them); the next job goes on from there.
+REMEASURE_HOURS = 168
 
 # The items received in some ranges of time, each range its own index scan.
 _ITEMS_IN = text(
@@ -683,6 +689,31 @@ async def hours_of_items(
         .distinct()
     )
     return [hour_of(h) for h in rows]
+
+
+async def remeasure(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, start: datetime, end: datetime, now: datetime
+) -> datetime | None:
+    """Recompute the first REMEASURE_HOURS hours holding items received in [start, end); the hour the rest
+    start from, if any remain (a contract's objectives were corrected: its measurements follow)."""
+    hours = sorted(await hours_of_items(session, scope, contract_id, start, end))
+    await refresh_hours(session, scope, contract_id, hours[:REMEASURE_HOURS], now)
+    return hours[REMEASURE_HOURS] if len(hours) > REMEASURE_HOURS else None
+
+
+async def refresh_due(
+    session: AsyncSession, scope: Scope, now: datetime, failures: Failures | None = None
+) -> int:
+    """Recompute the hours time has changed (``due_hours``), contract by contract: one whose refresh fails
+    (objectives its stored policy cannot be measured by) is left out and kept in ``failures``, and the
+    others go on. The number of contracts refreshed."""
+    failures = failures if failures is not None else Failures()
+    refreshed = 0
+    for contract_id, hours in (await due_hours(session, scope, now)).items():
+        async with failures.isolated(session, CONTRACT, contract_id):
+            await refresh_hours(session, scope, contract_id, hours, now)
+            refreshed += 1
+    return refreshed
 
 
 async def due_hours(

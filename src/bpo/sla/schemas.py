@@ -46,6 +46,9 @@ class ObjectiveSla(msgspec.Struct, kw_only=True):
     checkpoints: list[CheckpointPoint]
     # Whole milliseconds in the objective's clock, from a sketch with at most 4.4% relative error.
     percentiles: Percentiles
+    # Why the objective is not measured, when its stored version holds a value measurement cannot take
+    # (its numbers stay empty until the version is corrected); null otherwise.
+    problem: str | None = None
 
 
 class VolumePoint(msgspec.Struct, kw_only=True):

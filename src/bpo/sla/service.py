@@ -363,7 +363,18 @@ def _objective_sla(key: str, objective: Objective, tally: _ObjectiveTally) -> sc
             p90_ms=milliseconds(sketch.quantile(0.9)),
             p95_ms=milliseconds(sketch.quantile(0.95)),
         ),
+        problem=_unmeasurable(objective),
     )
+
+
+def _unmeasurable(objective: Objective) -> str | None:
+    """Why the refresh jobs cannot measure ``objective``, if they cannot."""
+    for written in [objective.threshold or "0s", *objective.checkpoints]:
+        try:
+            engine.duration(written)
+        except engine.UnmeasurableObjective as error:
+            return str(error)
+    return None
 
 
 def milliseconds(seconds: float | None) -> int | None:
@@ -372,7 +383,11 @@ def milliseconds(seconds: float | None) -> int | None:
 
 
 def _checkpoint(name: str, within: Counter[str], eligible: Counter[str]) -> schemas.CheckpointPoint:
-    seconds = engine.duration(name)
+    try:
+        seconds = engine.duration(name)
+    except engine.UnmeasurableObjective:
+        # Never measured (``ObjectiveSla.problem`` says why): shown, with nothing counted.
+        return schemas.CheckpointPoint(checkpoint=name, within=0, eligible=0, percent=None)
     key = str(int(seconds.total_seconds()))
     share = engine.CheckpointShare(seconds, within[key], eligible[key])
     return schemas.CheckpointPoint(

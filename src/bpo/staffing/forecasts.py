@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
-from bpo.clients.rules import duration_seconds
+from bpo.clients.rules import check_duration, duration_seconds
 from bpo.clients.schemas import CoverageLine
 from bpo.core.business_time import format_clock
 from bpo.core.errors import FieldErrors, field_error, raise_if
@@ -28,6 +28,7 @@ def _check(data: ForecastRequest) -> FieldErrors:
         errors.append(field_error("start", "needs a UTC offset, like 2026-03-02T09:00:00+09:00"))
     if queueing.MINUTES_PER_DAY % data.interval_minutes:
         errors.append(field_error("interval_minutes", "must divide a day (5, 10, 15, 20, 30, 60, ...)"))
+    errors += check_duration(data.objective.threshold, "objective.threshold")
     threshold = duration_seconds(data.objective.threshold)
     if data.model is ForecastModel.ERLANG_C:
         if data.objective.target_percent is None:

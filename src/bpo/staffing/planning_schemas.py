@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from bpo.clients.schemas import CoverageLine
-from bpo.core.types import Duration, Label, Strict
+from bpo.clients.schemas import CoverageLine, ObjectiveDuration
+from bpo.core.types import Label, Strict
 
 # 31 days of 15-minute intervals.
 MAX_INTERVALS = 31 * 96
@@ -22,7 +22,7 @@ class ForecastModel(StrEnum):
 
 
 class ForecastObjective(Strict):
-    threshold: Duration
+    threshold: ObjectiveDuration
     # Erlang C only: the share to answer within the threshold. The backlog model clears all work in it.
     target_percent: Annotated[float, msgspec.Meta(ge=0, lt=100)] | None = None
 

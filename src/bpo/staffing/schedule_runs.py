@@ -47,6 +47,8 @@ log = structlog.get_logger("bpo.staffing.schedule_runs")
 MAX_PERIOD_DAYS = 31
 DEFAULT_TIME_LIMIT_S = 20.0
 TERMINAL = frozenset({ScheduleRunStatus.SUCCEEDED.value, ScheduleRunStatus.FAILED.value})
+# What a run's job records a failure against.
+SCHEDULE_RUN = "schedule_run"
 
 
 class RosterBroken(Exception):
@@ -358,6 +360,14 @@ async def _finish(
     run.finished_at = datetime.now(UTC)
     record(session, scope, f"schedule_run.{status.value}", "schedule_run", run.id)
     await session.flush()
+
+
+async def fail_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID, reason: str) -> None:
+    """The run's job failed for good (nothing it planned was written): the run ends failed with the
+    reason, unless it had already finished."""
+    run = await _run_row(session, scope, run_id, for_update=True)
+    if run.status not in TERMINAL:
+        await _finish(session, scope, run, ScheduleRunStatus.FAILED, {}, f"The run failed: {reason}")
 
 
 async def execute_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID) -> ScheduleRun:

@@ -35,7 +35,7 @@ from bpo.staffing.models import Staff, StaffingSettings, TimeOff
 from bpo.staffing.rules import RuleSettings
 from bpo.staffing.solver import Weights
 from bpo.tenancy import schemas as tenancy_schemas
-from bpo.tenancy import service as tenancy
+from bpo.tenancy import users as tenancy_users
 
 MAX_TIME_OFF = timedelta(days=366)
 
@@ -182,7 +182,7 @@ async def _check_references(
                 errors.append(field_error(f"{name}[{i}]", "no such contract"))
     if isinstance(data.user_id, uuid.UUID):
         try:
-            user = await tenancy.get_user(session, scope, data.user_id)
+            user = await tenancy_users.get_user(session, scope, data.user_id)
         except NotFound:
             errors.append(field_error("user_id", "no such user"))
         else:
@@ -231,6 +231,26 @@ async def _flush_staff(session: AsyncSession, row: Staff) -> None:
         raise
 
 
+async def require_staff_binding(
+    session: AsyncSession, tenant_id: uuid.UUID, staff_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    """For ``tenancy``: a login may name (``staff_id``) a profile of its tenant that names no other login."""
+    linked = await session.execute(
+        select(Staff.user_id).where(Staff.tenant_id == tenant_id, Staff.id == staff_id)
+    )
+    row = linked.one_or_none()
+    if row is None:
+        raise Invalid(
+            f"staff_id: staff {staff_id} not found", errors=[field_error("staff_id", "no such staff profile")]
+        )
+    if row.user_id is not None and row.user_id != user_id:
+        raise Conflict(
+            "That staff profile is linked to another user.",
+            slug="staff-already-linked",
+            errors=[field_error("staff_id", "linked to another user")],
+        )
+
+
 async def _link_user(
     session: AsyncSession, scope: Scope, staff_id: uuid.UUID, old: uuid.UUID | None, new: uuid.UUID | None
 ) -> None:
@@ -238,12 +258,17 @@ async def _link_user(
     if old == new:
         return
     if old is not None:
-        await tenancy.update_user(
+        await tenancy_users.update_user(
             session, scope, old, tenancy_schemas.UserUpdate(staff_id=None), clients.require_client_binding
         )
     if new is not None:
-        await tenancy.update_user(
-            session, scope, new, tenancy_schemas.UserUpdate(staff_id=staff_id), clients.require_client_binding
+        await tenancy_users.update_user(
+            session,
+            scope,
+            new,
+            tenancy_schemas.UserUpdate(staff_id=staff_id),
+            clients.require_client_binding,
+            check_staff=require_staff_binding,
         )
 
 
@@ -318,7 +343,6 @@ async def update_staff(
 async def delete_staff(session: AsyncSession, scope: Scope, staff_id: uuid.UUID) -> None:
     """Delete a profile nothing refers to; deactivate one with assignments, so rosters keep their history."""
     row = await get_staff_row(session, scope, staff_id, for_update=True)
-    user_id = row.user_id
     try:
         async with session.begin_nested():
             await session.delete(row)
@@ -328,7 +352,8 @@ async def delete_staff(session: AsyncSession, scope: Scope, staff_id: uuid.UUID)
             row.active = False
             record(session, scope, "staff.deactivated", "staff", row.id)
         return
-    await _link_user(session, scope, staff_id, user_id, None)
+    # Every login naming the profile, whether or not the profile named it back.
+    await tenancy_users.unlink_staff(session, scope, staff_id)
     record(session, scope, "staff.deleted", "staff", staff_id)
 
 

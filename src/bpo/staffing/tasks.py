@@ -10,7 +10,13 @@ from bpo.core.scope import system_scope
 from bpo.staffing import schedule_runs as runs
 
 
-@tenant_actor(SOLVE_JOB, queue=STAFFING_QUEUE, max_retries=3)
+@tenant_actor(
+    SOLVE_JOB,
+    queue=STAFFING_QUEUE,
+    subject=(runs.SCHEDULE_RUN, "run_id"),
+    on_failure=runs.fail_run,
+    max_retries=3,
+)
 async def solve_period(session: AsyncSession, tenant_id: uuid.UUID, *, run_id: str) -> None:
     scope = system_scope(tenant_id)
     # Committed at once, apart from the job's own transaction, so the run shows as running meanwhile.

@@ -20,7 +20,7 @@ from bpo.core.openapi import PROBLEMS_OPT
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role
-from bpo.tenancy import audit_log, schemas, service
+from bpo.tenancy import audit_log, schemas, service, users
 
 
 def _client_ip(request: Request[Any, Any, Any]) -> str:
@@ -28,7 +28,9 @@ def _client_ip(request: Request[Any, Any, Any]) -> str:
 
 
 # Clients' check that a client (and contract) exist and belong together, provided by the app.
-ClientBinding = NamedDependency[service.ClientBindingCheck]
+ClientBinding = NamedDependency[users.ClientBindingCheck]
+# Staffing's check that a staff profile exists and is free for a login, provided by the app.
+StaffBinding = NamedDependency[users.StaffBindingCheck]
 
 
 class AuthController(Controller):
@@ -74,7 +76,7 @@ class MeController(Controller):
 
     @get("", guards=[SIGNED_IN], summary="The calling user and tenant")
     async def me(self, session: Session, caller: Caller) -> schemas.Me:
-        return await service.me(session, caller)
+        return await users.me(session, caller)
 
 
 class WhoAmIController(Controller):
@@ -83,7 +85,7 @@ class WhoAmIController(Controller):
 
     @get("", summary="The calling credential: tenant, role and scope (users and API keys)")
     async def whoami(self, caller: Caller) -> schemas.WhoAmI:
-        return service.whoami(caller)
+        return users.whoami(caller)
 
 
 class TenantController(Controller):
@@ -116,7 +118,7 @@ class UserController(Controller):
         cursor: Cursor = None,
         role: FromQuery[Role | None] = None,
     ) -> schemas.UserPage:
-        return await service.list_users(session, caller, limit=limit, cursor=cursor, role=role)
+        return await users.list_users(session, caller, limit=limit, cursor=cursor, role=role)
 
     @post("", guards=[ADMINS], status_code=HTTP_201_CREATED, summary="Create a user")
     async def create_user(
@@ -124,14 +126,17 @@ class UserController(Controller):
         session: Session,
         caller: Caller,
         client_binding: ClientBinding,
+        staff_binding: StaffBinding,
         data: JSONBody[schemas.UserCreate],
     ) -> schemas.User:
-        user = await service.create_user(session, caller.tenant_id, caller.user_id, data, client_binding)
-        return service.user_view(user)
+        user = await users.create_user(
+            session, caller.tenant_id, caller.user_id, data, client_binding, check_staff=staff_binding
+        )
+        return users.user_view(user)
 
     @get("/{user_id:uuid}", guards=[OPERATORS], summary="Get a user")
     async def get_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> schemas.User:
-        return await service.get_user(session, caller, user_id)
+        return await users.get_user(session, caller, user_id)
 
     @patch("/{user_id:uuid}", guards=[ADMINS], summary="Change a user (role, name, password, active)")
     async def update_user(
@@ -139,14 +144,17 @@ class UserController(Controller):
         session: Session,
         caller: Caller,
         client_binding: ClientBinding,
+        staff_binding: StaffBinding,
         user_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.UserUpdate],
     ) -> schemas.User:
-        return await service.update_user(session, caller, user_id, data, client_binding)
+        return await users.update_user(
+            session, caller, user_id, data, client_binding, check_staff=staff_binding
+        )
 
     @delete("/{user_id:uuid}", guards=[ADMINS], status_code=HTTP_204_NO_CONTENT, summary="Deactivate a user")
     async def deactivate_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> None:
-        await service.deactivate_user(session, caller, user_id)
+        await users.deactivate_user(session, caller, user_id)
 
     # Litestar routes a parameter only as a whole path segment: the custom method arrives as one string.
     @post(
@@ -161,7 +169,7 @@ class UserController(Controller):
         identifier, _, verb = user_id.rpartition(":")
         if verb != "unlock":
             raise NotFound(f"No user action {verb!r}: use {{id}}:unlock.")
-        return await service.unlock_user(
+        return await users.unlock_user(
             request.app.state.runtime, session, caller, parse_uuid(identifier, "User")
         )
 

@@ -15,7 +15,7 @@ from bpo.core.errors import NotFound, Unauthorized
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope, system_scope
 from bpo.tenancy.credentials import API_KEY_PREFIX, digests_match, parse_secret
-from bpo.tenancy.models import ApiKey, Tenant
+from bpo.tenancy.models import ApiKey, Tenant, User
 
 BEARER = "bearer "
 # last_used_at is refreshed at most this often, so busy keys do not write on every request.
@@ -27,7 +27,9 @@ def _www_authenticate(error: str) -> dict[str, str]:
 
 
 async def authenticate(runtime: Runtime, authorization: str | None, api_key: str | None) -> Scope:
-    """The one function that turns a credential into a ``Scope``. The tenant always comes from it."""
+    """The one function that turns a credential into a ``Scope``. The tenant always comes from it. An access
+    token holds only while its user's token version is still the one it carries (``core.identity``); an
+    API key is looked up on every use, so a revoked one stops at once."""
     credential = None
     if authorization:
         if not authorization.lower().startswith(BEARER):
@@ -56,6 +58,16 @@ async def authenticate(runtime: Runtime, authorization: str | None, api_key: str
         raise Unauthorized(
             "The access token is invalid.", slug="invalid-token", headers=_www_authenticate("invalid_token")
         ) from None
+
+    async def load() -> int | None:
+        return await _token_version(runtime, claims.tenant_id, claims.user_id)
+
+    if await runtime.token_versions.current(claims.tenant_id, claims.user_id, load) != claims.token_version:
+        raise Unauthorized(
+            "The access token no longer holds: the account was changed or deactivated. Log in again.",
+            slug="token-revoked",
+            headers=_www_authenticate("invalid_token"),
+        )
     return Scope(
         tenant_id=claims.tenant_id,
         principal_id=claims.user_id,
@@ -63,6 +75,17 @@ async def authenticate(runtime: Runtime, authorization: str | None, api_key: str
         client_id=claims.client_id,
         staff_id=claims.staff_id,
     )
+
+
+async def _token_version(runtime: Runtime, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int | None:
+    """The user's token version, or None when the user or their tenant no longer exists or is inactive."""
+    async with runtime.db.tenant(tenant_id) as session:
+        version: int | None = await session.scalar(
+            select(User.token_version)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(User.tenant_id == tenant_id, User.id == user_id, User.is_active, Tenant.status == "active")
+        )
+    return version
 
 
 async def _api_key_scope(runtime: Runtime, value: str) -> Scope:

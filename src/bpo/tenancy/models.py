@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bpo.core.orm import Base, TenantMixin, Timestamps, new_id
@@ -28,16 +28,31 @@ class User(Base, TenantMixin, Timestamps):
     __table_args__ = (
         UniqueConstraint("tenant_id", "email"),
         ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),
+        Index(None, "tenant_id", "email_skeleton"),
+        # A staff profile has at most one login. No foreign key to staff: staff.user_id refers to users,
+        # and tables referring to each other cannot be distributed (migrations/citus.py); the staff context
+        # checks that the profile exists when a login is linked to it.
+        Index(
+            "uq_users_tenant_id_staff_id",
+            "tenant_id",
+            "staff_id",
+            unique=True,
+            postgresql_where=text("staff_id IS NOT NULL"),
+        ),
     )
 
+    # NFKC-normalised and case-folded (tenancy.emails), like every lookup by address.
     email: Mapped[str] = mapped_column(String(254))
+    # What the address looks like (tenancy.emails.email_skeleton): one user per skeleton in a tenant.
+    email_skeleton: Mapped[str] = mapped_column(String(254))
     full_name: Mapped[str] = mapped_column(String(200), server_default="")
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(255))
     client_id: Mapped[uuid.UUID | None]
     staff_id: Mapped[uuid.UUID | None]
     is_active: Mapped[bool] = mapped_column(server_default="true")
-    # Bumped on password change or deactivation: refresh tokens of older versions stop working.
+    # Bumped when the user's tokens must stop working (password, role or client changed, deactivated):
+    # access and refresh tokens carry the version they were issued at.
     token_version: Mapped[int] = mapped_column(server_default="0")
     last_login_at: Mapped[datetime | None]
 

@@ -168,6 +168,26 @@ class TenantCreated(msgspec.Struct, kw_only=True):
     admin_password: str | None = None
 
 
+class AdminRestore(Strict):
+    """The platform giving a tenant an admin again: the user with ``email`` (created when there is none)
+    becomes an active admin, unlocked."""
+
+    slug: Slug
+    email: Email
+    # A new password for the user; without one, a new user gets a generated one-time password, and an
+    # existing user keeps theirs unless ``reset_password``.
+    password: Password | None = None
+    reset_password: bool = False
+
+
+class AdminRestored(msgspec.Struct, kw_only=True):
+    tenant: str
+    admin: User
+    created: bool
+    # Present only when the server generated the password.
+    password: str | None = None
+
+
 class TenantPage(msgspec.Struct, kw_only=True):
     items: list[Tenant]
     next_cursor: str | None

@@ -1,3 +1,5 @@
+"""Logins and tokens, API keys, the tenant's settings and the platform's tenants (users: ``users.py``)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -5,7 +7,6 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from msgspec import UNSET
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.core import audit
+from bpo.core import audit, identity
 from bpo.core.db import SET_TENANT
 from bpo.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, field_error
 from bpo.core.orm import new_id
@@ -21,15 +22,9 @@ from bpo.core.pagination import paginate
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope
 from bpo.core.tokens import AccessClaims, issue_access_token
-from bpo.tenancy import lockout, schemas
-from bpo.tenancy.credentials import (
-    REFRESH_PREFIX,
-    hash_password,
-    new_secret,
-    parse_secret,
-    password_problems,
-    verify_password,
-)
+from bpo.tenancy import lockout, schemas, users
+from bpo.tenancy.credentials import REFRESH_PREFIX, new_secret, parse_secret, verify_password
+from bpo.tenancy.emails import normalize_email
 from bpo.tenancy.models import ApiKey, RefreshToken, Tenant, User
 
 INVALID_LOGIN = "Unknown tenant, email or password."
@@ -42,7 +37,7 @@ async def _check_login_rate(runtime: Runtime, tenant: str, email: str, client_ip
     settings = runtime.settings
     window = settings.login_window_seconds
     keys = {
-        f"bpo:login:account:{tenant}:{email}": settings.login_attempts_per_window,
+        lockout.rate_window_key(tenant, email): settings.login_attempts_per_window,
         f"bpo:login:ip:{client_ip}": settings.login_attempts_per_ip,
     }
     pipe = runtime.redis.pipeline()
@@ -62,7 +57,7 @@ async def _check_login_rate(runtime: Runtime, tenant: str, email: str, client_ip
 
 
 async def login(runtime: Runtime, request: schemas.TokenRequest, client_ip: str) -> schemas.TokenResponse:
-    email = request.email.lower()
+    email = normalize_email(request.email)
     await lockout.ensure_unlocked(runtime, request.tenant, email)
     await _check_login_rate(runtime, request.tenant, email, client_ip)
     tokens = None
@@ -93,7 +88,6 @@ async def login(runtime: Runtime, request: schemas.TokenRequest, client_ip: str)
             )
     if tokens is None:
         raise Unauthorized(INVALID_LOGIN, slug="invalid-credentials")
-    await runtime.redis.delete(f"bpo:login:account:{request.tenant}:{email}")
     await lockout.clear(runtime, request.tenant, email)
     return tokens
 
@@ -126,6 +120,7 @@ def _access_token(runtime: Runtime, user: User) -> str:
         role=Role(user.role),
         client_id=user.client_id,
         staff_id=user.staff_id,
+        token_version=user.token_version,
     )
     return issue_access_token(runtime.signing_key, claims, runtime.settings.access_token_ttl_seconds)
 
@@ -164,12 +159,19 @@ async def refresh(runtime: Runtime, request: schemas.RefreshRequest) -> schemas.
         if token is None:
             raise invalid
         user = await session.scalar(
-            select(User).where(User.tenant_id == token.tenant_id, User.id == token.user_id, User.is_active)
+            select(User)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(
+                User.tenant_id == token.tenant_id,
+                User.id == token.user_id,
+                User.is_active,
+                Tenant.status == "active",
+            )
         )
         now = datetime.now(UTC)
         if token.revoked_at is not None and user is not None:
             reused = True
-            await _revoke_refresh_tokens(session, user.tenant_id, user.id)
+            await users.revoke_refresh_tokens(session, user.tenant_id, user.id)
         elif user is not None and token.expires_at > now and token.token_version == user.token_version:
             token.revoked_at = now
             return await _issue_tokens(runtime, session, user)
@@ -204,239 +206,6 @@ async def revoke(runtime: Runtime, request: schemas.RefreshRequest) -> schemas.C
     )
 
 
-async def _revoke_refresh_tokens(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    await session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.tenant_id == tenant_id,
-            RefreshToken.user_id == user_id,
-            RefreshToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=func.now())
-    )
-
-
-# --- users ------------------------------------------------------------------------------------
-
-
-def user_view(user: User) -> schemas.User:
-    return schemas.User(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        role=Role(user.role),
-        client_id=user.client_id,
-        staff_id=user.staff_id,
-        is_active=user.is_active,
-        created_at=user.created_at,
-        last_login_at=user.last_login_at,
-    )
-
-
-def whoami(scope: Scope) -> schemas.WhoAmI:
-    return schemas.WhoAmI(
-        tenant_id=scope.tenant_id,
-        principal_id=scope.principal_id,
-        kind="api_key" if scope.is_machine else "user",
-        role=scope.role,
-        client_id=scope.client_id,
-        contract_id=scope.contract_id,
-        staff_id=scope.staff_id,
-    )
-
-
-async def me(session: AsyncSession, scope: Scope) -> schemas.Me:
-    user = await _get_user(session, scope, scope.principal_id)
-    tenant = await session.get_one(Tenant, scope.tenant_id)
-    return schemas.Me(tenant=tenant.slug, tenant_name=tenant.name, user=user_view(user))
-
-
-def _check_role_binding(role: Role, client_id: uuid.UUID | None) -> None:
-    if role is Role.API_CLIENT:
-        raise Invalid("role: api_client is for API keys", errors=[field_error("role", "not a user role")])
-    if role is Role.CLIENT_VIEWER and client_id is None:
-        raise Invalid(
-            "client_id: a client_viewer must be bound to a client",
-            errors=[field_error("client_id", "required for role client_viewer")],
-        )
-    if role is not Role.CLIENT_VIEWER and client_id is not None:
-        raise Invalid(
-            "client_id: only a client_viewer is bound to a client",
-            errors=[field_error("client_id", "must be null unless role is client_viewer")],
-        )
-
-
-async def _check_password(session: AsyncSession, tenant_id: uuid.UUID, email: str, password: str) -> None:
-    tenant = await session.get_one(Tenant, tenant_id)
-    problems = password_problems(password, (email, tenant.slug))
-    if problems:
-        raise Invalid(
-            "password: " + "; ".join(problems), errors=[field_error("password", p) for p in problems]
-        )
-
-
-# Runtime-checkable: the app provides it as a dependency, whose value Litestar checks against the type.
-@runtime_checkable
-class ClientBindingCheck(Protocol):
-    """Raises ``Invalid`` unless the client (and the contract, if given) exist in the tenant and belong
-    together. Clients live a floor above: the caller passes their check in (the API through the app's
-    ``client_binding`` dependency, orchestrators and other contexts with ``clients.service``'s)."""
-
-    async def __call__(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        client_id: uuid.UUID,
-        contract_id: uuid.UUID | None = None,
-    ) -> None: ...
-
-
-async def create_user(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    actor_id: uuid.UUID | None,
-    data: schemas.UserCreate,
-    check_binding: ClientBindingCheck,
-) -> User:
-    _check_role_binding(data.role, data.client_id)
-    await _check_password(session, tenant_id, data.email, data.password)
-    if data.client_id is not None:
-        await check_binding(session, tenant_id, data.client_id)
-    user = User(
-        tenant_id=tenant_id,
-        id=new_id(),
-        email=data.email.lower(),
-        full_name=data.full_name,
-        role=data.role.value,
-        password_hash=await asyncio.to_thread(hash_password, data.password),
-        client_id=data.client_id,
-        staff_id=data.staff_id,
-        is_active=True,
-        token_version=0,
-    )
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(
-            f"A user with email {user.email} already exists.",
-            slug="duplicate-email",
-            errors=[field_error("email", "already in use")],
-        ) from None
-    await session.refresh(user)
-    audit.append(
-        session,
-        tenant_id=tenant_id,
-        actor_id=actor_id,
-        action="user.created",
-        object_type="user",
-        object_id=user.id,
-        role=user.role,
-    )
-    return user
-
-
-async def _get_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> User:
-    user = await session.scalar(select(User).where(User.tenant_id == scope.tenant_id, User.id == user_id))
-    if user is None:
-        raise NotFound(f"User {user_id} not found.")
-    return user
-
-
-async def get_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> schemas.User:
-    return user_view(await _get_user(session, scope, user_id))
-
-
-async def list_users(
-    session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None, role: Role | None
-) -> schemas.UserPage:
-    statement = select(User).where(User.tenant_id == scope.tenant_id)
-    if role is not None:
-        statement = statement.where(User.role == role.value)
-    rows, next_cursor = await paginate(session, statement, User.id, limit=limit, cursor=cursor)
-    return schemas.UserPage(items=[user_view(u) for u in rows], next_cursor=next_cursor)
-
-
-async def update_user(
-    session: AsyncSession,
-    scope: Scope,
-    user_id: uuid.UUID,
-    data: schemas.UserUpdate,
-    check_binding: ClientBindingCheck,
-) -> schemas.User:
-    user = await _get_user(session, scope, user_id)
-    changed: list[str] = []
-    role = Role(user.role) if data.role is UNSET else data.role
-    client_id = user.client_id if data.client_id is UNSET else data.client_id
-    _check_role_binding(role, client_id)
-    if client_id is not None and client_id != user.client_id:
-        await check_binding(session, scope.tenant_id, client_id)
-    if role.value != user.role:
-        user.role = role.value
-        changed.append("role")
-    if client_id != user.client_id:
-        user.client_id = client_id
-        changed.append("client_id")
-    if data.full_name is not UNSET and data.full_name != user.full_name:
-        user.full_name = data.full_name
-        changed.append("full_name")
-    if data.staff_id is not UNSET and data.staff_id != user.staff_id:
-        user.staff_id = data.staff_id
-        changed.append("staff_id")
-    revoke_sessions = False
-    if data.password is not UNSET:
-        await _check_password(session, scope.tenant_id, user.email, data.password)
-        user.password_hash = await asyncio.to_thread(hash_password, data.password)
-        changed.append("password")
-        revoke_sessions = True
-    if data.is_active is not UNSET and data.is_active != user.is_active:
-        if user.id == scope.principal_id and not data.is_active:
-            raise Conflict("You cannot deactivate yourself.", slug="self-deactivation")
-        user.is_active = data.is_active
-        changed.append("is_active")
-        revoke_sessions = revoke_sessions or not data.is_active
-    if "role" in changed or "client_id" in changed:
-        revoke_sessions = True
-    if revoke_sessions:
-        user.token_version += 1
-        await _revoke_refresh_tokens(session, user.tenant_id, user.id)
-    if changed:
-        audit.append(
-            session,
-            tenant_id=scope.tenant_id,
-            actor_id=scope.user_id,
-            action="user.updated",
-            object_type="user",
-            object_id=user.id,
-            fields=changed,
-        )
-    await session.flush()
-    await session.refresh(user)
-    return user_view(user)
-
-
-async def deactivate_user(session: AsyncSession, scope: Scope, user_id: uuid.UUID) -> None:
-    await update_user(session, scope, user_id, schemas.UserUpdate(is_active=False), _binds_no_client)
-
-
-async def unlock_user(
-    runtime: Runtime, session: AsyncSession, scope: Scope, user_id: uuid.UUID
-) -> schemas.User:
-    """Lift a lockout (and forget the failed attempts) before it runs out."""
-    user = await _get_user(session, scope, user_id)
-    tenant = await session.get_one(Tenant, scope.tenant_id)
-    await lockout.clear(runtime, tenant.slug, user.email)
-    audit.append(
-        session,
-        tenant_id=scope.tenant_id,
-        actor_id=scope.user_id,
-        action="user.unlocked",
-        object_type="user",
-        object_id=user.id,
-    )
-    return user_view(user)
-
-
 # --- API keys ---------------------------------------------------------------------------------
 
 
@@ -454,7 +223,7 @@ def api_key_view(key: ApiKey) -> schemas.ApiKey:
 
 
 async def create_api_key(
-    session: AsyncSession, scope: Scope, data: schemas.ApiKeyCreate, check_binding: ClientBindingCheck
+    session: AsyncSession, scope: Scope, data: schemas.ApiKeyCreate, check_binding: users.ClientBindingCheck
 ) -> schemas.ApiKeyCreated:
     await check_binding(session, scope.tenant_id, data.client_id, data.contract_id)
     secret = new_secret(scope.tenant_id)
@@ -599,28 +368,18 @@ async def create_tenant(runtime: Runtime, data: schemas.TenantCreate) -> schemas
             raise Conflict(f"Tenant {data.slug!r} already exists.", slug="duplicate-tenant") from None
         await session.refresh(tenant)
         await session.execute(SET_TENANT, {"tenant_id": str(tenant.id)})
-        admin = await create_user(
+        admin = await users.create_user(
             session,
             tenant.id,
             None,
             schemas.UserCreate(
                 email=data.admin_email, role=Role.ADMIN, password=password, full_name="Administrator"
             ),
-            _binds_no_client,
+            users.binds_no_client,
         )
         return schemas.TenantCreated(
-            tenant=tenant_view(tenant), admin=user_view(admin), admin_password=generated
+            tenant=tenant_view(tenant), admin=users.user_view(admin), admin_password=generated
         )
-
-
-async def _binds_no_client(
-    session: AsyncSession, tenant_id: uuid.UUID, client_id: uuid.UUID, contract_id: uuid.UUID | None = None
-) -> None:
-    """For changes that bind no user to a client (a new tenant's admin, a deactivation): never reached,
-    and refuses if it were."""
-    raise Invalid(
-        f"client_id: client {client_id} not found", errors=[field_error("client_id", "no such client")]
-    )
 
 
 def _check_time_zone(name: str) -> None:
@@ -660,6 +419,8 @@ async def retire_tenant(runtime: Runtime, slug: str) -> str | None:
         tenant.slug = f"{slug[:39]}-retired-{datetime.now(UTC):%Y%m%d%H%M%S}"
         tenant.status = "retired"
         await session.execute(SET_TENANT, {"tenant_id": str(tenant.id)})
+        # Its users' access tokens stop too, as their refresh tokens and logins already do.
+        identity.changed(session, tenant.id)
         audit.append(
             session,
             tenant_id=tenant.id,

@@ -9,6 +9,7 @@ from dramatiq.middleware import (
     AgeLimit,
     AsyncIO,
     Callbacks,
+    CurrentMessage,
     Pipelines,
     Retries,
     ShutdownNotifications,
@@ -18,6 +19,9 @@ from dramatiq.middleware import (
 from bpo.settings import Settings
 
 NAMESPACE = "bpo"
+# Retries of a transient failure (with backoff from 1 s to 5 min), unless an actor says otherwise; other
+# failures are not retried at all (``bpo.core.jobs.actors``).
+MAX_RETRIES = 20
 
 
 def make_broker(settings: Settings) -> RedisBroker:
@@ -35,7 +39,9 @@ def make_broker(settings: Settings) -> RedisBroker:
             ShutdownNotifications(),
             Callbacks(),
             Pipelines(),
-            Retries(min_backoff=1_000, max_backoff=300_000, max_retries=20),
+            Retries(min_backoff=1_000, max_backoff=300_000, max_retries=MAX_RETRIES),
+            # Its retry count tells a failing actor whether this attempt is its last.
+            CurrentMessage(),
             AsyncIO(),
         ],
     )

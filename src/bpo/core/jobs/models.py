@@ -1,5 +1,5 @@
-"""The job tables: the outbox (jobs written with the change that needs them) and the runs whose effect
-has been committed."""
+"""The job tables: the outbox (jobs written with the change that needs them), the runs whose effect
+has been committed, and the failures operators look at (the dead-letter view)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, func, text
+from sqlalchemy import Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,8 +34,9 @@ class OutboxMessage(Base, TenantMixin):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(server_default="0")
-    # Set by the job's own transaction (with its job_runs row): a relayed job not completed and no
-    # longer held by the broker was lost there, and is sent again.
+    # Set when the job is over: by its own transaction (with its job_runs row), or when it failed for good
+    # (with its job_failures row). A relayed job not completed and no longer held by the broker was lost
+    # there, and is sent again.
     completed_at: Mapped[datetime | None]
 
 
@@ -48,3 +49,35 @@ class JobRun(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     actor: Mapped[str] = mapped_column(String(100))
     completed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class JobFailure(Base, TenantMixin):
+    """A job that failed for good on one object: the object of the job (an invoice run, a contract's
+    refresh) or one item of a tenant-wide job (a contract in the minutely SLA sweep). Open until a later
+    run of the same job succeeds on the object; a failure that recurs meanwhile (a sweep every minute)
+    updates the open row, and ``attempts`` counts every failed attempt."""
+
+    __tablename__ = "job_failures"
+    __table_args__ = (
+        Index(
+            "uq_job_failures_open",
+            "tenant_id",
+            "job",
+            "object_type",
+            "object_id",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    job: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[uuid.UUID]
+    # The last run (job id) that failed on the object.
+    job_id: Mapped[uuid.UUID]
+    cause: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int]
+    error: Mapped[str] = mapped_column(Text)
+    first_failed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_failed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    resolved_at: Mapped[datetime | None]
