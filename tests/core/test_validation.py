@@ -97,3 +97,19 @@ async def test_nested_mistakes_are_named_by_their_whole_path(client: httpx.Async
         "service_credits",
     ]
     assert all("index" not in e for e in problem["errors"])
+
+
+async def test_a_tag_that_is_not_a_name_is_a_mistake_at_the_tag(client: httpx.AsyncClient) -> None:
+    """A charge's ``kind`` given as an object or a list names no kind of charge: a 422 at it, not a 500."""
+    tenant = await create_tenant(client)
+    for kind in ({}, [], None, 1.5):
+        body = {
+            "effective_from": "2027-01-01",
+            "currency": "JPY",
+            "charges": [{"kind": kind, "code": "C", "name": "C"}],
+        }
+        response = await client.post(
+            f"/v1/contracts/{uuid.uuid4()}/rate-plans", json=body, headers=tenant.admin
+        )
+        problem = assert_problem(response, 422, "validation-error")
+        assert error_fields(problem) == ["charges[0].kind"], (kind, problem)

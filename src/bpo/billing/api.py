@@ -13,7 +13,7 @@ from bpo.billing import account, schemas, service, stripe_sync, stripe_webhooks,
 from bpo.billing import invoice_runs as runs
 from bpo.core.errors import NotFound, Unavailable
 from bpo.core.guards import ADMINS, OPERATORS, READERS, WRITERS
-from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.http import Caller, Cursor, Filter, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.tenancy import service as tenancy
@@ -49,7 +49,7 @@ class InvoiceController(Controller):
         caller: Caller,
         limit: Limit = DEFAULT_PAGE_SIZE,
         cursor: Cursor = None,
-        period: FromQuery[str | None] = None,
+        period: Filter = None,
         client_id: FromQuery[uuid.UUID | None] = None,
         status: FromQuery[schemas.InvoiceStatus | None] = None,
     ) -> schemas.InvoicePage:

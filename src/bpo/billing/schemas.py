@@ -121,6 +121,8 @@ class InvoiceRunCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     period: Annotated[
         str,
         msgspec.Meta(
+            min_length=7,
+            max_length=7,
             pattern=r"^\d{4}-(0[1-9]|1[0-2])(?!\n)$",
             examples=["2026-10"],
             description=(
@@ -151,7 +153,7 @@ class RunResult(msgspec.Struct, kw_only=True):
 # --- billing settings, Stripe -------------------------------------------------------------------------
 
 StripeAccountId = Annotated[
-    str, msgspec.Meta(pattern=r"^acct_[A-Za-z0-9]{1,250}(?!\n)$", examples=["acct_1Nv0FGQ9"])
+    str, msgspec.Meta(max_length=255, pattern=r"^acct_[A-Za-z0-9]{1,250}(?!\n)$", examples=["acct_1Nv0FGQ9"])
 ]
 
 

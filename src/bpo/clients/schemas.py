@@ -13,8 +13,9 @@ from bpo.core.types import (
     Clock,
     Code,
     Currency,
-    Day,
+    Days,
     Label,
+    Labels,
     MinorUnits,
     Name,
     Percent,
@@ -121,24 +122,33 @@ class TimeRange(Strict):
 
 
 class WindowSpec(Strict):
-    days: list[Day]
+    days: Days
     start: Clock
     end: Clock
 
 
 class ExceptionSpec(Strict):
     date: date
-    windows: list[TimeRange] = []
+    windows: Annotated[list[TimeRange], msgspec.Meta(max_length=MAX_WINDOWS)] = []
     note: Text = ""
 
 
 class CoverageLine(Strict):
-    days: list[Day]
+    days: Days
     start: Clock
     end: Clock
     headcount: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
-    skills: list[Label] = []
-    languages: list[Label] = []
+    skills: Labels = []
+    languages: Labels = []
+
+
+# Windows of a calendar or an availability, a calendar's exceptions and a contract's coverage lines.
+MAX_WINDOWS = 100
+MAX_EXCEPTIONS = 1_000
+MAX_COVERAGE_LINES = 200
+Windows = Annotated[list[WindowSpec], msgspec.Meta(max_length=MAX_WINDOWS)]
+Exceptions = Annotated[list[ExceptionSpec], msgspec.Meta(max_length=MAX_EXCEPTIONS)]
+CoverageLines = Annotated[list[CoverageLine], msgspec.Meta(max_length=MAX_COVERAGE_LINES)]
 
 
 class Objective(Strict):
@@ -318,6 +328,7 @@ NO_HOLIDAYS = "none"
 HolidayCountry = Annotated[
     str,
     msgspec.Meta(
+        max_length=4,
         pattern=r"^(?:[A-Z]{2}|none)(?!\n)$",
         description='Whose public holidays close the calendar (ISO 3166-1 alpha-2; only JP is known); "none" '
         "or null: open on holidays like on any other day",
@@ -331,10 +342,10 @@ class CalendarCreate(Strict):
     code: Code
     name: Name
     time_zone: TimeZone
-    windows: list[WindowSpec]
+    windows: Windows
     holiday_country: HolidayCountry | None = "JP"
     holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | None = None
-    exceptions: list[ExceptionSpec] = []
+    exceptions: Exceptions = []
 
     def __post_init__(self) -> None:
         if self.holiday_country == NO_HOLIDAYS:
@@ -344,12 +355,12 @@ class CalendarCreate(Strict):
 class CalendarUpdate(Strict):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
-    windows: list[WindowSpec] | msgspec.UnsetType = msgspec.UNSET
+    windows: Windows | msgspec.UnsetType = msgspec.UNSET
     holiday_country: HolidayCountry | msgspec.UnsetType | None = msgspec.UNSET
     holiday_subdivision: Annotated[str, msgspec.Meta(max_length=16)] | msgspec.UnsetType | None = (
         msgspec.UNSET
     )
-    exceptions: list[ExceptionSpec] | msgspec.UnsetType = msgspec.UNSET
+    exceptions: Exceptions | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         if self.holiday_country == NO_HOLIDAYS:
@@ -452,8 +463,8 @@ class ContractCreate(Strict):
     staffing_mode: StaffingMode = StaffingMode.REMOTE
     end_date: date | None = None
     site_id: uuid.UUID | None = None
-    coverage: list[CoverageLine] = []
-    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    coverage: CoverageLines = []
+    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0, le=MAX_UNITS)] | None = None
     billable_event: BillableEvent | None = None
     currency: Currency | None = None
 
@@ -464,8 +475,10 @@ class ContractUpdate(Strict):
     staffing_mode: StaffingMode | msgspec.UnsetType = msgspec.UNSET
     site_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
     calendar_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
-    coverage: list[CoverageLine] | msgspec.UnsetType = msgspec.UNSET
-    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType | None = msgspec.UNSET
+    coverage: CoverageLines | msgspec.UnsetType = msgspec.UNSET
+    expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0, le=MAX_UNITS)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
     billable_event: BillableEvent | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -22,6 +22,8 @@ Limit = Annotated[
     int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"Page size (at most {MAX_PAGE_SIZE}).")
 ]
 Cursor = Annotated[str | None, QueryParameter(max_length=64, description="next_cursor of the previous page.")]
+# A value to filter by (an external id, a period, a skill…).
+Filter = Annotated[str | None, QueryParameter(max_length=200)]
 
 # Instants in a query string are read as text and parsed by ``instant_period`` (ISO 8601 with an
 # offset), not as whatever a datetime parameter would take: a bare number would pass for a Unix time.

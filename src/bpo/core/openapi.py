@@ -51,9 +51,54 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
         info = msgspec.inspect.type_info(field_definition.type_)
-        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
-            schema.additional_properties = False
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.forbid_unknown_fields:
+                schema.additional_properties = False
+            for field in info.fields:
+                prop = (schema.properties or {}).get(field.encode_name)
+                if isinstance(prop, Schema):
+                    _state_item_bounds(prop, field.type)
         return schema
+
+
+def _alternatives(schema: Schema) -> list[Schema]:
+    return [schema, *(s for s in [*(schema.one_of or []), *(schema.any_of or [])] if isinstance(s, Schema))]
+
+
+def _state_item_bounds(schema: Schema, tp: msgspec.inspect.Type) -> None:
+    """Litestar leaves out the constraints of a list's items (``list[Label]``: each at most 64 long) and a
+    mapping's size; copy them from msgspec's view of the field onto the array's ``items`` or the object."""
+    members = [_plain(t) for t in _union_members(_plain(tp))]
+    for mapping in (
+        t for t in members if isinstance(t, msgspec.inspect.DictType) and t.max_length is not None
+    ):
+        for obj in (
+            s for s in _alternatives(schema) if s.type == OpenAPIType.OBJECT and s.max_properties is None
+        ):
+            obj.max_properties = mapping.max_length
+    lists = [t for t in members if isinstance(t, msgspec.inspect.ListType)]
+    arrays = [s for s in _alternatives(schema) if s.type == OpenAPIType.ARRAY and isinstance(s.items, Schema)]
+    if len(lists) != 1 or len(arrays) != 1:
+        return
+    item, items = _plain(lists[0].item_type), arrays[0].items
+    assert isinstance(items, Schema)
+    if isinstance(item, msgspec.inspect.StrType):
+        items.min_length = item.min_length if items.min_length is None else items.min_length
+        items.max_length = item.max_length if items.max_length is None else items.max_length
+        items.pattern = item.pattern if items.pattern is None else items.pattern
+    elif isinstance(item, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        items.minimum = item.ge if items.minimum is None else items.minimum
+        items.maximum = item.le if items.maximum is None else items.maximum
+
+
+def _plain(tp: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    while isinstance(tp, msgspec.inspect.Metadata):
+        tp = tp.type
+    return tp
+
+
+def _union_members(tp: msgspec.inspect.Type) -> list[msgspec.inspect.Type]:
+    return list(tp.types) if isinstance(tp, msgspec.inspect.UnionType) else [tp]
 
 
 def _problem_schema() -> Schema:

@@ -34,6 +34,8 @@ Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Currency = Annotated[
     str,
     msgspec.Meta(
+        min_length=3,
+        max_length=3,
         pattern=r"^[A-Z]{3}(?!\n)$",
         description="ISO 4217 currency code",
         examples=["JPY", "USD"],
@@ -44,6 +46,8 @@ TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Clock = Annotated[
     str,
     msgspec.Meta(
+        min_length=4,
+        max_length=5,
         pattern=r"^\d{1,2}:\d{2}(?!\n)$",
         description='Local wall time, H:MM or HH:MM from 00:00 to 47:59; "25:30" = 01:30 next day',
         examples=["9:00", "18:00", "25:30"],
@@ -53,6 +57,7 @@ Clock = Annotated[
 Duration = Annotated[
     str,
     msgspec.Meta(
+        max_length=32,
         pattern=r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?(?!\n)$",
         description="Days, hours, minutes and seconds, largest first",
         examples=["45s", "30m", "8h", "1h30m", "2d"],
@@ -63,6 +68,13 @@ Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=10**15, description="Integer minor units of the currency")]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "daily", "weekdays", "weekends"]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+# Lists every context takes, bounded (the OpenAPI schema states each bound).
+MAX_LABELS = 50
+MAX_DAYS = 10
+MAX_IDS = 1_000
+Labels = Annotated[list[Label], msgspec.Meta(max_length=MAX_LABELS)]
+Days = Annotated[list[Day], msgspec.Meta(max_length=MAX_DAYS)]
 
 
 def out_of_range(value: Any) -> bool:

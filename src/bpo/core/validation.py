@@ -74,7 +74,7 @@ def explain(message: str, tp: Any, raw: Any) -> str:
     """msgspec's message for a value of ``tp``, with a pattern shown as what it means and the choices of an
     enum listed."""
     words = expected(tp)
-    if words is not None and "matching regex" in message:
+    if words is not None and ("matching regex" in message or "of length" in message):
         return f"Expected {words}, got {raw!r}"
     if choices(tp):
         return f"{message}; expected one of: {', '.join(choices(tp))}"
@@ -124,8 +124,10 @@ class Walker:
                 value = self.struct(raw, structs[0], path)
             elif tag_field is not None:
                 tagged = {t.__struct_config__.tag: t for t in structs}
-                if raw.get(tag_field) in tagged:
-                    value = self.struct(raw, tagged[raw[tag_field]], path)
+                tag = raw.get(tag_field)
+                # A tag that is not a string or number (an object, a list) names no type.
+                if isinstance(tag, str | int) and tag in tagged:
+                    value = self.struct(raw, tagged[tag], path)
                 else:
                     kinds = ", ".join(str(tag) for tag in tagged)
                     self.report(join(path, tag_field), f"expected one of: {kinds}")

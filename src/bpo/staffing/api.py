@@ -20,7 +20,7 @@ from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import Forbidden, NotFound, raise_if
 from bpo.core.guards import ADMINS, OPERATORS, WORKFORCE
-from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.http import Caller, Cursor, Filter, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.problems import PROBLEM_JSON, handle_bpo_error
 from bpo.core.scope import OPERATOR_ROLES
@@ -54,8 +54,8 @@ class StaffController(Controller):
         limit: Limit = DEFAULT_PAGE_SIZE,
         cursor: Cursor = None,
         active: FromQuery[bool | None] = None,
-        skill: FromQuery[str | None] = None,
-        language: FromQuery[str | None] = None,
+        skill: Filter = None,
+        language: Filter = None,
         site_id: FromQuery[uuid.UUID | None] = None,
     ) -> schemas.StaffPage:
         return await service.list_staff(
@@ -302,7 +302,7 @@ class ContractStaffingController(Controller):
         contract_id: FromPath[uuid.UUID],
         first: Annotated[date, QueryParameter(name="from")],
         last: Annotated[date, QueryParameter(name="to")],
-        interval: FromQuery[int] = 60,
+        interval: Annotated[int, QueryParameter(ge=15, le=60, description="Minutes: 15, 30 or 60.")] = 60,
     ) -> schemas.CoverageReport:
         return await shifts.coverage_report(session, caller, contract_id, first, last, interval)
 

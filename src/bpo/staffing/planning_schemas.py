@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 
 from bpo.clients.schemas import CoverageLine, ObjectiveDuration
-from bpo.core.types import Label, Strict
+from bpo.core.types import Labels, Strict
 
 # 31 days of 15-minute intervals.
 MAX_INTERVALS = 31 * 96
@@ -28,8 +28,8 @@ class ForecastObjective(Strict):
 
 
 class CoverageOptions(Strict):
-    skills: list[Label] = []
-    languages: list[Label] = []
+    skills: Labels = []
+    languages: Labels = []
 
 
 class ForecastRequest(Strict):

@@ -9,11 +9,17 @@ from typing import Annotated
 
 import msgspec
 
-from bpo.clients.schemas import WindowSpec
-from bpo.core.types import Code, Currency, Label, MinorUnits, Name, Strict, TimeZone
+from bpo.clients.schemas import Windows, WindowSpec
+from bpo.core.types import MAX_IDS, Code, Currency, Label, Labels, MinorUnits, Name, Strict, TimeZone
 
 Country = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$", description="ISO 3166-1 alpha-2, e.g. JP, GB, AR")
+    str,
+    msgspec.Meta(
+        min_length=2,
+        max_length=2,
+        pattern=r"^[A-Z]{2}(?!\n)$",
+        description="ISO 3166-1 alpha-2, e.g. JP, GB, AR",
+    ),
 ]
 Email = Annotated[
     str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+(?!\n)$")
@@ -70,6 +76,10 @@ class Money(Strict):
 GivenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
+Proficiencies = Annotated[list[Proficiency], msgspec.Meta(max_length=50)]
+Ids = Annotated[list[uuid.UUID], msgspec.Meta(max_length=MAX_IDS)]
+
+
 class StaffCreate(Strict):
     display_name: Name
     home_zone: TimeZone
@@ -79,17 +89,17 @@ class StaffCreate(Strict):
     user_id: uuid.UUID | None = None
     email: Email | None = None
     employment_type: EmploymentType = EmploymentType.FULL_TIME
-    skills: list[Proficiency] = []
-    languages: list[Proficiency] = []
-    site_ids: list[uuid.UUID] = []
+    skills: Proficiencies = []
+    languages: Proficiencies = []
+    site_ids: Ids = []
     # null: may work on every contract; a list: only on those.
-    trained_contract_ids: list[uuid.UUID] | None = None
-    excluded_contract_ids: list[uuid.UUID] = []
+    trained_contract_ids: Ids | None = None
+    excluded_contract_ids: Ids = []
     weekly_hour_cap: Hours = 40
     contracted_hours: Hours | None = None
     hourly_cost: Money | None = None
     # Weekly windows in the home zone; null: available at any time.
-    availability: list[WindowSpec] | None = None
+    availability: Windows | None = None
     active: bool = True
 
 
@@ -102,15 +112,15 @@ class StaffUpdate(Strict):
     user_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
     email: Email | msgspec.UnsetType | None = msgspec.UNSET
     employment_type: EmploymentType | msgspec.UnsetType = msgspec.UNSET
-    skills: list[Proficiency] | msgspec.UnsetType = msgspec.UNSET
-    languages: list[Proficiency] | msgspec.UnsetType = msgspec.UNSET
-    site_ids: list[uuid.UUID] | msgspec.UnsetType = msgspec.UNSET
-    trained_contract_ids: list[uuid.UUID] | msgspec.UnsetType | None = msgspec.UNSET
-    excluded_contract_ids: list[uuid.UUID] | msgspec.UnsetType = msgspec.UNSET
+    skills: Proficiencies | msgspec.UnsetType = msgspec.UNSET
+    languages: Proficiencies | msgspec.UnsetType = msgspec.UNSET
+    site_ids: Ids | msgspec.UnsetType = msgspec.UNSET
+    trained_contract_ids: Ids | msgspec.UnsetType | None = msgspec.UNSET
+    excluded_contract_ids: Ids | msgspec.UnsetType = msgspec.UNSET
     weekly_hour_cap: Hours | msgspec.UnsetType = msgspec.UNSET
     contracted_hours: Hours | msgspec.UnsetType | None = msgspec.UNSET
     hourly_cost: Money | msgspec.UnsetType | None = msgspec.UNSET
-    availability: list[WindowSpec] | msgspec.UnsetType | None = msgspec.UNSET
+    availability: Windows | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -210,8 +220,8 @@ class ShiftCreate(Strict):
     start: datetime
     end: datetime
     headcount: Headcount = 1
-    skills: list[Label] = []
-    languages: list[Label] = []
+    skills: Labels = []
+    languages: Labels = []
     # Default: the contract's staffing mode and site.
     mode: ShiftMode | None = None
     site_id: uuid.UUID | None = None
@@ -221,8 +231,8 @@ class ShiftUpdate(Strict):
     start: datetime | msgspec.UnsetType = msgspec.UNSET
     end: datetime | msgspec.UnsetType = msgspec.UNSET
     headcount: Headcount | msgspec.UnsetType = msgspec.UNSET
-    skills: list[Label] | msgspec.UnsetType = msgspec.UNSET
-    languages: list[Label] | msgspec.UnsetType = msgspec.UNSET
+    skills: Labels | msgspec.UnsetType = msgspec.UNSET
+    languages: Labels | msgspec.UnsetType = msgspec.UNSET
     mode: ShiftMode | msgspec.UnsetType = msgspec.UNSET
     site_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
     status: ShiftStatus | msgspec.UnsetType = msgspec.UNSET

@@ -140,7 +140,9 @@ class TenantSettingsUpdate(Strict):
     time_zone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | msgspec.UnsetType = msgspec.UNSET
     # The qualified-invoice issuer registration number: T and 13 digits.
     invoice_registration_number: (
-        Annotated[str, msgspec.Meta(pattern=r"^T\d{13}(?!\n)$")] | msgspec.UnsetType | None
+        Annotated[str, msgspec.Meta(min_length=14, max_length=14, pattern=r"^T\d{13}(?!\n)$")]
+        | msgspec.UnsetType
+        | None
     ) = msgspec.UNSET
 
 

@@ -8,13 +8,13 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.dto import MsgspecDTO
 from litestar.exceptions import SerializationException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
 from litestar.typing import FieldDefinition
 
 from bpo.core.guards import CLIENT_READERS, INGESTERS
-from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.http import Caller, Cursor, Filter, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.work import schemas, service
 
@@ -89,7 +89,7 @@ class ContractWorkItemController(Controller):
         contract_id: FromPath[uuid.UUID],
         limit: Limit = DEFAULT_PAGE_SIZE,
         cursor: Cursor = None,
-        external_id: FromQuery[str | None] = None,
+        external_id: Filter = None,
     ) -> schemas.WorkItemPage:
         return await service.list_items(
             session, caller, contract_id, limit=limit, cursor=cursor, external_id=external_id

@@ -9,6 +9,7 @@ import msgspec
 
 MAX_BATCH = 10_000
 MAX_ATTRIBUTES_BYTES = 4_096
+MAX_ATTRIBUTES = 100
 
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -43,7 +44,7 @@ class WorkItemIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=Fa
     outcome: Outcome | None = None
     sentiment: Sentiment | None = None
     units: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1
-    attributes: dict[str, Any] = {}
+    attributes: Annotated[dict[str, Any], msgspec.Meta(max_length=MAX_ATTRIBUTES)] = {}
 
 
 class WorkItemBatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
