@@ -35,9 +35,10 @@ PYTEST_WORKERS ?= 3
 pytest: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
-# Schema fuzzing in depth: many examples per operation, boundary values, stateful sequences (CI runs a few).
+# Schema fuzzing in depth: many examples per operation, boundary values, stateful sequences (CI runs a
+# few), in two parallel processes; FUZZ_EXAMPLES=200 goes deeper still (hours on 2 cores).
 fuzz: install
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/pytest tests/security/test_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/pytest -n 2 tests/security/test_fuzz.py
 
 bench: install
 	$(BIN)/python bench/api.py --quick
