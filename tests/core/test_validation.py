@@ -113,3 +113,35 @@ async def test_a_tag_that_is_not_a_name_is_a_mistake_at_the_tag(client: httpx.As
         )
         problem = assert_problem(response, 422, "validation-error")
         assert error_fields(problem) == ["charges[0].kind"], (kind, problem)
+
+
+async def test_more_rule_violations_than_the_limit_are_counted(client: httpx.AsyncClient) -> None:
+    """Mistakes found by the rules after decoding (not by the types) are capped at the same limit."""
+    tenant = await create_tenant(client)
+    window = {"days": [], "start": "0:00", "end": "0:00"}
+    empty = {"start": "0:00", "end": "0:00"}
+    exceptions = [{"date": f"2027-01-{day:02d}", "windows": [empty] * 5} for day in range(1, 29)]
+    body = {
+        "code": "C",
+        "name": "C",
+        "time_zone": "Asia/Tokyo",
+        "windows": [window] * 50,
+        "exceptions": exceptions,
+    }
+    response = await client.post("/v1/calendars", json=body, headers=tenant.admin)
+    problem = assert_problem(response, 422, "validation-error")
+    assert len(problem["errors"]) == ERROR_LIMIT
+    # 50 windows wrong twice (no day, no length), 140 exception windows once: 240 in all.
+    assert problem["errors_omitted"] == 140
+
+
+async def test_a_query_value_that_reads_malformed_is_still_a_validation_error(
+    client: httpx.AsyncClient,
+) -> None:
+    tenant = await create_tenant(client)
+    response = await client.get(
+        "/v1/job-failures",
+        params=[("object_id", "true"), ("object_id", "malformed-request")],
+        headers=tenant.admin,
+    )
+    assert_problem(response, 422, "validation-error")

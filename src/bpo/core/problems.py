@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bpo.core.errors import PROBLEM_BASE, BpoError, FieldErrors, field_error
-from bpo.core.validation import find_mistakes
+from bpo.core.validation import ERROR_LIMIT, find_mistakes
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -73,6 +73,9 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors_omitted: int = 0,
 ) -> Response[bytes]:
+    listed = list(errors or [])
+    # At most ERROR_LIMIT field errors, as the schema says; the rest are counted.
+    errors_omitted += max(0, len(listed) - ERROR_LIMIT)
     body = Problem(
         type=PROBLEM_BASE + slug,
         title=title or HTTPStatus(status).phrase,
@@ -80,7 +83,7 @@ def problem_response(
         detail=detail,
         instance=request.url.path,
         request_id=request.scope.get("state", {}).get("request_id"),
-        errors=[_field_error(e) for e in errors] if errors else None,
+        errors=[_field_error(e) for e in listed[:ERROR_LIMIT]] or None,
         errors_omitted=errors_omitted or None,
     )
     return Response(
@@ -102,6 +105,9 @@ _NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field 
 # Litestar names the body parameter ``data``; an absent body surfaces as a missing ``data``.
 _BODY = "data"
 
+
+# How msgspec says a body is not JSON at all.
+_UNDECODABLE = ("JSON is malformed", "Input data was truncated", "Malformed")
 
 # A mistake inside a batch's item names the item's index too.
 _BATCH_ITEM = re.compile(r"^items\[(?P<index>\d+)\]")
@@ -178,8 +184,10 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     headers = dict(exc.headers or {})
     if isinstance(exc, ValidationException):
         errors, omitted = _validation_errors(request, exc)
-        malformed = (
-            any("malformed" in e["message"].lower() for e in errors) or "malformed" in str(exc.detail).lower()
+        # The decoder's own words, at the start of a message: a query value echoed back ("…?x=malformed")
+        # must not make a 422 look like an undecodable body.
+        malformed = any(e["message"].startswith(_UNDECODABLE) for e in errors) or str(exc.detail).startswith(
+            _UNDECODABLE
         )
         if malformed:
             return problem_response(
