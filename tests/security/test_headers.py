@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
+from bpo.app import create_app
 from bpo.settings import Settings, SettingsError, load_settings
 from tests.support.factories import create_tenant
 from tests.support.server import ServerThread
@@ -145,3 +147,11 @@ class TestCorsSetting:
         monkeypatch.setenv("BPO_CORS_ORIGINS", value)
         with pytest.raises(SettingsError, match="BPO_CORS_ORIGINS"):
             load_settings()
+
+
+def test_no_response_hook_runs_in_a_thread_pool() -> None:
+    """Litestar runs a plain function given as a ``before_send`` hook in a thread pool, for every response;
+    the app's hooks are coroutine functions."""
+    app = create_app(load_settings(log_level="WARNING"))
+    assert app.before_send
+    assert all(inspect.iscoroutinefunction(hook) for hook in app.before_send), app.before_send

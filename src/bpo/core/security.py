@@ -41,10 +41,12 @@ def with_nonce(request: Request[Any, Any, Any], page: bytes) -> bytes:
 
 
 def security_headers(hsts_max_age_seconds: int) -> BeforeMessageSendHookHandler:
-    """A ``before_send`` hook: it sees every response the app sends, unrouted 404s and 405s included."""
+    """A ``before_send`` hook: it sees every response the app sends, unrouted 404s and 405s included. It is a
+    coroutine function though it never waits: Litestar runs a plain function given as a hook in a thread
+    pool, a hop per response for nothing."""
     hsts = f"max-age={hsts_max_age_seconds}; includeSubDomains" if hsts_max_age_seconds else None
 
-    def add_headers(message: Message, scope: ASGIScope) -> None:
+    async def add_headers(message: Message, scope: ASGIScope) -> None:
         if message["type"] != "http.response.start":
             return
         headers = list(message.get("headers", []))
