@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.core.errors import FieldErrors, Invalid, field_error
 from bpo.core.pagination import MAX_PAGE_SIZE
 from bpo.core.scope import Scope
-from bpo.core.types import FIRST_DATE, LAST_DATE
+from bpo.core.types import FIRST_DATE, LAST_DATE, out_of_range
 
 # The request's transaction (tenant set) and the caller's scope, provided by the app.
 Session = NamedDependency[AsyncSession]
@@ -34,13 +34,12 @@ INSTANT_FORMAT = "an ISO 8601 date and time with a UTC offset, e.g. 2026-10-01T0
 def _instant(text: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(text)
-        # In UTC now: an offset carrying it past year 1 or 9999 is bad input, not a database error later.
-        value = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
-    except (ValueError, OverflowError):
+    except ValueError:
         return None
-    if value is None or not FIRST_DATE <= value.date() <= LAST_DATE:
+    # Checked before converting: an offset carrying it past year 1 or 9999 is bad input, not an overflow.
+    if parsed.tzinfo is None or out_of_range(parsed):
         return None
-    return value
+    return parsed.astimezone(UTC)
 
 
 def instant_period(
@@ -68,5 +67,5 @@ def date_errors(*named: tuple[str, date | None]) -> FieldErrors:
     return [
         field_error(name, f"a date from {FIRST_DATE} to {LAST_DATE}")
         for name, day in named
-        if day is not None and not FIRST_DATE <= day <= LAST_DATE
+        if day is not None and out_of_range(day)
     ]

@@ -15,7 +15,7 @@ from bpo.core.errors import NotFound, Unauthorized
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope, system_scope
 from bpo.tenancy.credentials import API_KEY_PREFIX, digests_match, parse_secret
-from bpo.tenancy.models import ApiKey, Tenant, User
+from bpo.tenancy.models import ApiKey, Tenant, User, select_active_user
 
 BEARER = "bearer "
 # last_used_at is refreshed at most this often, so busy keys do not write on every request.
@@ -80,11 +80,7 @@ async def authenticate(runtime: Runtime, authorization: str | None, api_key: str
 async def _token_version(runtime: Runtime, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int | None:
     """The user's token version, or None when the user or their tenant no longer exists or is inactive."""
     async with runtime.db.tenant(tenant_id) as session:
-        version: int | None = await session.scalar(
-            select(User.token_version)
-            .join(Tenant, Tenant.id == User.tenant_id)
-            .where(User.tenant_id == tenant_id, User.id == user_id, User.is_active, Tenant.status == "active")
-        )
+        version: int | None = await session.scalar(select_active_user(tenant_id, user_id, User.token_version))
     return version
 
 

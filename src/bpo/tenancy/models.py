@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func, text
+from sqlalchemy import ForeignKeyConstraint, Index, Select, String, UniqueConstraint, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bpo.core.orm import Base, TenantMixin, Timestamps, new_id
@@ -90,3 +91,12 @@ class ApiKey(Base, TenantMixin):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+def select_active_user(tenant_id: uuid.UUID, user_id: uuid.UUID, *columns: Any) -> Select[Any]:
+    """The user (or ``columns`` of them) if they may still act: an active user of an active tenant."""
+    return (
+        select(*(columns or (User,)))
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.tenant_id == tenant_id, User.id == user_id, User.is_active, Tenant.status == "active")
+    )

@@ -25,7 +25,7 @@ from bpo.core.tokens import AccessClaims, issue_access_token
 from bpo.tenancy import lockout, schemas, users
 from bpo.tenancy.credentials import REFRESH_PREFIX, new_secret, parse_secret, verify_password
 from bpo.tenancy.emails import normalize_email
-from bpo.tenancy.models import ApiKey, RefreshToken, Tenant, User
+from bpo.tenancy.models import ApiKey, RefreshToken, Tenant, User, select_active_user
 
 INVALID_LOGIN = "Unknown tenant, email or password."
 
@@ -130,14 +130,8 @@ async def renew_access_token(runtime: Runtime, holder: schemas.CredentialHolder)
     longer active, or the user's token version moved on (password, role or binding changed)."""
     async with runtime.db.tenant(holder.tenant_id) as session:
         user = await session.scalar(
-            select(User)
-            .join(Tenant, Tenant.id == User.tenant_id)
-            .where(
-                User.tenant_id == holder.tenant_id,
-                User.id == holder.user_id,
-                User.is_active,
-                User.token_version == holder.token_version,
-                Tenant.status == "active",
+            select_active_user(holder.tenant_id, holder.user_id).where(
+                User.token_version == holder.token_version
             )
         )
         return _access_token(runtime, user) if user is not None else None
@@ -158,16 +152,7 @@ async def refresh(runtime: Runtime, request: schemas.RefreshRequest) -> schemas.
         )
         if token is None:
             raise invalid
-        user = await session.scalar(
-            select(User)
-            .join(Tenant, Tenant.id == User.tenant_id)
-            .where(
-                User.tenant_id == token.tenant_id,
-                User.id == token.user_id,
-                User.is_active,
-                Tenant.status == "active",
-            )
-        )
+        user = await session.scalar(select_active_user(token.tenant_id, token.user_id))
         now = datetime.now(UTC)
         if token.revoked_at is not None and user is not None:
             reused = True
