@@ -96,8 +96,8 @@ def field_error(field: str, message: str, *, index: int | None = None) -> FieldE
     return error
 
 
-def raise_if(errors: Sequence[FieldError], what: str = "Validation failed") -> None:
-    """Raise one ``Invalid`` naming every field error, if there are any."""
+def raise_if(errors: Sequence[FieldError], what: str | None = "Validation failed") -> None:
+    """Raise one ``Invalid`` naming every field error, if there are any (after ``what``, when given)."""
     if errors:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise Invalid(f"{what}: {detail}", errors=errors)
+        raise Invalid(detail if what is None else f"{what}: {detail}", errors=errors)

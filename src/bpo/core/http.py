@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.core.errors import FieldErrors, Invalid, field_error
+from bpo.core.errors import FieldErrors, field_error, raise_if
 from bpo.core.pagination import MAX_PAGE_SIZE
 from bpo.core.scope import Scope
 from bpo.core.types import FIRST_DATE, LAST_DATE, out_of_range
@@ -57,8 +57,7 @@ def instant_period(
     first, last = values[names[0]], values[names[1]]
     if not errors and first is not None and last is not None and first >= last:
         errors.append(field_error(names[1], f"must be after {names[0]}"))
-    if errors:
-        raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    raise_if(errors, what=None)
     return first, last
 
 

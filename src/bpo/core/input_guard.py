@@ -26,7 +26,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Send
 from litestar.types import Scope as ASGIScope
 
-from bpo.core.errors import BpoError, FieldErrors, Invalid, field_error
+from bpo.core.errors import BpoError, FieldErrors, field_error, raise_if
 
 # Arrays and objects inside one another; no request body of the API comes near it.
 MAX_DEPTH = 32
@@ -169,8 +169,7 @@ class InputGuardMiddleware(ASGIMiddleware):
         http = cast("dict[str, Any]", scope)
         query: bytes = http.get("query_string", b"")
         if b"%00" in query or b"\0" in query:
-            errors = _query_errors(query)
-            raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+            raise_if(_query_errors(query), what=None)
         media = _body_media(http.get("route_handler")) if http["method"] in BODY_METHODS else None
         if media is None:
             await next_app(scope, receive, send)
@@ -197,6 +196,4 @@ def _refuse_nul(body: bytes) -> None:
         paths = nul_paths(msgspec.json.decode(body))
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return  # not JSON after all: the decoder says so
-    if paths:
-        errors = [field_error(path, NUL_MESSAGE) for path in paths]
-        raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    raise_if([field_error(path, NUL_MESSAGE) for path in paths], what=None)
