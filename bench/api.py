@@ -1,13 +1,18 @@
 """Benchmark: authenticated, tenant-scoped GET requests per second against the real app, versus a bare
-Litestar endpoint served the same way.
+Litestar endpoint and a bare endpoint reading the same row on a pooled connection, served the same way.
 
-    python bench/api.py [--quick] [--duration S] [--connections N]
+    python bench/api.py [--quick] [--rounds N] [--duration S] [--users N] [--profile]
+
+The scoped requests rotate over many signed-in users' tokens (account managers and client viewers of
+several tenants); the three targets are measured in interleaved windows (scoped, bare, bare-db, scoped,
+...) and each figure is the median of its windows, with the server's CPU time per request beside it.
+--profile adds one window against a scoped server under cProfile and prints where its time goes.
 
 With no BPO_DATABASE_URL / BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary
 directory; with them set it creates a throwaway database on that server and drops it at the end.
 Each app runs alone in one uvicorn process (uvloop, httptools); the load comes from a small asyncio
 client in this process that keeps N HTTP/1.1 connections busy, back to back, for a fixed time.
-The last line is ``RESULT api scoped_rps=… bare_rps=… ratio=…``; the exit status is non-zero if any
+The last line is ``RESULT api scoped_rps=… bare_rps=… ratio=… …``; the exit status is non-zero if any
 request failed.
 """
 
@@ -17,9 +22,12 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import random
 import secrets
 import shutil
+import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -108,6 +116,8 @@ class Environment:
             "data_dir": tmp,
             "platform_token": SecretStr(secrets.token_urlsafe(24)),
             "log_level": "WARNING",
+            # Every bench user signs in from 127.0.0.1.
+            "login_attempts_per_ip": 100_000,
             "redis_url": base.redis_url or services.redis_url,
         }
         try:
@@ -164,6 +174,27 @@ def serve_real(settings: Settings, port: int) -> None:
     _serve(create_asgi(settings), port)
 
 
+def serve_profiled(settings: Settings, profile_to: str, port: int) -> None:
+    """The real app under cProfile; the statistics are written when the server stops."""
+    import cProfile
+
+    from bpo.app import create_asgi
+
+    app = create_asgi(settings)
+
+    profiler = cProfile.Profile()
+
+    def dump(signum: int, frame: Any) -> None:
+        # uvicorn shuts down on SIGTERM, then raises the signal again for the handler it replaced: this one.
+        profiler.disable()
+        profiler.dump_stats(profile_to)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, dump)
+    profiler.enable()
+    _serve(app, port)
+
+
 def bare_app(payload: dict[str, Any]) -> Litestar:
     @get("/bare")
     async def bare() -> dict[str, Any]:
@@ -193,12 +224,12 @@ def bare_db_app(database_url: str) -> Litestar:
         yield
         await pool["pool"].close()
 
-    @get("/bare-db/{user_id:uuid}")
-    async def bare_db(user_id: uuid.UUID) -> dict[str, Any]:
+    @get("/bare-db/{client_id:uuid}")
+    async def bare_db(client_id: uuid.UUID) -> dict[str, Any]:
         row = await pool["pool"].fetchrow(
-            "SELECT id, email, full_name, role, client_id, staff_id, is_active, created_at, last_login_at "
-            "FROM users WHERE id = $1",
-            user_id,
+            "SELECT id, code, name, legal_name, billing_contact_name, billing_email, currency, time_zone, "
+            "closing_day, payment_month_offset, payment_day, status, created_at FROM clients WHERE id = $1",
+            client_id,
         )
         return dict(row)
 
@@ -274,17 +305,28 @@ class ServerProcess:
 
 
 @dataclass
-class Target:
-    path: str
-    token: str
+class Targets:
+    """What each target is asked for. The scoped requests rotate over every user's token (account
+    managers and client viewers of several tenants), so the token cache, the per-user check and the
+    tenant context all work as they do with many people signed in; the bare database target reads
+    the same client rows in the same rotation."""
+
+    scoped: list[tuple[str, str]]  # (path, token)
+    client_ids: list[str]
     payload: dict[str, Any]
 
+    @property
+    def tokens(self) -> int:
+        return len({token for _, token in self.scoped})
 
-def provision(base_url: str, settings: Settings) -> Target:
-    """A tenant through the platform API, its admin's token, a few users; the GET to measure."""
+
+def provision(base_url: str, settings: Settings, tenants: int, users_per_tenant: int) -> Targets:
+    """Tenants through the platform API, a client each, account managers and client viewers who sign
+    in; the GET of their client to measure."""
     assert settings.platform_token is not None
-    slug = f"bench-{uuid.uuid4().hex[:10]}"
-    admin_email = f"admin@{slug}.example"
+    scoped: list[tuple[str, str]] = []
+    client_ids: list[str] = []
+    payload: dict[str, Any] = {}
     with httpx.Client(base_url=base_url, timeout=30) as client:
 
         def call(method: str, path: str, expect: int, token: str, **kwargs: Any) -> Any:
@@ -293,42 +335,56 @@ def provision(base_url: str, settings: Settings) -> Target:
                 raise RuntimeError(f"{method} {path}: HTTP {response.status_code}: {response.text[:300]}")
             return response.json()
 
-        call(
-            "POST",
-            "/v1/platform/tenants",
-            201,
-            settings.platform_token.get_secret_value(),
-            json={
-                "slug": slug,
-                "name": f"Bench {slug}",
-                "admin_email": admin_email,
-                "admin_password": PASSWORD,
-            },
-        )
-        tokens = client.post(
-            "/v1/auth/token", json={"tenant": slug, "email": admin_email, "password": PASSWORD}
-        )
-        if tokens.status_code != 200:
-            raise RuntimeError(f"login: HTTP {tokens.status_code}: {tokens.text[:300]}")
-        token: str = tokens.json()["access_token"]
-        users = [
+        def sign_in(slug: str, email: str) -> str:
+            tokens = client.post(
+                "/v1/auth/token", json={"tenant": slug, "email": email, "password": PASSWORD}
+            )
+            if tokens.status_code != 200:
+                raise RuntimeError(f"login: HTTP {tokens.status_code}: {tokens.text[:300]}")
+            return str(tokens.json()["access_token"])
+
+        for t in range(tenants):
+            slug = f"bench-{uuid.uuid4().hex[:10]}"
+            admin_email = f"admin@{slug}.example"
             call(
                 "POST",
-                "/v1/users",
+                "/v1/platform/tenants",
                 201,
-                token,
+                settings.platform_token.get_secret_value(),
                 json={
-                    "email": f"staff{i}@{slug}.example",
-                    "full_name": f"Staff Member {i}",
-                    "role": "staff",
-                    "password": PASSWORD,
+                    "slug": slug,
+                    "name": f"Bench {t}",
+                    "admin_email": admin_email,
+                    "admin_password": PASSWORD,
                 },
             )
-            for i in range(1, USERS + 1)
-        ]
-        path = f"/v1/users/{users[len(users) // 2]['id']}"
-        payload: dict[str, Any] = call("GET", path, 200, token)
-    return Target(path=path, token=token, payload=payload)
+            admin = sign_in(slug, admin_email)
+            created = call(
+                "POST", "/v1/clients", 201, admin, json={"code": f"BENCH{t}", "name": f"Bench client {t}"}
+            )
+            path = f"/v1/clients/{created['id']}"
+            client_ids.append(created["id"])
+            for i in range(users_per_tenant):
+                viewer = i % 2 == 1
+                email = f"user{i}@{slug}.example"
+                call(
+                    "POST",
+                    "/v1/users",
+                    201,
+                    admin,
+                    json={
+                        "email": email,
+                        "full_name": f"User {i}",
+                        "role": "client_viewer" if viewer else "account_manager",
+                        "password": PASSWORD,
+                        **({"client_id": created["id"]} if viewer else {}),
+                    },
+                )
+                scoped.append((path, sign_in(slug, email)))
+            payload = call("GET", path, 200, admin)
+    # Interleave tenants and roles, so consecutive requests on a connection differ in both.
+    random.Random(7).shuffle(scoped)
+    return Targets(scoped=scoped, client_ids=client_ids, payload=payload)
 
 
 # --- load generator ---------------------------------------------------------------------------
@@ -352,6 +408,13 @@ class LoadResult:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        """Server CPU per request: steadier than req/s when other processes share the machine."""
+        if self.server_cpu is None or not self.ok:
+            return None
+        return self.server_cpu * self.duration / self.ok * 1e6
+
     def percentile_ms(self, q: float) -> float:
         if not self.latencies:
             return float("nan")
@@ -362,9 +425,8 @@ class LoadResult:
         cpu = ""
         if self.server_cpu is not None and self.client_cpu is not None:
             cpu = f"  cpu: server {self.server_cpu:.0%} client {self.client_cpu:.0%}"
-            if self.ok:
-                # Server CPU per request: steadier than req/s when other processes share the machine.
-                cpu += f" ({self.server_cpu * self.duration / self.ok * 1e6:.0f} us server cpu/req)"
+            if self.cpu_us_per_request is not None:
+                cpu += f" ({self.cpu_us_per_request:.0f} us server cpu/req)"
         errors = ", ".join(f"{k} x{v}" for k, v in self.errors.most_common()) or "none"
         return (
             f"{self.name:>6}: {self.rps:9.0f} req/s  p50 {self.percentile_ms(0.50):6.2f} ms"
@@ -397,8 +459,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, close
 
 
-async def _connection(port: int, request: bytes, start: float, end: float, result: LoadResult) -> None:
-    """Send requests back to back on one keep-alive connection until ``end``; count those in the window."""
+async def _connection(
+    port: int, requests: list[bytes], offset: int, start: float, end: float, result: LoadResult
+) -> None:
+    """Send requests back to back on one keep-alive connection until ``end``, cycling through
+    ``requests`` from ``offset``; count those in the window."""
+    turn = offset
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     perf = time.perf_counter
@@ -415,7 +481,8 @@ async def _connection(port: int, request: bytes, start: float, end: float, resul
                     await asyncio.sleep(0.05)
                     continue
                 sent = perf()
-            writer.write(request)
+            writer.write(requests[turn % len(requests)])
+            turn += 1
             try:
                 status, close = await _read_response(reader)
             except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
@@ -438,12 +505,17 @@ async def _connection(port: int, request: bytes, start: float, end: float, resul
 
 
 async def _load(
-    name: str, port: int, request: bytes, connections: int, warmup: float, duration: float
+    name: str, port: int, requests: list[bytes], connections: int, warmup: float, duration: float
 ) -> LoadResult:
     result = LoadResult(name=name, duration=duration)
     start = time.perf_counter() + warmup
     end = start + duration
-    tasks = [asyncio.create_task(_connection(port, request, start, end, result)) for _ in range(connections)]
+    # Connections start at spread-out offsets, so at any moment they carry different tokens.
+    step = max(1, len(requests) // connections)
+    tasks = [
+        asyncio.create_task(_connection(port, requests, i * step, start, end, result))
+        for i in range(connections)
+    ]
     # Measure CPU over the window only: sleep through the warm-up, sample, sleep to the end, sample.
     await asyncio.sleep(warmup)
     client_cpu0 = time.process_time()
@@ -461,21 +533,28 @@ async def _load(
 
 def run_load(
     server: ServerProcess,
-    path: str,
-    headers: dict[str, str],
+    requests: list[tuple[str, dict[str, str]]],
     connections: int,
     warmup: float,
     duration: float,
 ) -> LoadResult:
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {HOST}:{server.port}",
-        *(f"{k}: {v}" for k, v in headers.items()),
+    """``requests``: (path, headers) pairs the connections cycle through."""
+    raw = [
+        (
+            "\r\n".join(
+                [
+                    f"GET {path} HTTP/1.1",
+                    f"Host: {HOST}:{server.port}",
+                    *(f"{k}: {v}" for k, v in headers.items()),
+                ]
+            )
+            + "\r\n\r\n"
+        ).encode()
+        for path, headers in requests
     ]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
 
     async def measure() -> LoadResult:
-        task = asyncio.create_task(_load(server.name, server.port, request, connections, warmup, duration))
+        task = asyncio.create_task(_load(server.name, server.port, raw, connections, warmup, duration))
         await asyncio.sleep(warmup)
         cpu0 = server.cpu_seconds()
         await asyncio.sleep(duration)
@@ -493,65 +572,120 @@ def run_load(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="5 s per target after 1 s of warm-up")
-    parser.add_argument("--duration", type=float, help="seconds measured per target (default 20, quick 5)")
-    parser.add_argument("--warmup", type=float, help="seconds of warm-up per target (default 3, quick 1)")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 4 s windows, 32 users")
+    parser.add_argument("--duration", type=float, help="seconds measured per window (default 10, quick 4)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per window (default 2, quick 1)")
+    parser.add_argument("--rounds", type=int, help="rounds of interleaved windows (default 5, quick 3)")
+    parser.add_argument("--tenants", type=int, default=4, help="tenants, each with a client and users")
+    parser.add_argument("--users", type=int, help="signed-in users per tenant (default 32: 128 tokens)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the rounds, profile the scoped server (cProfile) for one more window and print "
+        "where its time goes",
+    )
     args = parser.parse_args(argv)
     if args.duration is None:
-        args.duration = 5.0 if args.quick else 20.0
+        args.duration = 4.0 if args.quick else 10.0
     if args.warmup is None:
-        args.warmup = 1.0 if args.quick else 3.0
-    if args.duration <= 0 or args.warmup < 0 or args.connections < 1:
-        parser.error("--duration must be > 0, --warmup >= 0 and --connections >= 1")
+        args.warmup = 1.0 if args.quick else 2.0
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
+    if args.users is None:
+        args.users = 32
+    if args.duration <= 0 or args.warmup < 0 or args.connections < 1 or args.rounds < 1:
+        parser.error("--duration must be > 0, --warmup >= 0, --connections and --rounds >= 1")
+    if args.tenants < 1 or args.users < 1:
+        parser.error("--tenants and --users must be >= 1")
     return args
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _profile(env: Environment, targets: Targets, args: argparse.Namespace) -> None:
+    """One more window against a profiled scoped server; print the functions that take the time."""
+    import pstats
+
+    stats_file = Path(env.services.data_dir) / "scoped.prof"
+    scoped_requests = [(path, {"Authorization": f"Bearer {token}"}) for path, token in targets.scoped]
+    with ServerProcess("profiled", serve_profiled, (env.settings, str(stats_file)), "/health") as server:
+        result = run_load(server, scoped_requests, args.connections, args.warmup, args.duration)
+    print(result.summary() + "  (under the profiler: slower than unprofiled)")
+    stats = pstats.Stats(str(stats_file))
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
     print(
-        f"api benchmark: {args.connections} connections, {args.warmup:g} s warm-up + "
-        f"{args.duration:g} s per target, {os.cpu_count()} CPUs{load}",
+        f"api benchmark: {args.connections} connections, {args.rounds} rounds of interleaved windows "
+        f"({args.warmup:g} s warm-up + {args.duration:g} s each), {os.cpu_count()} CPUs{load}",
         flush=True,
     )
     started = time.monotonic()
     env = Environment.start()
+    results: dict[str, list[LoadResult]] = {"scoped": [], "bare": [], "bare-db": []}
     try:
         where = "embedded" if env.settings.database_url == env.services.database_url else "configured"
         print(f"setup: {where} PostgreSQL migrated in {time.monotonic() - started:.1f} s", flush=True)
-        with ServerProcess("scoped", serve_real, (env.settings,), "/health") as real:
-            target = provision(real.url, env.settings)
-            print(f"setup: tenant provisioned; measuring GET {target.path}", flush=True)
-            scoped = run_load(
-                real,
-                target.path,
-                {"Authorization": f"Bearer {target.token}"},
-                args.connections,
-                args.warmup,
-                args.duration,
-            )
-        print(scoped.summary(), flush=True)
-        with ServerProcess("bare", serve_bare, (target.payload,), "/bare") as bare_server:
-            bare = run_load(bare_server, "/bare", {}, args.connections, args.warmup, args.duration)
-        print(bare.summary(), flush=True)
-        user_path = "/bare-db/" + target.path.rsplit("/", 1)[1]
         assert env.settings.database_url is not None
-        with ServerProcess("bare-db", serve_bare_db, (env.settings.database_url,), user_path) as db_server:
-            bare_db = run_load(db_server, user_path, {}, args.connections, args.warmup, args.duration)
-        print(bare_db.summary(), flush=True)
+        with ServerProcess("scoped", serve_real, (env.settings,), "/health") as real:
+            targets = provision(real.url, env.settings, args.tenants, args.users)
+            print(
+                f"setup: {args.tenants} tenants, {targets.tokens} signed-in users (account managers and "
+                f"client viewers); measuring GET /v1/clients/{{id}} with their tokens in rotation",
+                flush=True,
+            )
+            first_path = "/bare-db/" + targets.client_ids[0]
+            with (
+                ServerProcess("bare", serve_bare, (targets.payload,), "/bare") as bare_server,
+                ServerProcess(
+                    "bare-db", serve_bare_db, (env.settings.database_url,), first_path
+                ) as db_server,
+            ):
+                phases = [
+                    (real, [(path, {"Authorization": f"Bearer {token}"}) for path, token in targets.scoped]),
+                    (bare_server, [("/bare", {})]),
+                    (db_server, [("/bare-db/" + path.rsplit("/", 1)[1], {}) for path, _ in targets.scoped]),
+                ]
+                # Phases interleaved (scoped, bare, bare-db, scoped, ...): drift in the machine's load
+                # reaches all three alike; each figure is the median of its windows.
+                for round_ in range(1, args.rounds + 1):
+                    for server, requests in phases:
+                        result = run_load(server, requests, args.connections, args.warmup, args.duration)
+                        results[server.name].append(result)
+                        print(f"round {round_} {result.summary()}", flush=True)
+        if args.profile:
+            _profile(env, targets, args)
     finally:
         env.stop()
-    ratio = scoped.rps / bare.rps if bare.rps else 0.0
-    ratio_db = scoped.rps / bare_db.rps if bare_db.rps else 0.0
-    errors = scoped.error_count + bare.error_count + bare_db.error_count
+    rps = {name: _median([r.rps for r in runs]) for name, runs in results.items()}
+    cpu = {
+        name: _median([r.cpu_us_per_request for r in runs if r.cpu_us_per_request is not None])
+        for name, runs in results.items()
+    }
+    ratio = rps["scoped"] / rps["bare"] if rps["bare"] else 0.0
+    ratio_db = rps["scoped"] / rps["bare-db"] if rps["bare-db"] else 0.0
+    errors = sum(r.error_count for runs in results.values() for r in runs)
     print(f"total {time.monotonic() - started:.1f} s; failed requests: {errors}")
     print(
-        f"RESULT api scoped_rps={scoped.rps:.0f} bare_rps={bare.rps:.0f} ratio={ratio:.2f} "
-        f"bare_db_rps={bare_db.rps:.0f} ratio_db={ratio_db:.2f}",
+        "median of windows: "
+        + "; ".join(f"{name} {rps[name]:.0f} req/s, {cpu[name]:.0f} us server cpu/req" for name in results)
+    )
+    print(
+        f"RESULT api scoped_rps={rps['scoped']:.0f} bare_rps={rps['bare']:.0f} ratio={ratio:.2f} "
+        f"bare_db_rps={rps['bare-db']:.0f} ratio_db={ratio_db:.2f} tokens={targets.tokens} "
+        f"scoped_cpu_us={cpu['scoped']:.0f} bare_cpu_us={cpu['bare']:.0f} "
+        f"bare_db_cpu_us={cpu['bare-db']:.0f}",
         flush=True,
     )
-    return 1 if errors or not (scoped.ok and bare.ok and bare_db.ok) else 0
+    ok = all(r.ok for runs in results.values() for r in runs)
+    return 1 if errors or not ok else 0
 
 
 if __name__ == "__main__":

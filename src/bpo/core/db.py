@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -12,14 +13,61 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.expression import ClauseElement
 
+from bpo.core.errors import Unavailable
 from bpo.settings import Settings
 
 AfterCommit = Callable[[], Awaitable[None]]
 
+# What the driver raises when the connection itself is gone (closed, reset, server shutting down).
+_CONNECTION_LOST = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    # The driver lost track of the connection's protocol state (seen when the server went away mid-read).
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+)
+_UNAVAILABLE = "The database is unavailable; retry shortly."
+_RETRY = {"Retry-After": "5"}
+
+
+class StaleConnection(Unavailable):
+    """The pooled connection was found closed before the transaction began: nothing ran."""
+
+
 log = structlog.get_logger("bpo.db")
 
 SET_TENANT = text("SELECT set_config('bpo.tenant_id', :tenant_id, true)")
+# What asyncpg sends to open a transaction with the default isolation (asyncpg.transaction.Transaction).
+_BEGIN = "BEGIN;"
+
+
+class TenantConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that can open its next transaction with the tenant already set.
+
+    ``Database.tenant`` names the tenant before the session's first statement; the ``BEGIN`` that the
+    driver then sends goes out as one simple-query message together with the transaction-local
+    ``set_config``, so a tenant's transaction costs one round trip to open instead of two. The setting
+    stays local to that transaction, as before: nothing of it outlives the transaction or reaches the
+    next user of the connection (a pooler in transaction mode included).
+    """
+
+    _begin_tenant: uuid.UUID | None = None
+
+    def begin_with_tenant(self, tenant_id: uuid.UUID | None) -> None:
+        """Set (or, with None, forget) the tenant the next ``BEGIN`` on this connection carries."""
+        # A UUID renders as hex digits and dashes only, so it can stand as a literal in the message.
+        self._begin_tenant = None if tenant_id is None else uuid.UUID(str(tenant_id))
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        tenant = self._begin_tenant
+        if tenant is not None and query == _BEGIN and not args:
+            self._begin_tenant = None
+            query = f"BEGIN; SELECT set_config('bpo.tenant_id', '{tenant}', true);"
+        result: str = await super().execute(query, *args, timeout=timeout)
+        return result
 
 
 def asyncpg_url(url: str) -> str:
@@ -57,6 +105,7 @@ class _AppRoleConnector:
     async def __call__(self, **params: Any) -> asyncpg.Connection:
         if not self.statement_cache:
             params["statement_cache_size"] = 0
+        params["connection_class"] = TenantConnection
         if params.get("user") == self.app_role:
             return await asyncpg.connect(**params)
         if self.direct is not False:
@@ -119,6 +168,15 @@ def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = 
         owner_args = adapter if settings.database_statement_cache else {**adapter, "statement_cache_size": 0}
         return create_async_engine(asyncpg_url(url), connect_args=owner_args, **pool)
     engine = create_async_engine(asyncpg_url(url), creator=creator, pool_recycle=1800, **pool)
+
+    def forget_tenant(dbapi_connection: Any, record: Any, *_: Any) -> None:
+        # A tenant named for a transaction that never began must not open the next user's.
+        driver = record.driver_connection
+        if isinstance(driver, TenantConnection):
+            driver.begin_with_tenant(None)
+
+    event.listen(engine.sync_engine.pool, "checkout", forget_tenant)
+    event.listen(engine.sync_engine.pool, "checkin", forget_tenant)
     return engine
 
 
@@ -144,7 +202,13 @@ class Database:
         """One transaction with the tenant set for row-level security; commits on success."""
         async with self.sessionmaker() as session:
             async with session.begin():
-                await session.execute(SET_TENANT, {"tenant_id": str(tenant_id)})
+                driver = (await (await session.connection()).get_raw_connection()).driver_connection
+                if isinstance(driver, TenantConnection) and not driver.is_in_transaction():
+                    # Sent with the BEGIN of the session's first statement; forgotten when the connection
+                    # goes back to the pool unused (see create_engine).
+                    driver.begin_with_tenant(tenant_id)
+                else:
+                    await session.execute(SET_TENANT, {"tenant_id": str(tenant_id)})
                 yield session
             await _run_after_commit(session)
 
@@ -156,8 +220,83 @@ class Database:
                 yield session
             await _run_after_commit(session)
 
+    @asynccontextmanager
+    async def read_only(self, tenant_id: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
+        """A read-only transaction with the tenant set, on the driver itself: for hot reads that need
+        neither the ORM nor a session. Opens with one message (``BEGIN READ ONLY`` and the tenant) and
+        commits at the end; row-level security applies as in ``tenant``. A connection found broken is
+        dropped from the pool (``StaleConnection`` when that happens before anything was read, which a
+        caller may retry at once; ``Unavailable`` otherwise)."""
+        async with self.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            tenant = uuid.UUID(str(tenant_id))
+            try:
+                await driver.execute(
+                    f"BEGIN READ ONLY; SELECT set_config('bpo.tenant_id', '{tenant}', true);"
+                )
+            except _CONNECTION_LOST as exc:
+                await connection.invalidate()
+                raise StaleConnection(_UNAVAILABLE, headers=_RETRY) from exc
+            try:
+                yield driver
+            except BaseException as exc:
+                try:
+                    await driver.execute("ROLLBACK;")
+                except BaseException:
+                    # Whatever state the connection is in, it must not go back to the pool.
+                    await connection.invalidate()
+                if isinstance(exc, _CONNECTION_LOST):
+                    raise Unavailable(_UNAVAILABLE, headers=_RETRY) from exc
+                raise
+            try:
+                await driver.execute("COMMIT;")
+            except _CONNECTION_LOST as exc:
+                await connection.invalidate()
+                raise Unavailable(_UNAVAILABLE, headers=_RETRY) from exc
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class Compiled:
+    """A statement compiled once for the driver (``$1``-style SQL and the order of its parameters), so a
+    hot read spends nothing per request on building, caching or compiling it."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql = str(compiled)
+        self.names = tuple(compiled.positiontup or ())  # type: ignore[attr-defined]
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        return [values[name] for name in self.names]
+
+
+_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantReads:
+    """Hot reads for one tenant, each in its own read-only transaction (``Database.read_only``)."""
+
+    db: Database
+    tenant_id: uuid.UUID
+
+    async def one(self, query: Compiled, **values: Any) -> asyncpg.Record | None:
+        arguments = query.arguments(values)
+        # After a server restart every pooled connection is closed: each is found so at once, dropped,
+        # and the read goes on with the next, so the first read after a restart succeeds.
+        settings = self.db.settings
+        for _ in range(settings.database_pool_size + settings.database_max_overflow):
+            try:
+                async with self.db.read_only(self.tenant_id) as driver:
+                    row: asyncpg.Record | None = await driver.fetchrow(query.sql, *arguments)
+            except StaleConnection:
+                continue
+            return row
+        async with self.db.read_only(self.tenant_id) as driver:
+            row = await driver.fetchrow(query.sql, *arguments)
+        return row
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -9,13 +9,16 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bpo.core.db import TenantReads
 from bpo.core.errors import FieldErrors, field_error, raise_if
 from bpo.core.pagination import MAX_PAGE_SIZE
 from bpo.core.scope import Scope
 from bpo.core.types import FIRST_DATE, LAST_DATE, out_of_range
 
-# The request's transaction (tenant set) and the caller's scope, provided by the app.
+# The request's transaction (tenant set), hot reads without a session (``TenantReads``) and the caller's
+# scope, provided by the app.
 Session = NamedDependency[AsyncSession]
+Reads = NamedDependency[TenantReads]
 Caller = NamedDependency[Scope]
 
 Limit = Annotated[
