@@ -206,9 +206,13 @@ def test_the_banner_lists_every_page(dev: Dev) -> None:
         ("Dashboard", "/dashboard"),
         ("Health", "/health"),
         ("Ready", "/ready"),
+        ("Mailbox", "/dev/mailbox"),
     ]:
         assert any(line.split()[1:3] == [name, f"{dev.url}{path}"] for line in text.splitlines()), text
     assert httpx.get(f"{dev.url}/dashboard", timeout=10).status_code < 400
+    # No BPO_SMTP_URL: the embedded mail server runs, and its mailbox leads to the dashboard's sign-in.
+    mailbox = httpx.get(f"{dev.url}/dev/mailbox", timeout=10)
+    assert (mailbox.status_code, mailbox.headers["location"]) == (303, "/dashboard/dev/mailbox/")
 
 
 def test_the_banner_shows_one_line_per_role(dev: Dev) -> None:

@@ -19,12 +19,14 @@ from bpo.core.jobs.queue_stats import queue_stats
 from bpo.core.jobs.registry import (
     DEFAULT_QUEUE,
     DETECT_JOB,
+    MAIL_QUEUE,
     MONTH_END_JOB,
     PURGE_EXPIRED_JOB,
     RECONCILE_JOB,
     REFRESH_DUE_JOB,
     SLA_QUEUE,
     SWEEP_JOB,
+    SWEEP_MAIL_JOB,
     WEBHOOK_QUEUE,
 )
 from bpo.core.runtime import Runtime
@@ -136,6 +138,11 @@ class Scheduler:
         minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
         return await self.send_to_every_tenant(SWEEP_JOB, minute, WEBHOOK_QUEUE)
 
+    async def sweep_mail(self) -> int:
+        """Mail retries come due in the database (``next_attempt_at``); this turns them into jobs."""
+        minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+        return await self.send_to_every_tenant(SWEEP_MAIL_JOB, minute, MAIL_QUEUE)
+
     async def report_queues(self) -> None:
         if not await self.is_leader():
             return
@@ -157,6 +164,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     apscheduler.add_job(scheduler.refresh_due_slas, "cron", second=30, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.detect_sla_alerts, "cron", second=40, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.sweep_webhooks, "cron", second=50, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.sweep_mail, "cron", second=55, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.month_end_runs, "cron", minute=11, max_instances=1, coalesce=True)
     apscheduler.add_job(
         scheduler.reconcile_stripe, "cron", hour=19, minute=23, max_instances=1, coalesce=True

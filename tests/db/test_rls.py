@@ -27,8 +27,10 @@ from bpo.billing.models import (
 )
 from bpo.core.jobs import failures, outbox
 from bpo.core.jobs.actors import claim
+from bpo.core.mail import Attachment
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
+from bpo.delivery.messages import queue_message
 from bpo.migrations.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.settings import Settings
 from bpo.sla import alerts, rollups
@@ -96,6 +98,21 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     )
     assert response.status_code == 201, response.text  # idempotency_keys
     await _fill_staffing(client, runtime, tenant, setup)
+    async with runtime.db.tenant(tenant.id) as session:
+        # messages, message_attachments
+        await queue_message(
+            session,
+            tenant.id,
+            "rls.check",
+            "tenant",
+            tenant.id,
+            "2026-11",
+            "someone@example.com",
+            "RLS check",
+            "text",
+            None,
+            [Attachment("a.txt", b"a", "text/plain")],
+        )
     async with runtime.db.tenant(tenant.id) as session:
         outbox.enqueue(session, tenant.id, "tenancy.purge_expired")  # outbox
         assert await claim(session, tenant.id, uuid.uuid4(), "tenancy.purge_expired")  # job_runs

@@ -19,7 +19,7 @@ import httpx
 from bpo.billing.invoice_runs import run_period_now
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
-from bpo.delivery import webhooks
+from bpo.delivery import messages, webhooks
 from tests.support.factories import (
     TenantHandle,
     create_api_key,
@@ -231,7 +231,26 @@ async def seed_webhooks(http: httpx.AsyncClient, runtime: Runtime, world: World)
     world.snapshot.append("/v1/webhook-endpoints/{webhook_endpoint}")
 
 
-SEEDERS: list[Seeder] = [seed_tenancy, seed_work_and_billing, seed_staffing, seed_webhooks]
+async def seed_mail(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    """One message in the delivery log (never sent: no worker runs for the mail queue here)."""
+    async with runtime.db.tenant(world.tenant.id) as session:
+        message_id = await messages.queue_message(
+            session,
+            world.tenant.id,
+            "mail.probe",
+            "client",
+            uuid.UUID(world.ids["client"]),
+            "",
+            "probe@probe.example",
+            "Probe",
+            "Probe",
+            None,
+        )
+    world.ids["message"] = str(message_id)
+    world.snapshot.append("/v1/messages/{message}")
+
+
+SEEDERS: list[Seeder] = [seed_tenancy, seed_work_and_billing, seed_staffing, seed_webhooks, seed_mail]
 
 
 async def build_world(http: httpx.AsyncClient, runtime: Runtime) -> World:

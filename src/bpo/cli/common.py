@@ -58,6 +58,12 @@ def child_env(settings: Settings) -> dict[str, str]:
     env["BPO_SECRET_KEY"] = settings.signing_key()
     if settings.log_format:
         env["BPO_LOG_FORMAT"] = settings.log_format
+    if settings.smtp_url is not None:
+        env["BPO_SMTP_URL"] = settings.smtp_url.get_secret_value()
+    if settings.public_url:
+        env["BPO_PUBLIC_URL"] = settings.public_url
+    if settings.dev_mailbox is not None:
+        env["BPO_DEV_MAILBOX"] = str(settings.dev_mailbox)
     return env
 
 

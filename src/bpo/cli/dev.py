@@ -8,9 +8,14 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from bpo.core.mailbox import LocalMailServer
+from bpo.settings import Settings
 
 if TYPE_CHECKING:
     from bpo.onboarding.demo import DemoTenant, Login
@@ -59,6 +64,21 @@ def stop(children: Sequence[subprocess.Popen[bytes]], grace_s: float = STOP_GRAC
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def local_mail(settings: Settings, public_url: str) -> Iterator[Settings]:
+    """Settings whose links point at ``public_url`` and, when no BPO_SMTP_URL is set, whose mail goes to a
+    local server that keeps it in the data dir (``mail/``) for the dev mailbox."""
+    settings = settings.model_copy(update={"public_url": settings.public_url or public_url})
+    if settings.smtp_url is not None:
+        yield settings
+        return
+    server = LocalMailServer((settings.data_dir / "mail").resolve()).start()
+    try:
+        yield settings.model_copy(update={"smtp_url": SecretStr(server.url), "dev_mailbox": server.directory})
+    finally:
+        server.stop()
+
+
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
@@ -101,7 +121,9 @@ def _login_lines(logins: Sequence[Login], shared_password: str | None) -> list[s
     return [f"  {role:<{width}}  {collapse(emails)}" for role, emails in by_role.items()]
 
 
-def banner(url: str, demo: DemoTenant | None, demo_warning: str | None = None) -> str:
+def banner(
+    url: str, demo: DemoTenant | None, demo_warning: str | None = None, *, mailbox: bool = False
+) -> str:
     lines = [
         f"API        {url}",
         f"Docs       {url}/schema",
@@ -110,6 +132,8 @@ def banner(url: str, demo: DemoTenant | None, demo_warning: str | None = None) -
         f"Health     {url}/health",
         f"Ready      {url}/ready",
     ]
+    if mailbox:
+        lines.append(f"Mailbox    {url}/dev/mailbox  (mail is kept here, not sent)")
     if demo is not None and demo.logins:
         passwords = {login.password for login in demo.logins}
         shared = passwords.pop() if len(passwords) == 1 else None

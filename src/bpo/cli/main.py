@@ -213,29 +213,26 @@ def dev(
             with console.status("adding recent demo activity…"):
                 activity = asyncio.run(add_activity(settings, loaded.slug))
             console.print(describe_activity(activity), highlight=False, soft_wrap=True)
-        env = child_env(settings)
-        # The children are in process groups of their own: whatever ends `bpo dev` (SIGTERM before the
-        # server handles it, a closed terminal's SIGHUP) must still reach the `finally` that stops them.
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _exit_on_signal)
-        children = [
-            running.spawn(worker_command([], 1, 4), env),
-            running.spawn([sys.executable, "-m", "bpo.cli", "scheduler"], env),
-        ]
-        try:
-            host = settings.host
-            chosen = free_port(host, port if port is not None else settings.port)
-            url = f"http://{host}:{chosen}"
-            out.print(
-                Panel(
-                    Text(running.banner(url, loaded, demo_warning)), title="BPO Ops is running", expand=False
-                ),
-                highlight=False,
-            )
-            out.print(f"BPO Ops API listening on {url}", highlight=False)
-            _serve(settings, host, chosen)
-        finally:
-            running.stop(children)
+        host = settings.host
+        chosen = free_port(host, port if port is not None else settings.port)
+        url = f"http://{host}:{chosen}"
+        with running.local_mail(settings, url) as settings:
+            env = child_env(settings)
+            # The children are in process groups of their own: whatever ends `bpo dev` (SIGTERM before the
+            # server handles it, a closed terminal's SIGHUP) must still reach the `finally` that stops them.
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, _exit_on_signal)
+            children = [
+                running.spawn(worker_command([], 1, 4), env),
+                running.spawn([sys.executable, "-m", "bpo.cli", "scheduler"], env),
+            ]
+            try:
+                shown = running.banner(url, loaded, demo_warning, mailbox=settings.dev_mailbox is not None)
+                out.print(Panel(Text(shown), title="BPO Ops is running", expand=False), highlight=False)
+                out.print(f"BPO Ops API listening on {url}", highlight=False)
+                _serve(settings, host, chosen)
+            finally:
+                running.stop(children)
 
 
 def main() -> None:

@@ -85,3 +85,56 @@ class WebhookDelivery(msgspec.Struct, kw_only=True):
 class WebhookDeliveryPage(msgspec.Struct, kw_only=True):
     items: list[WebhookDelivery]
     next_cursor: str | None
+
+
+# --- outgoing mail ------------------------------------------------------------------------------------
+
+MessageStatus = Literal["pending", "sent", "failed"]
+MessageKind = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# (?!\n) before $: Python's $ also matches before a final newline, which an address may not end with.
+MailAddress = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+\.[^@\s<>,;:\"()\[\]\\]+(?!\n)$",
+        examples=["ops@example.com"],
+    ),
+]
+RecipientFilter = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
+
+
+class MessageAttachment(msgspec.Struct, kw_only=True):
+    filename: str
+    mime_type: str
+    size: int
+
+
+class Message(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    kind: str
+    # What the mail is about, and the period it covers ("" when none).
+    subject_type: str
+    subject_id: uuid.UUID
+    period: str
+    to: str
+    subject: str
+    status: MessageStatus
+    attempts: int
+    # The SMTP server's reply to the last failed attempt, or what kept it from reaching one.
+    last_error: str | None
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    failed_at: datetime | None
+    attachments: list[MessageAttachment]
+
+
+class MessagePage(msgspec.Struct, kw_only=True):
+    items: list[Message]
+    next_cursor: str | None
+
+
+class TestMessageRequest(Strict):
+    to: MailAddress

@@ -11,6 +11,7 @@ from __future__ import annotations
 DEFAULT_QUEUE = "default"
 SLA_QUEUE = "sla"
 WEBHOOK_QUEUE = "webhooks"
+MAIL_QUEUE = "mail"
 # Solver runs: long and CPU-bound, so they can be given workers of their own.
 STAFFING_QUEUE = "staffing"
 # Reported even while empty (Redis drops an empty queue's keys), so metrics never stop.
@@ -25,6 +26,8 @@ DETECT_JOB = "sla.detect_alerts"
 REMEASURE_JOB = "sla.remeasure"
 DELIVER_JOB = "webhooks.deliver"
 SWEEP_JOB = "webhooks.sweep_due"
+SEND_MAIL_JOB = "mail.send"
+SWEEP_MAIL_JOB = "mail.sweep_due"
 RUN_PERIOD_JOB = "billing.run_period"
 MONTH_END_JOB = "billing.month_end"
 PUSH_INVOICE_JOB = "billing.push_invoice"
