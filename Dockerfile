@@ -30,6 +30,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     BPO_HOST=0.0.0.0
 
+# PDFs (WeasyPrint): Pango, HarfBuzz to subset fonts, Noto Sans CJK for Japanese (embedded in each PDF).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 bpo \
     && useradd --system --uid 10001 --gid bpo --home-dir /app --no-create-home --shell /usr/sbin/nologin bpo \
     && mkdir /app \

@@ -50,11 +50,23 @@ def test_the_generated_client_has_every_operation(document: dict[str, Any], tmp_
     source = tmp_path / "openapi.json"
     source.write_text(json.dumps(document))
     output = tmp_path / "client"
+    # Documents (application/pdf) reach a generated client as bytes, which it knows as octet-stream.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"content_type_overrides": {"application/pdf": "application/octet-stream"}}))
     # The generator formats its output with ruff, which it looks up on PATH.
     env = {**os.environ, "PATH": f"{GENERATOR.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
     result = subprocess.run(
-        [str(GENERATOR), "generate", "--path", str(source), "--output-path", str(output)],
+        [
+            str(GENERATOR),
+            "generate",
+            "--path",
+            str(source),
+            "--output-path",
+            str(output),
+            "--config",
+            str(config),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
