@@ -131,7 +131,14 @@ class TestMonthEndRun:
         assert invoice["lines"][1]["quantity"] == "203"
         assert invoice["lines"][1]["unit_price"] == "100"
         assert invoice["lines"][5]["description"].endswith("21/31 days")
-        assert all(line["period_start"] == "2026-10-01" for line in invoice["lines"])
+        # Each line is dated with the days it bills: B started on 11 October.
+        assert [line["period_start"] for line in invoice["lines"]] == ["2026-10-01"] * 4 + ["2026-10-11"] * 3
+        assert all(line["period_end"] == "2026-10-31" for line in invoice["lines"])
+        assert (invoice["period"], invoice["period_start"], invoice["period_end"]) == (
+            "2026-10-01",
+            "2026-10-01",
+            "2026-10-31",
+        )
         assert invoice["subtotal"] == {"amount": expected["subtotal"], "currency": "JPY"}
         assert invoice["tax"]["amount"] == expected["tax"]
         assert invoice["total"]["amount"] == expected["total"]

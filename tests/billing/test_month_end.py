@@ -1,10 +1,10 @@
-"""The scheduled month-end run: the previous month, early on the 1st in the tenant's zone, once."""
+"""The scheduled month-end run: early on the day after a client's closing date in the tenant's zone, once."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,22 +26,18 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 class TestWhenDue:
-    def test_from_three_on_the_first_local_time(self) -> None:
-        assert runs.month_end_due(datetime(2026, 11, 1, 2, 59, tzinfo=TOKYO)) is None
-        due = runs.month_end_due(datetime(2026, 11, 1, 3, 0, tzinfo=TOKYO))
-        assert due is not None
-        assert (due.first_day.isoformat(), due.last_day.isoformat()) == ("2026-10-01", "2026-10-31")
-        assert runs.month_end_due(datetime(2026, 11, 2, 3, 0, tzinfo=TOKYO)) is None
-        january = runs.month_end_due(datetime(2027, 1, 1, 23, 59, tzinfo=TOKYO))
-        assert january is not None
-        assert january.first_day.isoformat() == "2026-12-01"
+    def test_from_three_on_the_day_after_the_closing_date_local_time(self) -> None:
+        assert runs.closing_due(datetime(2026, 11, 1, 2, 59, tzinfo=TOKYO)) is None
+        assert runs.closing_due(datetime(2026, 11, 1, 3, 0, tzinfo=TOKYO)) == date(2026, 10, 31)
+        assert runs.closing_due(datetime(2026, 11, 21, 3, 0, tzinfo=TOKYO)) == date(2026, 11, 20)
+        assert runs.closing_due(datetime(2027, 1, 1, 23, 59, tzinfo=TOKYO)) == date(2026, 12, 31)
 
     @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
-    def test_due_only_on_the_first_and_always_for_the_month_before(self, moment: datetime) -> None:
-        due = runs.month_end_due(moment)
-        assert (due is not None) == (moment.day == 1 and moment.hour >= runs.MONTH_END_HOUR)
+    def test_due_from_three_and_always_for_the_day_before(self, moment: datetime) -> None:
+        due = runs.closing_due(moment)
+        assert (due is not None) == (moment.hour >= runs.MONTH_END_HOUR)
         if due is not None:
-            assert due.last_day.toordinal() == moment.date().toordinal() - 1
+            assert due.toordinal() == moment.date().toordinal() - 1
 
 
 async def run_count(runtime: Runtime, tenant: TenantHandle) -> int:
@@ -76,7 +72,7 @@ class TestScheduledRun:
         [draft] = await invoices(client, tenant.admin, period="2026-10")
         assert draft["status"] == "draft"
         assert draft["total"]["amount"] == expected_october()["total"]
-        run_id = runs.month_end_run_id(tenant.id, runs.parse_period("2026-10"))
+        run_id = runs.month_end_run_id(tenant.id, date(2026, 10, 31))
         status = await client.get(f"/v1/invoice-runs/{run_id}", headers=tenant.admin)
         assert status.status_code == 200, status.text
         assert status.json()["status"] == "done"

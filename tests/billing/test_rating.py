@@ -375,10 +375,14 @@ def test_billing_periods() -> None:
     assert OCTOBER.active_days(date(2026, 1, 1), date(2026, 10, 10)) == 10
     assert OCTOBER.active_days(date(2026, 11, 1), None) == 0
     assert OCTOBER.active_days(date(2026, 1, 1), date(2026, 9, 30)) == 0
-    with pytest.raises(ValueError, match="one calendar month"):
-        BillingPeriod(date(2026, 10, 1), date(2026, 10, 30))
-    with pytest.raises(ValueError, match="one calendar month"):
-        BillingPeriod(date(2026, 10, 2), date(2026, 11, 1))
+    # A period closing on the 20th: 21 October to 20 November.
+    twentieth = BillingPeriod(date(2026, 10, 21), date(2026, 11, 20))
+    assert twentieth.days == 31
+    assert twentieth.active_days(date(2026, 10, 25), None) == 27
+    with pytest.raises(ValueError, match="1 to 62 days"):
+        BillingPeriod(date(2026, 10, 2), date(2026, 10, 1))
+    with pytest.raises(ValueError, match="1 to 62 days"):
+        BillingPeriod(date(2026, 10, 1), date(2026, 12, 2))
 
 
 # --- minimum commitment and service credits ---------------------------------------------------------------

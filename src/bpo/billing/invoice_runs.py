@@ -1,19 +1,23 @@
-"""Month-end runs: rate every contract of a client for a month and write the client's draft invoice.
+"""Month-end runs: rate every contract of a client for a billing period and write the client's draft
+invoice.
 
-A run is idempotent: a client's live invoice for the month (one at most, by a unique index) is rewritten
+Periods. A run is named by a month ("2026-11"); each client is billed for its own period of that name,
+cut by its closing day (``clients.periods``): 21 October - 20 November for a client closing on the 20th,
+the calendar month for one closing at the month end. Usage, proration, SLA attainment (for service
+credits) and the due date all follow the client's period; the invoice keeps the period's dates.
+
+A run is idempotent: a client's live invoice for the period (one at most, by a unique index) is rewritten
 in place while it is a draft, removed when nothing is billable any more, and left alone once finalized.
 Killing a run and starting it again converges on the same drafts. A run goes client by client: a client
 whose invoice cannot be computed is named in the run's errors (the run ends ``failed``) and the others'
 drafts are written all the same.
 
-Rate plan version: the one in force on the contract's first active day of the month; a version that
-takes effect mid-month applies from the next month's invoice (rate plans are added from a month's first
-day in practice; splitting a month at version boundaries would be the refinement).
+Rate plan versions: a version taking effect inside the period splits it; each version rates its own days
+(``rating.rate_split``). Days before the contract's first version are not billed.
 """
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -26,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.billing import account, rating, schemas, usage
 from bpo.billing.models import Invoice, InvoiceLine, InvoiceRun
-from bpo.clients import contracts, rules
+from bpo.clients import contracts, periods, rules
 from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
-from bpo.clients.schemas import ContractStatus
+from bpo.clients.schemas import ContractStatus, RatePlan
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error, raise_if
 from bpo.core.jobs import outbox
@@ -41,9 +45,10 @@ from bpo.core.scope import Scope
 from bpo.sla import service as sla
 from bpo.tenancy import service as tenancy
 
-# The month-end run starts at this local hour on the 1st: items of the month's last minutes are in by then.
+# The scheduled run of a client starts at this local hour on the day after its closing day: items of the
+# period's last minutes are in by then.
 MONTH_END_HOUR = 3
-# Names the scheduled run of a tenant and month, so however often it is triggered there is one.
+# Names the scheduled run of a tenant and closing date, so however often it is triggered there is one.
 MONTH_END_NAMESPACE = uuid.UUID("5b0c6f1e-8f4e-4a51-9d0e-2f7c3a9b6d21")
 # What a run's job records its failures against: the run, and each client it could not bill.
 INVOICE_RUN = "invoice_run"
@@ -59,6 +64,8 @@ class Outcome(StrEnum):
 
 
 def parse_period(text: str) -> rating.BillingPeriod:
+    """The month a period is named after ("YYYY-MM"); each client's period of that name follows its
+    closing day (``client_period``)."""
     try:
         year, month = (int(part) for part in text.split("-"))
         return rating.BillingPeriod.month(year, month)
@@ -73,42 +80,65 @@ def runnable_period(text: str, today: date) -> rating.BillingPeriod:
     return period
 
 
-def _day_in_month(year: int, month: int, day: int) -> date:
-    # 31 (and any day past the month's last) means the month end.
-    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+def client_period(client: Client, label: date) -> rating.BillingPeriod:
+    """The client's billing period named after the month of ``label``."""
+    period = clients.closing_days(client).period(label)
+    return rating.BillingPeriod(period.first_day, period.last_day, period.regular_days)
 
 
 def due_date(period: rating.BillingPeriod, client: Client) -> date:
-    """Payment due ``payment_month_offset`` months after the closing month, on ``payment_day``."""
-    months = period.first_day.year * 12 + period.first_day.month - 1 + client.payment_month_offset
-    return _day_in_month(months // 12, months % 12 + 1, client.payment_day)
+    """Payment due ``payment_month_offset`` months after the month of the closing date, on
+    ``payment_day`` (31: the month end)."""
+    return periods.due_date(period.last_day, client.payment_month_offset, client.payment_day)
 
 
-def _contracts_in(scope: Scope, period: rating.BillingPeriod) -> Select[Contract]:
+def _contracts_in(scope: Scope, first_day: date, last_day: date) -> Select[Contract]:
     return contracts.visible_contracts(scope).where(
         Contract.status != ContractStatus.DRAFT.value,
-        Contract.start_date <= period.last_day,
-        or_(Contract.end_date.is_(None), Contract.end_date >= period.first_day),
+        Contract.start_date <= last_day,
+        or_(Contract.end_date.is_(None), Contract.end_date >= first_day),
+    )
+
+
+def _runs_in(contract: Contract, period: rating.BillingPeriod) -> bool:
+    return contract.start_date <= period.last_day and (
+        contract.end_date is None or contract.end_date >= period.first_day
     )
 
 
 async def billable_client_ids(
-    session: AsyncSession, scope: Scope, period: rating.BillingPeriod
+    session: AsyncSession, scope: Scope, month: rating.BillingPeriod, closed_on: date | None = None
 ) -> list[uuid.UUID]:
-    """Clients with a contract running in the month, and clients holding a draft for it (which a re-run
-    must remove if nothing is billable any more)."""
-    running = {c.client_id for c in (await session.scalars(_contracts_in(scope, period))).all()}
+    """Clients with a contract running in their period named after ``month``, and clients holding a draft
+    for it (which a re-run must remove if nothing is billable any more); with ``closed_on``, only the
+    clients whose period closed that day."""
+    # Every client's period of the month lies within these days (a period is at most two months long).
+    window = _contracts_in(scope, periods.add_months(month.first_day, -1), month.last_day)
+    running = (await session.scalars(window)).all()
     drafts = (
         await session.scalars(
             select(Invoice.client_id).where(
                 Invoice.tenant_id == scope.tenant_id,
-                Invoice.period == period.first_day,
+                Invoice.period == month.first_day,
                 Invoice.kind == schemas.InvoiceKind.INVOICE.value,
                 Invoice.status == schemas.InvoiceStatus.DRAFT.value,
             )
         )
     ).all()
-    return sorted(running | set(drafts))
+    candidates = {c.client_id for c in running} | set(drafts)
+    rows = (
+        await session.scalars(
+            select(Client).where(Client.tenant_id == scope.tenant_id, Client.id.in_(candidates))
+        )
+    ).all()
+    billable: list[uuid.UUID] = []
+    for client in rows:
+        period = client_period(client, month.first_day)
+        if closed_on is not None and period.last_day != closed_on:
+            continue
+        if client.id in drafts or any(c.client_id == client.id and _runs_in(c, period) for c in running):
+            billable.append(client.id)
+    return sorted(billable)
 
 
 class _Rated:
@@ -122,36 +152,55 @@ class _Rated:
         return self.units > 0 or any(line.amount != 0 for line in self.result.lines)
 
 
+def _segments_of(
+    versions: Sequence[RatePlan], first_day: date, last_day: date
+) -> list[tuple[RatePlan, date, date]]:
+    """The days from ``first_day`` to ``last_day`` under each version in force on some of them."""
+    segments = []
+    for version in sorted(versions, key=lambda v: v.effective_from):
+        first = max(first_day, version.effective_from)
+        last = last_day if version.effective_to is None else min(last_day, version.effective_to)
+        if first <= last:
+            segments.append((version, first, last))
+    return segments
+
+
 async def _rate_contract(
     session: AsyncSession, scope: Scope, contract: Contract, period: rating.BillingPeriod, time_zone: str
 ) -> _Rated | None:
-    active_days = period.active_days(contract.start_date, contract.end_date)
-    if active_days == 0:
+    if period.active_days(contract.start_date, contract.end_date) == 0:
         return None
-    first_active = max(period.first_day, contract.start_date)
-    plan = contracts.in_force(await contracts.list_rate_plans(session, scope, contract.id), first_active)
-    if plan is None:
+    active_first = max(period.first_day, contract.start_date)
+    active_last = period.last_day if contract.end_date is None else min(period.last_day, contract.end_date)
+    versions = await contracts.list_rate_plans(session, scope, contract.id)
+    spans = _segments_of(versions, active_first, active_last)
+    if not spans:
         return None
     per_day = await usage.contract_units(
         session, scope, contract, period.first_day, period.last_day, time_zone
     )
-    units = sum(per_day.values())
+    segments = [
+        rating.Segment(plan, first, last, sum(n for day, n in per_day.items() if first <= day <= last))
+        for plan, first, last in spans
+    ]
+    # Attainment over the whole period, measured on the same local days as the usage.
     lower, upper = usage.day_bounds(period.first_day, period.last_day, time_zone)
     attainment = await sla.attainment_by_metric(session, scope, contract.id, lower, upper)
-    result = rating.rate(plan, period, units=units, attainment=dict(attainment), active_days=active_days)
-    return _Rated(contract, units, result)
+    result = rating.rate_split(period, segments, attainment=dict(attainment))
+    return _Rated(contract, sum(segment.units for segment in segments), result)
 
 
 async def _live_invoice(
-    session: AsyncSession, scope: Scope, client_id: uuid.UUID, period: rating.BillingPeriod
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, month: date
 ) -> Invoice | None:
-    """The client's invoice for ``period`` that is not void, locked: there is at most one."""
+    """The client's invoice for the period named after ``month`` that is not void, locked: there is at
+    most one."""
     return await session.scalar(
         select(Invoice)
         .where(
             Invoice.tenant_id == scope.tenant_id,
             Invoice.client_id == client_id,
-            Invoice.period == period.first_day,
+            Invoice.period == month,
             Invoice.kind == schemas.InvoiceKind.INVOICE.value,
             Invoice.status != schemas.InvoiceStatus.VOID.value,
         )
@@ -164,7 +213,7 @@ async def _empty_draft(
     scope: Scope,
     existing: Invoice | None,
     client_id: uuid.UUID,
-    period: rating.BillingPeriod,
+    month: date,
 ) -> tuple[Invoice, Outcome]:
     """A new draft, or the existing one with its lines removed."""
     if existing is None:
@@ -174,7 +223,7 @@ async def _empty_draft(
             client_id=client_id,
             kind=schemas.InvoiceKind.INVOICE.value,
             status=schemas.InvoiceStatus.DRAFT.value,
-            period=period.first_day,
+            period=month,
         )
         session.add(invoice)
         return invoice, Outcome.CREATED
@@ -211,8 +260,8 @@ def _add_lines(
                     quantity=line.quantity,
                     unit_price=line.unit_price,
                     amount=line.amount,
-                    period_start=period.first_day,
-                    period_end=period.last_day,
+                    period_start=line.first_day or period.first_day,
+                    period_end=line.last_day or period.last_day,
                     tier=line.tier,
                 )
             )
@@ -222,16 +271,22 @@ async def bill_client(
     session: AsyncSession,
     scope: Scope,
     client_id: uuid.UUID,
-    period: rating.BillingPeriod,
+    month: rating.BillingPeriod,
     run_id: uuid.UUID | None = None,
 ) -> Outcome:
-    """Write (or rewrite, or remove) the client's draft invoice for ``period``."""
+    """Write (or rewrite, or remove) the client's draft invoice for its period named after ``month``."""
     client = await clients.get_client_row(session, scope, client_id)
-    existing = await _live_invoice(session, scope, client.id, period)
+    label = month.first_day
+    existing = await _live_invoice(session, scope, client.id, label)
     if existing is not None and existing.status != schemas.InvoiceStatus.DRAFT.value:
         return Outcome.SKIPPED_FINALIZED
+    period = client_period(client, label)
     settings = await tenancy.tenant_settings(session, scope)
-    rows = (await session.scalars(_contracts_in(scope, period).where(Contract.client_id == client.id))).all()
+    rows = (
+        await session.scalars(
+            _contracts_in(scope, period.first_day, period.last_day).where(Contract.client_id == client.id)
+        )
+    ).all()
     rated = [
         r
         for contract in sorted(rows, key=lambda c: c.code)
@@ -239,9 +294,7 @@ async def bill_client(
     ]
     if not any(r.billable for r in rated):
         if existing is not None:
-            audit.record(
-                session, scope, "invoice.draft_removed", "invoice", existing.id, period=str(period.first_day)
-            )
+            audit.record(session, scope, "invoice.draft_removed", "invoice", existing.id, period=str(label))
             await session.delete(existing)
             await session.flush()
             return Outcome.REMOVED
@@ -255,7 +308,8 @@ async def bill_client(
         )
     tax = await account.tax_terms(session, scope)
     totals = rating.invoice_totals([line for r in rated for line in r.result.lines], tax.rate, tax.rounding)
-    invoice, outcome = await _empty_draft(session, scope, existing, client.id, period)
+    invoice, outcome = await _empty_draft(session, scope, existing, client.id, label)
+    invoice.period_start, invoice.period_end = period.first_day, period.last_day
     invoice.currency = client.currency
     invoice.subtotal, invoice.tax, invoice.total = totals
     invoice.tax_rate = tax.rate
@@ -268,9 +322,7 @@ async def bill_client(
     invoice.run_id = run_id
     await session.flush()
     _add_lines(session, scope, invoice, rated, period)
-    audit.record(
-        session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(period.first_day)
-    )
+    audit.record(session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(label))
     await session.flush()
     return outcome
 
@@ -382,7 +434,7 @@ async def execute_run(
     run = await _run_row(session, scope, run_id, for_update=True)
     period = rating.BillingPeriod.month(run.period.year, run.period.month)
     result = schemas.RunResult()
-    client_ids = await billable_client_ids(session, scope, period)
+    client_ids = await billable_client_ids(session, scope, period, run.closed_on)
     codes = await _client_codes(session, scope, client_ids)
     failed_before = len(failures.failed)
     for client_id in client_ids:
@@ -396,33 +448,37 @@ async def execute_run(
 # --- the scheduled month-end run ---------------------------------------------------------------------
 
 
-def month_end_due(local_now: datetime) -> rating.BillingPeriod | None:
-    """The month to bill when the tenant's wall clock shows the 1st, from MONTH_END_HOUR on."""
-    if local_now.day != 1 or local_now.hour < MONTH_END_HOUR:
+def closing_due(local_now: datetime) -> date | None:
+    """The closing date whose clients are billed now: yesterday, from MONTH_END_HOUR on (tenant's zone)."""
+    if local_now.hour < MONTH_END_HOUR:
         return None
-    last_day = local_now.date() - timedelta(days=1)
-    return rating.BillingPeriod.month(last_day.year, last_day.month)
+    return local_now.date() - timedelta(days=1)
 
 
-def month_end_run_id(tenant_id: uuid.UUID, period: rating.BillingPeriod) -> uuid.UUID:
-    return uuid.uuid5(MONTH_END_NAMESPACE, f"{tenant_id}:{period.first_day:%Y-%m}")
+def month_end_run_id(tenant_id: uuid.UUID, closed_on: date) -> uuid.UUID:
+    return uuid.uuid5(MONTH_END_NAMESPACE, f"{tenant_id}:{closed_on.isoformat()}")
 
 
 async def run_month_end(
     session: AsyncSession, scope: Scope, now: datetime, failures: Failures | None = None
 ) -> schemas.RunResult | None:
-    """The previous month's run, when it is due in the tenant's zone and has not been done yet. The
-    scheduler triggers it every hour; the run's id is derived from the tenant and month and inserted
-    first, so every trigger after the first finds it and does nothing."""
-    period = month_end_due(now.astimezone(ZoneInfo(await tenancy.tenant_time_zone(session, scope))))
-    if period is None:
+    """The run of the clients whose period closed yesterday in the tenant's zone, when it is due and has
+    not been done yet; None when nothing is due. The scheduler triggers it every hour; the run's id is
+    derived from the tenant and closing date and inserted first, so every trigger after the first finds
+    it and does nothing."""
+    closed_on = closing_due(now.astimezone(ZoneInfo(await tenancy.tenant_time_zone(session, scope))))
+    if closed_on is None:
+        return None
+    month = rating.BillingPeriod.month(closed_on.year, closed_on.month)
+    if not await billable_client_ids(session, scope, month, closed_on):
         return None
     run_id = await session.scalar(
         insert(InvoiceRun)
         .values(
             tenant_id=scope.tenant_id,
-            id=month_end_run_id(scope.tenant_id, period),
-            period=period.first_day,
+            id=month_end_run_id(scope.tenant_id, closed_on),
+            period=month.first_day,
+            closed_on=closed_on,
             status=schemas.InvoiceRunStatus.QUEUED.value,
             result={},
             created_by=None,
@@ -438,7 +494,8 @@ async def run_month_end(
         "invoice_run.created",
         "invoice_run",
         run_id,
-        period=str(period.first_day),
+        period=str(month.first_day),
+        closed_on=str(closed_on),
         trigger="schedule",
     )
     return await execute_run(session, scope, run_id, failures)

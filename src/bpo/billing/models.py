@@ -25,7 +25,7 @@ from bpo.core.orm import Base, TenantMixin
 
 
 class Invoice(Base, TenantMixin):
-    """A client's invoice for one month, or a credit note correcting a finalized one.
+    """A client's invoice for one billing period, or a credit note correcting a finalized one.
 
     Client, operator and payment-term fields are snapshots taken when the draft is computed, so a
     finalized invoice reads the same after the client is renamed."""
@@ -51,7 +51,11 @@ class Invoice(Base, TenantMixin):
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     number: Mapped[str | None] = mapped_column(String(32))
+    # The month the billing period is named after (its first day); the period itself runs from
+    # ``period_start`` to ``period_end``, cut by the client's closing day.
     period: Mapped[date] = mapped_column(Date)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[int] = mapped_column(BigInteger)
     tax: Mapped[int] = mapped_column(BigInteger)
@@ -115,6 +119,8 @@ class InvoiceRun(Base, TenantMixin):
     __table_args__ = (Index(None, "tenant_id", "period"),)
 
     period: Mapped[date] = mapped_column(Date)
+    # A scheduled run bills the clients whose period closed on this day; None: every client.
+    closed_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     result: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     created_by: Mapped[uuid.UUID | None]

@@ -1,5 +1,16 @@
-"""Rating: a contract's rate plan, its billable units and SLA attainment for one month → invoice lines.
-Pure: the caller supplies the plan version in force, the units and the attainment.
+"""Rating: a contract's rate plan, its billable units and SLA attainment for one billing period → invoice
+lines. Pure: the caller supplies the plan versions in force, the units and the attainment.
+
+Periods. A billing period runs from the day after the client's closing day to the next one
+(``clients.periods``); a month-end closing gives the calendar month. "Monthly" in the rate plan means
+"per period".
+
+Versions. A rate plan version taking effect inside a period splits it (``rate_split``): each version
+rates the units of its own days, and its fixed fees and minimum are prorated by its days in force over
+the period's days. Tiers and packages count through the whole period, not afresh per version: the first
+version's units take the first places in the tiers, the next version's units follow (graduated); a volume
+tier is chosen by the period's total; a package is charged by the version in force when it is started.
+So splitting a period between two versions with the same prices changes no amount of a usage charge.
 
 Money. Every amount is an ``int`` of the currency's minor units (yen for JPY, cents for USD and EUR), and
 unit prices are ``Decimal`` minor units per unit, as the rate plan states them; so rating never needs a
@@ -9,9 +20,12 @@ enter through ``str``) and rounds only where a fraction can arise, once per line
 Units times integer prices, tiers and packages are exact.
 
 Proration. Person-month fees, fixed monthly fees and the minimum commitment are all prorated by the days
-the contract was active over the days of the month, so a contract starting mid-month pays for the days it
-ran and is held to the same share of its minimum. Usage charges need no proration: they rate the units
-of the active days.
+the contract was active (under the version) over the days of the period, so a contract starting mid-period
+pays for the days it ran and is held to the same share of its minimum. The first period after a change of
+closing day is shorter or longer than a month: its fees are prorated over the days of a regular period
+ending on the same closing date (1-20 January closing on the 20th: 20/31, 21 November - 31 December
+closing at the month end: 41/31). Usage charges need no proration:
+they rate the units of the active days.
 
 Tiers. ``up_to`` is inclusive: ``[{up_to: 30000, unit_price: 25}, {up_to: null, unit_price: 20}]``
 prices units 1-30,000 at 25 and every unit from 30,001 at 20 (graduated), or all units at 20 once the
@@ -19,8 +33,9 @@ total passes 30,000 (volume).
 
 Service credits. Each rule compares the attainment of its metric (a rule without one: the worst attainment
 among the metrics with data) with ``below_percent``. Of the rules that trigger, the one with the largest
-``credit_percent`` applies, alone: credits do not stack. It credits that percentage of the month's
+``credit_percent`` applies, alone: credits do not stack. It credits that percentage of the period's
 charges including any minimum top-up, so a credit never exceeds what it applies to. No data, no credit.
+Attainment is measured over the whole period; each version's credit rules apply to that version's lines.
 
 Tax is per invoice, not per line: ``invoice_totals`` adds the lines of every contract on an invoice and
 rounds the consumption tax once.
@@ -30,8 +45,8 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
 from typing import NamedTuple, assert_never
@@ -57,10 +72,12 @@ RATING_ROUNDING = ROUND_HALF_UP
 CONSUMPTION_TAX_RATE = Decimal("0.10")
 
 # Products of amounts (< 10^16), unit counts and percentages stay far below 60 digits, so they are exact;
-# a quotient by the days of a month is rounded only beyond the 40th digit, too far to move a half-unit.
+# a quotient by the days of a period is rounded only beyond the 40th digit, too far to move a half-unit.
 _ARITHMETIC = Context(prec=60, rounding=ROUND_HALF_UP)
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
+# From the 1st to the month end of the next month, when a closing day moves from the 1st to the month end.
+_LONGEST_PERIOD = timedelta(days=62)
 
 
 class LineKind(StrEnum):
@@ -84,11 +101,14 @@ _TAX_ROUNDING = {TaxRounding.TRUNCATE: ROUND_DOWN, TaxRounding.HALF_UP: ROUND_HA
 class BillingPeriod:
     first_day: date
     last_day: date
+    # Days of a regular period ending on the same closing date, what "monthly" fees are prorated over;
+    # the period's own days unless it is the first after a change of closing day (shorter or longer).
+    regular_days: int | None = None
 
     def __post_init__(self) -> None:
-        if self.first_day.day != 1 or self.last_day != _month_end(self.first_day):
+        if not timedelta(0) <= self.last_day - self.first_day < _LONGEST_PERIOD:
             raise ValueError(
-                f"a billing period is one calendar month, got {self.first_day.isoformat()}"
+                f"a billing period runs from 1 to 62 days, got {self.first_day.isoformat()}"
                 f"..{self.last_day.isoformat()}"
             )
 
@@ -99,13 +119,35 @@ class BillingPeriod:
 
     @property
     def days(self) -> int:
-        return self.last_day.day
+        return (self.last_day - self.first_day).days + 1
+
+    @property
+    def proration_days(self) -> int:
+        return self.days if self.regular_days is None else self.regular_days
+
+    def proration(self, active_days: int) -> Proration | None:
+        base = self.proration_days
+        return None if active_days == base else Proration(active_days, base)
 
     def active_days(self, start_date: date, end_date: date | None) -> int:
-        """Days of this month within a contract from ``start_date`` to ``end_date``, both inclusive."""
+        """Days of this period within a contract from ``start_date`` to ``end_date``, both inclusive."""
         first = max(self.first_day, start_date)
         last = self.last_day if end_date is None else min(self.last_day, end_date)
         return max(0, (last - first).days + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Days of a period under one rate plan version, and the billable units of those days."""
+
+    plan: RatePlan | RatePlanCreate
+    first_day: date
+    last_day: date
+    units: int
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +169,9 @@ class Line:
     # 1-based position of the tier in a graduated or volume charge.
     tier: int | None = None
     proration: Proration | None = None
+    # The days the line bills, when a version covers only part of the period (``rate_split``).
+    first_day: date | None = None
+    last_day: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,18 +223,75 @@ def rate(
     """
     days = period.days if active_days is None else active_days
     _check(plan, period, units, days)
-    proration = None if days == period.days else Proration(days, period.days)
+    proration = period.proration(days)
+    lines = _plan_lines(plan, _Usage(units, 0, units), proration, attainment or {})
+    return Rating(plan.currency, period, tuple(lines))
+
+
+def rate_split(
+    period: BillingPeriod,
+    segments: Sequence[Segment],
+    *,
+    attainment: Mapping[Metric, float | Decimal | None] | None = None,
+) -> Rating:
+    """Rate one contract for a period split between rate plan versions: ``segments`` in date order, each
+    inside the period, not overlapping, all in one currency. One segment covering the contract's active
+    days gives what ``rate`` gives, its lines dated with the segment's days."""
+    if not segments:
+        raise ValueError("a split period needs at least one segment")
+    currencies = {segment.plan.currency for segment in segments}
+    if len(currencies) != 1:
+        raise ValueError(f"the versions of one period are rated in one currency, got {sorted(currencies)}")
+    previous = period.first_day - timedelta(days=1)
+    for segment in segments:
+        if not previous < segment.first_day <= segment.last_day <= period.last_day:
+            raise ValueError(
+                f"segment {segment.first_day}..{segment.last_day} is not after {previous} within the period"
+            )
+        _check(segment.plan, period, segment.units, segment.days)
+        previous = segment.last_day
+    total = sum(segment.units for segment in segments)
+    split = len(segments) > 1
+    lines: list[Line] = []
+    before = 0
+    for segment in segments:
+        proration = period.proration(segment.days)
+        usage = _Usage(segment.units, before, total)
+        for line in _plan_lines(segment.plan, usage, proration, attainment or {}):
+            description = line.description
+            if split:
+                description += f" ({segment.first_day.isoformat()} to {segment.last_day.isoformat()})"
+            lines.append(
+                replace(line, description=description, first_day=segment.first_day, last_day=segment.last_day)
+            )
+        before += segment.units
+    return Rating(segments[0].plan.currency, period, tuple(lines))
+
+
+class _Usage(NamedTuple):
+    # Units of the days rated, units of the period's days before them, units of the whole period.
+    units: int
+    before: int
+    total: int
+
+
+def _plan_lines(
+    plan: RatePlan | RatePlanCreate,
+    usage: _Usage,
+    proration: Proration | None,
+    attainment: Mapping[Metric, float | Decimal | None],
+) -> list[Line]:
     with localcontext(_ARITHMETIC):
-        lines = [line for charge in plan.charges for line in _charge_lines(charge, units, proration)]
+        lines = [line for charge in plan.charges for line in _charge_lines(charge, usage, proration)]
         charges = sum(line.amount for line in lines)
         if plan.minimum_commitment is not None:
             minimum = _prorated(Decimal(plan.minimum_commitment), proration)
             if charges < minimum:
                 lines.append(_top_up(minimum - charges, proration))
-        credit = _service_credit(plan.service_credits, attainment or {}, sum(line.amount for line in lines))
+        credit = _service_credit(plan.service_credits, attainment, sum(line.amount for line in lines))
         if credit is not None:
             lines.append(credit)
-    return Rating(plan.currency, period, tuple(lines))
+    return lines
 
 
 def consumption_tax(
@@ -216,16 +318,20 @@ def invoice_totals(
 # --- charges -----------------------------------------------------------------------------------------
 
 
-def _charge_lines(charge: Charge, units: int, proration: Proration | None) -> list[Line]:
+def _charge_lines(charge: Charge, usage: _Usage, proration: Proration | None) -> list[Line]:
+    units = usage.units
     match charge:
         case PerUnitCharge():
             return [_usage_line(charge.code, charge.name, units, charge.unit_price)]
         case GraduatedCharge():
-            return _graduated(charge, units)
+            return _graduated(charge, usage)
         case VolumeCharge():
-            return [_volume(charge, units)]
+            return [_volume(charge, usage)]
         case PackageCharge():
-            packages = -(-units // charge.package_size)
+            # The packages this version starts: those the period's count reaches beyond the earlier ones'.
+            packages = _packages(usage.before + units, charge.package_size) - _packages(
+                usage.before, charge.package_size
+            )
             description = f"{charge.name} ({units:,} {charge.unit}, packages of {charge.package_size:,})"
             return [_usage_line(charge.code, description, packages, charge.package_price)]
         case FixedMonthlyCharge():
@@ -254,27 +360,34 @@ def _fee_line(
     return Line(LineKind.CHARGE, code, description, quantity, price, amount, proration=proration)
 
 
-def _graduated(charge: GraduatedCharge, units: int) -> list[Line]:
+def _packages(units: int, size: int) -> int:
+    return -(-units // size)
+
+
+def _graduated(charge: GraduatedCharge, usage: _Usage) -> list[Line]:
+    # Units numbered usage.before + 1 .. usage.before + usage.units in the period's count.
+    start, end = usage.before, usage.before + usage.units
     lines: list[Line] = []
     below = 0
     for number, tier in enumerate(charge.tiers, start=1):
-        in_tier = (units if tier.up_to is None else min(units, tier.up_to)) - below
-        # A month without units still shows the charge, at the first tier's price.
-        if in_tier > 0 or number == 1:
+        top = end if tier.up_to is None else min(end, tier.up_to)
+        in_tier = top - max(start, below)
+        # Days without units still show the charge, at the price of the tier the next unit would take.
+        if in_tier > 0 or (usage.units == 0 and (tier.up_to is None or start < tier.up_to)):
             description = f"{charge.name} (tier {number}: {_tier_range(below, tier.up_to)})"
             lines.append(_usage_line(charge.code, description, max(in_tier, 0), tier.unit_price, number))
-        if tier.up_to is None or units <= tier.up_to:
+        if tier.up_to is None or end <= tier.up_to:
             break
         below = tier.up_to
     return lines
 
 
-def _volume(charge: VolumeCharge, units: int) -> Line:
+def _volume(charge: VolumeCharge, usage: _Usage) -> Line:
     below = 0
     for number, tier in enumerate(charge.tiers, start=1):
-        if tier.up_to is None or units <= tier.up_to:
+        if tier.up_to is None or usage.total <= tier.up_to:
             description = f"{charge.name} (tier {number}: {_tier_range(below, tier.up_to)})"
-            return _usage_line(charge.code, description, units, tier.unit_price, number)
+            return _usage_line(charge.code, description, usage.units, tier.unit_price, number)
         below = tier.up_to
     raise AssertionError("unreachable: _check refuses tiers whose last one is bounded")
 

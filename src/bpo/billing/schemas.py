@@ -74,7 +74,10 @@ class InvoiceSummary(msgspec.Struct, kw_only=True):
     kind: InvoiceKind
     status: InvoiceStatus
     number: str | None
+    # The month the billing period is named after ("2026-11-01" for 21 Oct - 20 Nov closing on the 20th).
     period: date
+    period_start: date
+    period_end: date
     subtotal: InvoiceAmount
     tax: InvoiceAmount
     total: InvoiceAmount

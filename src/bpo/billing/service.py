@@ -86,6 +86,8 @@ def summary_view(invoice: Invoice) -> schemas.InvoiceSummary:
         status=Status(invoice.status),
         number=invoice.number,
         period=invoice.period,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
         subtotal=_money(invoice.subtotal, invoice.currency),
         tax=_money(invoice.tax, invoice.currency),
         total=_money(invoice.total, invoice.currency),
@@ -329,6 +331,8 @@ async def _add_credit_note(
         kind=schemas.InvoiceKind.CREDIT_NOTE.value,
         status=Status.DRAFT.value,
         period=original.period,
+        period_start=original.period_start,
+        period_end=original.period_end,
         currency=original.currency,
         subtotal=subtotal,
         tax=tax,
@@ -344,7 +348,6 @@ async def _add_credit_note(
     )
     session.add(note)
     await session.flush()
-    period_end = rating.BillingPeriod.month(original.period.year, original.period.month).last_day
     for position, line in enumerate(lines, start=1):
         session.add(
             InvoiceLine(
@@ -360,8 +363,8 @@ async def _add_credit_note(
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 amount=line.amount,
-                period_start=original.period,
-                period_end=period_end,
+                period_start=original.period_start,
+                period_end=original.period_end,
                 tier=line.tier,
             )
         )
