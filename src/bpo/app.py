@@ -22,6 +22,7 @@ from bpo.billing.api import ROUTES as BILLING_ROUTES
 from bpo.clients import service as clients
 from bpo.clients.api import ROUTES as CLIENT_ROUTES
 from bpo.core.api_docs import ScalarDocs, SwaggerDocs
+from bpo.core.db import TenantReads
 from bpo.core.guards import scope_of
 from bpo.core.http import Caller
 from bpo.core.idempotency import IdempotencyMiddleware
@@ -36,6 +37,7 @@ from bpo.core.routing import AllowHeaderMiddleware
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Scope
 from bpo.core.security import security_headers
+from bpo.delivery.messages_api import ROUTES as MESSAGE_ROUTES
 from bpo.delivery.webhooks_api import ROUTES as WEBHOOK_ROUTES
 from bpo.settings import Settings
 from bpo.sla.alerts_api import ROUTES as ALERT_ROUTES
@@ -48,12 +50,14 @@ from bpo.staffing.selfservice_api import ROUTES as STAFFING_SELF_SERVICE_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
 from bpo.tenancy.auth import AuthenticationMiddleware
 from bpo.tenancy.users import ClientBindingCheck, StaffBindingCheck
+from bpo.web import API_ROUTES as DOCUMENT_ROUTES
 from bpo.web import DASHBOARD, TEMPLATES
+from bpo.web.mailbox import ROUTES as MAILBOX_ROUTES
 from bpo.work.api import ROUTES as WORK_ROUTES
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
 # The browser dashboard authenticates from its own session cookie (bpo.web.session), never a header.
-COOKIE_PATHS = ["^/dashboard(/|$)"]
+COOKIE_PATHS = ["^/dashboard(/|$)", "^/dev/mailbox$"]
 
 
 async def provide_client_binding() -> ClientBindingCheck:
@@ -66,6 +70,12 @@ async def provide_staff_binding() -> StaffBindingCheck:
 
 async def provide_caller(request: Request[Any, Any, Any]) -> Scope:
     return scope_of(request)
+
+
+async def provide_reads(request: Request[Any, Any, Any], caller: Caller) -> TenantReads:
+    """Hot reads in the caller's tenant, each its own read-only transaction (no session, no ORM)."""
+    runtime: Runtime = request.app.state.runtime
+    return TenantReads(runtime.db, caller.tenant_id)
 
 
 async def provide_session(request: Request[Any, Any, Any], caller: Caller) -> AsyncIterator[AsyncSession]:
@@ -151,15 +161,20 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *SLA_ROUTES,
             *ALERT_ROUTES,
             *BILLING_ROUTES,
+            *DOCUMENT_ROUTES,
             *WEBHOOK_ROUTES,
+            *MESSAGE_ROUTES,
             *JOB_ROUTES,
             *STAFFING_ROUTES,
             *STAFFING_PLANNING_ROUTES,
             *STAFFING_SELF_SERVICE_ROUTES,
             DASHBOARD,
+            # Only while `bpo dev` runs the embedded mail server: the mail it kept.
+            *(MAILBOX_ROUTES if settings.dev_mailbox is not None else []),
         ],
         dependencies={
             "session": Provide(provide_session),
+            "reads": Provide(provide_reads),
             "caller": Provide(provide_caller),
             "client_binding": Provide(provide_client_binding),
             "staff_binding": Provide(provide_staff_binding),

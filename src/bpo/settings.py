@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=3_600)
 
+    # Outgoing mail: smtp://user:pass@host:587?starttls=true, or smtps://… for TLS from the start. Unset: mail
+    # waits in the log as pending (`bpo dev` starts a local server and sets it).
+    smtp_url: SecretStr | None = None
+    mail_from: str = Field(default="BPO Ops <no-reply@bpo-ops.localhost>", min_length=3, max_length=254)
+    # Absolute base of links in mails (https://ops.example.com). Unset: http://<host>:<port>.
+    public_url: str | None = None
+    # The embedded mail server's .eml folder, set by `bpo dev`: the dev mailbox pages exist only then.
+    dev_mailbox: Path | None = None
+
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
@@ -86,7 +95,9 @@ class Settings(BaseSettings):
     def _postgres_url(cls, value: str | None) -> str | None:
         return _check_postgres_url(value)
 
-    @field_validator("secret_key", "platform_token", "stripe_api_key", "stripe_webhook_secret", mode="before")
+    @field_validator(
+        "secret_key", "platform_token", "stripe_api_key", "stripe_webhook_secret", "smtp_url", mode="before"
+    )
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         # `BPO_PLATFORM_TOKEN=` in an env file must not become an empty token that a request without
@@ -118,6 +129,27 @@ class Settings(BaseSettings):
         if scheme not in {"redis", "rediss", "unix"}:
             raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+                raise ValueError(
+                    "must be an smtp:// or smtps:// URL with a host, like smtp://mail.example.com:587"
+                )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"{value!r} is not a base URL like https://ops.example.com")
+        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -158,6 +190,11 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def public_base_url(self) -> str:
+        """Where people reach this service, for absolute links (mails, reports)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     def signing_key(self) -> str:
         """The JWT signing key: the configured one, or one kept in the data dir for local use."""

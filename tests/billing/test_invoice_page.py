@@ -58,7 +58,8 @@ class TestMoney:
         assert money(1_234_567, "JPY") == "¥1,234,567"
         assert money(-5_000, "JPY") == "-¥5,000"
         assert money(1_250, "USD") == "$12.50"
-        assert money(700, "CHF") == "CHF 7.00"
+        assert money(700, "CHF") == "CHF\u00a07.00"
+        assert money(1_234_567, "JPY", "ja") == "￥1,234,567"
         # A unit price may hold a fraction of a minor unit.
         assert money(Decimal("0.5"), "JPY") == "¥0.5"
         assert money(Decimal("12.345"), "USD") == "$0.12345"
@@ -75,6 +76,7 @@ class TestInvoicePage:
     ) -> None:
         issued = await issued_and_draft(client, runtime)
         invoice = issued.invoice
+        await client.patch("/v1/me", json={"language": "en"}, headers=issued.tenant.admin)
         await sign_in(browser, issued.tenant.slug, issued.tenant.admin_email)
         page = await browser.get(f"/dashboard/invoices/{invoice['id']}")
         assert page.status_code == 200, page.text
@@ -104,10 +106,30 @@ class TestInvoicePage:
         assert "kind-service_credit" in text
         assert "Draft" not in text
 
+    async def test_in_japanese_for_a_reader_in_japan(
+        self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        issued = await issued_and_draft(client, runtime)
+        invoice = issued.invoice
+        await sign_in(browser, issued.tenant.slug, issued.tenant.admin_email)
+        text = (await browser.get(f"/dashboard/invoices/{invoice['id']}")).text
+        assert '<html lang="ja">' in text
+        assert '<h1 id="invoice-title">請求書</h1>' in text
+        assert "2026年10月" in text
+        assert "2026年11月30日" in text  # due
+        assert '消費税 <data class="tax-rate" value="0.1">10%</data>' in text
+        expected = expected_october()
+        assert f"￥{expected['total']:,}" in text
+        assert int(data_value(text, "total")) == expected["total"]
+        assert "お支払い" in text
+        draft = (await browser.get(f"/dashboard/invoices/{issued.draft['id']}")).text
+        assert "下書き：未発行のため、金額が変わることがあります。" in draft  # noqa: RUF001
+
     async def test_operators_see_drafts_marked_viewers_only_their_issued_invoices(
         self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         issued = await issued_and_draft(client, runtime)
+        await client.patch("/v1/tenant", json={"default_language": "en"}, headers=issued.tenant.admin)
         await sign_in(browser, issued.tenant.slug, issued.tenant.admin_email)
         draft_page = await browser.get(f"/dashboard/invoices/{issued.draft['id']}")
         assert draft_page.status_code == 200

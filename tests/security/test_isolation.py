@@ -111,6 +111,8 @@ ROUTES: dict[str, Public | Probe] = {
     "POST /v1/auth/refresh": Public("the refresh token is the credential"),
     "POST /v1/auth/revoke": Public("the refresh token is the credential"),
     "GET /v1/me": Probe(allowed=EVERYONE),
+    # Acts on the caller's own user only; null (the tenant's language) is what every probe user has already.
+    "PATCH /v1/me": W(body={"language": None}, allowed=EVERYONE),
     "GET /v1/whoami": Probe(allowed=EVERYONE),
     # tenant and users
     "GET /v1/tenant": Probe(allowed=TENANT_ADMIN),
@@ -238,6 +240,7 @@ ROUTES: dict[str, Public | Probe] = {
         query={"client_id": "{client}"}, allowed=frozenset({"other_tenant_admin", "other_client_viewer"})
     ),
     "GET /v1/invoices/{invoice_ref}": Probe(path={"invoice_ref": "{invoice}"}),
+    "GET /v1/invoices/{invoice_id}/pdf": Probe(),
     "POST /v1/invoices/{invoice_id}/finalize": W(),
     "POST /v1/invoices/{invoice_id}/void": W(),
     "POST /v1/invoices/{invoice_id}/mark-uncollectible": W(),
@@ -264,6 +267,11 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /v1/webhook-endpoints/{endpoint_id}/deliveries": Probe(path={"endpoint_id": "{webhook_endpoint}"}),
     "POST /v1/webhook-endpoints/{endpoint_ref}": W(path={"endpoint_ref": "{webhook_endpoint}:rotate-secret"}),
     "POST /v1/webhook-deliveries/{delivery_ref}": W(path={"delivery_ref": "{webhook_delivery}:replay"}),
+    # outgoing mail
+    "GET /v1/messages": Probe(allowed=TENANT_ADMIN),
+    "GET /v1/messages/{message_id}": Probe(),
+    "POST /v1/messages/{message_id}/retry": W(),
+    "POST /v1/messages/test": W(body={"to": "probe-{unique}@probe.example"}, allowed=TENANT_ADMIN),
     # staffing
     "GET /v1/staff": Probe(allowed=TENANT_ADMIN),
     "POST /v1/staff": W(

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bpo.core import i18n
 from bpo.web import charts
 
 DAYS = [date(2026, 11, 1) + timedelta(days=n) for n in range(7)]
@@ -97,3 +98,26 @@ def test_volume_bars_are_as_tall_as_their_counts() -> None:
 def test_markup_has_no_inline_style_for_the_csp() -> None:
     markup = charts.attainment_chart("a", DAYS, [50.0] * 7, 95) + charts.checkpoint_chart("k", ["1h"], [40.0])
     assert "style" not in markup
+
+
+def test_charts_speak_the_readers_language() -> None:
+    japanese = i18n.lang("ja")
+    svg = parse(charts.volume_chart("v", DAYS, [0, 10, 20, 0, 5, 0, 40], lang=japanese))
+    (title,) = [e for e in svg if tag(e) == "title"]
+    (desc,) = descendants(svg, "desc")
+    assert title.text == "日ごとの受付件数"
+    assert desc.text == "11月1日〜11月7日の日ごとの受付件数：合計 75件、最多は11月7日の 40件。"  # noqa: RUF001
+    assert next(t.text for t in descendants(svg, "text") if t.get("class") == "x-label") == "11/1"
+    svg = parse(charts.checkpoint_chart("k", ["1h30m", "45s", "2d"], [40.0, None, 90.0], lang=japanese))
+    assert [t.text for t in descendants(svg, "text") if t.get("class") == "x-label"] == [
+        "1時間30分",
+        "45秒",
+        "2日",
+    ]
+    (desc,) = descendants(svg, "desc")
+    assert "45秒以内：データなし" in (desc.text or "")  # noqa: RUF001
+    english = parse(charts.checkpoint_chart("k", ["1h30m", "2d"], [40.0, 90.0], lang=i18n.lang("en")))
+    assert [t.text for t in descendants(english, "text") if t.get("class") == "x-label"] == [
+        "1 h 30 min",
+        "2 days",
+    ]

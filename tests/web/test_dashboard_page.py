@@ -311,6 +311,7 @@ class TestLogin:
         self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         setup = await viewer_setup(client, runtime)
+        browser.headers["Accept-Language"] = "en-GB,en;q=0.9"
         response = await sign_in(browser, setup.tenant.slug, setup.viewer_email, password="wrong-password")
         assert response.status_code == 401
         assert "Unknown tenant, email or password." in response.text
@@ -321,6 +322,7 @@ class TestLogin:
         self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         tenant = await create_tenant(client)
+        browser.headers["Accept-Language"] = "en"
         limit = runtime.settings.login_attempts_per_window
         for _ in range(limit):
             assert (
@@ -329,7 +331,10 @@ class TestLogin:
         response = await sign_in(browser, tenant.slug, tenant.admin_email)
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) > 0
-        assert "Too many login attempts" in response.text
+        assert (
+            f"Too many sign-in attempts; try again in {response.headers['retry-after']} seconds."
+            in response.text
+        )
         assert "bpo_session" not in set_cookies(response)
         # The same counter as POST /v1/auth/token: the API refuses this account too.
         api = await client.post(
@@ -412,7 +417,8 @@ class TestIsolation:
             response = await browser.get(f"/dashboard/clients/{other}")
             assert response.status_code == 404, other
             assert response.headers["content-type"].startswith("text/html")
-            assert "Not found" in response.text
+            # In the tenant's language, Japanese: the viewer chose none.
+            assert '<h1 id="problem-title">見つかりません</h1>' in response.text
             assert "Neighbour Co" not in response.text
             assert "Stranger Co" not in response.text
 

@@ -12,7 +12,7 @@ from litestar.types import ControllerRouterHandler
 from bpo.clients import contracts, schemas, service, versions
 from bpo.core.errors import Invalid, field_error
 from bpo.core.guards import CLIENT_READERS, OPERATORS, WRITERS
-from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session, instant_period
+from bpo.core.http import INSTANT, Caller, Cursor, Limit, Reads, Session, instant_period
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.tenancy import service as tenancy
 
@@ -152,9 +152,9 @@ class ClientController(Controller):
 
     @get("/{client_id:uuid}", guards=[CLIENT_READERS], summary="Get a client")
     async def get_client(
-        self, session: Session, caller: Caller, client_id: FromPath[uuid.UUID]
+        self, reads: Reads, caller: Caller, client_id: FromPath[uuid.UUID]
     ) -> schemas.Client:
-        return await service.get_client(session, caller, client_id)
+        return await service.get_client(reads, caller, client_id)
 
     @patch("/{client_id:uuid}", guards=[WRITERS], summary="Change a client")
     async def update_client(

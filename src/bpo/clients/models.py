@@ -61,6 +61,9 @@ class Client(Base, TenantMixin, Timestamps):
     closing_day: Mapped[int] = mapped_column(server_default="31")
     payment_month_offset: Mapped[int] = mapped_column(server_default="1")
     payment_day: Mapped[int] = mapped_column(server_default="31")
+    # Closing days of earlier periods, [{"through": "2026-11-01", "closing_day": 20}] (``clients.periods``):
+    # ``closing_day`` cuts the periods after the last one named here.
+    closing_day_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     status: Mapped[str] = mapped_column(String(16), server_default="active")
 
 

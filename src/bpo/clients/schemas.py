@@ -386,7 +386,17 @@ class OpenInterval(msgspec.Struct):
 
 # --- clients and services --------------------------------------------------------------------
 
-ClosingDay = Annotated[int, msgspec.Meta(ge=1, le=31, description="1-28, or 31 for the month end")]
+ClosingDay = (
+    Annotated[int, msgspec.Meta(ge=1, le=31, description="1-28, or 31 for the month end")]
+    | Literal["end_of_month"]
+)
+
+
+def _month_end_as_31(struct: msgspec.Struct) -> None:
+    # "end_of_month" is stored, and returned, as 31: the API's integer stays what clients already read.
+    for name in ("closing_day", "payment_day"):
+        if getattr(struct, name) == "end_of_month":
+            setattr(struct, name, 31)
 
 
 class ClientCreate(Strict):
@@ -401,6 +411,10 @@ class ClientCreate(Strict):
     payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] = 1
     payment_day: ClosingDay = 31
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _month_end_as_31(self)
+
 
 class ClientUpdate(Strict):
     name: Name | msgspec.UnsetType = msgspec.UNSET
@@ -411,6 +425,12 @@ class ClientUpdate(Strict):
     closing_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
     payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
     payment_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
+    # The first day of the first period cut with the new closing_day (a period start of the old one).
+    closing_day_from: date | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _month_end_as_31(self)
 
 
 class Client(msgspec.Struct, kw_only=True):
@@ -423,6 +443,8 @@ class Client(msgspec.Struct, kw_only=True):
     currency: str
     time_zone: str
     closing_day: int
+    # The first day of the first period cut with ``closing_day``; null when it always applied.
+    closing_day_from: date | None
     payment_month_offset: int
     payment_day: int
     payment_terms: str

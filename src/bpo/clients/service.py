@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, NoReturn
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.clients import rules, schemas
-from bpo.clients.models import BusinessCalendar, Client, Service, Site
+from bpo.clients import periods, rules, schemas
+from bpo.clients.models import BusinessCalendar, Client, Contract, Service, Site
 from bpo.core import business_time as cal
 from bpo.core.audit import record
+from bpo.core.db import Compiled, TenantReads
 from bpo.core.errors import Conflict, FieldErrors, Invalid, NotFound, field_error, raise_if
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Role, Scope
+from bpo.tenancy import service as tenancy
 
 CLIENT_SCOPED_ROLES = frozenset({Role.CLIENT_VIEWER, Role.API_CLIENT})
 
@@ -258,16 +260,19 @@ async def calendar_open_intervals(
 
 # --- clients ---------------------------------------------------------------------------------
 
-_DAY_TEXT = {31: "month end"}
-
 
 def payment_terms(client: Client) -> str:
-    closing = _DAY_TEXT.get(client.closing_day, f"day {client.closing_day}")
     due_month = {0: "the same month", 1: "the next month", 2: "the month after next"}.get(
         client.payment_month_offset, f"{client.payment_month_offset} months later"
     )
-    due = _DAY_TEXT.get(client.payment_day, f"day {client.payment_day}")
-    return f"closing at {closing}, payment due on {due} of {due_month}"
+    return (
+        f"closing at {periods.day_text(client.closing_day)}, payment due on "
+        f"{periods.day_text(client.payment_day)} of {due_month}"
+    )
+
+
+def closing_days(client: Client) -> periods.ClosingDays:
+    return periods.ClosingDays.stored(client.closing_day, client.closing_day_history)
 
 
 def client_view(client: Client) -> schemas.Client:
@@ -281,6 +286,7 @@ def client_view(client: Client) -> schemas.Client:
         currency=client.currency,
         time_zone=client.time_zone,
         closing_day=client.closing_day,
+        closing_day_from=closing_days(client).current_from,
         payment_month_offset=client.payment_month_offset,
         payment_day=client.payment_day,
         payment_terms=payment_terms(client),
@@ -298,7 +304,15 @@ def check_client(data: schemas.ClientCreate | schemas.ClientUpdate, path: str = 
     for name in ("closing_day", "payment_day"):
         value = getattr(data, name)
         if isinstance(value, int) and 28 < value < 31:
-            errors.append(field_error(rules.join(path, name), "use 1-28, or 31 for the month end"))
+            errors.append(
+                field_error(rules.join(path, name), "use 1-28, or 31 or end_of_month for the month end")
+            )
+    if (
+        isinstance(data, schemas.ClientUpdate)
+        and data.closing_day_from is not UNSET
+        and data.closing_day is UNSET
+    ):
+        errors.append(field_error(rules.join(path, "closing_day_from"), "give closing_day with it"))
     return errors
 
 
@@ -325,16 +339,36 @@ def _visible_clients(scope: Scope) -> Select[Client]:
 
 
 async def get_client_row(
-    session: AsyncSession, scope: Scope, client_id: uuid.UUID, field: str | None = None
+    session: AsyncSession,
+    scope: Scope,
+    client_id: uuid.UUID,
+    field: str | None = None,
+    *,
+    for_update: bool = False,
 ) -> Client:
-    client = await session.scalar(_visible_clients(scope).where(Client.id == client_id))
+    statement = _visible_clients(scope).where(Client.id == client_id)
+    client = await session.scalar(statement.with_for_update() if for_update else statement)
     if client is None:
         _missing("Client", client_id, field)
     return client
 
 
-async def get_client(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> schemas.Client:
-    return client_view(await get_client_row(session, scope, client_id))
+# Every column of a client under its attribute name, by tenant and id: compiled once (a hot read).
+_CLIENT_BY_ID = Compiled(
+    select(
+        *[attribute.columns[0].label(attribute.key) for attribute in Client.__mapper__.column_attrs]
+    ).where(Client.tenant_id == bindparam("tenant_id"), Client.id == bindparam("client_id"))
+)
+
+
+async def get_client(reads: TenantReads, scope: Scope, client_id: uuid.UUID) -> schemas.Client:
+    restriction = client_restriction(scope)
+    row = None
+    if restriction is None or restriction == client_id:
+        row = await reads.one(_CLIENT_BY_ID, tenant_id=scope.tenant_id, client_id=client_id)
+    if row is None:
+        _missing("Client", client_id, None)
+    return client_view(Client(**row))
 
 
 async def list_clients(
@@ -350,14 +384,97 @@ async def list_clients(
 async def update_client(
     session: AsyncSession, scope: Scope, client_id: uuid.UUID, data: schemas.ClientUpdate
 ) -> schemas.Client:
-    client = await get_client_row(session, scope, client_id)
+    client = await get_client_row(session, scope, client_id, for_update=True)
     raise_if(check_client(data))
-    changed = apply_update(client, data)
+    changed = apply_update(client, msgspec.structs.replace(data, closing_day=UNSET, closing_day_from=UNSET))
+    if isinstance(data.closing_day, int):
+        changed += await _change_closing_day(
+            session, scope, client, data.closing_day, data.closing_day_from or None
+        )
     if changed:
         record(session, scope, "client.updated", "client", client.id, fields=changed)
         await session.flush()
         await session.refresh(client)
     return client_view(client)
+
+
+async def _runs_in(session: AsyncSession, scope: Scope, client: Client, period: periods.Period) -> bool:
+    """Whether a contract of the client (not a draft) runs on some day of ``period``."""
+    contract = await session.scalar(
+        select(Contract.id)
+        .where(
+            Contract.tenant_id == scope.tenant_id,
+            Contract.client_id == client.id,
+            Contract.status != "draft",
+            Contract.start_date <= period.last_day,
+            or_(Contract.end_date.is_(None), Contract.end_date >= period.first_day),
+        )
+        .limit(1)
+    )
+    return contract is not None
+
+
+async def _closing_day_window(
+    session: AsyncSession, scope: Scope, client: Client
+) -> tuple[periods.Period, bool, date]:
+    """Today's period, whether it is open (a contract runs in it), and the first day a new closing day
+    may take effect: the next period's if it is open, else its own."""
+    current = closing_days(client).period_containing(await tenancy.tenant_today(session, scope))
+    is_open = await _runs_in(session, scope, client, current)
+    return current, is_open, current.last_day + timedelta(days=1) if is_open else current.first_day
+
+
+async def earliest_closing_day_change(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> date:
+    return (await _closing_day_window(session, scope, await get_client_row(session, scope, client_id)))[2]
+
+
+async def _change_closing_day(
+    session: AsyncSession, scope: Scope, client: Client, closing_day: int, start: date | None
+) -> list[str]:
+    """A new closing day cuts periods from ``start`` (the first day of a period as the client's periods
+    run now) on, and never the period open today, in which a contract runs: that one closes as it was
+    going to, and the change may take effect from the next day at the earliest (409 says which)."""
+    schedule = closing_days(client)
+    if start is None and closing_day == schedule.closing_day:
+        return []
+    current, is_open, earliest = await _closing_day_window(session, scope, client)
+    if start is None and not is_open:
+        start = earliest
+    if start is None or start < earliest:
+        raise Conflict(
+            f"Client {client.code}'s period {current.name} ({current.first_day} to {current.last_day}) is "
+            f"open and closes on {periods.day_text(schedule.day_for(current.label))} as it began; a new "
+            f"closing day can take effect from {earliest}, the first day of the next period: send "
+            f'"closing_day_from": "{earliest}" with it to schedule the change.',
+            slug="closing-day-in-open-period",
+        )
+    first = schedule.period_containing(start)
+    if first.first_day != start:
+        raise Invalid(
+            f"closing_day_from: {start} does not start a period; the period around it runs from "
+            f"{first.first_day} to {first.last_day}.",
+            errors=[
+                field_error(
+                    "closing_day_from",
+                    f"not the first day of a period; try {first.last_day + timedelta(days=1)}",
+                )
+            ],
+        )
+    changed = schedule.changed(closing_day, first.label)
+    if changed == schedule:
+        return []
+    client.closing_day = changed.closing_day
+    client.closing_day_history = changed.to_stored()
+    record(
+        session,
+        scope,
+        "client.closing_day_changed",
+        "client",
+        client.id,
+        closing_day=closing_day,
+        effective_from=str(start),
+    )
+    return ["closing_day"]
 
 
 async def delete_client(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> None:

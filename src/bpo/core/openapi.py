@@ -76,19 +76,35 @@ def _state_item_bounds(schema: Schema, tp: msgspec.inspect.Type) -> None:
             s for s in _alternatives(schema) if s.type == OpenAPIType.OBJECT and s.max_properties is None
         ):
             obj.max_properties = mapping.max_length
+    if len(members) > 1:
+        # Litestar drops the constraints of a union's members too (``Annotated[int, Meta(le=31)] | …``).
+        for kind, schema_type in (
+            (msgspec.inspect.IntType, OpenAPIType.INTEGER),
+            (msgspec.inspect.FloatType, OpenAPIType.NUMBER),
+            (msgspec.inspect.StrType, OpenAPIType.STRING),
+        ):
+            typed = [t for t in members if isinstance(t, kind)]
+            targets = [s for s in _alternatives(schema)[1:] if s.type == schema_type and s.const is None]
+            if len(typed) == 1 and len(targets) == 1:
+                _copy_scalar_bounds(targets[0], typed[0])
     lists = [t for t in members if isinstance(t, msgspec.inspect.ListType)]
     arrays = [s for s in _alternatives(schema) if s.type == OpenAPIType.ARRAY and isinstance(s.items, Schema)]
     if len(lists) != 1 or len(arrays) != 1:
         return
     item, items = _plain(lists[0].item_type), arrays[0].items
     assert isinstance(items, Schema)
-    if isinstance(item, msgspec.inspect.StrType):
-        items.min_length = item.min_length if items.min_length is None else items.min_length
-        items.max_length = item.max_length if items.max_length is None else items.max_length
-        items.pattern = item.pattern if items.pattern is None else items.pattern
-    elif isinstance(item, msgspec.inspect.IntType | msgspec.inspect.FloatType):
-        items.minimum = item.ge if items.minimum is None else items.minimum
-        items.maximum = item.le if items.maximum is None else items.maximum
+    _copy_scalar_bounds(items, item)
+
+
+def _copy_scalar_bounds(target: Schema, tp: msgspec.inspect.Type) -> None:
+    """Lengths and patterns of a string, ranges of a number, where the schema states none of its own."""
+    if isinstance(tp, msgspec.inspect.StrType):
+        target.min_length = tp.min_length if target.min_length is None else target.min_length
+        target.max_length = tp.max_length if target.max_length is None else target.max_length
+        target.pattern = tp.pattern if target.pattern is None else target.pattern
+    elif isinstance(tp, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        target.minimum = tp.ge if target.minimum is None else target.minimum
+        target.maximum = tp.le if target.maximum is None else target.maximum
 
 
 def _plain(tp: msgspec.inspect.Type) -> msgspec.inspect.Type:

@@ -146,7 +146,8 @@ def _validation_errors(request: Request[Any, Any, Any], exc: ValidationException
         if not isinstance(item, Mapping):
             continue
         key = item.get("key") or ""
-        source = item.get("source")
+        # Litestar gives the source as a ParamType (a str enum), which an f-string renders as its name.
+        source = getattr(item.get("source"), "value", item.get("source"))
         message = str(item.get("message", ""))
         if key == _BODY and message == repr(_BODY):
             errors.append(field_error("body", "a JSON request body is required"))

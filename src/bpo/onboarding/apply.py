@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.clients import contracts, defaults, rules, schemas, service
 from bpo.core import business_time as cal
 from bpo.core.errors import BpoError, Conflict, NotFound, field_error
+from bpo.core.i18n import language_for_zone
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope, acting_admin_scope, system_scope
 from bpo.onboarding.inventory import (
@@ -66,7 +67,7 @@ from bpo.tenancy.emails import normalize_email
 
 Status = schemas.ContractStatus
 
-TENANT_FIELDS = ("name", "time_zone", "invoice_registration_number")
+TENANT_FIELDS = ("name", "time_zone", "invoice_registration_number", "default_language")
 CALENDAR_FIELDS = tuple(f for f in schemas.CalendarCreate.__struct_fields__ if f != "code")
 CLIENT_FIELDS = tuple(f for f in schemas.ClientCreate.__struct_fields__ if f != "code")
 SITE_FIELDS = ("name", "kind", "time_zone", "client", "address", "seat_capacity")
@@ -251,7 +252,10 @@ class _Planner:
         m, state = self.manifest, self.state
         if state.tenant is not None and state.tenant.slug != m.tenant.slug:
             self.error("tenant.slug", f"this manifest is for {m.tenant.slug!r}, not {state.tenant.slug!r}")
-        self.compare("tenant", m.tenant.slug, "tenant", m.tenant, state.tenant, TENANT_FIELDS)
+        tenant = replace(
+            m.tenant, default_language=m.tenant.default_language or language_for_zone(m.tenant.time_zone)
+        )
+        self.compare("tenant", m.tenant.slug, "tenant", tenant, state.tenant, TENANT_FIELDS)
         if not self.tenant_exists and not any(u.role is Role.ADMIN for u in m.users):
             self.error("users", NO_ADMIN)
         for i, calendar in enumerate(m.calendars):
@@ -485,6 +489,10 @@ class _Applier:
             return
         assert change.row_id is not None
         update = schemas.ClientUpdate(**self.values(change, CLIENT_FIELDS))
+        if isinstance(update.closing_day, int):
+            # A manifest's new closing day takes effect from the first period it may: never an open one.
+            start = await service.earliest_closing_day_change(self.session, self.scope, change.row_id)
+            update = msgspec.structs.replace(update, closing_day_from=start)
         await service.update_client(self.session, self.scope, change.row_id, update)
 
     async def site(self, change: Change) -> None:
@@ -724,6 +732,7 @@ async def apply_manifest(
                 admin_email=admin.email,
                 admin_password=demo_password if manifest.tenant.demo else None,
                 time_zone=manifest.tenant.time_zone,
+                default_language=manifest.tenant.default_language,
             ),
         )
         tenant_id = created.tenant.id

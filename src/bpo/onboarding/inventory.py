@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts, defaults, schemas, service
 from bpo.clients.models import BusinessCalendar, Client, Contract, RatePlan, Service, Site, SlaPolicy
+from bpo.core.i18n import language_for_zone
 from bpo.core.scope import Role, Scope
 from bpo.onboarding.manifest import (
     Manifest,
@@ -118,6 +119,7 @@ async def load_inventory(session: AsyncSession, scope: Scope) -> Inventory:
             name=settings.name,
             time_zone=settings.time_zone,
             invoice_registration_number=settings.invoice_registration_number,
+            default_language=settings.default_language,
         )
     )
     codes = inventory.codes
@@ -268,8 +270,11 @@ async def export(session: AsyncSession, scope: Scope) -> Manifest:
                 contracts=[_exported_contract(inventory, c, client) for c in owned],
             )
         )
+    tenant = inventory.tenant
+    if tenant.default_language == language_for_zone(tenant.time_zone):
+        tenant = replace(tenant, default_language=None)
     return Manifest(
-        tenant=inventory.tenant,
+        tenant=tenant,
         users=[user_spec(u, inventory.codes) for _, u in sorted(inventory.users.items())],
         sites=[site_spec(s, inventory.codes) for _, s in sorted(inventory.sites.items())],
         calendars=[calendar_spec(c) for _, c in sorted(inventory.calendars.items())],

@@ -31,6 +31,7 @@ from msgspec.structs import replace
 
 from bpo.clients import contracts, defaults, rules, schemas, service
 from bpo.core.errors import FieldErrors
+from bpo.core.i18n import Language
 from bpo.core.scope import Role
 from bpo.core.types import Code, Currency, MinorUnits, Name, Strict, Text, TimeZone
 from bpo.core.validation import INVALID, Walker, did_you_mean
@@ -82,6 +83,13 @@ class ManifestTenant(Strict):
                 examples=["T1234567890123"],
                 extra={"expected": "T followed by 13 digits, like T1234567890123"},
             ),
+        ]
+        | None
+    ) = None
+    default_language: (
+        Annotated[
+            Language,
+            _about("What users who choose no language read; without it, ja in Japan's zone, else en", "ja"),
         ]
         | None
     ) = None

@@ -78,6 +78,12 @@ class MeController(Controller):
     async def me(self, session: Session, caller: Caller) -> schemas.Me:
         return await users.me(session, caller)
 
+    @patch("", guards=[SIGNED_IN], summary="Change what the calling user chooses for themselves (language)")
+    async def update_me(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.MeUpdate]
+    ) -> schemas.Me:
+        return await users.update_me(session, caller, data)
+
 
 class WhoAmIController(Controller):
     path = "/v1/whoami"
@@ -97,7 +103,9 @@ class TenantController(Controller):
         return await service.tenant_settings(session, caller)
 
     @patch(
-        "", guards=[ADMINS], summary="Change the operator's settings (name, time zone, registration number)"
+        "",
+        guards=[ADMINS],
+        summary="Change the operator's settings (name, time zone, registration number, default language)",
     )
     async def update_settings(
         self, session: Session, caller: Caller, data: JSONBody[schemas.TenantSettingsUpdate]
@@ -138,7 +146,9 @@ class UserController(Controller):
     async def get_user(self, session: Session, caller: Caller, user_id: FromPath[uuid.UUID]) -> schemas.User:
         return await users.get_user(session, caller, user_id)
 
-    @patch("/{user_id:uuid}", guards=[ADMINS], summary="Change a user (role, name, password, active)")
+    @patch(
+        "/{user_id:uuid}", guards=[ADMINS], summary="Change a user (role, name, password, active, language)"
+    )
     async def update_user(
         self,
         session: Session,

@@ -4,7 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, Select, String, UniqueConstraint, func, select, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Index,
+    Select,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bpo.core.orm import Base, TenantMixin, Timestamps, new_id
@@ -14,6 +24,7 @@ class Tenant(Base, Timestamps):
     """A BPO operator. A platform table: the one place without ``tenant_id``."""
 
     __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("default_language IN ('ja', 'en')", name="default_language"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
@@ -22,11 +33,14 @@ class Tenant(Base, Timestamps):
     time_zone: Mapped[str] = mapped_column(String(64), server_default="Asia/Tokyo")
     # The operator's qualified-invoice issuer registration number (T + 13 digits), shown on invoices.
     invoice_registration_number: Mapped[str | None] = mapped_column(String(14))
+    # What its users read when they choose no language (core.i18n.LANGUAGES).
+    default_language: Mapped[str] = mapped_column(String(2), server_default="ja")
 
 
 class User(Base, TenantMixin, Timestamps):
     __tablename__ = "users"
     __table_args__ = (
+        CheckConstraint("language IN ('ja', 'en')", name="language"),
         UniqueConstraint("tenant_id", "email"),
         ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),
         Index(None, "tenant_id", "email_skeleton"),
@@ -56,6 +70,8 @@ class User(Base, TenantMixin, Timestamps):
     # access and refresh tokens carry the version they were issued at.
     token_version: Mapped[int] = mapped_column(server_default="0")
     last_login_at: Mapped[datetime | None]
+    # The language pages and mail are in for this user; null follows the tenant's default.
+    language: Mapped[str | None] = mapped_column(String(2))
 
 
 class RefreshToken(Base, TenantMixin):

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from bpo.core.i18n import Language
 from bpo.core.scope import Role
 
 # (?!\n) before $: Python's $ also matches before a final newline, which none of these may end with.
@@ -57,6 +58,8 @@ class UserCreate(Strict):
     full_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     client_id: uuid.UUID | None = None
     staff_id: uuid.UUID | None = None
+    # Null: the tenant's default language.
+    language: Language | None = None
 
 
 class UserUpdate(Strict):
@@ -66,6 +69,13 @@ class UserUpdate(Strict):
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
     client_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
     staff_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    language: Language | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class MeUpdate(Strict):
+    """What users change about themselves: the language they read (null: the tenant's default)."""
+
+    language: Language | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class User(msgspec.Struct, kw_only=True):
@@ -78,6 +88,8 @@ class User(msgspec.Struct, kw_only=True):
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+    # The user's own choice; null follows the tenant's default_language.
+    language: Language | None
 
 
 class UserPage(msgspec.Struct, kw_only=True):
@@ -89,6 +101,8 @@ class Me(msgspec.Struct, kw_only=True):
     tenant: str
     tenant_name: str
     user: User
+    # What the user reads: their own language, or else the tenant's default.
+    language: Language
 
 
 class WhoAmI(msgspec.Struct, kw_only=True):
@@ -133,6 +147,8 @@ class TenantSettings(msgspec.Struct, kw_only=True):
     name: str
     time_zone: str
     invoice_registration_number: str | None
+    # What users who choose no language read.
+    default_language: Language
 
 
 class TenantSettingsUpdate(Strict):
@@ -144,6 +160,7 @@ class TenantSettingsUpdate(Strict):
         | msgspec.UnsetType
         | None
     ) = msgspec.UNSET
+    default_language: Language | msgspec.UnsetType = msgspec.UNSET
 
 
 class TenantCreate(Strict):
@@ -152,6 +169,8 @@ class TenantCreate(Strict):
     admin_email: Email
     admin_password: Password | None = None
     time_zone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Asia/Tokyo"
+    # Without one: Japanese for an operator in Japan's time zone, English elsewhere.
+    default_language: Language | None = None
 
 
 class Tenant(msgspec.Struct, kw_only=True):
@@ -160,6 +179,7 @@ class Tenant(msgspec.Struct, kw_only=True):
     name: str
     status: str
     time_zone: str
+    default_language: Language
     created_at: datetime
 
 

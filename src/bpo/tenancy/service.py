@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from msgspec import UNSET
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.core import audit, identity
 from bpo.core.db import SET_TENANT
 from bpo.core.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, field_error
+from bpo.core.i18n import Language, language_for_zone
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.runtime import Runtime
@@ -273,6 +275,7 @@ def _settings_view(tenant: Tenant) -> schemas.TenantSettings:
         name=tenant.name,
         time_zone=tenant.time_zone,
         invoice_registration_number=tenant.invoice_registration_number,
+        default_language=cast("Language", tenant.default_language),
     )
 
 
@@ -296,7 +299,7 @@ async def update_tenant_settings(
     changed = []
     if data.time_zone is not UNSET:
         _check_time_zone(data.time_zone)
-    for name in ("name", "time_zone", "invoice_registration_number"):
+    for name in ("name", "time_zone", "invoice_registration_number", "default_language"):
         value = getattr(data, name)
         if value is not UNSET and getattr(tenant, name) != value:
             setattr(tenant, name, value)
@@ -326,6 +329,7 @@ def tenant_view(tenant: Tenant) -> schemas.Tenant:
         name=tenant.name,
         status=tenant.status,
         time_zone=tenant.time_zone,
+        default_language=cast("Language", tenant.default_language),
         created_at=tenant.created_at,
     )
 
@@ -344,7 +348,12 @@ async def create_tenant(runtime: Runtime, data: schemas.TenantCreate) -> schemas
                 errors=[field_error("slug", "already in use")],
             )
         tenant = Tenant(
-            id=new_id(), slug=data.slug, name=data.name, status="active", time_zone=data.time_zone
+            id=new_id(),
+            slug=data.slug,
+            name=data.name,
+            status="active",
+            time_zone=data.time_zone,
+            default_language=data.default_language or language_for_zone(data.time_zone),
         )
         session.add(tenant)
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from msgspec import UNSET
 from sqlalchemy import func, select, text, update
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.core import audit, identity
 from bpo.core.db import SET_TENANT
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error
+from bpo.core.i18n import DEFAULT_LANGUAGE, LANGUAGES, Language
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.runtime import Runtime
@@ -39,6 +40,7 @@ def user_view(user: User) -> schemas.User:
         is_active=user.is_active,
         created_at=user.created_at,
         last_login_at=user.last_login_at,
+        language=cast("Language | None", user.language),
     )
 
 
@@ -57,7 +59,39 @@ def whoami(scope: Scope) -> schemas.WhoAmI:
 async def me(session: AsyncSession, scope: Scope) -> schemas.Me:
     user = await _get_user(session, scope, scope.principal_id)
     tenant = await session.get_one(Tenant, scope.tenant_id)
-    return schemas.Me(tenant=tenant.slug, tenant_name=tenant.name, user=user_view(user))
+    language = cast("Language", user.language or tenant.default_language)
+    return schemas.Me(tenant=tenant.slug, tenant_name=tenant.name, user=user_view(user), language=language)
+
+
+async def update_me(session: AsyncSession, scope: Scope, data: schemas.MeUpdate) -> schemas.Me:
+    user = await _get_user(session, scope, scope.principal_id)
+    if data.language is not UNSET and data.language != user.language:
+        user.language = data.language
+        audit.append(
+            session,
+            tenant_id=scope.tenant_id,
+            actor_id=scope.user_id,
+            action="user.updated",
+            object_type="user",
+            object_id=user.id,
+            fields=["language"],
+        )
+        await session.flush()
+    return await me(session, scope)
+
+
+async def reading_language(session: AsyncSession, scope: Scope) -> Language:
+    """The language the caller reads: the user's own, or else the tenant's default (API keys too)."""
+    tenant_default = select(Tenant.default_language).where(Tenant.id == scope.tenant_id).scalar_subquery()
+    if scope.user_id is None:
+        language = await session.scalar(select(tenant_default))
+    else:
+        language = await session.scalar(
+            select(func.coalesce(User.language, tenant_default)).where(
+                User.tenant_id == scope.tenant_id, User.id == scope.user_id
+            )
+        )
+    return cast("Language", language) if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def _check_role_binding(role: Role, client_id: uuid.UUID | None) -> None:
@@ -210,6 +244,7 @@ async def create_user(
         staff_id=data.staff_id,
         is_active=True,
         token_version=0,
+        language=data.language,
     )
     session.add(user)
     await _flush_user(session, user)
@@ -303,6 +338,9 @@ async def update_user(
     if data.staff_id is not UNSET and data.staff_id != user.staff_id:
         user.staff_id = data.staff_id
         changed.append("staff_id")
+    if data.language is not UNSET and data.language != user.language:
+        user.language = data.language
+        changed.append("language")
     revoke_sessions = False
     if data.password is not UNSET:
         await _check_password(session, scope.tenant_id, user.email, data.password)

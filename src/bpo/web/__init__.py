@@ -1,6 +1,8 @@
-"""The browser dashboard: server-rendered SLA pages for client viewers and operator staff."""
+"""The browser dashboard: server-rendered SLA pages for client viewers and operator staff, and the API's
+documents rendered from the same templates (``API_ROUTES``: invoice PDFs)."""
 
+from bpo.web.invoices import API_ROUTES
 from bpo.web.pages import DASHBOARD
 from bpo.web.views import TEMPLATES
 
-__all__ = ["DASHBOARD", "TEMPLATES"]
+__all__ = ["API_ROUTES", "DASHBOARD", "TEMPLATES"]

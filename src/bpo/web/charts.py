@@ -7,12 +7,19 @@ pages' Content-Security-Policy can forbid inline styles and scripts alike.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from markupsafe import Markup
+
+from bpo.core.i18n import N_, Lang, lang
+
+ENGLISH = lang("en")
+UNITS = {"h": N_("%(num)s h"), "m": N_("%(num)s min"), "s": N_("%(num)s s")}
 
 WIDTH = 480
 HEIGHT = 220
@@ -84,12 +91,33 @@ def _format_number(value: float) -> str:
     return f"{value:g}"
 
 
-def format_percent(value: float | None) -> str:
-    return "no data" if value is None else f"{value:.1f}%"
+def format_percent(value: float | None, lang: Lang = ENGLISH) -> str:
+    return lang.gettext("no data") if value is None else lang.percent(value)
 
 
-def day_label(day: date) -> str:
-    return f"{day.day} {day:%b}"
+def day_label(day: date, lang: Lang = ENGLISH) -> str:
+    return lang.day(day, "short")
+
+
+def span(duration: str, lang: Lang = ENGLISH) -> str:
+    """An SLA duration as a policy writes it (``1h30m``, ``45s``), in words: 1 h 30 min / 1時間30分."""
+    parts = []
+    for amount, unit in re.findall(r"(\d+)([dhms])", duration):
+        count = int(amount)
+        if unit == "d":
+            parts.append(lang.ngettext("%(num)s day", "%(num)s days", count))
+        else:
+            parts.append(lang.gettext(UNITS[unit], num=lang.number(count)))
+    return (
+        lang.gettext("%(first)s %(more)s", first=parts[0], more=" ".join(parts[1:]))
+        if len(parts) > 1
+        else (parts[0] if parts else duration)
+    )
+
+
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is drawn in a legend: a Japanese character takes nearly two columns."""
+    return sum(15.0 if unicodedata.east_asian_width(char) in "WF" else 9.0 for char in text)
 
 
 def _svg(chart_id: str, title: str, description: str) -> ET.Element:
@@ -151,7 +179,7 @@ def _legend(svg: ET.Element, entries: Sequence[tuple[str, str]]) -> None:
             {"x1": f"{x:.1f}", "x2": f"{x + 22:.1f}", "y1": "12", "y2": "12", "class": css_class},
         )
         ET.SubElement(legend, "text", {"x": f"{x + 28:.1f}", "y": "12", "class": "legend-label"}).text = name
-        x += 28 + 9 * len(name) + 20
+        x += 28 + _text_width(name) + 20
 
 
 def _empty(svg: ET.Element, message: str) -> None:
@@ -183,28 +211,55 @@ def attainment_chart(
     attainment: Sequence[float | None],
     target: float,
     *,
-    title: str = "Attainment against target, by day",
-    measured: str = "decided items",
+    lang: Lang = ENGLISH,
+    title: str = N_("Attainment against target, by day"),
+    measured: str = N_("decided items"),
 ) -> Markup:
-    """A day's attainment in percent (None: nothing ``measured`` that day) against the target line."""
+    """A day's attainment in percent (None: nothing ``measured`` that day) against the target line.
+    ``title`` and ``measured`` are messages, translated here."""
     known = [(day, value) for day, value in zip(days, attainment, strict=True) if value is not None]
+    first, last = day_label(days[0], lang), day_label(days[-1], lang)
+    shown_target = lang.percent(target, 2, trim=True)
+    things = lang.gettext(measured)
     if known:
         low_day, low = min(known, key=lambda pair: pair[1])
         high_day, high = max(known, key=lambda pair: pair[1])
         below = sum(1 for _, value in known if value < target)
-        description = (
-            f"Daily attainment from {day_label(days[0])} to {day_label(days[-1])}, target {target:g}%. "
-            f"{len(known)} of {len(days)} days have {measured}; lowest {format_percent(low)} on "
-            f"{day_label(low_day)}, highest {format_percent(high)} on {day_label(high_day)}; "
-            f"below target on {below} day{'s' if below != 1 else ''}."
+        description = " ".join(
+            (
+                lang.gettext(
+                    "Daily attainment from %(start)s to %(end)s, target %(target)s.",
+                    start=first,
+                    end=last,
+                    target=shown_target,
+                ),
+                lang.gettext(
+                    "%(known)s of %(total)s days have %(measured)s; lowest %(low)s on %(low_day)s, "
+                    "highest %(high)s on %(high_day)s;",
+                    known=len(known),
+                    total=len(days),
+                    measured=things,
+                    low=format_percent(low, lang),
+                    low_day=day_label(low_day, lang),
+                    high=format_percent(high, lang),
+                    high_day=day_label(high_day, lang),
+                ),
+                lang.ngettext("below target on %(num)s day.", "below target on %(num)s days.", below),
+            )
         )
     else:
-        description = f"No {measured} between {day_label(days[0])} and {day_label(days[-1])}."
-    svg = _svg(chart_id, title, description)
+        description = lang.gettext(
+            "No %(measured)s between %(start)s and %(end)s.", measured=things, start=first, end=last
+        )
+    svg = _svg(chart_id, lang.gettext(title), description)
     plot = Plot(len(days), percent_floor([target, *(value for _, value in known)]), 100.0, top=LEGEND_TOP)
-    _legend(svg, [("series", "attainment"), ("target", f"target {target:g}%")])
+    legend = [
+        ("series", lang.gettext("attainment")),
+        ("target", lang.gettext("target %(target)s", target=shown_target)),
+    ]
+    _legend(svg, legend)
     _y_axis(svg, plot, ticks(plot.low, plot.high), "%")
-    _x_axis(svg, plot, [day_label(day) for day in days])
+    _x_axis(svg, plot, [lang.day(day, "compact") for day in days])
     target_y = f"{plot.y(target):.1f}"
     ET.SubElement(
         svg,
@@ -212,7 +267,7 @@ def attainment_chart(
         {"x1": str(LEFT), "x2": str(WIDTH - RIGHT), "y1": target_y, "y2": target_y, "class": "target"},
     )
     if not known:
-        _empty(svg, f"No {measured} in this period")
+        _empty(svg, lang.gettext("No %(measured)s in this period", measured=things))
         return _markup(svg)
     _line(svg, plot, attainment, "series")
     radius = f"{min(4.0, max(plot.band / 3, 1.5)):.1f}"
@@ -230,21 +285,27 @@ def attainment_chart(
                 "class": "point below" if value < target else "point",
             },
         )
-        ET.SubElement(point, "title").text = f"{day_label(days[index])}: {format_percent(value)}"
+        ET.SubElement(point, "title").text = f"{day_label(days[index], lang)}: {format_percent(value, lang)}"
     return _markup(svg)
 
 
-def checkpoint_chart(chart_id: str, checkpoints: Sequence[str], percents: Sequence[float | None]) -> Markup:
+def checkpoint_chart(
+    chart_id: str, checkpoints: Sequence[str], percents: Sequence[float | None], *, lang: Lang = ENGLISH
+) -> Markup:
+    names = [span(name, lang) for name in checkpoints]
     parts = [
-        f"within {name}: {format_percent(value)}" for name, value in zip(checkpoints, percents, strict=True)
+        lang.gettext("within %(checkpoint)s: %(share)s", checkpoint=name, share=format_percent(value, lang))
+        for name, value in zip(names, percents, strict=True)
     ]
-    description = "Share of items answered " + "; ".join(parts) + "."
-    svg = _svg(chart_id, "Checkpoint curve: share answered within each checkpoint", description)
+    description = lang.gettext(
+        "Share of items answered within each checkpoint: %(parts)s.", parts="; ".join(parts)
+    )
+    svg = _svg(chart_id, lang.gettext("Checkpoint curve: share answered within each checkpoint"), description)
     plot = Plot(len(checkpoints), 0.0, 100.0)
     _y_axis(svg, plot, ticks(0, 100), "%")
-    _x_axis(svg, plot, list(checkpoints))
+    _x_axis(svg, plot, names)
     if all(value is None for value in percents):
-        _empty(svg, "No answered items in this period")
+        _empty(svg, lang.gettext("No answered items in this period"))
         return _markup(svg)
     _line(svg, plot, percents, "series")
     points = ET.SubElement(svg, "g", {"class": "points"})
@@ -253,7 +314,7 @@ def checkpoint_chart(chart_id: str, checkpoints: Sequence[str], percents: Sequen
             continue
         x, y = f"{plot.x(index):.1f}", f"{plot.y(value):.1f}"
         point = ET.SubElement(points, "circle", {"cx": x, "cy": y, "r": "4", "class": "point"})
-        ET.SubElement(point, "title").text = f"within {checkpoints[index]}: {format_percent(value)}"
+        ET.SubElement(point, "title").text = parts[index]
         label = ET.SubElement(
             points,
             "text",
@@ -264,28 +325,36 @@ def checkpoint_chart(chart_id: str, checkpoints: Sequence[str], percents: Sequen
                 "aria-hidden": "true",
             },
         )
-        label.text = format_percent(value)
+        label.text = format_percent(value, lang)
     return _markup(svg)
 
 
-def volume_chart(chart_id: str, days: Sequence[date], received: Sequence[int]) -> Markup:
+def volume_chart(
+    chart_id: str, days: Sequence[date], received: Sequence[int], *, lang: Lang = ENGLISH
+) -> Markup:
     total = sum(received)
+    first, last = day_label(days[0], lang), day_label(days[-1], lang)
     if total:
         busiest = max(range(len(days)), key=lambda index: received[index])
-        description = (
-            f"Items received per day from {day_label(days[0])} to {day_label(days[-1])}: {total} in total, "
-            f"most on {day_label(days[busiest])} with {received[busiest]}."
+        description = lang.gettext(
+            "Items received per day from %(start)s to %(end)s: %(total)s in total, most on %(day)s with "
+            "%(count)s.",
+            start=first,
+            end=last,
+            total=lang.number(total),
+            day=day_label(days[busiest], lang),
+            count=lang.number(received[busiest]),
         )
     else:
-        description = f"No items received between {day_label(days[0])} and {day_label(days[-1])}."
-    svg = _svg(chart_id, "Items received by day", description)
+        description = lang.gettext("No items received between %(start)s and %(end)s.", start=first, end=last)
+    svg = _svg(chart_id, lang.gettext("Items received by day"), description)
     top = max(received, default=0)
     step = nice_step(top, 4) if top else 1.0
     plot = Plot(len(days), 0.0, max(math.ceil(top / step) * step, step))
     _y_axis(svg, plot, ticks(0, plot.high))
-    _x_axis(svg, plot, [day_label(day) for day in days])
+    _x_axis(svg, plot, [lang.day(day, "compact") for day in days])
     if not total:
-        _empty(svg, "No items received in this period")
+        _empty(svg, lang.gettext("No items received in this period"))
         return _markup(svg)
     bars = ET.SubElement(svg, "g", {"class": "bars"})
     width = max(plot.band * 0.7, 1.0)
@@ -304,5 +373,7 @@ def volume_chart(chart_id: str, days: Sequence[date], received: Sequence[int]) -
                 "class": "bar",
             },
         )
-        ET.SubElement(bar, "title").text = f"{day_label(days[index])}: {count} received"
+        ET.SubElement(bar, "title").text = lang.gettext(
+            "%(day)s: %(count)s received", day=day_label(days[index], lang), count=lang.number(count)
+        )
     return _markup(svg)

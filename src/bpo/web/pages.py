@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,17 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
 from bpo.clients import service as clients
+from bpo.core import i18n
 from bpo.core.errors import BpoError, TooManyRequests, Unauthorized
 from bpo.core.guards import parse_uuid
 from bpo.core.http import Caller, Cursor, Session
+from bpo.core.i18n import N_, Language
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Scope
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
+from bpo.tenancy import users as tenancy_users
 from bpo.tenancy.auth import authenticate
 from bpo.web.invoices import InvoicePageController
 from bpo.web.session import (
@@ -51,9 +53,35 @@ from bpo.web.views import Period, client_dashboard
 STATIC_PATH = "/static"
 STATIC_DIR = Path(__file__).parent / "static"
 LOGIN_NOTICES = {
-    "expired": "Your session has ended; sign in again.",
-    "signed-out": "You have signed out.",
+    "expired": N_("Your session has ended; sign in again."),
+    "signed-out": N_("You have signed out."),
 }
+INVALID_LOGIN = N_("Unknown tenant, email or password.")
+NO_DASHBOARD = N_("This account has no SLA dashboards; ask your operator for a client viewer login.")
+TOO_MANY_ATTEMPTS = N_("Too many sign-in attempts; try again in %(seconds)s seconds.")
+NOT_FOUND = N_("There is no dashboard here, or it is not one you may see.")
+# A person reads a page: every error they can meet says what happened in their language.
+ERROR_TITLES = {
+    400: N_("Bad request"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Conflict"),
+    422: N_("Not valid"),
+    429: N_("Too many requests"),
+    500: N_("Server error"),
+    503: N_("Unavailable"),
+}
+ERROR_MESSAGES = {
+    400: N_("The request was not understood. The period is 7, 30 or 90 days."),
+    403: N_("This account may not see this page."),
+    404: NOT_FOUND,
+    429: N_("Too many requests; wait a moment and try again."),
+    503: N_("This is not available just now; try again in a moment."),
+}
+SOMETHING_WRONG = N_("Something went wrong on our side; it has been logged. Try again in a moment.")
+# The language a visitor chose on the sign-in page, for a year; once signed in, their setting decides.
+LANGUAGE_COOKIE = "bpo_lang"
+LANGUAGE_COOKIE_SECONDS = 365 * 86_400
 
 log = structlog.get_logger("bpo.web")
 
@@ -68,6 +96,26 @@ class LoginForm(msgspec.Struct, kw_only=True):
 
 class LogoutForm(msgspec.Struct, kw_only=True):
     csrf_token: str = ""
+
+
+def visitor_language(request: Request[Any, Any, Any]) -> Language:
+    """Before sign-in: the language chosen with the page's switch, or else the browser's."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if i18n.is_language(chosen):
+        return chosen
+    return i18n.negotiate(request.headers.get("accept-language"))
+
+
+async def reader_language(request: Request[Any, Any, Any], session: Session, caller: Scope) -> Language:
+    """Signed in: the user's language, or else the tenant's; error pages of this request use it too."""
+    language = await tenancy_users.reading_language(session, caller)
+    request.state.language = language
+    return language
+
+
+def page_language(request: Request[Any, Any, Any]) -> Language:
+    language = getattr(request.state, "language", None)
+    return language if i18n.is_language(language) else visitor_language(request)
 
 
 def page(
@@ -90,7 +138,12 @@ def page(
     runtime: Runtime = request.app.state.runtime
     return Template(
         template_name=template,
-        context={**context, "caller": caller, "csrf_token": csrf_token(runtime, nonce, session)},
+        context={
+            **context,
+            **i18n.template_context(page_language(request)),
+            "caller": caller,
+            "csrf_token": csrf_token(runtime, nonce, session),
+        },
         status_code=status,
         cookies=cookies,
         headers=headers,
@@ -108,7 +161,25 @@ def _login_page(
     headers: dict[str, str] | None = None,
 ) -> Template:
     context = {"tenant": tenant, "email": email, "error": error, "notice": notice}
-    return page(request, "login.html", context, status=status, headers=headers)
+    response = page(request, "login.html", context, status=status, headers=headers)
+    chosen = request.query_params.get("lang")
+    if i18n.is_language(chosen):
+        response.cookies.append(
+            Cookie(
+                key=LANGUAGE_COOKIE,
+                value=chosen,
+                max_age=LANGUAGE_COOKIE_SECONDS,
+                path=PREFIX,
+                httponly=True,
+                secure=request.url.scheme == "https",
+                samesite="lax",
+            )
+        )
+    return response
+
+
+def _say(request: Request[Any, Any, Any], message: str, **values: Any) -> str:
+    return i18n.lang(page_language(request)).gettext(message, **values)
 
 
 class SignInController(Controller):
@@ -116,8 +187,13 @@ class SignInController(Controller):
 
     @get("/login", summary="Dashboard login form")
     async def login_form(
-        self, request: Request[Any, Any, Any], reason: FromQuery[str | None] = None
+        self,
+        request: Request[Any, Any, Any],
+        reason: FromQuery[str | None] = None,
+        lang: FromQuery[Language | None] = None,
     ) -> Response[Any]:
+        if lang is not None:
+            request.state.language = lang
         try:
             await session_scope(request)
         except (SignInRequired, BpoError):
@@ -134,15 +210,20 @@ class SignInController(Controller):
                 {"tenant": tenant, "email": email, "password": data.password}, tenancy_schemas.TokenRequest
             )
         except msgspec.ValidationError:
-            return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
+            return _login_page(
+                request, tenant=tenant, email=email, error=_say(request, INVALID_LOGIN), status=401
+            )
         client_ip = request.client.host if request.client else "unknown"
         try:
             tokens = await tenancy.login(runtime, credentials, client_ip)
         except Unauthorized:
-            return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
-        except TooManyRequests as exc:
             return _login_page(
-                request, tenant=tenant, email=email, error=exc.detail, status=429, headers=exc.headers
+                request, tenant=tenant, email=email, error=_say(request, INVALID_LOGIN), status=401
+            )
+        except TooManyRequests as exc:
+            error = _say(request, TOO_MANY_ATTEMPTS, seconds=(exc.headers or {}).get("Retry-After", "60"))
+            return _login_page(
+                request, tenant=tenant, email=email, error=error, status=429, headers=exc.headers
             )
         # The browser keeps no refresh token: one in a cookie would be a long-lived credential, and tabs
         # rotating it would trip reuse detection. It is revoked at once; the signed session cookie renews
@@ -152,11 +233,13 @@ class SignInController(Controller):
         )
         scope = await authenticate(runtime, f"Bearer {tokens.access_token}", None)
         if scope.role not in DASHBOARD_ROLES:
-            error = "This account has no SLA dashboards; ask your operator for a client viewer login."
+            error = _say(request, NO_DASHBOARD)
             return _login_page(request, tenant=tenant, email=email, error=error, status=403)
         if holder is None:
             # Revoked by a password or role change in the instant since login.
-            return _login_page(request, tenant=tenant, email=email, error=tenancy.INVALID_LOGIN, status=401)
+            return _login_page(
+                request, tenant=tenant, email=email, error=_say(request, INVALID_LOGIN), status=401
+            )
         session = new_web_session(holder)
         # A fresh CSRF cookie too, so one planted before login is useless after it.
         cookies = [*session_cookies(request, runtime, session, tokens.access_token), new_csrf_cookie(request)]
@@ -189,6 +272,7 @@ class ClientPageController(Controller):
         days: FromQuery[Period] = 30,
         cursor: Cursor = None,
     ) -> Response[Any]:
+        await reader_language(request, session, caller)
         if caller.client_id is not None:
             return Redirect(
                 f"{PREFIX}/clients/{caller.client_id}", status_code=303, query_params={"days": str(days)}
@@ -206,15 +290,21 @@ class ClientPageController(Controller):
         client_id: FromPath[str],
         days: FromQuery[Period] = 30,
     ) -> Template:
-        dashboard = await client_dashboard(session, caller, parse_uuid(client_id, "Client"), days)
+        language = await reader_language(request, session, caller)
+        dashboard = await client_dashboard(
+            session, caller, parse_uuid(client_id, "Client"), days, i18n.lang(language)
+        )
         return page(request, "client.html", {"dashboard": dashboard}, caller=caller)
 
 
 # --- errors as pages ----------------------------------------------------------------------------
 
 
-def _error_page(request: Request[Any, Any, Any], status: int, title: str, message: str) -> Template:
-    return page(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
+def _error_page(request: Request[Any, Any, Any], status: int, message: str | None = None) -> Template:
+    title = ERROR_TITLES.get(status) or ERROR_TITLES[500 if status >= 500 else 400]
+    text = message or ERROR_MESSAGES.get(status) or SOMETHING_WRONG
+    context = {"status": status, "title": _say(request, title), "message": _say(request, text)}
+    return page(request, "error.html", context, status=status)
 
 
 def sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
@@ -225,33 +315,28 @@ def sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[An
 
 
 def csrf_rejected(request: Request[Any, Any, Any], _: CsrfRejected) -> Response[Any]:
-    message = "This form has expired or did not come from this site. Go back, reload the page and try again."
-    return _error_page(request, 403, "Form expired", message)
+    message = N_(
+        "This form has expired or did not come from this site. Go back, reload the page and try again."
+    )
+    return _error_page(request, 403, message)
 
 
 def bpo_error(request: Request[Any, Any, Any], exc: BpoError) -> Response[Any]:
     if exc.status == 401:
         return sign_in(request, SignInRequired())
-    if exc.status == 404:
-        # The same page for missing and not yours.
-        message = "There is no dashboard here, or it is not one you may see."
-        return _error_page(request, 404, "Not found", message)
-    return _error_page(request, exc.status, exc.title, exc.detail)
+    # The same page for missing and not yours; the API's English detail stays in the API.
+    return _error_page(request, exc.status)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code >= 500:
         return unexpected(request, exc)
-    message = "The request was not understood. The period is 7, 30 or 90 days."
-    if exc.status_code == 404:
-        message = "There is no dashboard here, or it is not one you may see."
-    return _error_page(request, exc.status_code, HTTPStatus(exc.status_code).phrase, message)
+    return _error_page(request, exc.status_code, ERROR_MESSAGES.get(exc.status_code, ERROR_MESSAGES[400]))
 
 
 def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("dashboard_error", error=type(exc).__name__)
-    message = "Something went wrong on our side; it has been logged. Try again in a moment."
-    return _error_page(request, 500, "Server error", message)
+    return _error_page(request, 500, SOMETHING_WRONG)
 
 
 DASHBOARD = Router(

@@ -4,18 +4,22 @@ can never disagree, and the template environment that renders it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import service as clients
+from bpo.core import i18n
+from bpo.core.i18n import N_, Lang
 from bpo.core.scope import Scope
 from bpo.sla import schemas
 from bpo.sla import service as sla
@@ -24,9 +28,19 @@ from bpo.web import charts
 Period = Literal[7, 30, 90]
 PERIODS: tuple[Period, ...] = (7, 30, 90)
 
-METRICS = {"first_response": "First response", "resolution": "Resolution"}
-CLOCKS = {"business_hours": "business hours", "calendar": "calendar time"}
-STATUSES = {"green": "On target", "amber": "Near target", "red": "Below target"}
+METRICS = {"first_response": N_("First response"), "resolution": N_("Resolution")}
+CLOCKS = {"business_hours": N_("business hours"), "calendar": N_("calendar time")}
+STATUSES = {"green": N_("On target"), "amber": N_("Near target"), "red": N_("Below target")}
+WORK_TYPES = {
+    "patrol": N_("Patrol"),
+    "review": N_("Review"),
+    "active_support": N_("Active support"),
+    "email_support": N_("Email support"),
+    "chat_support": N_("Chat support"),
+    "violation_reports": N_("Violation reports"),
+    "ad_trafficking": N_("Ad trafficking"),
+    "voice_reporting": N_("Voice reporting"),
+}
 
 
 @dataclass(frozen=True)
@@ -61,10 +75,10 @@ class ClientDashboard:
 
 
 async def client_dashboard(
-    session: AsyncSession, scope: Scope, client_id: uuid.UUID, days: Period
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, days: Period, lang: Lang
 ) -> ClientDashboard:
     """The last ``days`` days up to today in the client's zone, for every contract the caller may see."""
-    client = await clients.get_client(session, scope, client_id)
+    client = clients.client_view(await clients.get_client_row(session, scope, client_id))
     end = datetime.now(ZoneInfo(client.time_zone)).date()
     start = end - timedelta(days=days - 1)
     summary = await sla.client_sla(session, scope, client.id, start, end)
@@ -72,12 +86,16 @@ async def client_dashboard(
     cards = []
     for number, contract in enumerate(summary.contracts, 1):
         detail = await sla.contract_sla(session, scope, contract.contract_id, start, end, "day")
-        cards.append(_card(f"k{number}", contract, detail, calendar))
+        cards.append(_card(f"k{number}", contract, detail, calendar, lang))
     return ClientDashboard(summary=summary, days=days, cards=cards)
 
 
 def _card(
-    prefix: str, summary: schemas.ContractSummary, detail: schemas.ContractSla, calendar: list[date]
+    prefix: str,
+    summary: schemas.ContractSummary,
+    detail: schemas.ContractSla,
+    calendar: list[date],
+    lang: Lang,
 ) -> ContractCard:
     details = {objective.key: objective for objective in detail.objectives}
     objectives = []
@@ -90,6 +108,7 @@ def _card(
                 f"{prefix}-o{number}-checkpoints",
                 [c.checkpoint for c in full.checkpoints],
                 [c.percent for c in full.checkpoints],
+                lang=lang,
             )
         objectives.append(
             ObjectiveView(
@@ -100,6 +119,7 @@ def _card(
                     calendar,
                     [by_day.get(day) for day in calendar],
                     full.target_percent,
+                    lang=lang,
                 ),
                 checkpoint_chart=checkpoints,
             )
@@ -115,8 +135,9 @@ def _card(
                 calendar,
                 [staffed.get(day) for day in calendar],
                 detail.coverage.target_percent,
-                title="Coverage staffed at full headcount against target, by day",
-                measured="required coverage",
+                lang=lang,
+                title=N_("Coverage staffed at full headcount against target, by day"),
+                measured=N_("required coverage"),
             ),
         )
     received = {point.period: point.received for point in detail.volumes.series}
@@ -126,66 +147,69 @@ def _card(
         objectives=objectives,
         coverage=coverage,
         volume_chart=charts.volume_chart(
-            f"{prefix}-volume", calendar, [received.get(day, 0) for day in calendar]
+            f"{prefix}-volume", calendar, [received.get(day, 0) for day in calendar], lang=lang
         ),
     )
 
 
-def objective_label(detail: schemas.ObjectiveSla) -> str:
-    label = METRICS.get(detail.metric, detail.metric.replace("_", " ").capitalize())
+def objective_label(detail: schemas.ObjectiveSla, lang: Lang) -> str:
+    metric = METRICS.get(detail.metric)
+    label = lang.gettext(metric) if metric else detail.metric.replace("_", " ").capitalize()
     if detail.threshold:
-        label += f" within {detail.threshold}"
+        label = lang.gettext(
+            "%(metric)s within %(threshold)s", metric=label, threshold=charts.span(detail.threshold, lang)
+        )
     _, _, scope_filter = detail.key.partition("|")
     if scope_filter:
         label += f" ({scope_filter.replace('|', ', ')})"
     return label
 
 
-def hours(minutes: float) -> str:
-    return f"{minutes / 60:,.1f} h"
+def hours(minutes: float, lang: Lang) -> str:
+    return lang.gettext("%(num)s h", num=lang.number(minutes / 60, 1))
 
 
-def duration(milliseconds: int | None) -> str:
+def duration(milliseconds: int | None, lang: Lang) -> str:
     if milliseconds is None:
-        return "—"
+        return i18n.MISSING
     if milliseconds < 1000:
-        return f"{milliseconds} ms"
+        return lang.gettext("%(num)s ms", num=lang.number(milliseconds))
     seconds = milliseconds / 1000
     if seconds < 60:
-        return f"{seconds:.0f} s"
+        return lang.gettext("%(num)s s", num=lang.number(seconds, 0))
     if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+        return lang.gettext("%(num)s min", num=lang.number(seconds / 60, 1))
+    return lang.gettext("%(num)s h", num=lang.number(seconds / 3600, 1))
 
 
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}%"
+def work_type(name: str, lang: Lang) -> str:
+    label = WORK_TYPES.get(name)
+    return lang.gettext(label) if label else name.replace("_", " ")
 
 
-def target(value: float) -> str:
-    return f"{value:g}%"
+def _with_lang(function: Callable[..., str]) -> Callable[..., str]:
+    """A filter that takes the render's language (``i18n.template_context``) as its last argument."""
 
+    @pass_context
+    def apply(context: Context, value: Any, *args: Any) -> str:
+        return function(value, *args, context["lang"])
 
-def long_day(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
+    return apply
 
 
 def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("bpo.web", "templates"),
-        autoescape=True,
+    env = i18n.environment(
+        PackageLoader("bpo.web", "templates"),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters.update(
-        percent=percent,
-        target=target,
-        duration=duration,
-        hours=hours,
-        day=charts.day_label,
-        long_day=long_day,
-        objective_label=objective_label,
+        duration=_with_lang(duration),
+        hours=_with_lang(hours),
+        objective_label=_with_lang(objective_label),
+        work_type=_with_lang(work_type),
+        span=_with_lang(charts.span),
     )
     env.globals.update(CLOCKS=CLOCKS, STATUSES=STATUSES, PERIODS=PERIODS)
     return env
