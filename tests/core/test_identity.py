@@ -141,3 +141,20 @@ async def test_without_redis_the_database_answers_every_recheck(runtime: Runtime
         assert await versions.current(tenant_id, user_id, db.loader(user_id)) == 2
     finally:
         await down.aclose()
+
+
+async def test_a_newer_version_than_remembered_is_read_again_at_once(runtime: Runtime) -> None:
+    """A request racing a change can remember the old version after the change cleared it; a token with
+    the new version (issued after the change) must still hold, and an old token must not trigger reads."""
+    clock, db = Clock(), Database()
+    tenant_id, user_id = uuid.uuid4(), uuid.uuid4()
+    db.versions[user_id] = 4
+    versions = TokenVersions(runtime.redis, clock=clock)
+    assert await versions.current(tenant_id, user_id, db.loader(user_id), 4) == 4
+    db.versions[user_id] = 5  # changed; this process's memory still says 4, within the recheck interval
+    assert await versions.current(tenant_id, user_id, db.loader(user_id), 5) == 5
+    assert db.reads == 2
+    for _ in range(10):
+        assert await versions.current(tenant_id, user_id, db.loader(user_id), 4) == 5
+        assert await versions.current(tenant_id, user_id, db.loader(user_id), 5) == 5
+    assert db.reads == 2

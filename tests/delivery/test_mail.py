@@ -128,7 +128,7 @@ class TestSending:
             worker.kill()
         assert len(mine()) == 1, worker.log()[-3000:]
 
-        (received,) = kept(mail_server)
+        (received,) = mine()
         assert received["To"] == "lead@client.example"
         assert received["From"] == "Ops <ops@bpo.test>"
         assert received["Subject"] == "Test message from BPO Ops"
@@ -238,7 +238,7 @@ class TestSending:
 
         policy = policy_for(mail_server)
         assert await attempt(runtime, tenant, str(ids[0]), datetime.now(UTC), policy) == "sent"
-        (received,) = kept(mail_server)
+        (received,) = mine()
         assert received.get_content_type() == "multipart/mixed"
         (file,) = list(received.iter_attachments())
         assert file.get_filename() == "invoice-2026-11.pdf"

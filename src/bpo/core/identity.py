@@ -70,12 +70,18 @@ class TokenVersions:
         self.clock = clock
         self._entries: dict[tuple[uuid.UUID, uuid.UUID], _Entry] = {}
 
-    async def current(self, tenant_id: uuid.UUID, user_id: uuid.UUID, load: VersionLoader) -> int | None:
+    async def current(
+        self, tenant_id: uuid.UUID, user_id: uuid.UUID, load: VersionLoader, presented: int | None = None
+    ) -> int | None:
         """The user's token version now (None: no active user), as this process last saw it if that was
-        under ``RECHECK_SECONDS`` ago or nothing changed since."""
+        under ``RECHECK_SECONDS`` ago or nothing changed since. Versions only grow, so a token that
+        presents a newer version than the one remembered proves the memory stale: the database is read
+        again (a request racing a change can store the old version just after the change cleared it)."""
         key = (tenant_id, user_id)
         now = self.clock()
         entry = self._entries.get(key)
+        if entry is not None and presented is not None and (entry.version or -1) < presented:
+            entry = None
         if entry is not None and now - entry.checked_at < RECHECK_SECONDS:
             return entry.version
         markers = await self._markers(tenant_id, user_id)

@@ -62,7 +62,10 @@ async def authenticate(runtime: Runtime, authorization: str | None, api_key: str
     async def load() -> int | None:
         return await _token_version(runtime, claims.tenant_id, claims.user_id)
 
-    if await runtime.token_versions.current(claims.tenant_id, claims.user_id, load) != claims.token_version:
+    current = await runtime.token_versions.current(
+        claims.tenant_id, claims.user_id, load, claims.token_version
+    )
+    if current != claims.token_version:
         raise Unauthorized(
             "The access token no longer holds: the account was changed or deactivated. Log in again.",
             slug="token-revoked",
