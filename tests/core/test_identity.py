@@ -158,3 +158,9 @@ async def test_a_newer_version_than_remembered_is_read_again_at_once(runtime: Ru
         assert await versions.current(tenant_id, user_id, db.loader(user_id), 4) == 5
         assert await versions.current(tenant_id, user_id, db.loader(user_id), 5) == 5
     assert db.reads == 2
+    # Version 0 (a user never changed) is remembered like any other.
+    other = uuid.uuid4()
+    db.versions[other] = 0
+    for _ in range(10):
+        assert await versions.current(tenant_id, other, db.loader(other), 0) == 0
+    assert db.reads == 3

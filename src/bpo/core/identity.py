@@ -80,7 +80,12 @@ class TokenVersions:
         key = (tenant_id, user_id)
         now = self.clock()
         entry = self._entries.get(key)
-        if entry is not None and presented is not None and (entry.version or -1) < presented:
+        if (
+            entry is not None
+            and presented is not None
+            and entry.version is not None
+            and entry.version < presented
+        ):
             entry = None
         if entry is not None and now - entry.checked_at < RECHECK_SECONDS:
             return entry.version
