@@ -238,7 +238,7 @@ class TestSending:
 
         policy = policy_for(mail_server)
         assert await attempt(runtime, tenant, str(ids[0]), datetime.now(UTC), policy) == "sent"
-        (received,) = mine()
+        (received,) = kept(mail_server)
         assert received.get_content_type() == "multipart/mixed"
         (file,) = list(received.iter_attachments())
         assert file.get_filename() == "invoice-2026-11.pdf"
