@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
 from bpo.delivery import schemas
 from bpo.delivery.models import Message, MessageAttachment
-from bpo.delivery.webhooks import database_now, retry_delay
+from bpo.delivery.webhooks import database_now, enqueue_due, retry_delay
 from bpo.settings import Settings
 from bpo.tenancy import service as tenancy
 
@@ -56,7 +56,6 @@ RETRY_SCHEDULE: tuple[timedelta, ...] = (
     timedelta(hours=24),
 )
 # A due attempt whose job has not run after this long was lost (broker flushed): the sweep sends another.
-REQUEUE_AFTER = timedelta(minutes=10)
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+\.[^@\s<>,;:\"()\[\]\\]+\Z")
 TEST_KIND = "mail.test"
@@ -280,25 +279,9 @@ def _fail(message: Message, now: datetime, reason: str) -> None:
 
 async def sweep_due(session: AsyncSession, scope: Scope, *, now: datetime, limit: int = 500) -> int:
     """Enqueue a job for each pending message whose next attempt is due and has no job in flight."""
-    due = (
-        await session.scalars(
-            select(Message)
-            .where(
-                Message.tenant_id == scope.tenant_id,
-                Message.status == "pending",
-                Message.next_attempt_at <= now,
-                or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - REQUEUE_AFTER),
-            )
-            .order_by(Message.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    for message in due:
-        message.enqueued_at = now
-        outbox.enqueue(session, scope.tenant_id, SEND_MAIL_JOB, queue=MAIL_QUEUE, message_id=str(message.id))
-    await session.flush()
-    return len(due)
+    return await enqueue_due(
+        session, scope, Message, SEND_MAIL_JOB, MAIL_QUEUE, "message_id", now=now, limit=limit
+    )
 
 
 # --- the delivery log ---------------------------------------------------------------------------

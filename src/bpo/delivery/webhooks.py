@@ -522,25 +522,41 @@ async def deliver(
 
 async def sweep_due(session: AsyncSession, scope: Scope, *, now: datetime, limit: int = 500) -> int:
     """Enqueue a job for each pending delivery whose next attempt is due and has no job in flight."""
+    return await enqueue_due(
+        session, scope, WebhookDelivery, DELIVER_JOB, WEBHOOK_QUEUE, "delivery_id", now=now, limit=limit
+    )
+
+
+async def enqueue_due(
+    session: AsyncSession,
+    scope: Scope,
+    model: Any,
+    job: str,
+    queue: str,
+    argument: str,
+    *,
+    now: datetime,
+    limit: int,
+) -> int:
+    """Enqueue ``job`` for each pending row of ``model`` (a webhook delivery, a message) whose next attempt
+    is due and has no job in flight (or one enqueued over ``REQUEUE_AFTER`` ago, presumed lost)."""
     due = (
         await session.scalars(
-            select(WebhookDelivery)
+            select(model)
             .where(
-                WebhookDelivery.tenant_id == scope.tenant_id,
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-                or_(WebhookDelivery.enqueued_at.is_(None), WebhookDelivery.enqueued_at < now - REQUEUE_AFTER),
+                model.tenant_id == scope.tenant_id,
+                model.status == "pending",
+                model.next_attempt_at <= now,
+                or_(model.enqueued_at.is_(None), model.enqueued_at < now - REQUEUE_AFTER),
             )
-            .order_by(WebhookDelivery.next_attempt_at)
+            .order_by(model.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     ).all()
-    for delivery in due:
-        delivery.enqueued_at = now
-        outbox.enqueue(
-            session, scope.tenant_id, DELIVER_JOB, queue=WEBHOOK_QUEUE, delivery_id=str(delivery.id)
-        )
+    for row in due:
+        row.enqueued_at = now
+        outbox.enqueue(session, scope.tenant_id, job, queue=queue, **{argument: str(row.id)})
     await session.flush()
     return len(due)
 

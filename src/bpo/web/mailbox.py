@@ -12,26 +12,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from litestar import Controller, Request, Response, Router, get
-from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 
 from bpo.core import mailbox
-from bpo.core.errors import BpoError, NotFound
+from bpo.core.errors import NotFound
 from bpo.core.http import Caller
 from bpo.core.runtime import Runtime
 from bpo.core.scope import OPERATOR_ROLES, Scope
-from bpo.web.pages import STATIC_PATH, bpo_error, csrf_rejected, http_error, page, sign_in, unexpected
+from bpo.web.pages import page, page_router
 from bpo.web.session import (
     PREFIX,
-    CsrfRejected,
-    SecurityHeadersMiddleware,
-    SessionRenewalMiddleware,
-    SignInRequired,
-    session_scope,
 )
 
 PATH = "/dev/mailbox"
@@ -111,22 +104,6 @@ async def to_mailbox() -> Redirect:
     return Redirect(PREFIX + PATH + "/", status_code=303)
 
 
-MAILBOX = Router(
-    path=PREFIX,
-    route_handlers=[MailboxController],
-    dependencies={"caller": Provide(session_scope)},
-    middleware=[
-        SecurityHeadersMiddleware(static_prefix=PREFIX + STATIC_PATH),
-        SessionRenewalMiddleware(static_prefix=PREFIX + STATIC_PATH),
-    ],
-    exception_handlers={
-        SignInRequired: sign_in,
-        CsrfRejected: csrf_rejected,
-        BpoError: bpo_error,
-        HTTPException: http_error,
-        Exception: unexpected,
-    },
-    include_in_schema=False,
-)
+MAILBOX = page_router([MailboxController])
 
 ROUTES: list[ControllerRouterHandler] = [MAILBOX, to_mailbox]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
 
 from bpo.clients import service as clients
 from bpo.core import i18n
@@ -339,9 +341,30 @@ def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     return _error_page(request, 500, SOMETHING_WRONG)
 
 
-DASHBOARD = Router(
-    path=PREFIX,
-    route_handlers=[
+def page_router(route_handlers: Sequence[ControllerRouterHandler]) -> Router:
+    """Server-rendered pages under ``/dashboard``: the caller from the session cookie (the app's session
+    dependency then sets its tenant), the pages' security headers and session renewal, errors as pages."""
+    return Router(
+        path=PREFIX,
+        route_handlers=list(route_handlers),
+        dependencies={"caller": Provide(session_scope)},
+        middleware=[
+            SecurityHeadersMiddleware(static_prefix=PREFIX + STATIC_PATH),
+            SessionRenewalMiddleware(static_prefix=PREFIX + STATIC_PATH),
+        ],
+        exception_handlers={
+            SignInRequired: sign_in,
+            CsrfRejected: csrf_rejected,
+            BpoError: bpo_error,
+            HTTPException: http_error,
+            Exception: unexpected,
+        },
+        include_in_schema=False,
+    )
+
+
+DASHBOARD = page_router(
+    [
         SignInController,
         ClientPageController,
         InvoicePageController,
@@ -351,19 +374,5 @@ DASHBOARD = Router(
             name="dashboard-static",
             cache_control=CacheControlHeader(max_age=3600),
         ),
-    ],
-    # Pages take the caller from the session cookie; the app's session dependency then sets its tenant.
-    dependencies={"caller": Provide(session_scope)},
-    middleware=[
-        SecurityHeadersMiddleware(static_prefix=PREFIX + STATIC_PATH),
-        SessionRenewalMiddleware(static_prefix=PREFIX + STATIC_PATH),
-    ],
-    exception_handlers={
-        SignInRequired: sign_in,
-        CsrfRejected: csrf_rejected,
-        BpoError: bpo_error,
-        HTTPException: http_error,
-        Exception: unexpected,
-    },
-    include_in_schema=False,
+    ]
 )
