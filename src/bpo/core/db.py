@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.expression import ClauseElement
 
-from bpo.core.errors import Unavailable
+from bpo.core.errors import DATABASE_UNAVAILABLE, RETRY_LATER, Unavailable
 from bpo.settings import Settings
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -29,8 +29,6 @@ _CONNECTION_LOST = (
     asyncpg.exceptions.InternalClientError,
     OSError,
 )
-_UNAVAILABLE = "The database is unavailable; retry shortly."
-_RETRY = {"Retry-After": "5"}
 
 
 class StaleConnection(Unavailable):
@@ -42,6 +40,14 @@ log = structlog.get_logger("bpo.db")
 SET_TENANT = text("SELECT set_config('bpo.tenant_id', :tenant_id, true)")
 # What asyncpg sends to open a transaction with the default isolation (asyncpg.transaction.Transaction).
 _BEGIN = "BEGIN;"
+
+
+def _begin_with_tenant(tenant_id: uuid.UUID, *, read_only: bool = False) -> str:
+    """One simple-query message that opens a transaction and sets its tenant (transaction-local)."""
+    # A UUID renders as hex digits and dashes only, so it can stand as a literal in the message.
+    tenant = uuid.UUID(str(tenant_id))
+    begin = "BEGIN READ ONLY" if read_only else "BEGIN"
+    return f"{begin}; SELECT set_config('bpo.tenant_id', '{tenant}', true);"
 
 
 class TenantConnection(asyncpg.Connection):  # type: ignore[misc]
@@ -58,14 +64,13 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]
 
     def begin_with_tenant(self, tenant_id: uuid.UUID | None) -> None:
         """Set (or, with None, forget) the tenant the next ``BEGIN`` on this connection carries."""
-        # A UUID renders as hex digits and dashes only, so it can stand as a literal in the message.
-        self._begin_tenant = None if tenant_id is None else uuid.UUID(str(tenant_id))
+        self._begin_tenant = tenant_id
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
         tenant = self._begin_tenant
         if tenant is not None and query == _BEGIN and not args:
             self._begin_tenant = None
-            query = f"BEGIN; SELECT set_config('bpo.tenant_id', '{tenant}', true);"
+            query = _begin_with_tenant(tenant)
         result: str = await super().execute(query, *args, timeout=timeout)
         return result
 
@@ -230,14 +235,11 @@ class Database:
         async with self.engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None
-            tenant = uuid.UUID(str(tenant_id))
             try:
-                await driver.execute(
-                    f"BEGIN READ ONLY; SELECT set_config('bpo.tenant_id', '{tenant}', true);"
-                )
+                await driver.execute(_begin_with_tenant(tenant_id, read_only=True))
             except _CONNECTION_LOST as exc:
                 await connection.invalidate()
-                raise StaleConnection(_UNAVAILABLE, headers=_RETRY) from exc
+                raise StaleConnection(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
             try:
                 yield driver
             except BaseException as exc:
@@ -247,13 +249,13 @@ class Database:
                     # Whatever state the connection is in, it must not go back to the pool.
                     await connection.invalidate()
                 if isinstance(exc, _CONNECTION_LOST):
-                    raise Unavailable(_UNAVAILABLE, headers=_RETRY) from exc
+                    raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
                 raise
             try:
                 await driver.execute("COMMIT;")
             except _CONNECTION_LOST as exc:
                 await connection.invalidate()
-                raise Unavailable(_UNAVAILABLE, headers=_RETRY) from exc
+                raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -287,13 +289,17 @@ class TenantReads:
         # After a server restart every pooled connection is closed: each is found so at once, dropped,
         # and the read goes on with the next, so the first read after a restart succeeds.
         settings = self.db.settings
-        for _ in range(settings.database_pool_size + settings.database_max_overflow):
+        retries = settings.database_pool_size + settings.database_max_overflow
+        for attempt in range(retries + 1):
             try:
                 async with self.db.read_only(self.tenant_id) as driver:
                     row: asyncpg.Record | None = await driver.fetchrow(query.sql, *arguments)
             except StaleConnection:
+                if attempt == retries:
+                    raise
                 continue
             return row
+        raise AssertionError("unreachable: the last attempt returns or raises")
         async with self.db.read_only(self.tenant_id) as driver:
             row = await driver.fetchrow(query.sql, *arguments)
         return row

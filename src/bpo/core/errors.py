@@ -77,6 +77,11 @@ class Unavailable(BpoError):
     title = "Service unavailable"
 
 
+# What a caller is told when the database cannot be reached, and when to try again.
+DATABASE_UNAVAILABLE = "The database is unavailable; retry shortly."
+RETRY_LATER = {"Retry-After": "5"}
+
+
 class FieldError(TypedDict):
     """One entry of a problem's ``errors``: the path of the bad field (``items[3].received_at``,
     ``rate_plan.charges[1].tiers[2].up_to``), what is wrong with it, and in a batch the item's index."""

@@ -18,7 +18,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bpo.core.errors import PROBLEM_BASE, BpoError, FieldErrors, field_error
+from bpo.core.errors import (
+    DATABASE_UNAVAILABLE,
+    PROBLEM_BASE,
+    RETRY_LATER,
+    BpoError,
+    FieldErrors,
+    field_error,
+)
 from bpo.core.validation import ERROR_LIMIT, find_mistakes
 
 PROBLEM_JSON = "application/problem+json"
@@ -246,8 +253,8 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception)
         request,
         status=503,
         slug="unavailable",
-        detail="The database is unavailable; retry shortly.",
-        headers={"Retry-After": "5"},
+        detail=DATABASE_UNAVAILABLE,
+        headers=RETRY_LATER,
     )
 
 

@@ -55,7 +55,6 @@ RETRY_SCHEDULE: tuple[timedelta, ...] = (
     timedelta(hours=24),
     timedelta(hours=24),
 )
-# A due attempt whose job has not run after this long was lost (broker flushed): the sweep sends another.
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+\.[^@\s<>,;:\"()\[\]\\]+\Z")
 TEST_KIND = "mail.test"
