@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import httpx
@@ -35,9 +38,42 @@ staff:
   - {code: ST-002, display_name: Yuto Sato, user: staff2@demo.example, home_zone: Asia/Tokyo, country: JP}
   - {code: ST-003, display_name: Mei Takahashi, user: staff3@demo.example, home_zone: Asia/Tokyo, country: JP}
 """
+# Three clients, each with a contract of little volume and a weekly report to its viewer.
+REPORT_VIEWERS = "".join(
+    f"  - {{email: viewer-{code.lower()}@demo.example, role: client_viewer, client: {code}}}\n"
+    for code in ("RAKUTEN", "EUREKA", "LANCERS")
+)
+REPORTING = "".join(
+    [
+        """\
+calendars:
+  - {code: ALWAYS, name: 24/365, time_zone: Asia/Tokyo, holiday_country: none,
+     windows: [{days: [daily], start: "00:00", end: "24:00"}]}
+clients:
+""",
+        *(
+            f"""\
+  - code: {code}
+    name: {name}
+    services: [{{code: web, name: Web}}]
+    contracts:
+      - {{code: {code}-PATROL, name: Patrol, service: web, work_type: patrol, start_date: 2026-01-01,
+         status: active, calendar: ALWAYS, expected_monthly_volume: 60,
+         rate_plan: {{charges: [{{kind: per_unit, code: posts, name: Posts, unit: post, unit_price: 8}}]}}}}
+"""
+            for code, name in (("RAKUTEN", "Rakuten"), ("EUREKA", "Eureka"), ("LANCERS", "Lancers"))
+        ),
+        "reports:\n",
+        *(
+            f'  - {{client: {code}, cadence: weekly, weekday: 1, send_at: "09:00", language: ja}}\n'
+            for code in ("RAKUTEN", "EUREKA", "LANCERS")
+        ),
+    ]
+)
 DEMO_PASSWORD = "demo-password"
 READY_WITHIN_S = 180
 STOPPED_WITHIN_S = 60
+MAIL_WITHIN_S = 60
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -86,7 +122,8 @@ class Project:
     """A checkout a new user works in: ``tenants/demo.yaml`` and the data dir `.bpo`-like, both throwaway.
     The data dir is under /tmp so that the embedded PostgreSQL's OS user can reach it when run as root."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reports: bool = False) -> None:
+        self.reports = reports
         self.home = Path(tempfile.mkdtemp(prefix="bpo-dev-home-"))
         self.data_dir = Path(tempfile.mkdtemp(prefix="bpo-dev-data-"))
         (self.home / "tenants").mkdir()
@@ -94,7 +131,10 @@ class Project:
         self.runs = 0
 
     def write_manifest(self, *, demo: bool = True) -> None:
-        (self.home / "tenants" / "demo.yaml").write_text(MANIFEST % {"demo": str(demo).lower()})
+        text = MANIFEST % {"demo": str(demo).lower()}
+        if self.reports:
+            text = text.replace("staff:\n", REPORT_VIEWERS + "staff:\n", 1) + REPORTING
+        (self.home / "tenants" / "demo.yaml").write_text(text)
 
     def env(self) -> dict[str, str]:
         # Only the data dir: `bpo dev` must start (or find) the embedded servers itself.
@@ -177,7 +217,7 @@ def project() -> Iterator[Project]:
 
 @pytest.fixture(scope="module")
 def shared_project() -> Iterator[Project]:
-    made = Project()
+    made = Project(reports=True)
     try:
         yield made
     finally:
@@ -229,6 +269,28 @@ def test_logs_are_json_when_stderr_is_not_a_terminal(dev: Dev) -> None:
     events = [entry.get("event") for entry in dev.entries()]
 
     assert "Application startup complete." in events
+
+
+def test_last_weeks_client_reports_reach_the_mailbox_in_japanese(shared_project: Project, dev: Dev) -> None:
+    line = re.search(r"client reports (\d{4}-W\d{2}): mailed for (.*)", dev.log())
+    assert line is not None, dev.log()
+    assert line[2].strip() == "EUREKA, LANCERS, RAKUTEN"
+
+    mailbox = shared_project.data_dir / "mail"
+    deadline = time.monotonic() + MAIL_WITHIN_S
+    while True:
+        weekly = {}
+        for path in mailbox.glob("*.eml"):
+            message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            if "週次レポート" in str(message["Subject"]):
+                weekly[str(message["To"])] = str(message["Subject"])
+        if len(weekly) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    assert set(weekly) == {f"viewer-{c}@demo.example" for c in ("rakuten", "eureka", "lancers")}, weekly
+    for client in ("Rakuten", "Eureka", "Lancers"):
+        assert weekly[f"viewer-{client.lower()}@demo.example"].startswith(f"{client} 様 週次レポート"), weekly
 
 
 def test_a_command_beside_dev_leaves_its_servers_running(shared_project: Project, dev: Dev) -> None:

@@ -24,6 +24,7 @@ from bpo.core.jobs.registry import (
     PURGE_EXPIRED_JOB,
     RECONCILE_JOB,
     REFRESH_DUE_JOB,
+    RUN_DUE_REPORTS_JOB,
     SLA_QUEUE,
     SWEEP_JOB,
     SWEEP_MAIL_JOB,
@@ -122,6 +123,12 @@ class Scheduler:
         zone, and only once (the run's id is derived from tenant and month)."""
         return await self.send_to_every_tenant(MONTH_END_JOB, datetime.now(UTC).strftime("%Y-%m-%dT%H"))
 
+    async def client_reports(self) -> int:
+        """Every quarter of an hour: each tenant's job makes the client reports that came due (each client
+        and period once, whatever the number of triggers: see reports.service.run_due)."""
+        now = datetime.now(UTC)
+        return await self.send_to_every_tenant(RUN_DUE_REPORTS_JOB, f"{now:%Y-%m-%dT%H}:q{now.minute // 15}")
+
     async def reconcile_stripe(self) -> int:
         return await self.send_to_every_tenant(RECONCILE_JOB, datetime.now(UTC).strftime("%Y-%m-%d"))
 
@@ -166,6 +173,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     apscheduler.add_job(scheduler.sweep_webhooks, "cron", second=50, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.sweep_mail, "cron", second=55, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.month_end_runs, "cron", minute=11, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.client_reports, "cron", minute="1,16,31,46", max_instances=1, coalesce=True)
     apscheduler.add_job(
         scheduler.reconcile_stripe, "cron", hour=19, minute=23, max_instances=1, coalesce=True
     )

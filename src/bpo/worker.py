@@ -16,6 +16,7 @@ TASK_MODULES = (
     "bpo.billing.tasks",
     "bpo.staffing.tasks",
     "bpo.delivery.tasks",
+    "bpo.reports.tasks",
 )
 
 settings = get_settings()

@@ -35,6 +35,7 @@ from bpo.migrations.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.settings import Settings
 from bpo.sla import alerts, rollups
 from bpo.staffing.models import CalendarFeed, ScheduleRun, SwapRequest
+from bpo.tenancy import passwords
 from tests.support.database import owner_connection
 from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard, post_ok
 
@@ -113,6 +114,15 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
             None,
             [Attachment("a.txt", b"a", "text/plain")],
         )
+    async with runtime.db.tenant(tenant.id) as session:
+        assert await passwords.create_reset(session, tenant.id, tenant.admin_email)  # password_resets
+    # report_subscriptions, reports
+    client_id = setup["client"]["id"]
+    subscription = {"cadence": "weekly", "weekday": 1, "send_at": "09:00"}
+    await post_ok(client, f"/v1/clients/{client_id}/report-subscriptions", subscription, tenant.admin)
+    await post_ok(
+        client, "/v1/reports", {"client_id": client_id, "period": "2026-W40", "send": False}, tenant.admin
+    )
     async with runtime.db.tenant(tenant.id) as session:
         outbox.enqueue(session, tenant.id, "tenancy.purge_expired")  # outbox
         assert await claim(session, tenant.id, uuid.uuid4(), "tenancy.purge_expired")  # job_runs

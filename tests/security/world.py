@@ -250,7 +250,31 @@ async def seed_mail(http: httpx.AsyncClient, runtime: Runtime, world: World) -> 
     world.snapshot.append("/v1/messages/{message}")
 
 
-SEEDERS: list[Seeder] = [seed_tenancy, seed_work_and_billing, seed_staffing, seed_webhooks, seed_mail]
+async def seed_reports(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    """Client X's weekly report subscription and one report made for it (not mailed)."""
+    h = world.tenant.admin
+    subscription = await post_ok(
+        http,
+        f"/v1/clients/{world.ids['client']}/report-subscriptions",
+        {"cadence": "weekly", "weekday": 1, "send_at": "09:00"},
+        h,
+    )
+    world.ids["report_subscription"] = subscription["id"]
+    report = await post_ok(
+        http, "/v1/reports", {"client_id": world.ids["client"], "period": "2026-W44", "send": False}, h
+    )
+    world.ids["report"] = report["id"]
+    world.snapshot += ["/v1/report-subscriptions/{report_subscription}", "/v1/reports/{report}"]
+
+
+SEEDERS: list[Seeder] = [
+    seed_tenancy,
+    seed_work_and_billing,
+    seed_staffing,
+    seed_webhooks,
+    seed_mail,
+    seed_reports,
+]
 
 
 async def build_world(http: httpx.AsyncClient, runtime: Runtime) -> World:

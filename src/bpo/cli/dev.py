@@ -18,7 +18,7 @@ from bpo.core.mailbox import LocalMailServer
 from bpo.settings import Settings
 
 if TYPE_CHECKING:
-    from bpo.onboarding.demo import DemoTenant, Login
+    from bpo.onboarding.demo import DemoReports, DemoTenant, Login
 
 # The worker finishes its jobs in flight within this, or is killed.
 STOP_GRACE_S = 10.0
@@ -119,6 +119,16 @@ def _login_lines(logins: Sequence[Login], shared_password: str | None) -> list[s
         by_role.setdefault(login.role, []).append(login.email)
     width = max(len(role) for role in by_role)
     return [f"  {role:<{width}}  {collapse(emails)}" for role, emails in by_role.items()]
+
+
+def describe_reports(reports: DemoReports) -> str | None:
+    """The log's line about the demo's weekly client reports, when any were made now."""
+    if not reports.sent and not reports.failed:
+        return None
+    line = f"client reports {reports.period}: mailed for {', '.join(reports.sent) or 'no client'}"
+    if reports.failed:
+        line += "; not made for " + ", ".join(f"{code} ({why})" for code, why in reports.failed.items())
+    return line
 
 
 def banner(

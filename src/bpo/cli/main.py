@@ -31,6 +31,7 @@ from bpo.cli.common import (
 )
 from bpo.cli.db import db_app
 from bpo.cli.invoices import invoices_app
+from bpo.cli.reports import reports_app
 from bpo.cli.sla import sla_app
 from bpo.cli.tenants import describe_activity, tenants_app
 from bpo.cli.work import work_app
@@ -42,6 +43,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(work_app, name="work")
 app.add_typer(sla_app, name="sla")
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(reports_app, name="reports")
 
 
 @app.command()
@@ -179,7 +181,15 @@ def dev(
     from bpo.core.logging import log_format
     from bpo.migrations.runner import upgrade
     from bpo.onboarding.apply import ManifestRejected
-    from bpo.onboarding.demo import DEMO_MANIFEST, DemoTenant, NotADemo, add_activity, load_demo
+    from bpo.onboarding.demo import (
+        DEMO_MANIFEST,
+        DemoReports,
+        DemoTenant,
+        NotADemo,
+        add_activity,
+        load_demo,
+        send_last_weekly_reports,
+    )
 
     if reset_demo and not (demo and DEMO_MANIFEST.exists()):
         fail(f"--reset-demo needs the demo: {DEMO_MANIFEST} and no --no-demo", 2)
@@ -213,6 +223,17 @@ def dev(
             with console.status("adding recent demo activity…"):
                 activity = asyncio.run(add_activity(settings, loaded.slug))
             console.print(describe_activity(activity), highlight=False, soft_wrap=True)
+            reports: DemoReports | None = None
+            with console.status("making last week's client reports…"):
+                try:
+                    reports = asyncio.run(send_last_weekly_reports(settings, loaded.slug))
+                except Exception as exc:  # the demo is served without them
+                    missing = f"last week's client reports were not made: {exc}"
+                    console.print(
+                        f"[yellow]warning:[/yellow] {escape(missing)}", highlight=False, soft_wrap=True
+                    )
+            if reports is not None and (line := running.describe_reports(reports)):
+                console.print(line, highlight=False, soft_wrap=True)
         host = settings.host
         chosen = free_port(host, port if port is not None else settings.port)
         url = f"http://{host}:{chosen}"

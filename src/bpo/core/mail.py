@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from bpo.core import i18n
+
 # Stamped on every message: the tenant it is for (the dev mailbox shows each operator only its own).
 TENANT_HEADER = "X-BPO-Tenant"
 MESSAGE_HEADER = "X-BPO-Message"
@@ -169,10 +171,11 @@ def absolute_url(base: str, path: str) -> str:
 
 def mail_templates(*packages: str) -> Environment:
     """Jinja2 for mails: ``templates/mail/…`` of each package in ``packages`` first, then the shared layout
-    (``mail/layout.html``, ``mail/layout.txt``). HTML is escaped; ``.txt`` templates are not."""
+    (``mail/layout.html``, ``mail/layout.txt``). HTML is escaped; ``.txt`` templates are not. Render with
+    ``i18n.render`` so that ``{% trans %}`` and the locale filters speak the recipient's language."""
     loaders = [PackageLoader(package, "templates") for package in (*packages, "bpo.core")]
-    return Environment(
-        loader=ChoiceLoader(loaders),
+    return i18n.environment(
+        ChoiceLoader(loaders),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,

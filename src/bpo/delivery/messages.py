@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.core import audit, mail
+from bpo.core import audit, i18n, mail
 from bpo.core.errors import Conflict, NotFound, field_error, raise_if
 from bpo.core.jobs import outbox
 from bpo.core.jobs.registry import MAIL_QUEUE, SEND_MAIL_JOB
@@ -164,8 +164,8 @@ async def queue_test_message(
         now.astimezone(UTC).isoformat(timespec="microseconds"),
         to,
         context["subject"],
-        templates.get_template("mail/test.txt").render(context),
-        templates.get_template("mail/test.html").render(context),
+        i18n.render(templates, "mail/test.txt", "en", **context),
+        i18n.render(templates, "mail/test.html", "en", **context),
     )
     audit.append(
         session,

@@ -2,7 +2,8 @@
 carry the plan out through the same services as the REST API, so the same rules and audit events apply
 (``apply``), and write the database back in the manifest's format (``export``).
 
-Apply is an upsert: objects the file does not mention, and versions it does not list, are left alone.
+Apply is an upsert: objects the file does not mention, and versions it does not list, are left alone (a
+report subscription the file leaves out keeps going; ``active: false`` pauses it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.clients import contracts, defaults, rules, schemas, service
 from bpo.core import business_time as cal
 from bpo.core.errors import BpoError, Conflict, NotFound, field_error
-from bpo.core.i18n import language_for_zone
+from bpo.core.i18n import Language, language_for_zone
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope, acting_admin_scope, system_scope
 from bpo.onboarding.inventory import (
@@ -34,6 +35,7 @@ from bpo.onboarding.inventory import (
     contract_spec,
     load_inventory,
     rate_plan_spec,
+    report_spec,
     service_spec,
     site_spec,
     sla_policy_spec,
@@ -47,6 +49,7 @@ from bpo.onboarding.manifest import (
     ManifestContract,
     ManifestError,
     ManifestRatePlan,
+    ManifestReport,
     ManifestService,
     ManifestSite,
     ManifestSlaPolicy,
@@ -57,6 +60,8 @@ from bpo.onboarding.manifest import (
     rate_versions,
     sla_versions,
 )
+from bpo.reports import schemas as report_schemas
+from bpo.reports import service as reports
 from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
 from bpo.tenancy import schemas as tenancy_schemas
@@ -80,6 +85,7 @@ SLA_FIELDS = ("objectives",)
 RATE_FIELDS = ("currency", "charges", "minimum_commitment", "service_credits")
 USER_FIELDS = ("role", "full_name", "client")
 STAFF_FIELDS = tuple(f for f in ManifestStaff.__struct_fields__ if f != "code")
+REPORT_FIELDS = tuple(f for f in ManifestReport.__struct_fields__ if f not in ("client", "cadence"))
 # Manifest staff fields that name other objects by code or email, and the API's field for their ids.
 STAFF_REFERENCES = {
     "user": "user_id",
@@ -97,7 +103,7 @@ IMMUTABLE = {
 # after their versions (a contract becomes active only with a rate plan).
 PHASES = (
     "tenant", "calendar", "client", "site", "service", "contract", "sla_policy", "rate_plan", "status",
-    "user", "staff",
+    "user", "staff", "report",
 )  # fmt: skip
 KIND_NAMES = {"sla_policy": "SLA policy", "rate_plan": "rate plan"}
 
@@ -280,6 +286,9 @@ class _Planner:
             self.user(f"users[{i}]", user)
         for i, person in enumerate(m.staff):
             self.staff(f"staff[{i}]", person)
+        language = tenant.default_language or language_for_zone(tenant.time_zone)
+        for i, report in enumerate(m.reports):
+            self.report(f"reports[{i}]", report, language)
         return Plan(m, self.changes, self.errors, self.tenant_exists, state.ids(), self.warnings)
 
     def calendar(self, path: str, spec: schemas.CalendarCreate) -> None:
@@ -331,6 +340,22 @@ class _Planner:
         desired = replace(spec, user=normalize_email(spec.user) if spec.user else None)
         row_id = existing.id if existing else None
         self.compare("staff", spec.code, path, desired, current, STAFF_FIELDS, row_id=row_id)
+
+    def report(self, path: str, spec: ManifestReport, tenant_language: Language) -> None:
+        client_zone = next((c.time_zone for c in self.manifest.clients if c.code == spec.client), None)
+        hours, minutes = spec.send_at.split(":")
+        # Every default spelled out as the service would fill it in: the client's zone, the tenant's language.
+        desired = replace(
+            spec,
+            send_at=f"{int(hours):02d}:{minutes}",
+            time_zone=spec.time_zone or client_zone or self.manifest.tenant.time_zone,
+            language=spec.language or tenant_language,
+        )
+        existing = self.state.reports.get((spec.client, spec.cadence))
+        current = report_spec(existing, self.state.codes) if existing else None
+        row_id = existing.id if existing else None
+        key = f"{spec.client}/{spec.cadence}"
+        self.compare("report", key, path, desired, current, REPORT_FIELDS, row_id=row_id, owner=spec.client)
 
     def desired_contract(self, client: ManifestClient, contract: ManifestContract) -> ManifestContract:
         return replace(
@@ -439,6 +464,7 @@ class _Applier:
             "status": self.status,
             "user": self.user,
             "staff": self.staff,
+            "report": self.report,
         }
 
     async def run(self, changes: Sequence[Change]) -> None:
@@ -604,7 +630,13 @@ class _Applier:
                 client_id=client_id,
             )
             user = await tenancy_users.create_user(
-                self.session, self.scope.tenant_id, self.scope.user_id, data, service.require_client_binding
+                self.session,
+                self.scope.tenant_id,
+                self.scope.user_id,
+                data,
+                service.require_client_binding,
+                # A password printed once by apply is for the first sign-in only.
+                must_change_password=self.demo_password is None,
             )
             self.ids.users[user.email] = user.id
             if self.demo_password is None:
@@ -645,6 +677,25 @@ class _Applier:
         assert change.row_id is not None
         update = staffing_schemas.StaffUpdate(**self.staff_values(spec, change.fields))
         await staffing.update_staff(self.session, self.scope, change.row_id, update)
+
+    def report_values(self, spec: ManifestReport, names: Sequence[str]) -> dict[str, Any]:
+        """The API's values for these manifest fields: contract codes become ids."""
+        values = {name: getattr(spec, name) for name in names if name != "contracts"}
+        if "contracts" in names:
+            values["contract_ids"] = [self.ids.contracts[code] for code in spec.contracts]
+        return values
+
+    async def report(self, change: Change) -> None:
+        spec: ManifestReport = change.spec
+        if change.action is Action.CREATE:
+            data = report_schemas.SubscriptionCreate(
+                cadence=spec.cadence, **self.report_values(spec, REPORT_FIELDS)
+            )
+            await reports.create_subscription(self.session, self.scope, self.ids.clients[change.owner], data)
+            return
+        assert change.row_id is not None
+        update = report_schemas.SubscriptionUpdate(**self.report_values(spec, change.fields))
+        await reports.update_subscription(self.session, self.scope, change.row_id, update)
 
 
 async def apply(

@@ -21,6 +21,7 @@ from bpo.onboarding.manifest import (
     ManifestClient,
     ManifestContract,
     ManifestRatePlan,
+    ManifestReport,
     ManifestService,
     ManifestSite,
     ManifestSlaPolicy,
@@ -28,6 +29,8 @@ from bpo.onboarding.manifest import (
     ManifestTenant,
     ManifestUser,
 )
+from bpo.reports import schemas as report_schemas
+from bpo.reports import service as reports
 from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
 from bpo.tenancy import schemas as tenancy_schemas
@@ -75,6 +78,8 @@ class Inventory:
     users: dict[str, tenancy_schemas.User] = field(default_factory=dict)
     # Staff profiles that have a code, by code.
     staff: dict[str, staffing_schemas.Staff] = field(default_factory=dict)
+    # Report subscriptions by (client code, cadence).
+    reports: dict[tuple[str, str], report_schemas.Subscription] = field(default_factory=dict)
     # The code of every calendar, client, site, service and contract (a user's email) by id.
     codes: dict[uuid.UUID, str] = field(default_factory=dict)
 
@@ -145,6 +150,9 @@ async def load_inventory(session: AsyncSession, scope: Scope) -> Inventory:
     inventory.users = {user.email: user for user in await all_users(session, scope)}
     codes.update({user.id: user.email for user in inventory.users.values()})
     inventory.staff = {p.code: p for p in await staffing.all_staff(session, scope) if p.code is not None}
+    inventory.reports = {
+        (codes[s.client_id], s.cadence): s for s in await reports.all_subscriptions(session, scope)
+    }
     return inventory
 
 
@@ -249,12 +257,30 @@ def staff_spec(person: staffing_schemas.Staff, codes: dict[uuid.UUID, str]) -> M
     )
 
 
+def report_spec(subscription: report_schemas.Subscription, codes: dict[uuid.UUID, str]) -> ManifestReport:
+    return ManifestReport(
+        client=codes[subscription.client_id],
+        cadence=subscription.cadence,
+        weekday=subscription.weekday,
+        day_of_month=subscription.day_of_month,
+        send_at=subscription.send_at,
+        time_zone=subscription.time_zone,
+        language=subscription.language,
+        include_viewers=subscription.include_viewers,
+        extra_recipients=subscription.extra_recipients,
+        # A contract is archived, never deleted; one gone all the same is no longer reported on.
+        contracts=[codes[c] for c in subscription.contract_ids if c in codes],
+        active=subscription.active,
+    )
+
+
 async def export(session: AsyncSession, scope: Scope) -> Manifest:
     """The tenant as a manifest, in a normal form: sorted by code, email and date, every version listed
     (``sla_policies``, ``rate_plans``), and values that equal what the file would default to left out (a
     client in the tenant's zone, a contract in its client's currency or with its work type's billable
     event, a rate plan in its contract's currency, a contract measured only by its work type's default
-    objectives from its start). Staff profiles without a code are left out: manifests match staff by code."""
+    objectives from its start, a report in its client's zone and the tenant's language). Staff profiles
+    without a code are left out: manifests match staff by code."""
     inventory = await load_inventory(session, scope)
     assert inventory.tenant is not None
     clients = []
@@ -280,6 +306,18 @@ async def export(session: AsyncSession, scope: Scope) -> Manifest:
         calendars=[calendar_spec(c) for _, c in sorted(inventory.calendars.items())],
         clients=clients,
         staff=[staff_spec(p, inventory.codes) for _, p in sorted(inventory.staff.items())],
+        reports=[_exported_report(inventory, s) for _, s in sorted(inventory.reports.items())],
+    )
+
+
+def _exported_report(inventory: Inventory, subscription: report_schemas.Subscription) -> ManifestReport:
+    report = report_spec(subscription, inventory.codes)
+    client = inventory.clients[report.client]
+    assert inventory.tenant is not None
+    return replace(
+        report,
+        time_zone=None if report.time_zone == client.time_zone else report.time_zone,
+        language=None if report.language == inventory.tenant.default_language else report.language,
     )
 
 

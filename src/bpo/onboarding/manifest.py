@@ -1,15 +1,18 @@
 """Declarative onboarding: ``tenants/<slug>.yaml`` describes an operator's clients, services, calendars,
-contracts (with objectives and rate plans), sites, users and staff. ``bpo tenants apply`` validates the
-whole file, prints a plan, and upserts by human codes through the same services as the REST API
-(``onboarding.py``); ``bpo tenants export`` writes a tenant back in this format (``inventory.py``).
+contracts (with objectives and rate plans), sites, users, staff and scheduled client reports.
+``bpo tenants apply`` validates the whole file, prints a plan, and upserts by human codes through the
+same services as the REST API (``onboarding.py``); ``bpo tenants export`` writes a tenant back in this
+format (``inventory.py``).
 
 The format's rules:
 - Objects are matched by code (users by email, versions by ``effective_from``, staff by their employee
-  code); a file describes what it lists completely, so an optional field left out means its default, not
-  "leave as is". Objects and versions it does not list are left alone: apply never deletes.
+  code, reports by client and cadence); a file describes what it lists completely, so an optional field
+  left out means its default, not "leave as is". Objects and versions it does not list are left alone:
+  apply never deletes.
 - A file is complete for what it names: a contract's calendar, site and service, a site's or a user's
-  client, a staff member's login, sites and contracts must be declared in the same file. It validates
-  without a database, and a plan never depends on objects the reader cannot see.
+  client, a staff member's login, sites and contracts, a report's client and contracts must be declared
+  in the same file. It validates without a database, and a plan never depends on objects the reader
+  cannot see.
 - Defaults that depend on other objects: a client works in the tenant's zone, a contract bills in its
   client's currency by its work type's billable event, a version runs from the contract's start, a rate
   plan is in its contract's currency; a contract without objectives is measured by its work type's.
@@ -31,10 +34,12 @@ from msgspec.structs import replace
 
 from bpo.clients import contracts, defaults, rules, schemas, service
 from bpo.core.errors import FieldErrors
-from bpo.core.i18n import Language
+from bpo.core.i18n import Language, language_for_zone
 from bpo.core.scope import Role
 from bpo.core.types import Code, Currency, MinorUnits, Name, Strict, Text, TimeZone
 from bpo.core.validation import INVALID, Walker, did_you_mean
+from bpo.reports import schemas as report_schemas
+from bpo.reports import service as reports
 from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
 from bpo.tenancy.emails import normalize_email
@@ -247,6 +252,52 @@ class ManifestStaff(Strict):
     active: bool = True
 
 
+SendAt = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=4,
+        max_length=5,
+        pattern=r"^([01]?\d|2[0-3]):[0-5]\d(?!\n)$",
+        description="Local time of day the report goes, H:MM or HH:MM",
+        examples=["9:00", "18:30"],
+        extra={"expected": "a time of day like 9:00 or 18:30"},
+    ),
+]
+
+
+class ManifestReport(Strict):
+    """A client's scheduled report, matched by client and cadence (a client has at most one weekly and one
+    monthly report): when it goes, in which language, to whom and about which contracts."""
+
+    client: Annotated[Code, _about("The code of the client (under clients) the report is for")]
+    cadence: Annotated[
+        report_schemas.Cadence, _about("weekly: the last ISO week; monthly: the last calendar month")
+    ]
+    send_at: SendAt
+    weekday: (
+        Annotated[int, msgspec.Meta(ge=1, le=7, description="For a weekly report: ISO weekday, 1 = Monday")]
+        | None
+    ) = None
+    day_of_month: (
+        Annotated[int, msgspec.Meta(ge=1, le=28, description="For a monthly report: its day, 1 to 28")] | None
+    ) = None
+    time_zone: Annotated[TimeZone, _about("IANA zone of send_at; the client's if left out")] | None = None
+    language: Annotated[Language, _about("ja or en; the tenant's default if left out")] | None = None
+    include_viewers: Annotated[bool, _about("Mail it to the client's client_viewer users")] = True
+    extra_recipients: Annotated[
+        list[Email],
+        msgspec.Meta(max_length=report_schemas.MAX_RECIPIENTS, description="Addresses beyond the viewers"),
+    ] = []
+    contracts: Annotated[
+        list[Code],
+        msgspec.Meta(
+            max_length=report_schemas.MAX_CONTRACTS,
+            description="Codes of the client's contracts reported on; empty: all of them",
+        ),
+    ] = []
+    active: Annotated[bool, _about("false: paused, nothing goes")] = True
+
+
 class Manifest(Strict):
     """One operator (tenant) and everything it is set up with. `bpo tenants apply FILE` validates the
     whole file, prints a plan and applies it; objects are matched by code (users by email, versions by
@@ -258,6 +309,7 @@ class Manifest(Strict):
     calendars: list[schemas.CalendarCreate] = []
     clients: list[ManifestClient] = []
     staff: list[ManifestStaff] = []
+    reports: list[ManifestReport] = []
 
 
 def manifest_json_schema() -> dict[str, object]:
@@ -312,6 +364,7 @@ _COLLECTIONS: frozenset[Any] = frozenset(
         ManifestService,
         ManifestContract,
         ManifestStaff,
+        ManifestReport,
     }
 )
 
@@ -389,7 +442,9 @@ def load_manifest(text: str, *, new_tenant: bool = False) -> tuple[Manifest | No
         return None, [ManifestError(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
     if not isinstance(raw, dict):
         return None, [
-            ManifestError("", "expected a mapping with tenant, users, sites, calendars, clients and staff")
+            ManifestError(
+                "", "expected a mapping with tenant, users, sites, calendars, clients, staff and reports"
+            )
         ]
     reader = _Reader()
     # A broken tenant block must not stop the rest of the file from being checked.
@@ -474,8 +529,12 @@ class _Checks:
         for path, item in dropped.get("sites", []):
             self.references(path, item, {"client": (clients, "client")})
         seen, contract_codes = set(), set[str]()
+        # The contracts of each valid client, those left out for a mistake included.
+        contracts_of: dict[str, set[str]] = {}
         for path, client in self.at(m.clients, "clients"):
             self.unique(rules.join(path, "code"), client.code, seen, "client")
+            contracts_of[client.code] = {c.code for c in client.contracts}
+            contracts_of[client.code] |= self.reader.dropped_codes(rules.join(path, "contracts"))
             self.add(service.check_client(client, path))
             service_codes: set[str] = set()
             for service_path, offered in self.at(client.services, rules.join(path, "services")):
@@ -517,7 +576,40 @@ class _Checks:
             login = item.get("user")
             if isinstance(login, str) and normalize_email(login) not in logins:
                 self.error(rules.join(path, "user"), f"no user {login!r} in this file")
+        reported: set[tuple[str, str]] = set()
+        for path, report in self.at(m.reports, "reports"):
+            self.report(path, report, clients, contracts_of, reported)
+        for path, item in dropped.get("reports", []):
+            self.references(path, item, {"client": (clients, "client")})
         return self.errors
+
+    def report(
+        self,
+        path: str,
+        report: ManifestReport,
+        clients: set[str],
+        contracts_of: dict[str, set[str]],
+        seen: set[tuple[str, str]],
+    ) -> None:
+        where = functools.partial(rules.join, path)
+        if report.client not in clients:
+            self.error(where("client"), f"no client {report.client!r} in this file")
+        if (report.client, report.cadence) in seen:
+            self.error(where("cadence"), f"client {report.client} has a {report.cadence} report already")
+        seen.add((report.client, report.cadence))
+        # Unknown for a client left out for a mistake: that mistake is reported.
+        known = contracts_of.get(report.client)
+        for i, code in enumerate(report.contracts):
+            if known is not None and code not in known:
+                self.error(where(f"contracts[{i}]"), f"no contract {code!r} under client {report.client}")
+        if len(set(report.contracts)) != len(report.contracts):
+            self.error(where("contracts"), "lists a code twice")
+        if len({a.lower() for a in report.extra_recipients}) != len(report.extra_recipients):
+            self.error(where("extra_recipients"), "lists an address twice")
+        for found in reports.check_when(report.cadence, report.weekday, report.day_of_month):
+            self.error(where(found["field"]), found["message"])
+        if report.time_zone is not None:
+            self.add(rules.check_time_zone(report.time_zone, where("time_zone")))
 
     def references(self, path: str, item: dict[Any, Any], known: dict[str, tuple[set[str], str]]) -> None:
         """The codes an item left out for a mistake names: each must still be declared in the file, so that
@@ -671,8 +763,10 @@ def rate_plan_create(
 # --- writing a manifest ----------------------------------------------------------------------
 
 
-# How the items of a list of objects are told apart, to follow a source file's order.
+# How the items of a list of objects are told apart, to follow a source file's order; reports by both
+# their client and cadence.
 _IDENTITY = ("code", "email", "effective_from")
+_REPORT_IDENTITY = ("client", "cadence")
 
 
 def _plain(value: Any, like: Any = None) -> Any:
@@ -707,12 +801,15 @@ def _plain(value: Any, like: Any = None) -> Any:
 
 def _identity(item: Any) -> Any:
     if isinstance(item, msgspec.Struct):
-        item = {f: getattr(item, f, None) for f in _IDENTITY}
+        item = {f: getattr(item, f, None) for f in (*_IDENTITY, *_REPORT_IDENTITY)}
     if isinstance(item, dict):
         for name in _IDENTITY:
             key = item.get(name)
             if key is not None:
                 return name, str(key).lower()
+        client, cadence = (item.get(name) for name in _REPORT_IDENTITY)
+        if isinstance(client, str) and isinstance(cadence, str):
+            return "report", f"{client}/{cadence}".lower()
     return None
 
 
@@ -745,6 +842,24 @@ def _shorthand(contract: ManifestContract, like: dict[Any, Any]) -> ManifestCont
             plan = replace(plan, effective_from=None)
         contract = replace(contract, rate_plan=plan, rate_plans=[])
     return contract
+
+
+def _reports_as_stated(manifest: Manifest, like: list[Any]) -> list[ManifestReport]:
+    """Reports with the zone and language their source states even where those are the defaults, which an
+    export leaves out."""
+    stated = {_identity(item): item for item in like if isinstance(item, dict)}
+    tenant = manifest.tenant
+    zones = {client.code: client.time_zone or tenant.time_zone for client in manifest.clients}
+    language = tenant.default_language or language_for_zone(tenant.time_zone)
+    reports = []
+    for report in manifest.reports:
+        item = stated.get(_identity(report), {})
+        if report.time_zone is None and "time_zone" in item:
+            report = replace(report, time_zone=zones.get(report.client, tenant.time_zone))
+        if report.language is None and "language" in item:
+            report = replace(report, language=language)
+        reports.append(report)
+    return reports
 
 
 class _Dumper(yaml.SafeDumper):
@@ -785,5 +900,7 @@ def dump_manifest(manifest: Manifest, like: str | None = None) -> str:
     if isinstance(tenant, dict) and tenant.get("demo") is True:
         # Not stored with the tenant: it only says how the file's new users get their passwords.
         manifest = replace(manifest, tenant=replace(manifest.tenant, demo=True))
+    if isinstance(source, dict) and isinstance(source.get("reports"), list):
+        manifest = replace(manifest, reports=_reports_as_stated(manifest, source["reports"]))
     body = yaml.dump(_plain(manifest, source), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
     return f"# yaml-language-server: $schema=manifest.schema.json\n{body}"

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.core.db import Database
-from bpo.core.jobs import failures
+from bpo.core.jobs import failures, outbox
 from bpo.core.jobs.broker import MAX_RETRIES
 from bpo.core.jobs.models import JobRun, OutboxMessage
 from bpo.core.jobs.registry import DEFAULT_QUEUE
@@ -42,6 +42,7 @@ JobFunction = Callable[..., Awaitable[None]]
 FailureHook = Callable[[AsyncSession, Scope, uuid.UUID, str], Awaitable[None]]
 
 _database: Database | None = None
+_relay: outbox.Relay | None = None
 
 
 class JobFailed(Exception):
@@ -77,6 +78,18 @@ def worker_database() -> Database:
     if _database is None:
         _database = Database(get_settings())
     return _database
+
+
+def worker_relay() -> outbox.Relay | None:
+    """What sends the jobs a job enqueues as soon as its transaction commits (a report's mail, an invoice's
+    push), rather than at the scheduler's next sweep; None where the broker is not Redis's."""
+    global _relay
+    broker = dramatiq.get_broker()
+    if not isinstance(broker, RedisBroker):
+        return None
+    if _relay is None or _relay.broker is not broker:
+        _relay = outbox.Relay(worker_database(), broker)
+    return _relay
 
 
 async def claim(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID, actor: str) -> bool:
@@ -203,6 +216,9 @@ def tenant_actor(
 
 async def _run(fn: JobFunction, running: RunningJob, kwargs: dict[str, Any]) -> None:
     async with worker_database().tenant(running.tenant_id) as session:
+        relay = worker_relay()
+        if relay is not None:
+            outbox.relay_on_commit(session, relay)
         if not await claim(session, running.tenant_id, running.job_id, running.name):
             log.info("job_already_done")
             return

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bpo.core import i18n
-from bpo.web import charts
+from bpo.core import charts, i18n
 
 DAYS = [date(2026, 11, 1) + timedelta(days=n) for n in range(7)]
 

@@ -1,0 +1,182 @@
+"""A report as people read it: one template for the page, the PDF and the mail's summary, in the report's
+language; and as CSV for those who want the figures in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+
+from bpo.core import i18n, mail
+from bpo.core.i18n import N_, Language
+from bpo.core.pdf import render_pdf_async
+from bpo.reports import schemas
+from bpo.sla import wording
+
+TEMPLATE = "report.html"
+# The report page carries its own styles (the same document is mailed and printed): its responses allow
+# inline styles and nothing else, no script, no fetch, no framing.
+DOCUMENT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+CADENCE_TITLES = {"weekly": N_("Weekly report"), "monthly": N_("Monthly report")}
+TRENDS = {"up": "▲", "down": "▼", "flat": "→"}
+
+
+def _with_lang(function: Callable[..., str]) -> Callable[..., str]:
+    @pass_context
+    def apply(context: Context, value: Any, *args: Any) -> str:
+        return function(value, *args, context["lang"])
+
+    return apply
+
+
+def _environment() -> Environment:
+    env = i18n.environment(
+        PackageLoader("bpo.reports", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        objective_label=_with_lang(wording.objective_label), work_type=_with_lang(wording.work_type)
+    )
+    env.globals.update(STATUSES=wording.STATUSES, CADENCE_TITLES=CADENCE_TITLES)
+    return env
+
+
+ENVIRONMENT = _environment()
+
+
+def trend(now: float | None, before: float | None) -> str | None:
+    """``up``, ``down`` or ``flat`` (within a tenth of a point), when both periods were measured."""
+    if now is None or before is None:
+        return None
+    if abs(now - before) < 0.1:
+        return "flat"
+    return "up" if now > before else "down"
+
+
+def title(report: schemas.Report, language: Language) -> str:
+    words = i18n.lang(language)
+    return words.gettext(
+        "%(kind)s for %(client)s: %(start)s to %(end)s",
+        kind=words.gettext(CADENCE_TITLES[report.cadence]),
+        client=report.client_name,
+        start=i18n.format_day(report.start, language),
+        end=i18n.format_day(report.end, language),
+    )
+
+
+def render_html(report: schemas.Report, *, back_url: str | None = None, pdf_url: str | None = None) -> str:
+    """The report as a whole HTML document (its own styles inline, A4 when printed)."""
+    return i18n.render(
+        ENVIRONMENT,
+        TEMPLATE,
+        report.language,
+        report=report,
+        title=title(report, report.language),
+        trend=trend,
+        TRENDS=TRENDS,
+        back_url=back_url,
+        pdf_url=pdf_url,
+    )
+
+
+async def render_pdf(report: schemas.Report) -> bytes:
+    return await render_pdf_async(render_html(report))
+
+
+def filename(report: schemas.Report, suffix: str) -> str:
+    return f"report-{report.client_code}-{report.period}.{suffix}"
+
+
+CSV_COLUMNS = (
+    "period",
+    "start",
+    "end",
+    "contract_code",
+    "contract_name",
+    "objective",
+    "target_percent",
+    "attainment_percent",
+    "previous_attainment_percent",
+    "met",
+    "breached",
+    "pending",
+    "received",
+    "responded",
+    "resolved",
+)
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def render_csv(report: schemas.Report) -> str:
+    """One row per contract and objective (one row with no objective for a contract that has none)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for section in report.contracts:
+        head = [report.period, report.start, report.end, section.contract_code, section.name]
+        tail = [section.received, section.responded, section.resolved]
+        if not section.objectives:
+            writer.writerow([*head, "", "", "", "", "", "", "", *tail])
+        for line in section.objectives:
+            writer.writerow(
+                [
+                    *head,
+                    line.key,
+                    _percent(line.target_percent),
+                    _percent(line.attainment),
+                    _percent(line.previous_attainment),
+                    line.met,
+                    line.breached,
+                    line.pending,
+                    *tail,
+                ]
+            )
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class MailText:
+    subject: str
+    text: str
+    html: str
+
+
+def render_mail(report: schemas.Report, *, report_url: str, public_url: str, attached: bool) -> MailText:
+    templates = MAIL_TEMPLATES
+    subject = title(report, report.language)
+    context = {
+        "report": report,
+        "subject": subject,
+        "report_url": report_url,
+        "public_url": public_url,
+        "attached": attached,
+        "trend": trend,
+        "TRENDS": TRENDS,
+    }
+    return MailText(
+        subject=subject,
+        text=i18n.render(templates, "mail/report.txt", report.language, **context),
+        html=i18n.render(templates, "mail/report.html", report.language, **context),
+    )
+
+
+def _mail_environment() -> Environment:
+    env = mail.mail_templates("bpo.reports")
+    env.filters.update(objective_label=_with_lang(wording.objective_label))
+    return env
+
+
+MAIL_TEMPLATES = _mail_environment()
