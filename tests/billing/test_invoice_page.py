@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bpo.billing.document import money
 from bpo.core.runtime import Runtime
-from bpo.web.invoices import money
 from tests.support.billing import REGISTRATION, billing_setup, expected_october, invoices, run_october
 from tests.support.chromium import Chromium, chromium_binary
 from tests.support.dashboard import data_value, sign_in, sign_in_on_page

@@ -31,6 +31,7 @@ import httpx
 
 API_KEY = "sk_test_bpo_fake"
 WEBHOOK_SECRET = "whsec_bpo_fake_secret"
+HOSTED_INVOICE_BASE = "https://invoice.stripe.com/i/acct_fake"
 PREFIXES = {"customer": "cus", "invoice": "in", "invoiceitem": "ii", "line_item": "il", "event": "evt"}
 _KEY = re.compile(r"[^\[\]]+")
 
@@ -432,6 +433,8 @@ class FakeStripe:
                 400, "invalid_request_error", "This invoice is already finalized.", "invoice_unexpected_state"
             )
         invoice["status"] = "open"
+        # As Stripe does on finalizing: the page where the customer pays.
+        invoice["hosted_invoice_url"] = f"{HOSTED_INVOICE_BASE}/{invoice_id}"
         invoice["auto_advance"] = _flag(params.get("auto_advance"), invoice["auto_advance"])
         invoice["status_transitions"] = {**invoice["status_transitions"], "finalized_at": next(self._clock)}
         if self._view(invoice, account)["total"] == 0:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+import msgspec
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +28,7 @@ from bpo.billing.models import BillingSettings, StripeAccount
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, field_error
 from bpo.core.jobs import outbox
-from bpo.core.jobs.registry import PUSH_INVOICE_JOB
+from bpo.core.jobs.registry import MAIL_INVOICE_JOB, PUSH_INVOICE_JOB
 from bpo.core.scope import Scope
 from bpo.tenancy import service as tenancy
 
@@ -147,6 +149,58 @@ async def update_settings(
     return await get_settings(session, scope)
 
 
+# --- the issuer: address and bank account on invoices ------------------------------------------------
+
+
+def issuer_from(stored: dict[str, Any] | None) -> schemas.BillingIssuer:
+    return msgspec.convert(stored or {}, schemas.BillingIssuer)
+
+
+async def current_issuer(session: AsyncSession, scope: Scope) -> schemas.BillingIssuer:
+    """The address and bank account invoices issued now carry (none given: neither part)."""
+    row = await _settings_row(session, scope)
+    return issuer_from(row.issuer if row is not None else None)
+
+
+async def issuer_snapshot(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+    """What a finalized invoice keeps of the issuer, so its document reads the same later."""
+    return msgspec.to_builtins(await current_issuer(session, scope))  # type: ignore[no-any-return]
+
+
+async def get_issuer(session: AsyncSession, scope: Scope) -> schemas.BillingIssuerSettings:
+    row = await _settings_row(session, scope)
+    issuer = issuer_from(row.issuer if row is not None else None)
+    return schemas.BillingIssuerSettings(
+        address=issuer.address,
+        bank_account=issuer.bank_account,
+        updated_at=row.updated_at if row is not None else None,
+    )
+
+
+async def update_issuer(
+    session: AsyncSession, scope: Scope, data: schemas.BillingIssuerUpdate
+) -> schemas.BillingIssuerSettings:
+    """Replace both parts. Issued invoices keep the ones they were issued with; drafts show the new ones."""
+    stored = msgspec.to_builtins(schemas.BillingIssuer(address=data.address, bank_account=data.bank_account))
+    await session.execute(
+        insert(BillingSettings)
+        .values(tenant_id=scope.tenant_id, issuer=stored)
+        .on_conflict_do_update(
+            index_elements=[BillingSettings.tenant_id], set_={"issuer": stored, "updated_at": func.now()}
+        )
+    )
+    audit.record(
+        session,
+        scope,
+        "billing_issuer.updated",
+        "billing_settings",
+        scope.tenant_id,
+        address=data.address is not None,
+        bank_account=data.bank_account is not None,
+    )
+    return await get_issuer(session, scope)
+
+
 async def schedule_push(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> bool:
     """Queue ``billing.push_invoice`` with the change that issues the invoice, when the tenant bills
     through Stripe. Returns whether it did."""
@@ -154,3 +208,8 @@ async def schedule_push(session: AsyncSession, scope: Scope, invoice_id: uuid.UU
         return False
     outbox.enqueue(session, scope.tenant_id, PUSH_INVOICE_JOB, invoice_id=str(invoice_id))
     return True
+
+
+def schedule_mail(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> None:
+    """Queue ``billing.mail_invoice``: the issued document goes to the client's billing contact."""
+    outbox.enqueue(session, scope.tenant_id, MAIL_INVOICE_JOB, invoice_id=str(invoice_id))

@@ -185,6 +185,31 @@ class BillingSettingsController(Controller):
         return await account.update_settings(session, caller, data)
 
 
+class BillingIssuerController(Controller):
+    path = "/v1/billing/issuer"
+    tags = ["billing"]
+    guards = [ADMINS]
+
+    @get("", summary="The address and bank account (振込先) printed on the tenant's invoices")
+    async def get_billing_issuer(self, session: Session, caller: Caller) -> schemas.BillingIssuerSettings:
+        return await account.get_issuer(session, caller)
+
+    @put(
+        "",
+        summary="Replace the address and bank account printed on invoices",
+        description=(
+            "Both parts, as PUT replaces them: `address` (postal code, one to four lines, optional phone) "
+            "and `bank_account` (bank and branch names, `ordinary` 普通 or `checking` 当座, the 7-digit "
+            "account number, the holder's name in katakana); null leaves one off. Invoices keep the "
+            "details they were issued with; drafts and invoices issued from now on show the new ones."
+        ),
+    )
+    async def put_billing_issuer(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.BillingIssuerUpdate]
+    ) -> schemas.BillingIssuerSettings:
+        return await account.update_issuer(session, caller, data)
+
+
 class ReconciliationController(Controller):
     path = "/v1/billing/reconciliation"
     tags = ["billing"]
@@ -234,6 +259,7 @@ ROUTES: list[ControllerRouterHandler] = [
     InvoiceController,
     InvoiceRunController,
     BillingSettingsController,
+    BillingIssuerController,
     ReconciliationController,
     StripeWebhookController,
 ]

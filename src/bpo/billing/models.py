@@ -69,6 +69,8 @@ class Invoice(Base, TenantMixin):
     payment_terms: Mapped[str] = mapped_column(String(200))
     corrects_invoice_id: Mapped[uuid.UUID | None]
     run_id: Mapped[uuid.UUID | None]
+    # The tenant's address and bank account (``schemas.BillingIssuer``) as of finalization; None on drafts.
+    issuer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     finalized_at: Mapped[datetime | None]
@@ -140,6 +142,8 @@ class BillingSettings(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 4), server_default="0.10")
     tax_rounding: Mapped[str] = mapped_column(String(16), server_default="floor")
+    # Address and bank account printed on invoices (``schemas.BillingIssuer``); {} when not given.
+    issuer: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
@@ -181,6 +185,8 @@ class StripeInvoice(Base):
     stripe_invoice_id: Mapped[str] = mapped_column(String(255))
     stripe_status: Mapped[str] = mapped_column(String(32))
     amount_due: Mapped[int] = mapped_column(BigInteger)
+    # Stripe's page where the client pays the invoice.
+    hosted_invoice_url: Mapped[str | None] = mapped_column(String(2000))
     # ``created`` of the last event applied: an older one arriving later changes nothing.
     last_event_created: Mapped[datetime | None]
     pushed_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -71,6 +71,8 @@ class InvoiceLine(msgspec.Struct, kw_only=True):
 class InvoiceSummary(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     client_id: uuid.UUID
+    # The client's name as the invoice carries it (a snapshot taken when it was computed).
+    client_name: str
     kind: InvoiceKind
     status: InvoiceStatus
     number: str | None
@@ -91,10 +93,120 @@ class InvoiceSummary(msgspec.Struct, kw_only=True):
 
 class Invoice(InvoiceSummary, kw_only=True):
     registration_number: str | None
-    client_name: str
     client_legal_name: str
     payment_terms: str
+    # The operator's address and bank account on the document: as issued, or the current ones on a draft.
+    issuer: BillingIssuer
+    # Stripe's page where the client pays, once the invoice has been pushed there.
+    hosted_invoice_url: str | None
     lines: list[InvoiceLine]
+
+
+# --- the issuer: address and bank account printed on invoices ------------------------------------------
+
+# One line of text a person reads: no control characters, no blank at either end.
+_LINE = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?(?!\n)$"
+# 振込先の口座名義: katakana (full- or half-width), Latin capitals, digits, spaces and ( ) . , - /.
+_KANA = (
+    r"^[\u30a0-\u30ff\uff65-\uff9f\u3000 A-Z0-9\uff21-\uff3a\uff10-\uff19"
+    r"()\uff08\uff09.,\uff0e\uff0c\-\uff0d/\uff0f]+(?!\n)$"
+)
+
+
+def _line(max_length: int, description: str, example: str) -> msgspec.Meta:
+    return msgspec.Meta(
+        min_length=1,
+        max_length=max_length,
+        pattern=_LINE,
+        description=description,
+        examples=[example],
+        extra={"expected": f"one line of 1 to {max_length} characters, without blanks at either end"},
+    )
+
+
+class BankAccountType(StrEnum):
+    # 普通預金
+    ORDINARY = "ordinary"
+    # 当座預金
+    CHECKING = "checking"
+
+
+class IssuerAddress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    postal_code: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=8,
+            max_length=8,
+            pattern=r"^\d{3}-\d{4}(?!\n)$",
+            description="Japanese postal code, 〒 NNN-NNNN",
+            examples=["100-0005"],
+            extra={"expected": "a postal code like 100-0005"},
+        ),
+    ]
+    lines: Annotated[
+        list[Annotated[str, _line(100, "One line of the address", "東京都千代田区丸の内1-1-1")]],
+        msgspec.Meta(min_length=1, max_length=4, description="The address, one to four lines"),
+    ]
+    phone: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=6,
+                max_length=21,
+                pattern=r"^\+?[0-9][0-9 -]{4,18}[0-9](?!\n)$",
+                description="Phone number printed on invoices",
+                examples=["03-1234-5678"],
+                extra={"expected": "a phone number like 03-1234-5678"},
+            ),
+        ]
+        | None
+    ) = None
+
+
+class BankAccount(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where clients pay by bank transfer (振込先)."""
+
+    bank_name: Annotated[str, _line(60, "金融機関名", "みずほ銀行")]
+    branch_name: Annotated[str, _line(60, "支店名", "丸の内支店")]
+    account_type: BankAccountType
+    account_number: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=7,
+            max_length=7,
+            pattern=r"^\d{7}(?!\n)$",
+            description="口座番号, 7 digits",
+            examples=["1234567"],
+            extra={"expected": "7 digits, like 1234567"},
+        ),
+    ]
+    account_holder: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=100,
+            pattern=_KANA,
+            description="口座名義 in katakana, as the bank holds it",
+            examples=["デモビーピーオーオペレーションズ(カ"],
+            extra={"expected": "the account holder's name in katakana"},
+        ),
+    ]
+
+
+class BillingIssuer(msgspec.Struct, kw_only=True):
+    address: IssuerAddress | None = None
+    bank_account: BankAccount | None = None
+
+
+class BillingIssuerSettings(BillingIssuer, kw_only=True):
+    updated_at: datetime | None = None
+
+
+class BillingIssuerUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Both parts, as PUT replaces them: null removes one from invoices issued from now on."""
+
+    address: IssuerAddress | None
+    bank_account: BankAccount | None
 
 
 class InvoicePage(msgspec.Struct, kw_only=True):

@@ -24,9 +24,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import account, rating, schemas
+from bpo.billing import account, events, rating, schemas
 from bpo.billing import invoice_runs as runs
-from bpo.billing.models import Invoice, InvoiceCounter, InvoiceLine
+from bpo.billing.models import Invoice, InvoiceCounter, InvoiceLine, StripeInvoice
 from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.core import audit
@@ -82,6 +82,7 @@ def summary_view(invoice: Invoice) -> schemas.InvoiceSummary:
     return schemas.InvoiceSummary(
         id=invoice.id,
         client_id=invoice.client_id,
+        client_name=invoice.client_name,
         kind=schemas.InvoiceKind(invoice.kind),
         status=Status(invoice.status),
         number=invoice.number,
@@ -109,14 +110,30 @@ async def invoice_lines(session: AsyncSession, scope: Scope, invoice_id: uuid.UU
     return list(rows.all())
 
 
+async def hosted_invoice_url(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID) -> str | None:
+    """Stripe's page where the client pays the invoice, once it has been pushed there."""
+    return await session.scalar(
+        select(StripeInvoice.hosted_invoice_url).where(
+            StripeInvoice.tenant_id == scope.tenant_id, StripeInvoice.invoice_id == invoice_id
+        )
+    )
+
+
 async def invoice_view(session: AsyncSession, scope: Scope, invoice: Invoice) -> schemas.Invoice:
     lines = await invoice_lines(session, scope, invoice.id)
+    # An issued document keeps the issuer it was issued with; a draft shows the current one.
+    issuer = (
+        account.issuer_from(invoice.issuer)
+        if invoice.issuer is not None
+        else await account.current_issuer(session, scope)
+    )
     return schemas.Invoice(
         **msgspec.structs.asdict(summary_view(invoice)),
         registration_number=invoice.registration_number,
-        client_name=invoice.client_name,
         client_legal_name=invoice.client_legal_name,
         payment_terms=invoice.payment_terms,
+        issuer=issuer,
+        hosted_invoice_url=await hosted_invoice_url(session, scope, invoice.id),
         lines=[line_view(line, invoice.currency) for line in lines],
     )
 
@@ -207,15 +224,21 @@ async def _transition(
     if target is Status.FINALIZED:
         settings = await tenancy.tenant_settings(session, scope)
         invoice.registration_number = settings.invoice_registration_number
+        invoice.issuer = await account.issuer_snapshot(session, scope)
         invoice.number = await next_number(
             session, scope, schemas.InvoiceKind(invoice.kind), invoice.issued_on.year
         )
         invoice.finalized_at = now
-        if invoice.kind == schemas.InvoiceKind.INVOICE.value:
-            # Written in this transaction: the invoice reaches Stripe if and only if it is issued.
-            await account.schedule_push(session, scope, invoice.id)
+        # Written in this transaction: the invoice reaches Stripe, and its client's mailbox, if and only
+        # if it is issued. A pushed invoice is mailed once the push is done, with Stripe's payment link.
+        pushed = invoice.kind == schemas.InvoiceKind.INVOICE.value and await account.schedule_push(
+            session, scope, invoice.id
+        )
+        if not pushed:
+            account.schedule_mail(session, scope, invoice.id)
     _set_status(session, scope, invoice, target, now)
     await session.flush()
+    await events.announce(session, scope, invoice)
     return await invoice_view(session, scope, invoice)
 
 
@@ -226,6 +249,7 @@ async def transition_row(session: AsyncSession, scope: Scope, invoice: Invoice, 
         return False
     _set_status(session, scope, invoice, target, datetime.now(UTC))
     await session.flush()
+    await events.announce(session, scope, invoice)
     return True
 
 

@@ -199,9 +199,12 @@ async def push_invoice(
         invoice.kind != schemas.InvoiceKind.INVOICE.value
         or invoice.status != schemas.InvoiceStatus.FINALIZED.value
     ):
+        account.schedule_mail(session, scope, invoice.id)
         return None
     account_id = await account.connected_account(session, scope)
     if account_id is None:
+        # Disconnected since the invoice was issued: it goes out by mail without Stripe's link.
+        account.schedule_mail(session, scope, invoice.id)
         return None
     assert invoice.number is not None
     customer_id = await ensure_customer(session, scope, stripe_client, account_id, invoice.client_id)
@@ -261,11 +264,20 @@ async def push_invoice(
         stripe_invoice_id=draft.id,
         stripe_status=final.status or "open",
         amount_due=final.amount_due,
+        hosted_invoice_url=final.hosted_invoice_url,
     )
     session.add(link)
     audit.record(session, scope, "invoice.pushed", "invoice", invoice.id, stripe_invoice_id=draft.id)
+    # The mail waited for the push: it carries Stripe's payment link.
+    account.schedule_mail(session, scope, invoice.id)
     await session.flush()
     return link
+
+
+async def mail_without_push(session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, reason: str) -> None:
+    """The push failed for good: the invoice still goes to its client, without Stripe's link."""
+    log.warning("invoice_mailed_without_stripe", invoice_id=str(invoice_id), reason=reason)
+    account.schedule_mail(session, scope, invoice_id)
 
 
 # --- reconciliation ----------------------------------------------------------------------------------

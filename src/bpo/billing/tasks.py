@@ -6,10 +6,16 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import account, stripe_sync
+from bpo.billing import account, invoice_mail, stripe_sync
 from bpo.billing import invoice_runs as runs
 from bpo.core.jobs.actors import item_failures, tenant_actor
-from bpo.core.jobs.registry import MONTH_END_JOB, PUSH_INVOICE_JOB, RECONCILE_JOB, RUN_PERIOD_JOB
+from bpo.core.jobs.registry import (
+    MAIL_INVOICE_JOB,
+    MONTH_END_JOB,
+    PUSH_INVOICE_JOB,
+    RECONCILE_JOB,
+    RUN_PERIOD_JOB,
+)
 from bpo.core.scope import system_scope
 from bpo.settings import get_settings
 
@@ -32,6 +38,7 @@ async def month_end(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 @tenant_actor(
     PUSH_INVOICE_JOB,
     subject=("invoice", "invoice_id"),
+    on_failure=stripe_sync.mail_without_push,
     retry_on=stripe_sync.TRANSIENT_ERRORS,
     max_retries=stripe_sync.PUSH_MAX_RETRIES,
     min_backoff=stripe_sync.PUSH_MIN_BACKOFF_MS,
@@ -40,6 +47,13 @@ async def month_end(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 async def push_invoice(session: AsyncSession, tenant_id: uuid.UUID, *, invoice_id: str) -> None:
     async with stripe_sync.connect(get_settings()) as stripe_client:
         await stripe_sync.push_invoice(session, system_scope(tenant_id), uuid.UUID(invoice_id), stripe_client)
+
+
+@tenant_actor(MAIL_INVOICE_JOB, subject=("invoice", "invoice_id"))
+async def mail_invoice(session: AsyncSession, tenant_id: uuid.UUID, *, invoice_id: str) -> None:
+    await invoice_mail.mail_invoice(
+        session, system_scope(tenant_id), uuid.UUID(invoice_id), public_url=get_settings().public_base_url
+    )
 
 
 @tenant_actor(RECONCILE_JOB)

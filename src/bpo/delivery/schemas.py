@@ -8,7 +8,16 @@ from typing import Annotated, Literal
 
 import msgspec
 
-EventType = Literal["sla.at_risk", "sla.breached", "sla.daily_below_target", "invoice.finalized"]
+EventType = Literal[
+    "sla.at_risk",
+    "sla.breached",
+    "sla.daily_below_target",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.voided",
+    "credit_note.issued",
+    "report.ready",
+]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 Description = Annotated[str, msgspec.Meta(max_length=500)]

@@ -1,168 +1,188 @@
-"""The printable invoice page: the same invoice the API returns, laid out as the document a client files.
+"""Invoices in the browser: the list, the printable page, its PDF and its lines as CSV; and the API's PDF.
 
-Operators see every invoice of the tenant, drafts marked as such; a client viewer only its own client's
-issued ones (the billing service decides, as for the API). Amounts are formatted here, from the integer
-minor units, so the template only places text.
+The document itself (its template, stylesheet and what it shows) is billing's (``bpo.billing.document``),
+the same one mails attach; these are only its routes. Operators see every invoice of the tenant, drafts
+marked as such; a client viewer only its own client's issued ones (the billing service decides, as for
+the API), and any other is a 404.
 
-The PDF is the same template rendered by WeasyPrint (print media: invoice.css lays out the A4 sheet), at
-``/dashboard/invoices/{id}.pdf`` for the browser and ``/v1/invoices/{id}/pdf`` for API callers. The API
-route lives here, not in billing, because the template is this floor's.
+``/dashboard/invoices/{id}.pdf`` and ``.csv`` are the browser's downloads; API callers use
+``/v1/invoices/{id}/pdf`` and ``/v1/invoices/{id}.csv``. The API's PDF route lives here, next to the
+dashboard's, because both answer a person's download with the rendered document.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath
-from litestar.response import Template
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import schemas
+from bpo.billing import document, schemas
 from bpo.billing import service as billing
-from bpo.billing.rating import LineKind
+from bpo.clients import service as clients
 from bpo.core import i18n
 from bpo.core.guards import READERS, parse_uuid
-from bpo.core.http import Caller, Session
-from bpo.core.i18n import N_, Lang, Language
-from bpo.core.pdf import pdf_status_async, render_pdf_async
+from bpo.core.http import Caller, Cursor, Session
+from bpo.core.i18n import Language
+from bpo.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from bpo.core.pdf import pdf_status_async
 from bpo.core.scope import Scope
-from bpo.tenancy import service as tenancy
 from bpo.tenancy import users as tenancy_users
+from bpo.web.pages import page, page_router, reader_language
 from bpo.web.session import PREFIX
 
 PDF_SUFFIX = ".pdf"
-TEMPLATE = "invoice.html"
-# What the PDF may load: the dashboard's static files (invoice.css), read from the package.
-ASSETS = {f"{PREFIX}/static/": Path(__file__).parent / "static"}
-
-KIND_LABELS = {
-    LineKind.CHARGE.value: N_("Charge"),
-    LineKind.MINIMUM_TOP_UP.value: N_("Minimum commitment"),
-    LineKind.SERVICE_CREDIT.value: N_("SLA service credit"),
-    billing.CREDIT_LINE_KIND: N_("Credit"),
-}
-STATUS_LABELS = {
-    schemas.InvoiceStatus.DRAFT: N_("Draft, not issued"),
-    schemas.InvoiceStatus.FINALIZED: N_("Issued"),
-    schemas.InvoiceStatus.PAID: N_("Paid"),
-    schemas.InvoiceStatus.VOID: N_("Void"),
-    schemas.InvoiceStatus.UNCOLLECTIBLE: N_("Uncollectible"),
-}
+CSV_SUFFIX = ".csv"
+LIST_TEMPLATE = "invoices.html"
+STYLESHEET = f"{PREFIX}/static/{document.STYLESHEET}"
+ICON = f"{PREFIX}/static/favicon.svg"
 
 
-def money(amount: Decimal | int, currency: str, language: Language = "en") -> str:
-    """``amount`` minor units as people read it: ¥1,234,567 (￥1,234,567 in Japanese), -¥5,000, $12.50;
-    a unit price with a fraction of a minor unit keeps it (¥0.5)."""
-    return i18n.format_money(amount, currency, language)
-
-
-@dataclass(frozen=True)
-class LineView:
-    line: schemas.InvoiceLine
-    kind: str
-    quantity: str
-    unit_price: str
-    amount: str
-
-
-@dataclass(frozen=True)
-class InvoiceView:
-    invoice: schemas.Invoice
-    operator: str
-    status: str
-    period: str
-    issued_on: str
-    due_on: str
-    tax_percent: str
-    subtotal: str
-    tax: str
-    total: str
-    lines: list[LineView]
-    credits: list[LineView]
-
-
-def invoice_view(invoice: schemas.Invoice, operator: str, lang: Lang) -> InvoiceView:
-    currency = invoice.total.currency
-    kinds = {kind: lang.gettext(label) for kind, label in KIND_LABELS.items()}
-    lines = [
-        LineView(
-            line=line,
-            kind=kinds.get(line.kind, line.kind.replace("_", " ").capitalize()),
-            quantity=lang.number(line.quantity),
-            unit_price=lang.money(line.unit_price, currency),
-            amount=lang.money(line.amount.amount, currency),
-        )
-        for line in invoice.lines
-    ]
-    return InvoiceView(
-        invoice=invoice,
-        operator=operator,
-        status=lang.gettext(STATUS_LABELS[invoice.status]),
-        period=lang.day(invoice.period, "month"),
-        issued_on=lang.day(invoice.issued_on),
-        due_on=lang.day(invoice.due_on),
-        tax_percent=lang.percent(invoice.tax_rate * 100, 2, trim=True),
-        subtotal=lang.money(invoice.subtotal.amount, currency),
-        tax=lang.money(invoice.tax.amount, currency),
-        total=lang.money(invoice.total.amount, currency),
-        lines=lines,
-        credits=[view for view in lines if view.line.kind == LineKind.SERVICE_CREDIT.value],
+def _page_links(invoice_id: uuid.UUID, pdf_available: bool, pdf_missing: str) -> document.PageLinks:
+    base = f"{PREFIX}/invoices/{invoice_id}"
+    return document.PageLinks(
+        back=PREFIX,
+        listing=f"{PREFIX}/invoices",
+        csv=base + CSV_SUFFIX,
+        icon=ICON,
+        pdf=base + PDF_SUFFIX if pdf_available else None,
+        pdf_missing=None if pdf_available else pdf_missing,
     )
 
 
-async def _invoice_context(session: AsyncSession, caller: Scope, invoice_id: uuid.UUID) -> dict[str, Any]:
-    invoice = await billing.get_invoice(session, caller, invoice_id)
-    operator = await tenancy.tenant_settings(session, caller)
+async def _document(
+    session: AsyncSession, caller: Scope, invoice_id: uuid.UUID
+) -> tuple[document.InvoiceDocument, Language]:
     # In the reader's language: the page's and the PDF's alike.
     language = await tenancy_users.reading_language(session, caller)
-    return {
-        "view": invoice_view(invoice, operator.name, i18n.lang(language)),
-        "pdf": await pdf_status_async(),
-        **i18n.template_context(language),
-    }
+    return await document.load_document(session, caller, invoice_id, language), language
 
 
-async def _pdf_response(request: Request[Any, Any, Any], context: dict[str, Any]) -> Response[bytes]:
-    # The page's own rendering (Litestar's template context included), so page and PDF cannot differ.
-    engine = request.app.template_engine
-    if engine is None:
-        raise RuntimeError("the app has no template engine (bpo.web.TEMPLATES)")
-    template = engine.get_template(TEMPLATE)
-    html = template.render(
-        **Template(template_name=TEMPLATE, context=context).create_template_context(request)
-    )
-    invoice: schemas.Invoice = context["view"].invoice
+async def _pdf_response(view: document.InvoiceDocument, language: Language) -> Response[bytes]:
     # Without Pango this raises PdfUnavailable: a 503 problem for the API, an error page in the browser.
-    document = await render_pdf_async(html, assets=ASSETS)
-    filename = f"{invoice.number or f'draft-{invoice.id}'}.pdf"
+    pdf = await document.render_pdf(view, language)
     return Response(
-        document,
+        pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{document.filename(view.invoice, ".pdf")}"'},
     )
+
+
+def _csv_response(invoice: schemas.Invoice) -> Response[str]:
+    return Response(
+        billing.invoice_csv(invoice),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{document.filename(invoice, ".csv")}"'},
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    invoice: schemas.InvoiceSummary
+    status: str
+    period: str
+    total: str
+    due_on: str
+    href: str
+
+
+@dataclass(frozen=True)
+class ClientOption:
+    id: uuid.UUID
+    name: str
+    selected: bool
 
 
 class InvoicePageController(Controller):
     path = "/invoices"
 
-    @get("/{invoice_id:str}", summary="A printable invoice; `{id}.pdf` gives it as a PDF")
+    @get("/", summary="Invoices: filtered by period, client and status")
+    async def invoice_list(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        caller: Caller,
+        period: FromQuery[str | None] = None,
+        client: FromQuery[str | None] = None,
+        status: FromQuery[schemas.InvoiceStatus | None] = None,
+        cursor: Cursor = None,
+    ) -> Response[Any]:
+        language = await reader_language(request, session, caller)
+        lang = i18n.lang(language)
+        period = (period or "").strip() or None
+        client_id = parse_uuid(client, "Client") if client else None
+        listing = await billing.list_invoices(
+            session,
+            caller,
+            limit=DEFAULT_PAGE_SIZE,
+            cursor=cursor,
+            period=period,
+            client_id=client_id,
+            status=status,
+        )
+        rows = [
+            InvoiceRow(
+                invoice=item,
+                status=lang.gettext(document.STATUS_LABELS[item.status]),
+                period=lang.day(item.period, "month"),
+                total=lang.money(item.total.amount, item.total.currency),
+                due_on=lang.day(item.due_on),
+                href=f"{PREFIX}/invoices/{item.id}",
+            )
+            for item in listing.items
+        ]
+        options: list[ClientOption] = []
+        if caller.client_id is None:
+            known = await clients.list_clients(session, caller, limit=MAX_PAGE_SIZE, cursor=None)
+            options = [ClientOption(c.id, c.name, c.id == client_id) for c in known.items]
+        filters = {
+            "period": period or "",
+            "client": str(client_id or ""),
+            "status": status.value if status else "",
+        }
+        more = {key: value for key, value in filters.items() if value}
+        context = {
+            "rows": rows,
+            "filters": filters,
+            "more": more,
+            "clients": options,
+            "statuses": [
+                (s.value, lang.gettext(document.STATUS_LABELS[s]))
+                for s in schemas.InvoiceStatus
+                if caller.client_id is None or s is not schemas.InvoiceStatus.DRAFT
+            ],
+            "next_cursor": listing.next_cursor,
+        }
+        return page(request, LIST_TEMPLATE, context, caller=caller)
+
+    @get(
+        "/{invoice_id:str}",
+        summary="A printable invoice; `{id}.pdf` gives it as a PDF, `{id}.csv` its lines as CSV",
+    )
     async def invoice_page(
         self, request: Request[Any, Any, Any], session: Session, caller: Caller, invoice_id: FromPath[str]
     ) -> Response[Any]:
+        await reader_language(request, session, caller)
+        if invoice_id.endswith(CSV_SUFFIX):
+            invoice = await billing.get_invoice(
+                session, caller, parse_uuid(invoice_id.removesuffix(CSV_SUFFIX), "Invoice")
+            )
+            return _csv_response(invoice)
         as_pdf = invoice_id.endswith(PDF_SUFFIX)
-        context = await _invoice_context(
+        view, language = await _document(
             session, caller, parse_uuid(invoice_id.removesuffix(PDF_SUFFIX), "Invoice")
         )
         if as_pdf:
-            return await _pdf_response(request, context)
-        return Template(template_name=TEMPLATE, context=context)
+            return await _pdf_response(view, language)
+        status = await pdf_status_async()
+        links = _page_links(view.invoice.id, status.available, status.message)
+        html = document.render_html(view, language, page=links, stylesheet=STYLESHEET)
+        return Response(html, media_type="text/html; charset=utf-8")
 
 
 class InvoicePdfController(Controller):
@@ -175,9 +195,9 @@ class InvoicePdfController(Controller):
         media_type="application/pdf",
         summary="An invoice or credit note as a PDF (A4, fonts embedded), the document the client files",
         description=(
-            "The same document as the invoice page, as an attachment named after the invoice number. "
-            "Client viewers get their own client's issued invoices only. 503 (`pdf-unavailable`) when this "
-            "server cannot render PDFs (the system library Pango is missing)."
+            "The same document as the invoice page and the mail's attachment, named after the invoice "
+            "number. Client viewers get their own client's issued invoices only. 503 (`pdf-unavailable`) "
+            "when this server cannot render PDFs (the system library Pango is missing)."
         ),
         response_description="The PDF",
         # One caller's document: never kept by shared caches (the dashboard's middleware does the same).
@@ -185,13 +205,11 @@ class InvoicePdfController(Controller):
         responses={503: ResponseSpec(data_container=None, description="PDF rendering is not available")},
     )
     async def invoice_pdf(
-        self,
-        request: Request[Any, Any, Any],
-        session: Session,
-        caller: Caller,
-        invoice_id: FromPath[uuid.UUID],
+        self, session: Session, caller: Caller, invoice_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
-        return await _pdf_response(request, await _invoice_context(session, caller, invoice_id))
+        return await _pdf_response(*await _document(session, caller, invoice_id))
 
 
 API_ROUTES = [InvoicePdfController]
+# Under /dashboard, beside the other pages.
+INVOICE_PAGES = page_router([InvoicePageController])
