@@ -60,6 +60,8 @@ class Staff(Base, TenantMixin, Timestamps):
     cost_currency: Mapped[str | None] = mapped_column(String(3))
     # Weekly windows in the home zone, like calendar windows; NULL: available at any time.
     availability: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # When the person would rather work, in the same form; the solver's "preferences" soft rule. NULL: none.
+    preferred_times: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     active: Mapped[bool] = mapped_column(server_default="true")
 
 

@@ -149,6 +149,7 @@ def staff_member(row: Staff, time_off: Iterable[cal.Interval] = ()) -> rules.Sta
         excluded_contracts=frozenset(row.excluded_contract_ids),
         weekly_hour_cap=row.weekly_hour_cap,
         availability=availability_windows(row.availability),
+        preferred=availability_windows(row.preferred_times) if row.preferred_times else (),
         time_off=tuple(time_off),
         hourly_cost=row.hourly_cost or 0,
     )

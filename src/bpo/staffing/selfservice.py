@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
-from sqlalchemy import or_, select, update
+from sqlalchemy import any_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.core import audit
+from bpo.core.db import UUID_LIST, Compiled, TenantReads
 from bpo.core.errors import Invalid, NotFound, field_error, raise_if
 from bpo.core.http import date_errors
 from bpo.core.orm import new_id
@@ -148,6 +149,23 @@ async def _labels(session: AsyncSession, scope: Scope, shifts: Sequence[models.S
     return _Labels(contract_name, client_name, site)
 
 
+def _listing_period(
+    zone: ZoneInfo, start: date | None, end: date | None
+) -> tuple[date, date, datetime, datetime]:
+    """The local days [first, last] a listing covers (default: four weeks from today in ``zone``) and the
+    instants bounding them."""
+    first = start or datetime.now(zone).date()
+    last = end or first + timedelta(days=DEFAULT_LISTING_DAYS - 1)
+    if last < first or (last - first).days >= MAX_LISTING_DAYS:
+        raise Invalid(
+            f"to must be on or after from, at most {MAX_LISTING_DAYS} days in all",
+            errors=[field_error("to", f"on or after from, within {MAX_LISTING_DAYS} days")],
+        )
+    lower = datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)
+    upper = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+    return first, last, lower, upper
+
+
 async def my_shifts(
     session: AsyncSession,
     scope: Scope,
@@ -161,15 +179,7 @@ async def my_shifts(
     raise_if(date_errors(("from", start), ("to", end)))
     staff = await staff_of(session, scope)
     zone = zone_named(tz) if tz is not None else ZoneInfo(staff.home_zone)
-    first = start or datetime.now(zone).date()
-    last = end or first + timedelta(days=DEFAULT_LISTING_DAYS - 1)
-    if last < first or (last - first).days >= MAX_LISTING_DAYS:
-        raise Invalid(
-            f"to must be on or after from, at most {MAX_LISTING_DAYS} days in all",
-            errors=[field_error("to", f"on or after from, within {MAX_LISTING_DAYS} days")],
-        )
-    lower = datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)
-    upper = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+    first, last, lower, upper = _listing_period(zone, start, end)
     rows = await _assignments(session, scope, staff.id, lower, upper)
     shifts = [row.shift for row in rows]
     labels = await _labels(session, scope, shifts)
@@ -191,6 +201,100 @@ async def my_shifts(
         for row in rows
     ]
     return MyShifts(staff_id=staff.id, time_zone=zone.key, from_=first, to=last, items=items)
+
+
+# The hot reads of ``read_my_shifts``, compiled once.
+_MY_STAFF = Compiled(
+    select(models.Staff.id, models.Staff.home_zone)
+    .where(
+        models.Staff.tenant_id == bindparam("tenant_id"),
+        or_(models.Staff.user_id == bindparam("user_id"), models.Staff.id == bindparam("staff_id")),
+    )
+    .order_by(models.Staff.user_id.is_(None))
+    .limit(1)
+)
+_MY_ASSIGNMENTS = Compiled(
+    select(
+        models.Assignment.id.label("assignment_id"),
+        models.Shift.id.label("shift_id"),
+        models.Shift.starts_at,
+        models.Shift.ends_at,
+        models.Shift.contract_id,
+        models.Shift.mode,
+        models.Shift.site_id,
+        models.Shift.status,
+    )
+    .join(
+        models.Shift,
+        (models.Shift.tenant_id == models.Assignment.tenant_id)
+        & (models.Shift.id == models.Assignment.shift_id),
+    )
+    .where(
+        models.Assignment.tenant_id == bindparam("tenant_id"),
+        models.Assignment.staff_id == bindparam("staff_id"),
+        models.Shift.ends_at > bindparam("lower"),
+        models.Shift.starts_at < bindparam("upper"),
+    )
+    .order_by(models.Shift.starts_at, models.Shift.ends_at, models.Shift.id)
+)
+_COWORKERS = Compiled(
+    select(models.Assignment.shift_id, models.Staff.display_name)
+    .join(
+        models.Staff,
+        (models.Staff.tenant_id == models.Assignment.tenant_id)
+        & (models.Staff.id == models.Assignment.staff_id),
+    )
+    .where(
+        models.Assignment.tenant_id == bindparam("tenant_id"),
+        models.Assignment.shift_id == any_(bindparam("shift_ids", type_=UUID_LIST)),
+        models.Assignment.staff_id != bindparam("staff_id"),
+    )
+)
+
+
+async def read_my_shifts(
+    reads: TenantReads, scope: Scope, *, start: date | None, end: date | None, tz: str | None
+) -> MyShifts:
+    """What ``my_shifts`` answers, from hot reads in one read-only transaction."""
+    raise_if(date_errors(("from", start), ("to", end)))
+    zone = zone_named(tz) if tz is not None else None
+    async with reads.transaction() as read:
+        staff = await read.one(
+            _MY_STAFF, tenant_id=scope.tenant_id, user_id=scope.user_id, staff_id=scope.staff_id
+        )
+        if staff is None:
+            raise NotFound("No staff profile is linked to your login.", slug="no-staff-profile")
+        zone = zone or ZoneInfo(staff["home_zone"])
+        first, last, lower, upper = _listing_period(zone, start, end)
+        rows = await read.all(
+            _MY_ASSIGNMENTS, tenant_id=scope.tenant_id, staff_id=staff["id"], lower=lower, upper=upper
+        )
+        labels = await contracts.contract_labels(read, scope, {row["contract_id"] for row in rows})
+        sites = await clients.site_names(read, scope, {row["site_id"] for row in rows} - {None})
+        names: dict[uuid.UUID, list[str]] = defaultdict(list)
+        if rows:
+            shift_ids = [row["shift_id"] for row in rows]
+            for found in await read.all(
+                _COWORKERS, tenant_id=scope.tenant_id, shift_ids=shift_ids, staff_id=staff["id"]
+            ):
+                names[found["shift_id"]].append(first_name(found["display_name"]))
+    items = [
+        MyShift(
+            assignment_id=row["assignment_id"],
+            shift_id=row["shift_id"],
+            start=row["starts_at"].astimezone(zone),
+            end=row["ends_at"].astimezone(zone),
+            contract_id=row["contract_id"],
+            contract_name=labels[row["contract_id"]][0],
+            client_name=labels[row["contract_id"]][1],
+            mode=row["mode"],
+            site=None if row["site_id"] is None else SiteRef(id=row["site_id"], name=sites[row["site_id"]]),
+            status=row["status"],
+            coworkers=sorted(names.get(row["shift_id"], [])),
+        )
+        for row in rows
+    ]
+    return MyShifts(staff_id=staff["id"], time_zone=zone.key, from_=first, to=last, items=items)
 
 
 # --- calendar feeds ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import NotFound
 from bpo.core.guards import OPERATORS, WORKFORCE
-from bpo.core.http import Caller, Cursor, Limit, Session
+from bpo.core.http import Caller, Cursor, Limit, Reads, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.staffing import selfservice, swaps
@@ -61,13 +61,13 @@ class SelfServiceController(Controller):
     @get("/shifts", summary="Your own shifts, earliest first, on the wall clock of your home zone (or `tz`)")
     async def my_shifts(
         self,
-        session: Session,
+        reads: Reads,
         caller: Caller,
         from_: FromDate = None,
         to: ToDate = None,
         tz: TimeZoneName = None,
     ) -> MyShifts:
-        return await selfservice.my_shifts(session, caller, start=from_, end=to, tz=tz)
+        return await selfservice.read_my_shifts(reads, caller, start=from_, end=to, tz=tz)
 
     @post(
         "/calendar-feed",

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import msgspec
 
+from bpo.clients.schemas import Windows, WindowSpec
 from bpo.core.types import Strict
+from bpo.staffing.schemas import Proficiency
 
 
 class SiteRef(msgspec.Struct, kw_only=True):
@@ -94,3 +96,25 @@ class SwapRequest(msgspec.Struct, kw_only=True):
 class SwapRequestPage(msgspec.Struct, kw_only=True):
     items: list[SwapRequest]
     next_cursor: str | None
+
+
+# --- availability and preferences ----------------------------------------------------------------
+
+
+class MyAvailability(msgspec.Struct, kw_only=True):
+    staff_id: uuid.UUID
+    # The zone the windows are read in: the person's home zone.
+    time_zone: str
+    # When the person can work (a hard rule); null: at any time.
+    availability: list[WindowSpec] | None
+    # When they would rather work (the solver's "preferences" soft rule); null: no preference.
+    preferred_times: list[WindowSpec] | None
+    skills: list[Proficiency]
+    languages: list[Proficiency]
+
+
+class MyAvailabilityUpdate(Strict):
+    """Both lists are replaced; null clears one (available at any time, no preference)."""
+
+    availability: Windows | None
+    preferred_times: Windows | None

@@ -39,6 +39,8 @@ from bpo.staffing.selfservice_schemas import (
 from bpo.staffing.service import rule_settings
 
 OPEN = (SwapStatus.REQUESTED.value, SwapStatus.ACCEPTED.value)
+# The code of a swap whose assignments moved since it was asked for (approval answers 409 swap-stale).
+STALE = "swap_stale"
 
 
 class SwapBreaksRules(roster.BrokenRules):
@@ -205,6 +207,42 @@ async def list_swaps(
     return SwapRequestPage(items=[await _view(session, scope, row) for row in rows], next_cursor=next_cursor)
 
 
+async def list_own(session: AsyncSession, scope: Scope, limit: int = 100) -> list[SwapRequest]:
+    """The swaps the caller is part of (as requester or colleague), newest first, whatever their role."""
+    staff = await staff_of(session, scope)
+    rows = await session.scalars(
+        select(models.SwapRequest)
+        .where(
+            models.SwapRequest.tenant_id == scope.tenant_id,
+            or_(
+                models.SwapRequest.requester_staff_id == staff.id,
+                models.SwapRequest.counterpart_staff_id == staff.id,
+            ),
+        )
+        .order_by(models.SwapRequest.created_at.desc(), models.SwapRequest.id)
+        .limit(limit)
+    )
+    return [await _view(session, scope, row) for row in rows]
+
+
+async def preview(
+    session: AsyncSession, scope: Scope, swap_id: uuid.UUID
+) -> list[tuple[uuid.UUID, roster.Broken]]:
+    """The hard rules an open swap would break if it were approved now, each with the person it concerns;
+    empty when it would pass. Reads only: approval checks again under locks."""
+    row = await _swap_row(session, scope, swap_id)
+    try:
+        moves = await _moves(session, scope, row)
+    except Conflict:
+        return [
+            (row.requester_staff_id, roster.Broken(STALE, "an assignment in the swap moved or is gone", None))
+        ]
+    broken: list[tuple[uuid.UUID, roster.Broken]] = []
+    for move in moves:
+        broken += [(move.to_staff, found) for found in await _check(session, scope, [move], given_up=moves)]
+    return broken
+
+
 def _expect(row: models.SwapRequest, *allowed: SwapStatus) -> None:
     if row.status not in {status.value for status in allowed}:
         raise Conflict(
@@ -292,9 +330,12 @@ async def _moves(session: AsyncSession, scope: Scope, row: models.SwapRequest) -
     return moves
 
 
-async def _check(session: AsyncSession, scope: Scope, moves: Sequence[_Move]) -> list[roster.Broken]:
+async def _check(
+    session: AsyncSession, scope: Scope, moves: Sequence[_Move], *, given_up: Sequence[_Move] | None = None
+) -> list[roster.Broken]:
+    """The rules ``moves`` break, with the assignments of ``given_up`` (``moves`` by default) taken out."""
     settings, _ = await rule_settings(session, scope)
-    given_up = [move.held.assignment.id for move in moves]
+    released = [move.held.assignment.id for move in (moves if given_up is None else given_up)]
     broken: list[roster.Broken] = []
     for move in moves:
         staff = await session.get_one(models.Staff, (scope.tenant_id, move.to_staff))
@@ -314,7 +355,7 @@ async def _check(session: AsyncSession, scope: Scope, moves: Sequence[_Move]) ->
         if not staff.active:
             broken.append(roster.Broken("staff_inactive", f"{staff.display_name} is inactive", None))
         broken += await roster.violations_for(
-            session, scope, move.held.shift, staff, excluding=given_up, settings=settings
+            session, scope, move.held.shift, staff, excluding=released, settings=settings
         )
     return broken
 

@@ -4,7 +4,7 @@ import hmac
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
@@ -14,13 +14,13 @@ from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import NotFound, Unauthorized
 from bpo.core.guards import ADMINS, OPERATORS, SIGNED_IN, WRITERS, parse_uuid
-from bpo.core.http import INSTANT, Caller, Cursor, Limit, Session
+from bpo.core.http import INSTANT, Caller, Cursor, Limit, Reads, Session
 from bpo.core.idempotency import SECRET_FIELDS_OPT
 from bpo.core.openapi import PROBLEMS_OPT
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role
-from bpo.tenancy import audit_log, schemas, service, users
+from bpo.tenancy import audit_log, passwords, schemas, service, users
 
 
 def _client_ip(request: Request[Any, Any, Any]) -> str:
@@ -75,8 +75,8 @@ class MeController(Controller):
     tags = ["auth"]
 
     @get("", guards=[SIGNED_IN], summary="The calling user and tenant")
-    async def me(self, session: Session, caller: Caller) -> schemas.Me:
-        return await users.me(session, caller)
+    async def me(self, reads: Reads, caller: Caller) -> schemas.Me:
+        return await users.read_me(reads, caller)
 
     @patch("", guards=[SIGNED_IN], summary="Change what the calling user chooses for themselves (language)")
     async def update_me(
@@ -293,9 +293,31 @@ class PlatformController(Controller):
         return await service.get_tenant(request.app.state.runtime, slug)
 
 
+class MyPasswordController(Controller):
+    path = "/v1/me/password"
+    tags = ["auth"]
+
+    @put(
+        "",
+        guards=[SIGNED_IN],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Change your own password (your current one first)",
+        description=(
+            "Every token and session of yours issued before ends (log in again with the new password). "
+            "A user created with a one-time password gets `403 password-change-required` from every "
+            "other operation but `GET /v1/me` and `GET /v1/whoami` until it is changed here."
+        ),
+    )
+    async def change_my_password(
+        self, session: Session, caller: Caller, data: JSONBody[schemas.PasswordChange]
+    ) -> None:
+        await passwords.change_password(session, caller, data)
+
+
 ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     MeController,
+    MyPasswordController,
     WhoAmIController,
     TenantController,
     UserController,

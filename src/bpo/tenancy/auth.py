@@ -11,13 +11,19 @@ from litestar.connection import ASGIConnection
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import func, select, update
 
-from bpo.core.errors import NotFound, Unauthorized
+from bpo.core.errors import Forbidden, NotFound, Unauthorized
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope, system_scope
 from bpo.tenancy.credentials import API_KEY_PREFIX, digests_match, parse_secret
 from bpo.tenancy.models import ApiKey, Tenant, User, select_active_user
 
 BEARER = "bearer "
+# What a user who still has a one-time password may do with their tokens: see who they are and change it.
+PASSWORD_CHANGE_ROUTES = frozenset({("GET", "/v1/me"), ("GET", "/v1/whoami"), ("PUT", "/v1/me/password")})
+PASSWORD_CHANGE_REQUIRED = (
+    "This account still has its one-time password: change it first with PUT /v1/me/password "
+    "(or sign in to the dashboard), then log in again."
+)
 # last_used_at is refreshed at most this often, so busy keys do not write on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -77,6 +83,7 @@ async def authenticate(runtime: Runtime, authorization: str | None, api_key: str
         role=claims.role,
         client_id=claims.client_id,
         staff_id=claims.staff_id,
+        must_change_password=claims.must_change_password,
     )
 
 
@@ -146,4 +153,8 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         scope = await authenticate(
             runtime, connection.headers.get("authorization"), connection.headers.get("x-api-key")
         )
+        if scope.must_change_password:
+            route = (connection.scope.get("method", "GET"), connection.scope["path"].rstrip("/"))
+            if route not in PASSWORD_CHANGE_ROUTES:
+                raise Forbidden(PASSWORD_CHANGE_REQUIRED, slug="password-change-required")
         return AuthenticationResult(user=scope, auth=scope)

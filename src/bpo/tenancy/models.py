@@ -72,6 +72,8 @@ class User(Base, TenantMixin, Timestamps):
     last_login_at: Mapped[datetime | None]
     # The language pages and mail are in for this user; null follows the tenant's default.
     language: Mapped[str | None] = mapped_column(String(2))
+    # A one-time password (printed by `bpo tenants apply`): nothing but changing it works until it is changed.
+    must_change_password: Mapped[bool] = mapped_column(server_default="false")
 
 
 class RefreshToken(Base, TenantMixin):
@@ -88,6 +90,24 @@ class RefreshToken(Base, TenantMixin):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class PasswordReset(Base, TenantMixin):
+    """A "forgot password" link: single use, short-lived; only the token's hash is kept."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "token_hash"),
+        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"),
+        Index(None, "tenant_id", "user_id"),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    # Set when the link is used, or when a newer link for the same user replaces it.
+    used_at: Mapped[datetime | None]
 
 
 class ApiKey(Base, TenantMixin):

@@ -42,6 +42,11 @@ class TokenResponse(msgspec.Struct, kw_only=True):
     refresh_token: str
 
 
+class PasswordChange(Strict):
+    current_password: Password
+    new_password: Password
+
+
 class CredentialHolder(msgspec.Struct, frozen=True, kw_only=True):
     """Whose login a credential came from, at which token version: the dashboard's browser session keeps
     this instead of a refresh token, and gets access tokens only while the version still matches."""

@@ -115,6 +115,12 @@ async def _issue_tokens(runtime: Runtime, session: AsyncSession, user: User) -> 
     )
 
 
+def access_token_for(runtime: Runtime, user: User) -> str:
+    """An access token for ``user`` as the row stands (its token version), e.g. right after a password
+    change in the same transaction."""
+    return _access_token(runtime, user)
+
+
 def _access_token(runtime: Runtime, user: User) -> str:
     claims = AccessClaims(
         tenant_id=user.tenant_id,
@@ -123,6 +129,7 @@ def _access_token(runtime: Runtime, user: User) -> str:
         client_id=user.client_id,
         staff_id=user.staff_id,
         token_version=user.token_version,
+        must_change_password=user.must_change_password,
     )
     return issue_access_token(runtime.signing_key, claims, runtime.settings.access_token_ttl_seconds)
 
@@ -370,6 +377,7 @@ async def create_tenant(runtime: Runtime, data: schemas.TenantCreate) -> schemas
                 email=data.admin_email, role=Role.ADMIN, password=password, full_name="Administrator"
             ),
             users.binds_no_client,
+            must_change_password=generated is not None,
         )
         return schemas.TenantCreated(
             tenant=tenant_view(tenant), admin=users.user_view(admin), admin_password=generated

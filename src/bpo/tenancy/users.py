@@ -8,15 +8,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from typing import Protocol, cast, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, cast, runtime_checkable
 
 from msgspec import UNSET
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.core import audit, identity
-from bpo.core.db import SET_TENANT
+from bpo.core.db import SET_TENANT, Compiled, TenantReads
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error
 from bpo.core.i18n import DEFAULT_LANGUAGE, LANGUAGES, Language
 from bpo.core.orm import new_id
@@ -30,17 +31,37 @@ from bpo.tenancy.models import RefreshToken, Tenant, User
 
 
 def user_view(user: User) -> schemas.User:
+    return user_view_of({column: getattr(user, column) for column in USER_VIEW_COLUMNS})
+
+
+# The columns a user's view is made of (``user_view``, ``user_view_of``).
+USER_VIEW_COLUMNS = (
+    "id",
+    "email",
+    "full_name",
+    "role",
+    "client_id",
+    "staff_id",
+    "is_active",
+    "created_at",
+    "last_login_at",
+    "language",
+)
+
+
+def user_view_of(row: Mapping[str, Any]) -> schemas.User:
+    """The view of a user from a row holding ``USER_VIEW_COLUMNS`` (a hot read), without an ORM object."""
     return schemas.User(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        role=Role(user.role),
-        client_id=user.client_id,
-        staff_id=user.staff_id,
-        is_active=user.is_active,
-        created_at=user.created_at,
-        last_login_at=user.last_login_at,
-        language=cast("Language | None", user.language),
+        id=row["id"],
+        email=row["email"],
+        full_name=row["full_name"],
+        role=Role(row["role"]),
+        client_id=row["client_id"],
+        staff_id=row["staff_id"],
+        is_active=row["is_active"],
+        created_at=row["created_at"],
+        last_login_at=row["last_login_at"],
+        language=cast("Language | None", row["language"]),
     )
 
 
@@ -61,6 +82,30 @@ async def me(session: AsyncSession, scope: Scope) -> schemas.Me:
     tenant = await session.get_one(Tenant, scope.tenant_id)
     language = cast("Language", user.language or tenant.default_language)
     return schemas.Me(tenant=tenant.slug, tenant_name=tenant.name, user=user_view(user), language=language)
+
+
+# The caller's user row with their tenant's slug, name and default language: compiled once (a hot read).
+_ME = Compiled(
+    select(
+        *[User.__table__.c[column] for column in USER_VIEW_COLUMNS],
+        Tenant.slug.label("tenant_slug"),
+        Tenant.name.label("tenant_name"),
+        Tenant.default_language.label("tenant_language"),
+    )
+    .join(Tenant, Tenant.id == User.tenant_id)
+    .where(User.tenant_id == bindparam("tenant_id"), User.id == bindparam("user_id"))
+)
+
+
+async def read_me(reads: TenantReads, scope: Scope) -> schemas.Me:
+    """What ``me`` answers, in one hot read."""
+    row = await reads.one(_ME, tenant_id=scope.tenant_id, user_id=scope.principal_id)
+    if row is None:
+        raise NotFound(f"User {scope.principal_id} not found.")
+    language = cast("Language", row["language"] or row["tenant_language"])
+    return schemas.Me(
+        tenant=row["tenant_slug"], tenant_name=row["tenant_name"], user=user_view_of(row), language=language
+    )
 
 
 async def update_me(session: AsyncSession, scope: Scope, data: schemas.MeUpdate) -> schemas.Me:
@@ -222,7 +267,9 @@ async def create_user(
     check_binding: ClientBindingCheck,
     *,
     check_staff: StaffBindingCheck | None = None,
+    must_change_password: bool = False,
 ) -> User:
+    """``must_change_password`` for a one-time password: the user must replace it before anything else."""
     email = _email(data.email)
     _check_role_binding(data.role, data.client_id)
     await _check_password(session, tenant_id, email, data.password)
@@ -245,6 +292,7 @@ async def create_user(
         is_active=True,
         token_version=0,
         language=data.language,
+        must_change_password=must_change_password,
     )
     session.add(user)
     await _flush_user(session, user)
@@ -504,3 +552,18 @@ async def revoke_refresh_tokens(session: AsyncSession, tenant_id: uuid.UUID, use
         )
         .values(revoked_at=func.now())
     )
+
+
+async def client_viewer_emails(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> list[str]:
+    """The addresses of the active users who may see ``client_id``'s dashboards, sorted."""
+    found = await session.scalars(
+        select(User.email)
+        .where(
+            User.tenant_id == scope.tenant_id,
+            User.role == Role.CLIENT_VIEWER.value,
+            User.client_id == client_id,
+            User.is_active.is_(True),
+        )
+        .order_by(User.email)
+    )
+    return list(found)
