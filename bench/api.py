@@ -585,6 +585,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="after the rounds, profile the scoped server (cProfile) for one more window and print "
         "where its time goes",
     )
+    parser.add_argument(
+        "--profile-out", metavar="FILE", help="with --profile, keep the cProfile statistics here"
+    )
     args = parser.parse_args(argv)
     if args.duration is None:
         args.duration = 4.0 if args.quick else 10.0
@@ -614,6 +617,8 @@ def _profile(env: Environment, targets: Targets, args: argparse.Namespace) -> No
     with ServerProcess("profiled", serve_profiled, (env.settings, str(stats_file)), "/health") as server:
         result = run_load(server, scoped_requests, args.connections, args.warmup, args.duration)
     print(result.summary() + "  (under the profiler: slower than unprofiled)")
+    if args.profile_out:
+        shutil.copyfile(stats_file, args.profile_out)
     stats = pstats.Stats(str(stats_file))
     stats.sort_stats("tottime").print_stats(30)
     stats.sort_stats("cumulative").print_stats(40)

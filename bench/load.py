@@ -23,10 +23,17 @@ every virtual user comes from 127.0.0.1, the per-IP limit is raised for this run
 (BPO_LOGIN_ATTEMPTS_PER_IP). A 429 would count as an error.
 
 Rates and latencies count requests completed inside the measured window (after a warm-up); an error
-(any non-2xx answer or failed request) counts whenever it happens. With no BPO_DATABASE_URL /
-BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary directory (see bench/api.py).
-The last line is ``RESULT load tenants=… rps=… p50_ms=… p95_ms=… p99_ms=… errors=…``; the exit status
-is non-zero if a request failed.
+(any non-2xx answer or failed request) counts whenever it happens. Where the machine's time goes is
+measured beside them: the CPU time of the API processes, of the worker and of PostgreSQL (its server
+processes and backends, from /proc through psutil) over the window, as cores busy. Then each operation
+runs alone for a short phase (--phase S, default 10, quick 3) with the same virtual users, once the
+worker has committed every rollup job asked for before, and its CPU per request is split the same
+way: API, PostgreSQL, worker (for ingest: until the worker has committed the rollups the phase asked
+for). With no BPO_DATABASE_URL / BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary
+directory (see bench/api.py).
+The last line is ``RESULT load tenants=… rps=… p50_ms=… p95_ms=… p99_ms=… errors=… api_cores=…
+worker_cores=… pg_cores=… <operation>_api_us=… <operation>_pg_us=… <operation>_worker_us=… …``; the
+exit status is non-zero if a request failed.
 """
 
 from __future__ import annotations
@@ -51,12 +58,14 @@ from typing import Any
 
 import httpx
 import msgspec
+import psutil
 
 # Sibling benchmarks (this directory is on sys.path): environment, `bpo` subprocesses, PostgreSQL CPU.
 from api import Environment
-from ingest import postgres_cpu_seconds
+from ingest import owner_connect
 from scale import Command, Server, bpo_env
 
+from bpo.core.jobs.registry import REFRESH_HOURS_JOB
 from bpo.settings import Settings
 
 TENANTS = 50
@@ -85,6 +94,9 @@ RATE_PLAN: dict[str, Any] = {
 }
 # Operation -> weight in the virtual users' mix (logins run at their own rate).
 MIX = {"ingest": 15, "client_sla": 30, "contract_sla": 30, "me_shifts": 25}
+# The parts whose CPU time is measured, as named in the output, and in the RESULT line's keys.
+PARTS = ("api", "worker", "postgres")
+SHORT = {"api": "api", "worker": "worker", "postgres": "pg"}
 
 
 # --- measurement ------------------------------------------------------------------------------
@@ -104,6 +116,8 @@ class Stats:
     name: str
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    # Successes inside the window or not: what the servers spent their time on.
+    completed: int = 0
 
     @property
     def error_count(self) -> int:
@@ -113,7 +127,9 @@ class Stats:
         """Successes count inside the measured window; failures count whenever they happen."""
         if failure is not None:
             self.errors[failure] += 1
-        elif window.holds(done):
+            return
+        self.completed += 1
+        if window.holds(done):
             self.latencies.append(done - sent)
 
 
@@ -366,7 +382,9 @@ class Load:
     async def step(self, rng: random.Random) -> None:
         tenant = rng.choice(self.tenants)
         operation = rng.choices(self.operations, self.weights)[0]
-        if operation == "ingest":
+        if operation == "login":
+            await self.login(rng.choice(tenant.accounts))
+        elif operation == "ingest":
             await self.ingest(tenant, rng)
         elif operation == "client_sla":
             await self.get(operation, f"/v1/clients/{tenant.client_id}/sla", tenant.viewer)
@@ -401,29 +419,139 @@ class Load:
 
 
 async def run_load(
-    url: str, tenants: list[Tenant], operations: dict[str, int], args: argparse.Namespace
+    url: str,
+    tenants: list[Tenant],
+    operations: dict[str, int],
+    args: argparse.Namespace,
+    *,
+    logins: bool = True,
 ) -> Load:
     limits = httpx.Limits(max_connections=args.users + 16, max_keepalive_connections=args.users + 16)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
         start = time.perf_counter() + args.warmup
         load = Load(http, tenants, Window(start, start + args.duration), operations)
-        await asyncio.gather(
-            load.logins(args.login_rate), *(load.virtual_user(seed) for seed in range(args.users))
-        )
+        users = [load.virtual_user(seed) for seed in range(args.users)]
+        await asyncio.gather(*([load.logins(args.login_rate)] if logins else []), *users)
     return load
 
 
 # --- main -------------------------------------------------------------------------------------
 
 
-def cpu_seconds(server: Server, worker: Command, settings: Settings) -> dict[str, float | None]:
+def postgres_cpu(settings: Settings) -> dict[int, float] | None:
+    """CPU time so far of each process of the embedded PostgreSQL server (None for a configured server)."""
+    pid_file = Path(settings.data_dir) / "postgres" / "postmaster.pid"
+    try:
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        processes = [postmaster, *postmaster.children(recursive=True)]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    times = {}
+    for process in processes:
+        try:
+            cpu = process.cpu_times()
+        except psutil.Error:
+            continue
+        times[process.pid] = cpu.user + cpu.system
+    return times
+
+
+@dataclass
+class Sample:
     """CPU time so far of each part; a shared machine shows in what is left of its cores."""
-    return {
-        "api": server.cpu_seconds(),
-        "worker": worker.cpu_seconds(),
-        "postgres": postgres_cpu_seconds(settings),
-        "this client": time.process_time(),
+
+    parts: dict[str, float | None]
+    # By process: a backend that exits takes its time with it, so only processes seen twice are compared.
+    postgres: dict[int, float] | None
+
+
+def cpu_seconds(server: Server, worker: Command, settings: Settings) -> Sample:
+    parts = {"api": server.cpu_seconds(), "worker": worker.cpu_seconds(), "this client": time.process_time()}
+    return Sample(parts, postgres_cpu(settings))
+
+
+def spent(before: Sample, after: Sample) -> dict[str, float]:
+    """CPU seconds each part spent between two samples (parts that could not be read left out). A
+    PostgreSQL process that started in between counts from zero; one that exited is left out."""
+    used = {
+        name: after_s - before_s
+        for name, before_s in before.parts.items()
+        if before_s is not None and (after_s := after.parts[name]) is not None
     }
+    if before.postgres is not None and after.postgres is not None:
+        used["postgres"] = sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items())
+    return {name: used[name] for name in (*PARTS, "this client") if name in used}
+
+
+@dataclass
+class Phase:
+    """One operation run alone: how many answered, and the CPU each part spent on them."""
+
+    operation: str
+    requests: int
+    errors: int
+    cpu: dict[str, float]
+
+    def per_request_us(self, part: str) -> float | None:
+        seconds = self.cpu.get(part)
+        return None if seconds is None or not self.requests else seconds / self.requests * 1e6
+
+    def summary(self) -> str:
+        parts = "  ".join(
+            f"{part} {us:6.0f} us" for part in PARTS if (us := self.per_request_us(part)) is not None
+        )
+        return f"{self.operation:>13}: {self.requests:6d} ok, {self.errors} errors;  cpu per request: {parts}"
+
+
+# Rollup jobs asked for (outbox rows) that no run has committed yet (no job_runs row).
+PENDING_ROLLUPS = (
+    "SELECT count(*) FROM outbox o WHERE o.actor = $1 AND NOT EXISTS "
+    "(SELECT 1 FROM job_runs r WHERE r.tenant_id = o.tenant_id AND r.job_id = o.id)"
+)
+
+
+def settle(settings: Settings, worker: Command, timeout: float = 300.0) -> None:
+    """Wait until every rollup job asked for so far has committed (those of the ingests before): none of
+    them counts against the next phase."""
+
+    async def wait() -> None:
+        conn = await owner_connect(settings)
+        try:
+            deadline = time.monotonic() + timeout
+            while await conn.fetchval(PENDING_ROLLUPS, REFRESH_HOURS_JOB):
+                worker.check_alive()
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the worker has not caught up after {timeout:.0f} s")
+                await asyncio.sleep(0.2)
+        finally:
+            await conn.close()
+
+    asyncio.run(wait())
+
+
+def run_phases(
+    server: Server,
+    worker: Command,
+    settings: Settings,
+    tenants: list[Tenant],
+    operations: list[str],
+    args: argparse.Namespace,
+) -> list[Phase]:
+    """Each operation alone for ``args.phase`` seconds, with the CPU each part spent on it (for ingest, the
+    worker's until it has rolled up what the phase sent)."""
+    phases = []
+    for operation in operations:
+        phase_args = argparse.Namespace(**{**vars(args), "warmup": 0.0, "duration": args.phase})
+        settle(settings, worker)
+        before = cpu_seconds(server, worker, settings)
+        load = asyncio.run(run_load(server.url, tenants, {operation: 1}, phase_args, logins=False))
+        if operation == "ingest":
+            settle(settings, worker)
+        cpu = spent(before, cpu_seconds(server, worker, settings))
+        stats = load.stats[operation]
+        phases.append(Phase(operation, stats.completed, stats.error_count, cpu))
+        print(phases[-1].summary(), flush=True)
+    return phases
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -435,7 +563,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=16, help="concurrent virtual users")
     parser.add_argument("--login-rate", type=float, default=0.5, help="logins per second")
     parser.add_argument("--api-processes", type=int, default=2, help="`bpo serve --workers`")
+    parser.add_argument(
+        "--phase", type=float, help="seconds each operation then runs alone (default 10, quick 3; 0: none)"
+    )
     args = parser.parse_args(argv)
+    if args.phase is None:
+        args.phase = 3.0 if args.quick else 10.0
     if args.duration is None:
         args.duration = 60.0 if args.quick else 300.0
     if args.warmup is None:
@@ -498,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
                 load = asyncio.run(run_load(server.url, tenants, operations, args))
                 wall = time.monotonic() - wall0
                 cpu1 = cpu_seconds(server, worker, settings)
+                phases: list[Phase] = []
+                if args.phase > 0:
+                    print(f"each operation alone for {args.phase:g} s: server cpu per request", flush=True)
+                    # Ingest last: the rollups it leaves the worker would count against the next phase.
+                    alone = [op for op in operations if op != "ingest"] + ["login", "ingest"]
+                    phases = run_phases(server, worker, settings, tenants, alone, args)
                 worker.check_alive()
         finally:
             worker.stop()
@@ -516,23 +655,27 @@ def main(argv: list[str] | None = None) -> int:
         overall.latencies += stats.latencies
         overall.errors.update(stats.errors)
     print(summary(overall, seconds), flush=True)
-    spent = []
-    for name, before in cpu0.items():
-        after = cpu1[name]
-        if before is not None and after is not None:
-            spent.append(f"{name} {(after - before) / wall:.0%}")
+    busy = {name: cpu / wall for name, cpu in spent(cpu0, cpu1).items()}
     print(
-        f"cpu during the load (cores busy): {', '.join(spent)}; load average {os.getloadavg()[0]:.2f}; "
-        f"total {time.monotonic() - started:.1f} s"
+        "cpu during the load (cores busy): "
+        + ", ".join(f"{name} {cores:.0%}" for name, cores in busy.items())
+        + f"; load average {os.getloadavg()[0]:.2f}; total {time.monotonic() - started:.1f} s"
     )
     rps = len(overall.latencies) / seconds
     p50, p95, p99 = (percentile_ms(overall.latencies, q) for q in (0.50, 0.95, 0.99))
+    keys = [f"{short}_cores={busy[part]:.2f}" for part, short in SHORT.items() if part in busy]
+    for phase in phases:
+        for part, short in SHORT.items():
+            us = phase.per_request_us(part)
+            if us is not None:
+                keys.append(f"{phase.operation}_{short}_us={us:.0f}")
+    errors = overall.error_count + sum(phase.errors for phase in phases)
     print(
         f"RESULT load tenants={len(tenants)} rps={rps:.0f} p50_ms={p50:.1f} p95_ms={p95:.1f} "
-        f"p99_ms={p99:.1f} errors={overall.error_count}",
+        f"p99_ms={p99:.1f} errors={errors} " + " ".join(keys),
         flush=True,
     )
-    return 1 if overall.error_count or not overall.latencies else 0
+    return 1 if errors or not overall.latencies else 0
 
 
 if __name__ == "__main__":

@@ -4,13 +4,16 @@
     python bench/scale.py [--quick] [--duration S] [--jobs N] [--threads T]
 
 API: the same tenant-scoped, authenticated GET and load generator as bench/api.py (N keep-alive
-HTTP/1.1 connections from an asyncio client in this process), against `bpo serve` run as operators
-run it, a subprocess configured by BPO_* variables. Jobs: the real `tenancy.purge_expired` actor
-(a tenant transaction that records the job id and purges expired rows), enqueued exactly as the
-outbox relay sends it, over tenants of its own; a run is timed from the first message enqueued to the
-last job's row committed, after a warm-up batch. Every process shares the machine with PostgreSQL,
-Redis and the load generator, so the 2-process figures show what a second process buys here, not
-what a second machine would.
+HTTP/1.1 connections from an asyncio client in this process, the tokens of several signed-in users in
+rotation), against `bpo serve` run as operators run it, a subprocess configured by BPO_* variables.
+Jobs: real work for real tenants. Four tenants are onboarded through the API, each with a client and
+four active contracts under an SLA policy of three objectives (bench/ingest.py's), and each contract
+gets a month of work items (loaded with COPY); then the real `sla.refresh_hours` actor is enqueued
+exactly as the outbox relay sends it, each message naming one contract and one day of its hours, which
+the job measures against every objective and rolls up (hourly rows, then the client's days and month).
+A run is timed from the first message enqueued to the last job's row committed, after a warm-up batch.
+Every process shares the machine with PostgreSQL, Redis and the load generator, so the 2-process
+figures show what a second process buys here, not what a second machine would.
 
 With no BPO_DATABASE_URL / BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary
 directory. The last line is ``RESULT scale api_1p_rps=… api_2p_rps=… worker_1p_per_s=… worker_2p_per_s=…``;
@@ -29,6 +32,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -42,13 +48,15 @@ from bpo.core.db import Database
 from bpo.core.jobs.broker import make_broker
 from bpo.core.jobs.models import OutboxMessage
 from bpo.core.jobs.outbox import message_for
-from bpo.core.jobs.registry import PURGE_EXPIRED_JOB
+from bpo.core.jobs.registry import REFRESH_HOURS_JOB, SLA_QUEUE
 from bpo.settings import Settings
 
 BPO = Path(sys.executable).parent / "bpo"
-ACTOR = PURGE_EXPIRED_JOB
-QUEUE = "default"
-TENANTS = 8
+ACTOR = REFRESH_HOURS_JOB
+QUEUE = SLA_QUEUE
+TENANTS = 4
+CONTRACTS_PER_TENANT = 4
+ITEMS_PER_CONTRACT = 3_000
 
 
 def bpo_env(settings: Settings) -> dict[str, str]:
@@ -149,11 +157,10 @@ def measure_api(
     workers: int, env: dict[str, str], settings: Settings, log_dir: Path, args: argparse.Namespace
 ) -> LoadResult:
     with Server(workers, env, log_dir) as server:
-        target = provision(server.url, settings)
+        targets = provision(server.url, settings, 2, 8)
         result = run_load(
             server,  # duck-typed as api.ServerProcess: name, port, cpu_seconds()
-            target.path,
-            {"Authorization": f"Bearer {target.token}"},
+            [(path, {"Authorization": f"Bearer {token}"}) for path, token in targets.scoped],
             args.connections,
             args.warmup,
             args.duration,
@@ -164,22 +171,81 @@ def measure_api(
 # --- jobs -------------------------------------------------------------------------------------
 
 
-class Jobs:
-    """Sends purge jobs for a few tenants and counts the ones done (rows in job_runs, seen through RLS)."""
+@dataclass
+class Contract:
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    # The UTC hours (ISO) of each local day holding its items.
+    days: list[list[str]]
 
-    def __init__(self, settings: Settings) -> None:
+
+def onboard_tenants(settings: Settings, env: dict[str, str], log_dir: Path) -> list[Contract]:
+    """Tenants with contracts and a month of items each (bench/ingest.py's setup, items loaded with COPY)."""
+    # Imported here: bench/ingest.py imports this module for its `bpo` processes.
+    from ingest import (
+        COPY_COLUMNS,
+        INGEST_SPAN,
+        OBJECTIVES,
+        SETTLED,
+        ZONE,
+        copy_records,
+        create_contracts,
+        ingest_rows,
+        owner_connect,
+    )
+
+    end = datetime.now(UTC) - SETTLED
+    start = (end - INGEST_SPAN).astimezone(ZONE).date() - timedelta(days=1)
+    rows = ingest_rows(ITEMS_PER_CONTRACT, end)
+    days: dict[str, list[str]] = defaultdict(list)
+    for hour in sorted({row[4].replace(minute=0, second=0, microsecond=0) for row in rows}):
+        days[hour.astimezone(ZONE).date().isoformat()].append(hour.isoformat())
+    names = [f"c{i}" for i in range(CONTRACTS_PER_TENANT)]
+    contracts: list[Contract] = []
+    with Server(1, env, log_dir) as server:
+        for _ in range(TENANTS):
+            setup = create_contracts(server.url, settings, names, start, OBJECTIVES)
+            for contract_id in setup.contracts.values():
+                contracts.append(Contract(setup.tenant_id, uuid.UUID(contract_id), list(days.values())))
+
+    async def load_items() -> None:
+        conn = await owner_connect(settings)
+        try:
+            for contract in contracts:
+                records = list(copy_records(rows, contract.tenant_id, contract.id))
+                await conn.copy_records_to_table("work_items", records=records, columns=COPY_COLUMNS)
+        finally:
+            await conn.close()
+
+    asyncio.run(load_items())
+    return contracts
+
+
+class Jobs:
+    """Sends SLA refresh jobs for real contracts and counts the ones done (rows in job_runs, seen through
+    RLS)."""
+
+    def __init__(self, settings: Settings, contracts: list[Contract]) -> None:
         self.settings = settings
         self.broker = make_broker(settings)
-        self.tenants = [uuid.uuid4() for _ in range(TENANTS)]
+        self.contracts = contracts
+        self.tenants = sorted({contract.tenant_id for contract in contracts})
         self.sent: dict[uuid.UUID, set[uuid.UUID]] = {tenant: set() for tenant in self.tenants}
+        self.turn = 0
 
     def send(self, count: int) -> set[uuid.UUID]:
+        """``count`` jobs, each one contract's day of hours, contracts and days in turn."""
         batch: set[uuid.UUID] = set()
-        for i in range(count):
-            tenant = self.tenants[i % len(self.tenants)]
-            row = OutboxMessage(tenant_id=tenant, id=uuid.uuid4(), actor=ACTOR, queue=QUEUE, kwargs={})
-            self.broker.enqueue(message_for(tenant, row))
-            self.sent[tenant].add(row.id)
+        for _ in range(count):
+            contract = self.contracts[self.turn % len(self.contracts)]
+            hours = contract.days[(self.turn // len(self.contracts)) % len(contract.days)]
+            self.turn += 1
+            kwargs = {"contract_id": str(contract.id), "hours": hours}
+            row = OutboxMessage(
+                tenant_id=contract.tenant_id, id=uuid.uuid4(), actor=ACTOR, queue=QUEUE, kwargs=kwargs
+            )
+            self.broker.enqueue(message_for(contract.tenant_id, row))
+            self.sent[contract.tenant_id].add(row.id)
             batch.add(row.id)
         return batch
 
@@ -250,11 +316,11 @@ def measure_worker(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="5 s per API run, 1,500 jobs per worker run")
+    parser.add_argument("--quick", action="store_true", help="5 s per API run, 300 jobs per worker run")
     parser.add_argument("--duration", type=float, help="seconds measured per API run (default 20, quick 5)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per API run (default 3, quick 1)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections")
-    parser.add_argument("--jobs", type=int, help="jobs per worker run (default 6,000, quick 1,500)")
+    parser.add_argument("--jobs", type=int, help="jobs per worker run (default 1,200, quick 300)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
     args = parser.parse_args(argv)
     if args.duration is None:
@@ -262,7 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.warmup is None:
         args.warmup = 1.0 if args.quick else 3.0
     if args.jobs is None:
-        args.jobs = 1_500 if args.quick else 6_000
+        args.jobs = 300 if args.quick else 1_200
     if args.duration <= 0 or args.warmup < 0 or args.connections < 1 or args.jobs < 1 or args.threads < 1:
         parser.error("--duration must be > 0, --warmup >= 0, and --connections, --jobs, --threads >= 1")
     return args
@@ -293,7 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         for count in (1, 2):
             api[count] = measure_api(count, process_env, env.settings, log_dir, args)
             print(api[count].summary().replace(api[count].name, f"api {count}p"), flush=True)
-        jobs = Jobs(env.settings)
+        onboarding = time.monotonic()
+        contracts = onboard_tenants(env.settings, process_env, log_dir)
+        print(
+            f"setup: {TENANTS} tenants, {len(contracts)} contracts with {ITEMS_PER_CONTRACT} items each, in "
+            f"{time.monotonic() - onboarding:.1f} s; each job refreshes one contract's day of hours",
+            flush=True,
+        )
+        jobs = Jobs(env.settings, contracts)
         try:
             for count in (1, 2):
                 workers[count] = measure_worker(count, process_env, jobs, log_dir, args)

@@ -39,20 +39,24 @@ from bpo.core.scope import Scope
 from bpo.core.security import security_headers
 from bpo.delivery.messages_api import ROUTES as MESSAGE_ROUTES
 from bpo.delivery.webhooks_api import ROUTES as WEBHOOK_ROUTES
+from bpo.reports.api import ROUTES as REPORT_ROUTES
 from bpo.settings import Settings
 from bpo.sla.alerts_api import ROUTES as ALERT_ROUTES
 from bpo.sla.api import ROUTES as SLA_ROUTES
+from bpo.sla.items_api import ROUTES as WORK_ITEM_SEARCH_ROUTES
 from bpo.staffing import service as staffing
 from bpo.staffing.api import EXCEPTION_HANDLERS as STAFFING_EXCEPTION_HANDLERS
 from bpo.staffing.api import ROUTES as STAFFING_ROUTES
+from bpo.staffing.availability_api import ROUTES as STAFFING_AVAILABILITY_ROUTES
 from bpo.staffing.planning_api import ROUTES as STAFFING_PLANNING_ROUTES
 from bpo.staffing.selfservice_api import ROUTES as STAFFING_SELF_SERVICE_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
 from bpo.tenancy.auth import AuthenticationMiddleware
 from bpo.tenancy.users import ClientBindingCheck, StaffBindingCheck
 from bpo.web import API_ROUTES as DOCUMENT_ROUTES
-from bpo.web import DASHBOARD, TEMPLATES
+from bpo.web import DASHBOARD, INVOICE_PAGES, ITEM_PAGES, REPORT_PAGES, TEMPLATES
 from bpo.web.mailbox import ROUTES as MAILBOX_ROUTES
+from bpo.web.staff import PAGES as PERSONAL_PAGES
 from bpo.work.api import ROUTES as WORK_ROUTES
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
@@ -160,15 +164,22 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *WORK_ROUTES,
             *SLA_ROUTES,
             *ALERT_ROUTES,
+            *WORK_ITEM_SEARCH_ROUTES,
             *BILLING_ROUTES,
             *DOCUMENT_ROUTES,
             *WEBHOOK_ROUTES,
+            *REPORT_ROUTES,
             *MESSAGE_ROUTES,
             *JOB_ROUTES,
             *STAFFING_ROUTES,
             *STAFFING_PLANNING_ROUTES,
             *STAFFING_SELF_SERVICE_ROUTES,
+            *STAFFING_AVAILABILITY_ROUTES,
             DASHBOARD,
+            PERSONAL_PAGES,
+            INVOICE_PAGES,
+            ITEM_PAGES,
+            REPORT_PAGES,
             # Only while `bpo dev` runs the embedded mail server: the mail it kept.
             *(MAILBOX_ROUTES if settings.dev_mailbox is not None else []),
         ],

@@ -7,6 +7,7 @@ from bpo.core import models as core_models
 from bpo.core.jobs import models as jobs_models
 from bpo.core.orm import Base
 from bpo.delivery import models as delivery_models
+from bpo.reports import models as reports_models
 from bpo.sla import models as sla_models
 from bpo.staffing import models as staffing_models
 from bpo.tenancy import models as tenancy_models
@@ -21,6 +22,7 @@ __all__ = [
     "delivery_models",
     "jobs_models",
     "metadata",
+    "reports_models",
     "sla_models",
     "staffing_models",
     "tenancy_models",

@@ -164,3 +164,37 @@ async def test_a_newer_version_than_remembered_is_read_again_at_once(runtime: Ru
     for _ in range(10):
         assert await versions.current(tenant_id, other, db.loader(other), 0) == 0
     assert db.reads == 3
+
+
+async def test_a_process_asks_redis_once_per_recheck_whoever_is_signed_in(runtime: Runtime) -> None:
+    """With nothing changed, many users' entries are rechecked by one read of the generation counter; a
+    change moves the counter, and its user (only) is read again."""
+    clock, db = Clock(), Database()
+    tenant_id = uuid.uuid4()
+    users = [uuid.uuid4() for _ in range(20)]
+    db.versions |= dict.fromkeys(users, 1)
+    versions = TokenVersions(runtime.redis, clock=clock)
+    for user_id in users:
+        await versions.current(tenant_id, user_id, db.loader(user_id))
+    commands: list[str] = []
+    execute = runtime.redis.execute_command
+
+    async def counted(*args: object, **options: object) -> object:
+        commands.append(str(args[0]))
+        return await execute(*args, **options)
+
+    runtime.redis.execute_command = counted  # type: ignore[method-assign]
+    try:
+        clock.now += RECHECK_SECONDS
+        assert [await versions.current(tenant_id, u, db.loader(u)) for u in users] == [1] * 20
+        assert commands == ["GET"]
+
+        db.versions[users[3]] = 2
+        await TokenVersions(runtime.redis, clock=clock).publish(tenant_id, users[3])
+        commands.clear()
+        clock.now += RECHECK_SECONDS
+        assert [await versions.current(tenant_id, u, db.loader(u)) for u in users] == [1] * 3 + [2] + [1] * 16
+        assert commands.count("GET") == 1
+        assert db.reads == 21
+    finally:
+        del runtime.redis.execute_command

@@ -66,6 +66,9 @@ class Probe:
     auth: Literal["bearer", "cookie"] = "bearer"
     # Who in tenant A reads this successfully (proves the probe addresses A's objects); None: a write.
     owner: str | None = "admin"
+    # A's objects the route shows every staff member of the tenant by design (the colleagues one may offer
+    # a shift to): not a leak to the other staff member.
+    colleagues: frozenset[str] = frozenset()
 
 
 def W(**kwargs: Any) -> Probe:
@@ -114,6 +117,11 @@ ROUTES: dict[str, Public | Probe] = {
     # Acts on the caller's own user only; null (the tenant's language) is what every probe user has already.
     "PATCH /v1/me": W(body={"language": None}, allowed=EVERYONE),
     "GET /v1/whoami": Probe(allowed=EVERYONE),
+    # The caller's own password only; the probe's current password is wrong, so nothing changes.
+    "PUT /v1/me/password": W(
+        body={"current_password": "not-the-password-1", "new_password": "probe-{unique}-lantern"},
+        allowed=EVERYONE,
+    ),
     # tenant and users
     "GET /v1/tenant": Probe(allowed=TENANT_ADMIN),
     "PATCH /v1/tenant": W(body={"name": "Probe operator"}, allowed=TENANT_ADMIN),
@@ -228,6 +236,9 @@ ROUTES: dict[str, Public | Probe] = {
     # work, SLA, alerts
     "POST /v1/work-items:batch": W(body={"contract_id": "{contract}", "items": [ITEM]}),
     "GET /v1/contracts/{contract_id}/work-items": Probe(),
+    "GET /v1/work-items": Probe(query={"contract": "{contract}"}),
+    "GET /v1/work-items.csv": Probe(query={"contract": "{contract}"}),
+    "GET /v1/work-items/{work_item_id}": Probe(),
     "GET /v1/contracts/{contract_id}/sla": Probe(query=PERIOD),
     "GET /v1/contracts/{contract_id}/sla.csv": Probe(query=PERIOD),
     "GET /v1/alerts": Probe(
@@ -251,6 +262,8 @@ ROUTES: dict[str, Public | Probe] = {
     "PUT /v1/billing/settings": W(
         body={"stripe_account_id": None, "tax_rate": "0.10", "tax_rounding": "floor"}, allowed=TENANT_ADMIN
     ),
+    "GET /v1/billing/issuer": Probe(allowed=TENANT_ADMIN),
+    "PUT /v1/billing/issuer": W(body={"address": None, "bank_account": None}, allowed=TENANT_ADMIN),
     "GET /v1/billing/reconciliation": Probe(owner=None, allowed=TENANT_ADMIN),
     "POST /v1/billing/reconciliation": W(allowed=TENANT_ADMIN),
     "POST /v1/stripe/webhooks": Public("Stripe signs the raw body; the signature is the credential"),
@@ -272,6 +285,24 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /v1/messages/{message_id}": Probe(),
     "POST /v1/messages/{message_id}/retry": W(),
     "POST /v1/messages/test": W(body={"to": "probe-{unique}@probe.example"}, allowed=TENANT_ADMIN),
+    # client reports
+    "GET /v1/clients/{client_id}/report-subscriptions": Probe(),
+    "POST /v1/clients/{client_id}/report-subscriptions": W(
+        body={"cadence": "monthly", "day_of_month": 3, "send_at": "09:00"}
+    ),
+    "GET /v1/report-subscriptions/{subscription_id}": Probe(
+        path={"subscription_id": "{report_subscription}"}
+    ),
+    "PATCH /v1/report-subscriptions/{subscription_id}": W(
+        path={"subscription_id": "{report_subscription}"}, body={"send_at": "10:00"}
+    ),
+    "DELETE /v1/report-subscriptions/{subscription_id}": W(path={"subscription_id": "{report_subscription}"}),
+    "GET /v1/reports": Probe(allowed=EVERYONE),
+    "POST /v1/reports": W(body={"client_id": "{client}", "period": "2026-W45", "send": False}),
+    "GET /v1/reports/{report_id}": Probe(),
+    "GET /v1/reports/{report_id}/html": Probe(),
+    "GET /v1/reports/{report_id}/pdf": Probe(),
+    "GET /v1/reports/{report_id}/csv": Probe(),
     # staffing
     "GET /v1/staff": Probe(allowed=TENANT_ADMIN),
     "POST /v1/staff": W(
@@ -319,6 +350,9 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /v1/schedule-runs/{run_id}": Probe(path={"run_id": "{schedule_run}"}),
     # staff self-service
     "GET /v1/me/shifts": Probe(owner="staff", allowed=EVERYONE),
+    "GET /v1/me/availability": Probe(owner="staff", allowed=EVERYONE),
+    # Acts on the caller's own profile only (other_staff's, or a 404 without one).
+    "PUT /v1/me/availability": W(body={"availability": None, "preferred_times": None}, allowed=EVERYONE),
     "POST /v1/me/calendar-feed": W(allowed=EVERYONE),
     "DELETE /v1/me/calendar-feed": W(allowed=EVERYONE),
     "POST /v1/staff/{staff_id}/calendar-feed": W(),
@@ -336,8 +370,37 @@ ROUTES: dict[str, Public | Probe] = {
     "POST /dashboard/logout": Public("signs the cookie's session out; CSRF-checked"),
     "GET /dashboard": Probe(auth="cookie", allowed=EVERYONE),
     "GET /dashboard/clients/{client_id}": Probe(auth="cookie"),
+    "GET /dashboard/clients/{client_id}/items": Probe(
+        auth="cookie", query={"objective": "first_response", "status": "met", **PERIOD}
+    ),
+    "GET /dashboard/items/{item_id}": Probe(auth="cookie", path={"item_id": "{work_item}"}),
+    "GET /dashboard/invoices": Probe(auth="cookie", query={"client": "{client}"}, allowed=EVERYONE),
     "GET /dashboard/invoices/{invoice_id}": Probe(auth="cookie"),
     "GET /dashboard/static/{file_path}": Public("stylesheet and icon"),
+    "GET /dashboard/reports": Probe(auth="cookie", query={"client": "{client}"}, allowed=EVERYONE),
+    "GET /dashboard/reports/{name}": Probe(auth="cookie", path={"name": "{report}"}),
+    # a person's own pages and password
+    "GET /dashboard/me": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
+    "GET /dashboard/me/shifts": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
+    "GET /dashboard/me/calendar": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
+    "POST /dashboard/me/calendar-feed": W(auth="cookie", allowed=EVERYONE),
+    "POST /dashboard/me/calendar-feed/revoke": W(auth="cookie", allowed=EVERYONE),
+    "GET /dashboard/me/time-off": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
+    "POST /dashboard/me/time-off": W(auth="cookie", allowed=EVERYONE),
+    "POST /dashboard/me/time-off/{time_off_id}/cancel": W(auth="cookie"),
+    "GET /dashboard/me/swaps": Probe(
+        auth="cookie", owner="staff", allowed=EVERYONE, colleagues=frozenset({"staff", "third_staff"})
+    ),
+    "POST /dashboard/me/swaps": W(auth="cookie", allowed=EVERYONE),
+    "POST /dashboard/me/swaps/{swap_id}/{action}": W(auth="cookie", path={"action": "cancel"}),
+    "GET /dashboard/me/availability": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
+    "POST /dashboard/me/availability": W(auth="cookie", allowed=EVERYONE),
+    "GET /dashboard/account/password": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
+    "POST /dashboard/account/password": W(auth="cookie", allowed=EVERYONE),
+    "GET /dashboard/password/forgot": Public("asks for a reset link; answers alike for every address"),
+    "POST /dashboard/password/forgot": Public("asks for a reset link; answers alike for every address"),
+    "GET /dashboard/password/reset/{token}": Public("the mailed single-use token is the credential"),
+    "POST /dashboard/password/reset/{token}": Public("the mailed single-use token is the credential"),
     "HEAD /dashboard/static/{file_path}": Public("stylesheet and icon"),
 }
 
@@ -459,10 +522,10 @@ async def snapshot(http: httpx.AsyncClient, world: World) -> dict[str, Any]:
     return seen
 
 
-def leaked(response: httpx.Response, world: World, attacker: str) -> list[str]:
+def leaked(response: httpx.Response, world: World, attacker: str, probe: Probe) -> list[str]:
     if not 200 <= response.status_code < 300:
         return []
-    own = world.owned_by.get(attacker, set())
+    own = world.owned_by.get(attacker, set()) | (probe.colleagues if attacker == "other_staff" else set())
     return sorted(name for name, value in world.ids.items() if value in response.text and name not in own)
 
 
@@ -509,7 +572,7 @@ async def test_not_yours_is_missing(key: str, http: httpx.AsyncClient, world: Wo
                 + target.text[:300]
             )
         # Even where the route acts on the caller's own data, nothing of A's but what it owns may show.
-        if names := leaked(target, world, name):
+        if names := leaked(target, world, name, probe):
             failures.append(f"{where}: a {target.status_code} names A's {names}: {target.text[:300]}")
         if name not in probe.allowed and method in WRITES and 200 <= target.status_code < 300:
             failures.append(f"{where}: a write answered {target.status_code}: {target.text[:300]}")

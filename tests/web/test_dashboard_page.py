@@ -362,14 +362,17 @@ class TestLogin:
         for name in ("bpo_session", "bpo_csrf"):
             assert "; secure" in set_cookies(response)[name].lower()
 
-    async def test_staff_have_no_dashboard(
+    async def test_staff_land_on_their_shifts_and_see_no_client_dashboard(
         self, client: httpx.AsyncClient, browser: httpx.AsyncClient
     ) -> None:
         tenant = await create_tenant(client)
+        customer = await create_client(client, tenant)
         user, _ = await create_user(client, tenant, role="staff")
         response = await sign_in(browser, tenant.slug, user["email"])
-        assert response.status_code == 403
-        assert "bpo_session" not in set_cookies(response)
+        assert response.status_code == 303
+        home = await browser.get("/dashboard")
+        assert (home.status_code, home.headers["location"]) == (303, "/dashboard/me/shifts")
+        assert (await browser.get(f"/dashboard/clients/{customer['id']}")).status_code == 403
 
     async def test_logout_ends_the_session(
         self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime

@@ -262,9 +262,9 @@ class ContractController(Controller):
 
     @get("/{contract_id:uuid}", guards=[CLIENT_READERS], summary="Get a contract")
     async def get_contract(
-        self, session: Session, caller: Caller, contract_id: FromPath[uuid.UUID]
+        self, reads: Reads, caller: Caller, contract_id: FromPath[uuid.UUID]
     ) -> schemas.Contract:
-        return await contracts.get_contract(session, caller, contract_id)
+        return await contracts.get_contract(reads, caller, contract_id)
 
     @patch("/{contract_id:uuid}", guards=[WRITERS], summary="Change a contract")
     async def update_contract(

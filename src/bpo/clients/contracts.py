@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any, Protocol, TypeVar
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, any_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import defaults, rules, schemas, stored
@@ -24,6 +24,7 @@ from bpo.clients.service import (
     get_site_row,
 )
 from bpo.core.audit import record
+from bpo.core.db import UUID_LIST, Compiled, ReadTransaction, TenantReads
 from bpo.core.errors import Conflict, FieldErrors, NotFound, field_error, raise_if
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
@@ -39,26 +40,54 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
-def contract_view(contract: Contract) -> schemas.Contract:
+# The columns a contract's view is made of (``contract_view``, ``contract_view_of``).
+CONTRACT_VIEW_COLUMNS = (
+    "id",
+    "client_id",
+    "service_id",
+    "code",
+    "name",
+    "work_type",
+    "status",
+    "start_date",
+    "end_date",
+    "staffing_mode",
+    "site_id",
+    "calendar_id",
+    "coverage",
+    "expected_monthly_volume",
+    "billable_event",
+    "currency",
+    "created_at",
+)
+
+
+def contract_view_of(row: Mapping[str, Any]) -> schemas.Contract:
+    """The view of a contract from a row holding ``CONTRACT_VIEW_COLUMNS`` (a hot read), without an ORM
+    object."""
     return schemas.Contract(
-        id=contract.id,
-        client_id=contract.client_id,
-        service_id=contract.service_id,
-        code=contract.code,
-        name=contract.name,
-        work_type=contract.work_type,
-        status=Status(contract.status),
-        start_date=contract.start_date,
-        end_date=contract.end_date,
-        staffing_mode=schemas.StaffingMode(contract.staffing_mode),
-        site_id=contract.site_id,
-        calendar_id=contract.calendar_id,
-        coverage=msgspec.convert(contract.coverage, list[schemas.CoverageLine]),
-        expected_monthly_volume=contract.expected_monthly_volume,
-        billable_event=schemas.BillableEvent(contract.billable_event),
-        currency=contract.currency,
-        created_at=contract.created_at,
+        id=row["id"],
+        client_id=row["client_id"],
+        service_id=row["service_id"],
+        code=row["code"],
+        name=row["name"],
+        work_type=row["work_type"],
+        status=Status(row["status"]),
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        staffing_mode=schemas.StaffingMode(row["staffing_mode"]),
+        site_id=row["site_id"],
+        calendar_id=row["calendar_id"],
+        coverage=msgspec.convert(row["coverage"], list[schemas.CoverageLine]),
+        expected_monthly_volume=row["expected_monthly_volume"],
+        billable_event=schemas.BillableEvent(row["billable_event"]),
+        currency=row["currency"],
+        created_at=row["created_at"],
     )
+
+
+def contract_view(contract: Contract) -> schemas.Contract:
+    return contract_view_of({column: getattr(contract, column) for column in CONTRACT_VIEW_COLUMNS})
 
 
 def check_contract_shape(
@@ -101,6 +130,49 @@ async def get_contract_row(
     return contract
 
 
+async def contract_names(
+    session: AsyncSession, scope: Scope, contract_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The names of the contracts among ``contract_ids`` the caller may see, by id."""
+    if not contract_ids:
+        return {}
+    rows = await session.execute(
+        visible_contracts(scope)
+        .with_only_columns(Contract.id, Contract.name)
+        .where(Contract.id.in_(contract_ids))
+    )
+    return {contract_id: name for contract_id, name in rows.all()}
+
+
+_CONTRACT_LABELS = Compiled(
+    select(Contract.id, Contract.name, Contract.client_id, Client.name.label("client_name"))
+    .join(Client, (Client.tenant_id == Contract.tenant_id) & (Client.id == Contract.client_id))
+    .where(
+        Contract.tenant_id == bindparam("tenant_id"),
+        Contract.id == any_(bindparam("contract_ids", type_=UUID_LIST)),
+    )
+)
+
+
+async def contract_labels(
+    reads: ReadTransaction, scope: Scope, contract_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """The name of each contract and of its client, by contract id, in a hot read; a contract the caller
+    may not see is a 404, as ``get_contract_row`` has it."""
+    if not contract_ids:
+        return {}
+    rows = await reads.all(_CONTRACT_LABELS, tenant_id=scope.tenant_id, contract_ids=list(contract_ids))
+    labels = {
+        row["id"]: (row["name"], row["client_name"])
+        for row in rows
+        if _visible(scope, row["client_id"], row["id"])
+    }
+    for contract_id in contract_ids:
+        if contract_id not in labels:
+            raise NotFound(f"Contract {contract_id} not found.")
+    return labels
+
+
 async def get_contract_row_and_zone(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID
 ) -> tuple[Contract, str]:
@@ -125,8 +197,29 @@ async def get_contract_row_by_code(session: AsyncSession, scope: Scope, code: st
     return contract
 
 
-async def get_contract(session: AsyncSession, scope: Scope, contract_id: uuid.UUID) -> schemas.Contract:
-    return contract_view(await get_contract_row(session, scope, contract_id))
+# The columns of a contract's view, by tenant and id: compiled once (a hot read).
+_CONTRACT_BY_ID = Compiled(
+    select(*[Contract.__table__.c[column] for column in CONTRACT_VIEW_COLUMNS]).where(
+        Contract.tenant_id == bindparam("tenant_id"), Contract.id == bindparam("contract_id")
+    )
+)
+
+
+def _visible(scope: Scope, client_id: uuid.UUID, contract_id: uuid.UUID) -> bool:
+    """What ``visible_contracts`` says of one contract, from its client and id."""
+    restriction = client_restriction(scope)
+    if restriction is not None and client_id != restriction:
+        return False
+    return scope.contract_id is None or contract_id == scope.contract_id
+
+
+async def get_contract(reads: TenantReads, scope: Scope, contract_id: uuid.UUID) -> schemas.Contract:
+    row = None
+    if scope.contract_id is None or scope.contract_id == contract_id:
+        row = await reads.one(_CONTRACT_BY_ID, tenant_id=scope.tenant_id, contract_id=contract_id)
+    if row is None or not _visible(scope, row["client_id"], contract_id):
+        raise NotFound(f"Contract {contract_id} not found.")
+    return contract_view_of(row)
 
 
 async def list_contracts(

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -8,7 +11,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import event, text
+from sqlalchemy import ARRAY, Uuid, event, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -42,6 +45,7 @@ SET_TENANT = text("SELECT set_config('bpo.tenant_id', :tenant_id, true)")
 _BEGIN = "BEGIN;"
 
 
+@functools.lru_cache(maxsize=4096)
 def _begin_with_tenant(tenant_id: uuid.UUID, *, read_only: bool = False) -> str:
     """One simple-query message that opens a transaction and sets its tenant (transaction-local)."""
     # A UUID renders as hex digits and dashes only, so it can stand as a literal in the message.
@@ -201,6 +205,8 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, info=dict(session_info or {})
         )
+        self._hot_pool: asyncpg.Pool | None = None
+        self._hot_pool_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def tenant(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
@@ -225,21 +231,68 @@ class Database:
                 yield session
             await _run_after_commit(session)
 
+    async def _hot_connections(self) -> asyncpg.Pool:
+        """The pool behind hot reads: plain asyncpg connections as the application role, opened on demand
+        (at most ``database_pool_size``), so a hot read pays for neither the engine's pool nor its greenlet
+        hops. JSON columns decode as they do through the engine."""
+        pool = self._hot_pool
+        if pool is not None:
+            return pool
+        async with self._hot_pool_lock:
+            if self._hot_pool is None:
+                sync_engine = self.engine.sync_engine
+                _, params = sync_engine.dialect.create_connect_args(sync_engine.url)
+                connector = _AppRoleConnector(
+                    self.settings.database_app_role, self.settings.database_statement_cache
+                )
+
+                async def connect(*_: Any, **pool_params: Any) -> asyncpg.Connection:
+                    pool_params.pop("loop", None)
+                    return await connector(**{**params, **pool_params})
+
+                self._hot_pool = await asyncpg.create_pool(
+                    min_size=0,
+                    max_size=self.settings.database_pool_size,
+                    connect=connect,
+                    init=_json_codecs,
+                    # What a transaction left open is rolled back on release (asyncpg does that before
+                    # ``reset``); the tenant setting is transaction-local, so nothing else needs resetting.
+                    reset=_nothing_to_reset,
+                    connection_class=TenantConnection,
+                )
+            return self._hot_pool
+
     @asynccontextmanager
     async def read_only(self, tenant_id: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
-        """A read-only transaction with the tenant set, on the driver itself: for hot reads that need
-        neither the ORM nor a session. Opens with one message (``BEGIN READ ONLY`` and the tenant) and
-        commits at the end; row-level security applies as in ``tenant``. A connection found broken is
-        dropped from the pool (``StaleConnection`` when that happens before anything was read, which a
-        caller may retry at once; ``Unavailable`` otherwise)."""
-        async with self.engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
+        """A read-only transaction with the tenant set, on a driver connection of its own: for hot reads
+        that need neither the ORM nor a session. Opens with one message (``BEGIN READ ONLY`` and the
+        tenant) and commits at the end; row-level security applies as in ``tenant``. After a server
+        restart every pooled connection is closed: each is found so as it opens, dropped, and the next
+        is tried, so the first read after a restart succeeds. A connection that breaks later is dropped
+        too (``Unavailable``)."""
+        pool = await self._hot_connections()
+        begin = _begin_with_tenant(tenant_id, read_only=True)
+        retries = self.settings.database_pool_size
+        for attempt in range(retries + 1):
             try:
-                await driver.execute(_begin_with_tenant(tenant_id, read_only=True))
+                driver = await pool.acquire()
             except _CONNECTION_LOST as exc:
-                await connection.invalidate()
-                raise StaleConnection(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
+                raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
+            try:
+                await driver.execute(begin)
+            except _CONNECTION_LOST as exc:
+                driver.terminate()
+                await pool.release(driver)
+                if attempt == retries:
+                    raise StaleConnection(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
+                continue
+            except BaseException:
+                # Cancelled or refused mid-way: the connection's state is unknown, so it is not reused.
+                driver.terminate()
+                await pool.release(driver)
+                raise
+            break
+        try:
             try:
                 yield driver
             except BaseException as exc:
@@ -247,18 +300,35 @@ class Database:
                     await driver.execute("ROLLBACK;")
                 except BaseException:
                     # Whatever state the connection is in, it must not go back to the pool.
-                    await connection.invalidate()
+                    driver.terminate()
                 if isinstance(exc, _CONNECTION_LOST):
                     raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
                 raise
             try:
                 await driver.execute("COMMIT;")
             except _CONNECTION_LOST as exc:
-                await connection.invalidate()
+                driver.terminate()
                 raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
+        finally:
+            await pool.release(driver)
 
     async def dispose(self) -> None:
+        pool, self._hot_pool = self._hot_pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except TimeoutError:
+                pool.terminate()
         await self.engine.dispose()
+
+
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    return None
 
 
 class Compiled:
@@ -269,40 +339,56 @@ class Compiled:
         compiled = statement.compile(dialect=_DIALECT)
         self.sql = str(compiled)
         self.names = tuple(compiled.positiontup or ())  # type: ignore[attr-defined]
+        # Values the statement itself carries (a LIMIT, a literal compared with): the caller names the rest.
+        binds = compiled.binds  # type: ignore[attr-defined]
+        self.fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
-        return [values[name] for name in self.names]
+        fixed = self.fixed
+        # A parameter the caller must name and did not is a KeyError, never a silent NULL.
+        return [fixed[name] if name in fixed and name not in values else values[name] for name in self.names]
 
 
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+# The type of a parameter holding several ids (``column == any_(bindparam("ids", type_=UUID_LIST))``): a
+# compiled statement cannot expand ``IN`` lists, an array parameter needs no expanding.
+UUID_LIST = ARRAY(Uuid())
+
+
+class ReadTransaction:
+    """Several hot reads in one read-only transaction of the tenant (one snapshot, one connection)."""
+
+    __slots__ = ("driver",)
+
+    def __init__(self, driver: asyncpg.Connection) -> None:
+        self.driver = driver
+
+    async def one(self, query: Compiled, **values: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self.driver.fetchrow(query.sql, *query.arguments(values))
+        return row
+
+    async def all(self, query: Compiled, **values: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.driver.fetch(query.sql, *query.arguments(values))
+        return rows
 
 
 @dataclass(frozen=True, slots=True)
 class TenantReads:
-    """Hot reads for one tenant, each in its own read-only transaction (``Database.read_only``)."""
+    """Hot reads for one tenant, each call its own read-only transaction (``Database.read_only``)."""
 
     db: Database
     tenant_id: uuid.UUID
 
     async def one(self, query: Compiled, **values: Any) -> asyncpg.Record | None:
         arguments = query.arguments(values)
-        # After a server restart every pooled connection is closed: each is found so at once, dropped,
-        # and the read goes on with the next, so the first read after a restart succeeds.
-        settings = self.db.settings
-        retries = settings.database_pool_size + settings.database_max_overflow
-        for attempt in range(retries + 1):
-            try:
-                async with self.db.read_only(self.tenant_id) as driver:
-                    row: asyncpg.Record | None = await driver.fetchrow(query.sql, *arguments)
-            except StaleConnection:
-                if attempt == retries:
-                    raise
-                continue
-            return row
-        raise AssertionError("unreachable: the last attempt returns or raises")
         async with self.db.read_only(self.tenant_id) as driver:
-            row = await driver.fetchrow(query.sql, *arguments)
+            row: asyncpg.Record | None = await driver.fetchrow(query.sql, *arguments)
         return row
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ReadTransaction]:
+        async with self.db.read_only(self.tenant_id) as driver:
+            yield ReadTransaction(driver)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -9,6 +9,11 @@ again within ``RECHECK_SECONDS``. A marker is read before the database: a read t
 followed by the new marker at the next recheck. Without Redis the database answers; an entry older than
 ``MAX_AGE_SECONDS`` is read again whatever the markers say, which bounds how long a change that set no
 marker (Redis down at commit, a session opened outside a ``Runtime``) goes unseen.
+
+Every change also moves one counter in Redis on from the marker it sets (``GENERATION``). A process reads
+that counter at most every ``RECHECK_SECONDS``, whoever is signed in; while it stands where it stood when
+an entry was last checked, no marker has moved since, so a process serving many users asks Redis once a
+second rather than once a second per user.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ MAX_AGE_SECONDS = 60.0
 MARKER_TTL_SECONDS = 600
 # The session.info key under which a Runtime's sessions find its token versions.
 SESSION_KEY = "bpo.token_versions"
+# Moved on by every change, after the change's own marker.
+GENERATION = "bpo:identity:generation"
 
 # Reads the user's current token version from the database: None when the user, or their tenant, is
 # gone or inactive.
@@ -55,6 +62,8 @@ class _Entry:
     markers: list[bytes | str | None] | None
     loaded_at: float
     checked_at: float
+    # The generation counter as read before the markers were last compared; None when Redis did not answer.
+    generation: bytes | str | None = None
 
 
 class TokenVersions:
@@ -69,6 +78,8 @@ class TokenVersions:
         self.capacity = capacity
         self.clock = clock
         self._entries: dict[tuple[uuid.UUID, uuid.UUID], _Entry] = {}
+        self._generation: bytes | str | None = None
+        self._generation_read_at = float("-inf")
 
     async def current(
         self, tenant_id: uuid.UUID, user_id: uuid.UUID, load: VersionLoader, presented: int | None = None
@@ -89,22 +100,39 @@ class TokenVersions:
             entry = None
         if entry is not None and now - entry.checked_at < RECHECK_SECONDS:
             return entry.version
-        markers = await self._markers(tenant_id, user_id)
-        if (
-            entry is not None
-            and markers is not None
-            and markers == entry.markers
-            and now - entry.loaded_at < MAX_AGE_SECONDS
-        ):
+        fresh = entry is not None and now - entry.loaded_at < MAX_AGE_SECONDS
+        # Read before the markers: a change whose marker those miss moves it on after them.
+        generation, read_at = await self._current_generation(now)
+        if entry is not None and fresh and generation is not None and generation == entry.generation:
+            # Checked as of when the counter was read, so the next recheck reads it again.
+            entry.checked_at = read_at
+            return entry.version
+        markers = None if generation is None else await self._markers(tenant_id, user_id)
+        if entry is not None and fresh and markers is not None and markers == entry.markers:
             entry.checked_at = now
+            entry.generation = generation
             return entry.version
         version = await load()
         self._entries.pop(key, None)
         if len(self._entries) >= self.capacity:
             # Least recently loaded first: dicts keep insertion order.
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = _Entry(version, markers, loaded_at=now, checked_at=now)
+        self._entries[key] = _Entry(version, markers, loaded_at=now, checked_at=now, generation=generation)
         return version
+
+    async def _current_generation(self, now: float) -> tuple[bytes | str | None, float]:
+        """The generation counter and when it was read, from Redis at most every ``RECHECK_SECONDS`` by
+        this process; None when Redis did not answer."""
+        if now - self._generation_read_at < RECHECK_SECONDS:
+            return self._generation, self._generation_read_at
+        try:
+            generation: bytes | str | None = await self.redis.get(GENERATION)
+        except RedisError as exc:
+            log.warning("token_versions_unchecked", error=type(exc).__name__)
+            return None, now
+        # A counter never moved yet reads as its start, not as "no answer".
+        self._generation, self._generation_read_at = generation or b"0", now
+        return self._generation, now
 
     async def _markers(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[bytes | str | None] | None:
         try:
@@ -125,8 +153,13 @@ class TokenVersions:
         else:
             self._entries.pop((tenant_id, user_id), None)
             marker = _user_marker(tenant_id, user_id)
+        # This process rereads the counter at its next recheck rather than trust one read before the change.
+        self._generation_read_at = float("-inf")
         try:
-            await self.redis.set(marker, secrets.token_hex(8), ex=MARKER_TTL_SECONDS)
+            async with self.redis.pipeline(transaction=True) as pipeline:
+                pipeline.set(marker, secrets.token_hex(8), ex=MARKER_TTL_SECONDS)
+                pipeline.incr(GENERATION)
+                await pipeline.execute()
         except RedisError as exc:
             # Committed already; other processes see the change within MAX_AGE_SECONDS.
             log.warning("token_versions_not_published", error=type(exc).__name__, tenant_id=str(tenant_id))

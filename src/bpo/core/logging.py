@@ -16,11 +16,12 @@ LogFormat = Literal["console", "json"]
 REDACTED = "[redacted]"
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key|cookie", re.IGNORECASE)
 # Credentials by their look, wherever they appear in logged text: bearer values, API keys (bpo_…), the
-# opaque refresh and calendar feed tokens (rt_…, cal_…: tenant hex, then the secret), webhook signing
-# secrets (whsec_…) and JWTs. The bearer's scheme and a token's prefix stay, to tell what was there.
+# opaque refresh, calendar feed and password reset tokens (rt_…, cal_…, pwr_…: tenant hex, then the
+# secret), webhook signing secrets (whsec_…) and JWTs. The bearer's scheme and a token's prefix stay,
+# to tell what was there.
 _CREDENTIAL = re.compile(
     r"(?P<scheme>bearer\s+)[A-Za-z0-9._~+/=-]+"
-    r"|(?P<prefix>bpo_|\b(?:rt|cal)_(?=[0-9a-f]{32}_)|\bwhsec_)[A-Za-z0-9_-]+"
+    r"|(?P<prefix>bpo_|\b(?:rt|cal|pwr)_(?=[0-9a-f]{32}_)|\bwhsec_)[A-Za-z0-9_-]+"
     r"|\beyJ[\w-]*\.[\w-]+\.[\w-]*",
     re.IGNORECASE,
 )

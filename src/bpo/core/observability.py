@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from typing import Any, cast
 
 import structlog
@@ -37,6 +36,22 @@ LATENCY = Histogram(
 
 access_log = structlog.get_logger("bpo.access")
 
+# Each label set's counter and histogram, looked up once: ``labels()`` validates and locks on every call.
+_request_counters: dict[tuple[str, str, str], Any] = {}
+_latency_histograms: dict[tuple[str, str], Any] = {}
+
+
+def _count(method: str, route: str, status: int, elapsed: float) -> None:
+    key = (method, route, str(status))
+    counter = _request_counters.get(key)
+    if counter is None:
+        counter = _request_counters.setdefault(key, REQUESTS.labels(*key))
+    counter.inc()
+    histogram = _latency_histograms.get(key[:2])
+    if histogram is None:
+        histogram = _latency_histograms.setdefault(key[:2], LATENCY.labels(method, route))
+    histogram.observe(elapsed)
+
 
 def _route_template(scope: dict[str, Any]) -> str:
     return str(scope.get("path_template") or "unmatched")
@@ -61,7 +76,8 @@ class RequestContext:
             await self.app(asgi_scope, receive, send)
             return
         incoming = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), None)
-        request_id = incoming.decode() if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        valid = incoming is not None and _VALID_REQUEST_ID.match(incoming) is not None
+        request_id = incoming.decode() if incoming is not None and valid else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         # The path as the client sent it: the router rewrites the scope's for mounted apps.
         path = scope["path"]
@@ -75,22 +91,23 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(asgi_scope, receive, send_with_id)
-            finally:
-                elapsed = time.perf_counter() - started
-                route = _route_template(scope)
-                REQUESTS.labels(scope["method"], route, str(status)).inc()
-                LATENCY.labels(scope["method"], route).observe(elapsed)
-                access_log.info(
-                    "request",
-                    method=scope["method"],
-                    path=redact_path(path),
-                    route=route,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                )
+        # Bound and reset by token: ``bound_contextvars`` copies the whole context to save what it replaces.
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(asgi_scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            _count(scope["method"], route, status, elapsed)
+            access_log.info(
+                "request",
+                method=scope["method"],
+                path=redact_path(path),
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.reset_contextvars(**bound)
 
 
 def metrics_payload() -> tuple[bytes, str]:

@@ -32,6 +32,8 @@ class Scope:
     client_id: uuid.UUID | None = None
     contract_id: uuid.UUID | None = None
     staff_id: uuid.UUID | None = None
+    # A user who signed in with a one-time password: only changing it is allowed until it is changed.
+    must_change_password: bool = False
 
     @property
     def is_machine(self) -> bool:

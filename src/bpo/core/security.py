@@ -44,19 +44,22 @@ def security_headers(hsts_max_age_seconds: int) -> BeforeMessageSendHookHandler:
     """A ``before_send`` hook: it sees every response the app sends, unrouted 404s and 405s included. It is a
     coroutine function though it never waits: Litestar runs a plain function given as a hook in a thread
     pool, a hop per response for nothing."""
-    hsts = f"max-age={hsts_max_age_seconds}; includeSubDomains" if hsts_max_age_seconds else None
+    hsts = f"max-age={hsts_max_age_seconds}; includeSubDomains".encode() if hsts_max_age_seconds else None
+    # Encoded once: every response carries them.
+    base = [(name.encode(), value.encode()) for name, value in BASE_HEADERS.items()]
+    api_policy = (b"content-security-policy", API_POLICY.encode())
 
     async def add_headers(message: Message, scope: ASGIScope) -> None:
         if message["type"] != "http.response.start":
             return
         headers = list(message.get("headers", []))
         present = {bytes(name).lower() for name, _ in headers}
-        wanted = dict(BASE_HEADERS)
         nonce = scope.get("state", {}).get(NONCE_STATE)
-        wanted["content-security-policy"] = docs_policy(nonce) if nonce else API_POLICY
+        policy = (b"content-security-policy", docs_policy(nonce).encode()) if nonce else api_policy
+        wanted = [*base, policy]
         if hsts and scope.get("scheme") == "https":
-            wanted["strict-transport-security"] = hsts
-        headers += [(k.encode(), v.encode()) for k, v in wanted.items() if k.encode() not in present]
+            wanted.append((b"strict-transport-security", hsts))
+        headers += [(name, value) for name, value in wanted if name not in present]
         message["headers"] = headers
 
     return add_headers

@@ -25,6 +25,8 @@ class AccessClaims:
     staff_id: uuid.UUID | None
     # The user's token version at issue: the token holds only while the user's version is still this one.
     token_version: int = 0
+    # The user still has a one-time password: the token serves only to change it (the version moves on then).
+    must_change_password: bool = False
 
 
 def issue_access_token(key: str, claims: AccessClaims, ttl_seconds: int) -> str:
@@ -38,6 +40,7 @@ def issue_access_token(key: str, claims: AccessClaims, ttl_seconds: int) -> str:
         "cid": str(claims.client_id) if claims.client_id else None,
         "sid": str(claims.staff_id) if claims.staff_id else None,
         "ver": claims.token_version,
+        **({"pwc": True} if claims.must_change_password else {}),
         "iat": now,
         "exp": now + ttl_seconds,
         "jti": secrets.token_hex(8),
@@ -70,6 +73,7 @@ def decode_access_token(key: str, token: str) -> tuple[AccessClaims, int]:
             client_id=uuid.UUID(payload["cid"]) if payload.get("cid") else None,
             staff_id=uuid.UUID(payload["sid"]) if payload.get("sid") else None,
             token_version=version,
+            must_change_password=payload.get("pwc") is True,
         )
         return claims, int(payload["exp"])
     except (ValueError, TypeError) as exc:

@@ -170,3 +170,63 @@ class Alert(msgspec.Struct, kw_only=True):
 class AlertPage(msgspec.Struct, kw_only=True):
     items: list[Alert]
     next_cursor: str | None
+
+
+# --- work items with their SLA results (search and drill-down) ----------------------------------
+
+ItemStatus = Literal["met", "breached", "pending", "at_risk"]
+
+
+class ObjectiveResult(msgspec.Struct, kw_only=True):
+    """One objective measured on one item, now: at_risk is pending with the at-risk share of its threshold
+    elapsed (the dashboards count it as pending)."""
+
+    objective: str
+    metric: str
+    clock: str
+    threshold: str
+    status: ItemStatus
+    due_at: datetime
+    at_risk_at: datetime
+    breached_at: datetime | None
+    answered_at: datetime | None
+    # Time counted so far in the objective's clock (business time for business_hours), to the answer or now.
+    elapsed_seconds: int
+
+
+class TimelineEvent(msgspec.Struct, kw_only=True):
+    event: Literal["received", "first_response", "resolved"]
+    at: datetime
+
+
+class FoundItem(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    contract_id: uuid.UUID
+    contract_code: str
+    external_id: str
+    kind: str | None
+    channel: str | None
+    priority: str | None
+    received_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    handled_by: str | None
+    outcome: str | None
+    sentiment: str | None
+    units: int
+    summary: str | None
+    tags: list[str]
+    attributes: dict[str, Any]
+    updated_at: datetime
+    sla: list[ObjectiveResult]
+
+
+class FoundItemPage(msgspec.Struct, kw_only=True):
+    items: list[FoundItem]
+    next_cursor: str | None
+
+
+class WorkItemDetail(FoundItem, kw_only=True):
+    contract_name: str
+    client_id: uuid.UUID
+    timeline: list[TimelineEvent]

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
-from bpo.clients.models import Contract
+from bpo.clients.models import Client, Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
 from bpo.core.errors import Invalid, field_error, raise_if
 from bpo.core.http import date_errors
@@ -423,9 +423,23 @@ async def contract_sla(
     granularity: schemas.Granularity,
 ) -> schemas.ContractSla:
     contract, time_zone = await contracts.get_contract_row_and_zone(session, scope, contract_id)
+    policies = (await contracts.policies_of(session, scope, [contract.id]))[contract.id]
+    return await _contract_sla(session, scope, contract, time_zone, policies, start, end, granularity)
+
+
+async def _contract_sla(
+    session: AsyncSession,
+    scope: Scope,
+    contract: Contract,
+    time_zone: str,
+    policies: Sequence[SlaPolicy],
+    start: date | None,
+    end: date | None,
+    granularity: schemas.Granularity,
+) -> schemas.ContractSla:
+    """``contract_sla`` of a contract already read, with its client's zone and its policy versions."""
     zone = ZoneInfo(time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
-    policies = (await contracts.policies_of(session, scope, [contract.id]))[contract.id]
     tallies = None
     if cut_cleanly(first, last, zone):
         tallies = await _from_periods(session, scope, contract.id, first, last, granularity, zone)
@@ -604,19 +618,58 @@ async def client_sla(
     session: AsyncSession, scope: Scope, client_id: uuid.UUID, start: date | None, end: date | None
 ) -> schemas.ClientSla:
     client = await clients.get_client_row(session, scope, client_id)
+    contract_rows = await _client_contracts(session, scope, client.id)
+    policies_by_contract = await contracts.policies_of(session, scope, [c.id for c in contract_rows])
+    return await _client_sla(session, scope, client, contract_rows, policies_by_contract, start, end)
+
+
+async def _client_contracts(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> list[Contract]:
+    """The client's contracts the caller may see, by code."""
+    visible = await session.scalars(
+        contracts.visible_contracts(scope).where(Contract.client_id == client_id).order_by(Contract.code)
+    )
+    return list(visible.all())
+
+
+async def client_dashboard(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, days: int
+) -> tuple[schemas.ClientSla, dict[uuid.UUID, schemas.ContractSla]]:
+    """The client's SLA over the last ``days`` days up to today in its zone, and each contract's by day:
+    what ``client_sla`` and ``contract_sla`` answer, with the client, its contracts and their policy
+    versions read once for all of them."""
+    client = await clients.get_client_row(session, scope, client_id)
+    end = datetime.now(ZoneInfo(client.time_zone)).date()
+    start = end - timedelta(days=days - 1)
+    contract_rows = await _client_contracts(session, scope, client.id)
+    policies_by_contract = await contracts.policies_of(session, scope, [c.id for c in contract_rows])
+    summary = await _client_sla(session, scope, client, contract_rows, policies_by_contract, start, end)
+    details = {
+        contract.id: await _contract_sla(
+            session, scope, contract, client.time_zone, policies_by_contract[contract.id], start, end, "day"
+        )
+        for contract in contract_rows
+    }
+    return summary, details
+
+
+async def _client_sla(
+    session: AsyncSession,
+    scope: Scope,
+    client: Client,
+    contract_rows: Sequence[Contract],
+    policies_by_contract: Mapping[uuid.UUID, Sequence[SlaPolicy]],
+    start: date | None,
+    end: date | None,
+) -> schemas.ClientSla:
+    """``client_sla`` of a client already read, with its visible contracts and their policy versions."""
     zone = ZoneInfo(client.time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
     previous_first = _previous_first(first, last)
-    visible = await session.scalars(
-        contracts.visible_contracts(scope).where(Contract.client_id == client.id).order_by(Contract.code)
-    )
-    contract_rows = visible.all()
     ids = [c.id for c in contract_rows]
     by_day = await _contracts_read_by_day(session, scope, ids, zone, first, last)
     by_hour = [i for i in ids if i not in by_day]
     counts = await _objective_counts(session, scope, by_day, by_hour, zone, first, last)
     received = await _received_in_range(session, scope, by_day, by_hour, zone, first, last)
-    policies_by_contract = await contracts.policies_of(session, scope, ids)
     summaries = []
     for contract in contract_rows:
         policies = policies_by_contract[contract.id]

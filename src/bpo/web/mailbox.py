@@ -19,10 +19,10 @@ from litestar.types import ControllerRouterHandler
 
 from bpo.core import mailbox
 from bpo.core.errors import NotFound
-from bpo.core.http import Caller
+from bpo.core.http import Caller, Session
 from bpo.core.runtime import Runtime
 from bpo.core.scope import OPERATOR_ROLES, Scope
-from bpo.web.pages import page, page_router
+from bpo.web.pages import page, page_router, reader_language
 from bpo.web.session import (
     PREFIX,
 )
@@ -55,7 +55,8 @@ class MailboxController(Controller):
     path = PATH
 
     @get("/", summary="The mail kept by the local mail server for the caller's tenant, newest first")
-    async def inbox(self, request: Request[Any, Any, Any], caller: Caller) -> Template:
+    async def inbox(self, request: Request[Any, Any, Any], session: Session, caller: Caller) -> Template:
+        await reader_language(request, session, caller)
         kept = (
             mailbox.stored(_directory(request), str(caller.tenant_id))
             if caller.role in OPERATOR_ROLES
@@ -65,7 +66,10 @@ class MailboxController(Controller):
         return page(request, "mailbox.html", context, caller=caller)
 
     @get("/{name:str}", summary="One kept message: its text, its HTML and its attachments")
-    async def message(self, request: Request[Any, Any, Any], caller: Caller, name: FromPath[str]) -> Template:
+    async def message(
+        self, request: Request[Any, Any, Any], session: Session, caller: Caller, name: FromPath[str]
+    ) -> Template:
+        await reader_language(request, session, caller)
         shown = _mail(request, caller, name)
         return page(request, "mailbox.html", {"messages": [], "shown": shown, "limit": 0}, caller=caller)
 

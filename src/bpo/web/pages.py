@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from bpo.billing import document
 from bpo.clients import service as clients
 from bpo.core import i18n
 from bpo.core.errors import BpoError, TooManyRequests, Unauthorized
@@ -25,19 +26,19 @@ from bpo.core.http import Caller, Cursor, Session
 from bpo.core.i18n import N_, Language
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
-from bpo.core.scope import Scope
+from bpo.core.scope import Role, Scope
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
 from bpo.tenancy import users as tenancy_users
 from bpo.tenancy.auth import authenticate
-from bpo.web.invoices import InvoicePageController
 from bpo.web.session import (
     CSRF_COOKIE,
-    DASHBOARD_ROLES,
+    PAGE_ROLES,
     PREFIX,
     SESSION_COOKIE,
     WEB_COOKIE,
     CsrfRejected,
+    PasswordChangeRequired,
     SecurityHeadersMiddleware,
     SessionRenewalMiddleware,
     SignInRequired,
@@ -47,6 +48,7 @@ from bpo.web.session import (
     expired_session_cookies,
     new_csrf_cookie,
     new_web_session,
+    person_scope,
     session_cookies,
     session_scope,
 )
@@ -57,6 +59,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 LOGIN_NOTICES = {
     "expired": N_("Your session has ended; sign in again."),
     "signed-out": N_("You have signed out."),
+    "password-changed": N_("Your password is changed. Sign in with the new one."),
 }
 INVALID_LOGIN = N_("Unknown tenant, email or password.")
 NO_DASHBOARD = N_("This account has no SLA dashboards; ask your operator for a client viewer login.")
@@ -197,7 +200,7 @@ class SignInController(Controller):
         if lang is not None:
             request.state.language = lang
         try:
-            await session_scope(request)
+            await person_scope(request)
         except (SignInRequired, BpoError):
             return _login_page(request, notice=LOGIN_NOTICES.get(reason or ""))
         return Redirect(PREFIX, status_code=303)
@@ -234,7 +237,7 @@ class SignInController(Controller):
             runtime, tenancy_schemas.RefreshRequest(refresh_token=tokens.refresh_token)
         )
         scope = await authenticate(runtime, f"Bearer {tokens.access_token}", None)
-        if scope.role not in DASHBOARD_ROLES:
+        if scope.role not in PAGE_ROLES:
             error = _say(request, NO_DASHBOARD)
             return _login_page(request, tenant=tenant, email=email, error=error, status=403)
         if holder is None:
@@ -265,7 +268,11 @@ class SignInController(Controller):
 class ClientPageController(Controller):
     path = "/"
 
-    @get("/", summary="The signed-in viewer's client page, or the operator's list of clients")
+    @get(
+        "/",
+        summary="The viewer's client page, the operator's list of clients, or a staff member's shifts",
+        dependencies={"caller": Provide(person_scope)},
+    )
     async def home(
         self,
         request: Request[Any, Any, Any],
@@ -275,6 +282,8 @@ class ClientPageController(Controller):
         cursor: Cursor = None,
     ) -> Response[Any]:
         await reader_language(request, session, caller)
+        if caller.role is Role.STAFF:
+            return Redirect(f"{PREFIX}/me/shifts", status_code=303)
         if caller.client_id is not None:
             return Redirect(
                 f"{PREFIX}/clients/{caller.client_id}", status_code=303, query_params={"days": str(days)}
@@ -316,6 +325,10 @@ def sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[An
     return Redirect(f"{PREFIX}/login", status_code=303, query_params=query, cookies=cookies)
 
 
+def password_change(request: Request[Any, Any, Any], _: PasswordChangeRequired) -> Response[Any]:
+    return Redirect(f"{PREFIX}/account/password", status_code=303)
+
+
 def csrf_rejected(request: Request[Any, Any, Any], _: CsrfRejected) -> Response[Any]:
     message = N_(
         "This form has expired or did not come from this site. Go back, reload the page and try again."
@@ -354,6 +367,7 @@ def page_router(route_handlers: Sequence[ControllerRouterHandler]) -> Router:
         ],
         exception_handlers={
             SignInRequired: sign_in,
+            PasswordChangeRequired: password_change,
             CsrfRejected: csrf_rejected,
             BpoError: bpo_error,
             HTTPException: http_error,
@@ -367,10 +381,10 @@ DASHBOARD = page_router(
     [
         SignInController,
         ClientPageController,
-        InvoicePageController,
         create_static_files_router(
             path=STATIC_PATH,
-            directories=[STATIC_DIR],
+            # The invoice document's stylesheet is billing's, as the document is.
+            directories=[STATIC_DIR, document.STATIC_DIR],
             name="dashboard-static",
             cache_control=CacheControlHeader(max_age=3600),
         ),

@@ -39,6 +39,8 @@ CSRF_COOKIE = "bpo_csrf"
 CSRF_FIELD = "csrf_token"
 # The roles the SLA API lets read dashboards.
 DASHBOARD_ROLES = frozenset({Role.ADMIN, Role.ACCOUNT_MANAGER, Role.SUPERVISOR, Role.CLIENT_VIEWER})
+# Who may sign in to the pages at all: staff have their own pages (their shifts, time off, swaps).
+PAGE_ROLES = DASHBOARD_ROLES | {Role.STAFF}
 
 SECURITY_HEADERS = {
     # No script at all: charts are server-side SVG, the period selector is links, the forms are plain forms.
@@ -64,6 +66,11 @@ class SignInRequired(Exception):
 
 class CsrfRejected(Exception):
     """A form post without the token its page was rendered with."""
+
+
+class PasswordChangeRequired(Exception):
+    """The user signed in with a one-time password: every page leads to the password page until it is
+    changed."""
 
 
 def _is_https(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
@@ -282,8 +289,9 @@ def csrf_binding(request: Request[Any, Any, Any]) -> str:
     return request.cookies.get(SESSION_COOKIE, "")
 
 
-async def session_scope(request: Request[Any, Any, Any]) -> Scope:
-    """The signed-in caller, from the session cookies only. Never from the Authorization header."""
+async def account_scope(request: Request[Any, Any, Any]) -> Scope:
+    """The signed-in caller, from the session cookies only (never from the Authorization header), whatever
+    their role, a one-time password included: the password page."""
     token = session_token(request)
     if not token:
         state = _session_state(request)
@@ -293,6 +301,22 @@ async def session_scope(request: Request[Any, Any, Any]) -> Scope:
         scope = await authenticate(runtime, f"Bearer {token}", None)
     except Unauthorized as exc:
         raise SignInRequired("expired" if exc.slug == "token-expired" else None) from None
+    if scope.role not in PAGE_ROLES:
+        raise Forbidden("Your account has no pages here.")
+    return scope
+
+
+async def person_scope(request: Request[Any, Any, Any]) -> Scope:
+    """The signed-in caller of any role, once a one-time password is replaced: their own pages."""
+    scope = await account_scope(request)
+    if scope.must_change_password:
+        raise PasswordChangeRequired()
+    return scope
+
+
+async def session_scope(request: Request[Any, Any, Any]) -> Scope:
+    """The signed-in caller of a role that reads SLA dashboards."""
+    scope = await person_scope(request)
     if scope.role not in DASHBOARD_ROLES:
         raise Forbidden("Your account has no SLA dashboards; ask your operator for a client viewer login.")
     return scope

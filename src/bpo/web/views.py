@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
@@ -17,30 +16,15 @@ from litestar.template.config import TemplateConfig
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.clients import service as clients
-from bpo.core import i18n
+from bpo.core import charts, i18n
 from bpo.core.i18n import N_, Lang
 from bpo.core.scope import Scope
 from bpo.sla import schemas
 from bpo.sla import service as sla
-from bpo.web import charts
+from bpo.sla.wording import CLOCKS, STATUSES, duration, hours, objective_label, work_type
 
 Period = Literal[7, 30, 90]
 PERIODS: tuple[Period, ...] = (7, 30, 90)
-
-METRICS = {"first_response": N_("First response"), "resolution": N_("Resolution")}
-CLOCKS = {"business_hours": N_("business hours"), "calendar": N_("calendar time")}
-STATUSES = {"green": N_("On target"), "amber": N_("Near target"), "red": N_("Below target")}
-WORK_TYPES = {
-    "patrol": N_("Patrol"),
-    "review": N_("Review"),
-    "active_support": N_("Active support"),
-    "email_support": N_("Email support"),
-    "chat_support": N_("Chat support"),
-    "violation_reports": N_("Violation reports"),
-    "ad_trafficking": N_("Ad trafficking"),
-    "voice_reporting": N_("Voice reporting"),
-}
 
 
 @dataclass(frozen=True)
@@ -78,15 +62,12 @@ async def client_dashboard(
     session: AsyncSession, scope: Scope, client_id: uuid.UUID, days: Period, lang: Lang
 ) -> ClientDashboard:
     """The last ``days`` days up to today in the client's zone, for every contract the caller may see."""
-    client = clients.client_view(await clients.get_client_row(session, scope, client_id))
-    end = datetime.now(ZoneInfo(client.time_zone)).date()
-    start = end - timedelta(days=days - 1)
-    summary = await sla.client_sla(session, scope, client.id, start, end)
-    calendar = [start + timedelta(days=offset) for offset in range(days)]
-    cards = []
-    for number, contract in enumerate(summary.contracts, 1):
-        detail = await sla.contract_sla(session, scope, contract.contract_id, start, end, "day")
-        cards.append(_card(f"k{number}", contract, detail, calendar, lang))
+    summary, details = await sla.client_dashboard(session, scope, client_id, days)
+    calendar = [summary.start + timedelta(days=offset) for offset in range(days)]
+    cards = [
+        _card(f"k{number}", contract, details[contract.contract_id], calendar, lang)
+        for number, contract in enumerate(summary.contracts, 1)
+    ]
     return ClientDashboard(summary=summary, days=days, cards=cards)
 
 
@@ -150,41 +131,6 @@ def _card(
             f"{prefix}-volume", calendar, [received.get(day, 0) for day in calendar], lang=lang
         ),
     )
-
-
-def objective_label(detail: schemas.ObjectiveSla, lang: Lang) -> str:
-    metric = METRICS.get(detail.metric)
-    label = lang.gettext(metric) if metric else detail.metric.replace("_", " ").capitalize()
-    if detail.threshold:
-        label = lang.gettext(
-            "%(metric)s within %(threshold)s", metric=label, threshold=charts.span(detail.threshold, lang)
-        )
-    _, _, scope_filter = detail.key.partition("|")
-    if scope_filter:
-        label += f" ({scope_filter.replace('|', ', ')})"
-    return label
-
-
-def hours(minutes: float, lang: Lang) -> str:
-    return lang.gettext("%(num)s h", num=lang.number(minutes / 60, 1))
-
-
-def duration(milliseconds: int | None, lang: Lang) -> str:
-    if milliseconds is None:
-        return i18n.MISSING
-    if milliseconds < 1000:
-        return lang.gettext("%(num)s ms", num=lang.number(milliseconds))
-    seconds = milliseconds / 1000
-    if seconds < 60:
-        return lang.gettext("%(num)s s", num=lang.number(seconds, 0))
-    if seconds < 3600:
-        return lang.gettext("%(num)s min", num=lang.number(seconds / 60, 1))
-    return lang.gettext("%(num)s h", num=lang.number(seconds / 3600, 1))
-
-
-def work_type(name: str, lang: Lang) -> str:
-    label = WORK_TYPES.get(name)
-    return lang.gettext(label) if label else name.replace("_", " ")
 
 
 def _with_lang(function: Callable[..., str]) -> Callable[..., str]:
