@@ -633,3 +633,36 @@ class TestAnnounced:
         assert body["data"]["pdf_url"] == f"/v1/reports/{report['id']}/pdf"
         signature = {k.lower(): v for k, v in request.headers.items()}[webhooks.SIGNATURE_HEADER.lower()]
         assert webhooks.verify(signature, request.body, endpoint["secret"], time_module.time())
+
+
+class TestTheClientsLanguage:
+    async def test_a_client_that_reads_english_gets_english_reports_by_default(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant = await create_tenant(client)
+        customer = await create_client(client, tenant, language="en")
+        assert customer["language"] == "en"
+        made = await post_ok(
+            client,
+            f"/v1/clients/{customer['id']}/report-subscriptions",
+            {"cadence": "monthly", "day_of_month": 2, "send_at": "08:30"},
+            tenant.admin,
+        )
+        assert made["language"] == "en"
+        report = await post_ok(
+            client,
+            "/v1/reports",
+            {"client_id": customer["id"], "period": "2026-10", "send": False},
+            tenant.admin,
+        )
+        page = await client.get(f"/v1/reports/{report['id']}/html", headers=tenant.admin)
+        assert "Monthly report" in page.text
+        refused = await client.patch(
+            f"/v1/clients/{customer['id']}", json={"language": "fr"}, headers=tenant.admin
+        )
+        assert_problem(refused, 422)
+        assert error_fields(refused.json()) == ["language"]
+        cleared = await client.patch(
+            f"/v1/clients/{customer['id']}", json={"language": None}, headers=tenant.admin
+        )
+        assert cleared.json()["language"] is None

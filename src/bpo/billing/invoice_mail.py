@@ -3,8 +3,8 @@
 ``billing.mail_invoice`` runs after the change that issued the document has committed (queued with it,
 or by the Stripe push once Stripe's payment link is known). It renders the PDF — never in a request —
 and queues one message per kind, document, period and recipient (``delivery.messages``), so running it
-again sends nothing twice. The mail is in the client's reading language: the tenant's default, as
-clients have no language of their own. Where this server cannot render PDFs the mail goes without the
+again sends nothing twice. The mail is in the client's language (the tenant's default when the client
+names none). Where this server cannot render PDFs the mail goes without the
 attachment and links to the document instead; a client without a billing address gets no mail, and the
 log says so.
 """
@@ -19,8 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.billing import document, schemas
+from bpo.billing.models import Invoice
 from bpo.clients import service as clients
 from bpo.core import i18n, mail
+from bpo.core.i18n import Language
 from bpo.core.pdf import PdfUnavailable
 from bpo.core.scope import Scope
 from bpo.delivery import messages
@@ -68,8 +70,16 @@ async def mail_invoice(
     session: AsyncSession, scope: Scope, invoice_id: uuid.UUID, *, public_url: str
 ) -> Outcome:
     """Queue the document's mail to its client's billing contact (see the module's notes)."""
-    # Clients have no language of their own: they read the operator's default.
-    language = (await tenancy.tenant_settings(session, scope)).default_language
+    # The client's language, or else the operator's default.
+    client_id = await session.scalar(
+        select(Invoice.client_id).where(Invoice.tenant_id == scope.tenant_id, Invoice.id == invoice_id)
+    )
+    chosen = (await clients.get_client_row(session, scope, client_id)).language if client_id else None
+    language: Language = (
+        chosen
+        if i18n.is_language(chosen)
+        else (await tenancy.tenant_settings(session, scope)).default_language
+    )
     view = await document.load_document(session, scope, invoice_id, language)
     invoice = view.invoice
     bound = log.bind(invoice_id=str(invoice.id), number=invoice.number)

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKeyConstraint, Index, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, Date, ForeignKeyConstraint, Index, String, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,7 +48,10 @@ class BusinessCalendar(Base, TenantMixin, Timestamps):
 
 class Client(Base, TenantMixin, Timestamps):
     __tablename__ = "clients"
-    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        CheckConstraint("language IN ('ja', 'en')", name="language"),
+    )
 
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -57,6 +60,8 @@ class Client(Base, TenantMixin, Timestamps):
     billing_email: Mapped[str] = mapped_column(String(254), server_default="")
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(64))
+    # What the client's people read (invoice mail, reports); null follows the tenant's default language.
+    language: Mapped[str | None] = mapped_column(String(2))
     # Invoice settings: closing day (31 = month end) and when payment is due after closing.
     closing_day: Mapped[int] = mapped_column(server_default="31")
     payment_month_offset: Mapped[int] = mapped_column(server_default="1")

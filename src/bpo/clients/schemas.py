@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from bpo.core.i18n import Language
 from bpo.core.types import (
     Clock,
     Code,
@@ -407,6 +408,8 @@ class ClientCreate(Strict):
     billing_email: Annotated[str, msgspec.Meta(max_length=254)] = ""
     currency: Currency = "JPY"
     time_zone: TimeZone | None = None
+    # What the client's people read (invoice mail, reports); null: the tenant's default language.
+    language: Language | None = None
     closing_day: ClosingDay = 31
     payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] = 1
     payment_day: ClosingDay = 31
@@ -422,6 +425,7 @@ class ClientUpdate(Strict):
     billing_contact_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
     billing_email: Annotated[str, msgspec.Meta(max_length=254)] | msgspec.UnsetType = msgspec.UNSET
     time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
+    language: Language | msgspec.UnsetType | None = msgspec.UNSET
     closing_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
     payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
     payment_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
@@ -442,6 +446,7 @@ class Client(msgspec.Struct, kw_only=True):
     billing_email: str
     currency: str
     time_zone: str
+    language: Language | None
     closing_day: int
     # The first day of the first period cut with ``closing_day``; null when it always applied.
     closing_day_from: date | None

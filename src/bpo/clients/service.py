@@ -19,6 +19,7 @@ from bpo.core import business_time as cal
 from bpo.core.audit import record
 from bpo.core.db import UUID_LIST, Compiled, ReadTransaction, TenantReads
 from bpo.core.errors import Conflict, FieldErrors, Invalid, NotFound, field_error, raise_if
+from bpo.core.i18n import Language
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Role, Scope
@@ -310,6 +311,7 @@ CLIENT_VIEW_COLUMNS = (
     "billing_email",
     "currency",
     "time_zone",
+    "language",
     "closing_day",
     "closing_day_history",
     "payment_month_offset",
@@ -329,6 +331,7 @@ def _client_view(
     billing_email: str,
     currency: str,
     time_zone: str,
+    language: Language | None,
     closing_day: int,
     closing_day_history: Sequence[Mapping[str, Any]],
     payment_month_offset: int,
@@ -345,6 +348,7 @@ def _client_view(
         billing_email=billing_email,
         currency=currency,
         time_zone=time_zone,
+        language=language,
         closing_day=closing_day,
         closing_day_from=periods.ClosingDays.stored(closing_day, closing_day_history).current_from,
         payment_month_offset=payment_month_offset,

@@ -144,6 +144,11 @@ async def _get_subscription_row(
     return row
 
 
+async def reading_language(session: AsyncSession, scope: Scope, chosen: str | None) -> Language:
+    """A client's language, or else the tenant's default."""
+    return chosen if is_language(chosen) else (await tenancy.tenant_settings(session, scope)).default_language
+
+
 def _duplicate(cadence: str) -> Conflict:
     return Conflict(
         f"The client already has a {cadence} report: change that one (PATCH /v1/report-subscriptions/{{id}})."
@@ -159,7 +164,7 @@ async def create_subscription(
         errors += check_time_zone(data.time_zone, "time_zone")
     errors += await _check_contracts(session, scope, client.id, data.contract_ids)
     raise_if(errors, what="The report subscription is not valid")
-    language = data.language or (await tenancy.tenant_settings(session, scope)).default_language
+    language = data.language or await reading_language(session, scope, client.language)
     row = ReportSubscription(
         tenant_id=scope.tenant_id,
         client_id=client.id,
@@ -289,9 +294,7 @@ async def make_report(
         )
     chosen = list(subscription.contract_ids) if subscription else []
     language = (
-        subscription.language
-        if subscription
-        else (await tenancy.tenant_settings(session, scope)).default_language
+        subscription.language if subscription else await reading_language(session, scope, client.language)
     )
     numbers = await content.build(session, scope, client.id, period, chosen)
     values: dict[str, Any] = {
