@@ -308,6 +308,16 @@ FILTERS: Final[Mapping[str, Callable[..., str]]] = {
 }
 
 
+def with_lang(function: Callable[..., str]) -> Callable[..., str]:
+    """A filter that takes the render's language (``template_context``'s ``lang``) as its last argument."""
+
+    @pass_context
+    def apply(context: Context, value: Any, *args: Any) -> str:
+        return function(value, *args, context["lang"])
+
+    return apply
+
+
 def environment(loader: BaseLoader, **options: Any) -> Environment:
     """A Jinja environment with ``{% trans %}`` (newstyle, trimmed) and the locale filters ``date``,
     ``datetime``, ``weekday``, ``number``, ``percent`` and ``money``; each render passes

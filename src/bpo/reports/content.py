@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
-from bpo.clients import service as clients
 from bpo.clients.models import Contract
 from bpo.core.scope import Scope
 from bpo.reports import schemas
@@ -19,17 +18,16 @@ from bpo.sla import schemas as sla_schemas
 from bpo.sla import service as sla
 
 
-async def reported_contracts(
+async def _contracts_in(
     session: AsyncSession,
     scope: Scope,
     client_id: uuid.UUID,
     period: ReportPeriod,
     chosen: Sequence[uuid.UUID],
-) -> list[uuid.UUID]:
-    """The client's contracts in force for part of ``period`` (only ``chosen``, if any), by code."""
+) -> list[tuple[uuid.UUID, str]]:
     statement = (
         contracts.visible_contracts(scope)
-        .with_only_columns(Contract.id)
+        .with_only_columns(Contract.id, Contract.work_type)
         .where(
             Contract.client_id == client_id,
             Contract.status != "draft",
@@ -40,7 +38,18 @@ async def reported_contracts(
     )
     if chosen:
         statement = statement.where(Contract.id.in_(list(chosen)))
-    return list(await session.scalars(statement))
+    return list((await session.execute(statement)).tuples())
+
+
+async def reported_contracts(
+    session: AsyncSession,
+    scope: Scope,
+    client_id: uuid.UUID,
+    period: ReportPeriod,
+    chosen: Sequence[uuid.UUID],
+) -> list[uuid.UUID]:
+    """The client's contracts in force for part of ``period`` (only ``chosen``, if any), by code."""
+    return [contract_id for contract_id, _ in await _contracts_in(session, scope, client_id, period, chosen)]
 
 
 def _line(
@@ -62,29 +71,27 @@ def _line(
 
 
 async def _section(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, period: ReportPeriod
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, work_type: str, period: ReportPeriod
 ) -> schemas.ContractSection:
     now = await sla.contract_sla(session, scope, contract_id, period.start, period.end, "day")
     previous = period.previous()
     before = await sla.contract_sla(session, scope, contract_id, previous.start, previous.end, "day")
     earlier = {objective.key: objective for objective in before.objectives}
-    work_type = await session.scalar(select(Contract.work_type).where(Contract.id == contract_id))
     by_day = {point.period: point for point in now.volumes.series}
     days = []
-    day = period.start
-    while day <= period.end:
+    for offset in range((period.end - period.start).days + 1):
+        day = period.start + timedelta(days=offset)
         point = by_day.get(day)
         days.append(
             schemas.DayLine(
                 day=day, received=point.received if point else 0, resolved=point.resolved if point else 0
             )
         )
-        day = day.fromordinal(day.toordinal() + 1)
     return schemas.ContractSection(
         contract_id=now.contract_id,
         contract_code=now.contract_code,
         name=now.name,
-        work_type=work_type or "",
+        work_type=work_type,
         received=now.volumes.received,
         responded=now.volumes.responded,
         resolved=now.volumes.resolved,
@@ -96,16 +103,15 @@ async def _section(
     )
 
 
-async def build(
+async def sections(
     session: AsyncSession,
     scope: Scope,
     client_id: uuid.UUID,
     period: ReportPeriod,
     chosen: Sequence[uuid.UUID],
-) -> schemas.ReportContent:
-    client = await clients.get_client_row(session, scope, client_id)
-    sections = [
-        await _section(session, scope, contract_id, period)
-        for contract_id in await reported_contracts(session, scope, client_id, period, chosen)
+) -> list[schemas.ContractSection]:
+    """A section per contract reported on, in the order of their codes."""
+    return [
+        await _section(session, scope, contract_id, work_type, period)
+        for contract_id, work_type in await _contracts_in(session, scope, client_id, period, chosen)
     ]
-    return schemas.ReportContent(client_code=client.code, client_name=client.name, contracts=sections)

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
-from jinja2.runtime import Context
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bpo.core import i18n, mail
 from bpo.core.i18n import N_, Language
 from bpo.core.pdf import render_pdf_async
 from bpo.reports import schemas
-from bpo.sla import wording
+from bpo.sla import engine, wording
+from bpo.sla.service import csv_percent
 
 TEMPLATE = "report.html"
 # The report page carries its own styles (the same document is mailed and printed): its responses allow
@@ -29,14 +27,6 @@ CADENCE_TITLES = {"weekly": N_("Weekly report"), "monthly": N_("Monthly report")
 TRENDS = {"up": "▲", "down": "▼", "flat": "→"}
 
 
-def _with_lang(function: Callable[..., str]) -> Callable[..., str]:
-    @pass_context
-    def apply(context: Context, value: Any, *args: Any) -> str:
-        return function(value, *args, context["lang"])
-
-    return apply
-
-
 def _environment() -> Environment:
     env = i18n.environment(
         PackageLoader("bpo.reports", "templates"),
@@ -45,22 +35,13 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        objective_label=_with_lang(wording.objective_label), work_type=_with_lang(wording.work_type)
+        objective_label=i18n.with_lang(wording.objective_label), work_type=i18n.with_lang(wording.work_type)
     )
     env.globals.update(STATUSES=wording.STATUSES, CADENCE_TITLES=CADENCE_TITLES)
     return env
 
 
 ENVIRONMENT = _environment()
-
-
-def trend(now: float | None, before: float | None) -> str | None:
-    """``up``, ``down`` or ``flat`` (within a tenth of a point), when both periods were measured."""
-    if now is None or before is None:
-        return None
-    if abs(now - before) < 0.1:
-        return "flat"
-    return "up" if now > before else "down"
 
 
 def title(report: schemas.Report, language: Language) -> str:
@@ -82,7 +63,7 @@ def render_html(report: schemas.Report, *, back_url: str | None = None, pdf_url:
         report.language,
         report=report,
         title=title(report, report.language),
-        trend=trend,
+        trend=engine.trend,
         TRENDS=TRENDS,
         back_url=back_url,
         pdf_url=pdf_url,
@@ -116,10 +97,6 @@ CSV_COLUMNS = (
 )
 
 
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
 def render_csv(report: schemas.Report) -> str:
     """One row per contract and objective (one row with no objective for a contract that has none)."""
     out = io.StringIO()
@@ -135,9 +112,9 @@ def render_csv(report: schemas.Report) -> str:
                 [
                     *head,
                     line.key,
-                    _percent(line.target_percent),
-                    _percent(line.attainment),
-                    _percent(line.previous_attainment),
+                    csv_percent(line.target_percent),
+                    csv_percent(line.attainment),
+                    csv_percent(line.previous_attainment),
                     line.met,
                     line.breached,
                     line.pending,
@@ -163,7 +140,7 @@ def render_mail(report: schemas.Report, *, report_url: str, public_url: str, att
         "report_url": report_url,
         "public_url": public_url,
         "attached": attached,
-        "trend": trend,
+        "trend": engine.trend,
         "TRENDS": TRENDS,
     }
     return MailText(
@@ -175,7 +152,7 @@ def render_mail(report: schemas.Report, *, report_url: str, public_url: str, att
 
 def _mail_environment() -> Environment:
     env = mail.mail_templates("bpo.reports")
-    env.filters.update(objective_label=_with_lang(wording.objective_label))
+    env.filters.update(objective_label=i18n.with_lang(wording.objective_label))
     return env
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.core import mail
@@ -13,7 +12,6 @@ from bpo.core.pdf import PdfUnavailable
 from bpo.core.scope import Scope
 from bpo.delivery.messages import queue_message
 from bpo.reports import document, service
-from bpo.reports.models import ReportSubscription
 from bpo.settings import Settings
 from bpo.tenancy import users
 
@@ -25,22 +23,13 @@ MAIL_KIND = "report"
 async def recipients(session: AsyncSession, scope: Scope, client_id: uuid.UUID, cadence: str) -> list[str]:
     """The subscription's addresses: the client's viewers (unless turned off) and its extra addresses; the
     viewers alone for a report made with no subscription."""
-    subscription = await session.scalar(
-        select(ReportSubscription).where(
-            ReportSubscription.tenant_id == scope.tenant_id,
-            ReportSubscription.client_id == client_id,
-            ReportSubscription.cadence == cadence,
-        )
-    )
+    subscription = await service.subscription_for(session, scope, client_id, cadence)
     found: list[str] = []
     if subscription is None or subscription.include_viewers:
         found += await users.client_viewer_emails(session, scope, client_id)
     if subscription is not None:
         found += subscription.extra_recipients
-    unique: dict[str, str] = {}
-    for address in found:
-        unique.setdefault(address.lower(), address)
-    return list(unique.values())
+    return service.unique_addresses(found)
 
 
 async def deliver(session: AsyncSession, scope: Scope, report_id: uuid.UUID, settings: Settings) -> int:

@@ -11,7 +11,7 @@ outbox sends at most once per (report, recipient), however often the report is m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
@@ -123,7 +123,8 @@ def check_when(cadence: str, weekday: int | None, day_of_month: int | None) -> l
     return errors
 
 
-def _addresses(values: list[str]) -> list[str]:
+def unique_addresses(values: Sequence[str]) -> list[str]:
+    """``values`` without blanks around them and without repeats, whatever their case (the first kept)."""
     seen: dict[str, str] = {}
     for value in values:
         seen.setdefault(value.strip().lower(), value.strip())
@@ -147,6 +148,19 @@ async def _get_subscription_row(
 async def reading_language(session: AsyncSession, scope: Scope, chosen: str | None) -> Language:
     """A client's language, or else the tenant's default."""
     return chosen if is_language(chosen) else (await tenancy.tenant_settings(session, scope)).default_language
+
+
+async def subscription_for(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, cadence: str
+) -> ReportSubscription | None:
+    """The client's weekly or monthly subscription, if it has one."""
+    return await session.scalar(
+        select(ReportSubscription).where(
+            ReportSubscription.tenant_id == scope.tenant_id,
+            ReportSubscription.client_id == client_id,
+            ReportSubscription.cadence == cadence,
+        )
+    )
 
 
 def _duplicate(cadence: str) -> Conflict:
@@ -175,7 +189,7 @@ async def create_subscription(
         time_zone=data.time_zone or client.time_zone,
         language=language,
         include_viewers=data.include_viewers,
-        extra_recipients=_addresses(data.extra_recipients),
+        extra_recipients=unique_addresses(data.extra_recipients),
         contract_ids=list(dict.fromkeys(data.contract_ids)),
         active=data.active,
     )
@@ -240,7 +254,7 @@ async def update_subscription(
     if "send_at" in changes:
         changes["send_at"] = time.fromisoformat(changes["send_at"])
     if "extra_recipients" in changes:
-        changes["extra_recipients"] = _addresses(changes["extra_recipients"])
+        changes["extra_recipients"] = unique_addresses(changes["extra_recipients"])
     if "contract_ids" in changes:
         changes["contract_ids"] = list(dict.fromkeys(changes["contract_ids"]))
     for name, value in changes.items():
@@ -285,18 +299,16 @@ async def make_report(
     first time, and queue its delivery (which sends each recipient at most one mail for it, ever)."""
     client = await clients.get_client_row(session, scope, client_id, "client_id")
     if subscription is None:
-        subscription = await session.scalar(
-            select(ReportSubscription).where(
-                ReportSubscription.tenant_id == scope.tenant_id,
-                ReportSubscription.client_id == client.id,
-                ReportSubscription.cadence == period.cadence,
-            )
-        )
+        subscription = await subscription_for(session, scope, client.id, period.cadence)
     chosen = list(subscription.contract_ids) if subscription else []
     language = (
         subscription.language if subscription else await reading_language(session, scope, client.language)
     )
-    numbers = await content.build(session, scope, client.id, period, chosen)
+    numbers = schemas.ReportContent(
+        client_code=client.code,
+        client_name=client.name,
+        contracts=await content.sections(session, scope, client.id, period, chosen),
+    )
     values: dict[str, Any] = {
         "subscription_id": subscription.id if subscription else None,
         "cadence": period.cadence,

@@ -716,7 +716,7 @@ CSV_COLUMNS = (
 )
 
 
-def _csv_percent(value: float | None) -> str:
+def csv_percent(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
@@ -737,7 +737,7 @@ def contract_sla_csv(report: schemas.ContractSla) -> str:
                 key,
                 period.isoformat(),
                 *counts[:3],
-                _csv_percent(attained),
+                csv_percent(attained),
                 f"{target:g}",
                 *((volume.received, volume.responded, volume.resolved, volume.units) if volume else (0,) * 4),
                 *counts[3:],
@@ -799,9 +799,9 @@ def client_sla_csv(report: schemas.ClientSla) -> str:
                     key,
                     metric,
                     f"{summary.target_percent:g}",
-                    _csv_percent(summary.attainment),
+                    csv_percent(summary.attainment),
                     summary.status or "",
-                    _csv_percent(summary.previous_attainment),
+                    csv_percent(summary.previous_attainment),
                     summary.trend or "",
                     contract.received,
                 ]

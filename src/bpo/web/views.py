@@ -4,13 +4,11 @@ can never disagree, and the template environment that renders it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
-from jinja2.runtime import Context
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from markupsafe import Markup
@@ -133,16 +131,6 @@ def _card(
     )
 
 
-def _with_lang(function: Callable[..., str]) -> Callable[..., str]:
-    """A filter that takes the render's language (``i18n.template_context``) as its last argument."""
-
-    @pass_context
-    def apply(context: Context, value: Any, *args: Any) -> str:
-        return function(value, *args, context["lang"])
-
-    return apply
-
-
 def _environment() -> Environment:
     env = i18n.environment(
         PackageLoader("bpo.web", "templates"),
@@ -151,11 +139,11 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        duration=_with_lang(duration),
-        hours=_with_lang(hours),
-        objective_label=_with_lang(objective_label),
-        work_type=_with_lang(work_type),
-        span=_with_lang(charts.span),
+        duration=i18n.with_lang(duration),
+        hours=i18n.with_lang(hours),
+        objective_label=i18n.with_lang(objective_label),
+        work_type=i18n.with_lang(work_type),
+        span=i18n.with_lang(charts.span),
     )
     env.globals.update(CLOCKS=CLOCKS, STATUSES=STATUSES, PERIODS=PERIODS)
     return env
