@@ -553,6 +553,17 @@ class TestInTheDashboard:
             await page.goto(f"{server.url}/dashboard/reports")
             await page.screenshot(ARTIFACTS / "reports-archive-phone-ja.png")
 
+            # A client that reads English gets its next report in English.
+            await client.patch(
+                f"/v1/clients/{setup.customer['id']}", json={"language": "en"}, headers=setup.tenant.admin
+            )
+            english = await make(client, setup, period="2026-W46", send=False)
+            await page.goto(f"{server.url}/dashboard/reports/{english['id']}")
+            assert await page.evaluate("document.documentElement.lang") == "en"
+            overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"the English report page is {overflow}px wider than a phone"
+            await page.screenshot(ARTIFACTS / "report-phone-en.png")
+
 
 class TestCommandLine:
     async def test_a_back_fill_for_one_client_then_for_every_subscriber(

@@ -38,7 +38,7 @@ async def _contracts_in(
     )
     if chosen:
         statement = statement.where(Contract.id.in_(list(chosen)))
-    return list((await session.execute(statement)).tuples())
+    return [(contract_id, work_type) for contract_id, work_type in await session.execute(statement)]
 
 
 async def reported_contracts(

@@ -549,22 +549,17 @@ async def backfill(
                 raise NotFound(f"No client with code {client_code!r}.")
             targets = [(found, client_code)]
         else:
-            targets = list(
-                (
-                    await session.execute(
-                        select(Client.id, Client.code)
-                        .join(
-                            ReportSubscription,
-                            (ReportSubscription.tenant_id == Client.tenant_id)
-                            & (ReportSubscription.client_id == Client.id),
-                        )
-                        .where(
-                            Client.tenant_id == scope.tenant_id, ReportSubscription.cadence == period.cadence
-                        )
-                        .order_by(Client.code)
-                    )
-                ).tuples()
+            subscribed = await session.execute(
+                select(Client.id, Client.code)
+                .join(
+                    ReportSubscription,
+                    (ReportSubscription.tenant_id == Client.tenant_id)
+                    & (ReportSubscription.client_id == Client.id),
+                )
+                .where(Client.tenant_id == scope.tenant_id, ReportSubscription.cadence == period.cadence)
+                .order_by(Client.code)
             )
+            targets = [(client_id, code) for client_id, code in subscribed]
     on_total(len(targets))
     result = BackfillResult(made=[], remade=[], failed={})
     for client_id, code in targets:
