@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import uuid
@@ -189,6 +190,20 @@ def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = 
     return engine
 
 
+def _terminate(driver: asyncpg.Connection) -> None:
+    """Close a connection whose state is unknown. One the server closed may already be back in the pool
+    (asyncpg takes a lost connection back at once): then there is nothing left to close."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        driver.terminate()
+
+
+async def _discard(pool: asyncpg.Pool, driver: asyncpg.Connection) -> None:
+    """A connection that must not be used again: closed, and given back so the pool opens a new one."""
+    _terminate(driver)
+    with contextlib.suppress(asyncpg.InterfaceError):
+        await pool.release(driver)
+
+
 class Database:
     """The application's connection to PostgreSQL, always as the application role."""
 
@@ -281,15 +296,13 @@ class Database:
             try:
                 await driver.execute(begin)
             except _CONNECTION_LOST as exc:
-                driver.terminate()
-                await pool.release(driver)
+                await _discard(pool, driver)
                 if attempt == retries:
                     raise StaleConnection(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
                 continue
             except BaseException:
                 # Cancelled or refused mid-way: the connection's state is unknown, so it is not reused.
-                driver.terminate()
-                await pool.release(driver)
+                await _discard(pool, driver)
                 raise
             break
         try:
@@ -300,17 +313,18 @@ class Database:
                     await driver.execute("ROLLBACK;")
                 except BaseException:
                     # Whatever state the connection is in, it must not go back to the pool.
-                    driver.terminate()
+                    _terminate(driver)
                 if isinstance(exc, _CONNECTION_LOST):
                     raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
                 raise
             try:
                 await driver.execute("COMMIT;")
             except _CONNECTION_LOST as exc:
-                driver.terminate()
+                _terminate(driver)
                 raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
         finally:
-            await pool.release(driver)
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await pool.release(driver)
 
     async def dispose(self) -> None:
         pool, self._hot_pool = self._hot_pool, None
