@@ -579,7 +579,8 @@ class TestInvoiceList:
         assert response.headers["content-type"].startswith("text/csv")
         assert response.headers["content-disposition"] == f'attachment; filename="{issued["number"]}.csv"'
         rows = list(csv.DictReader(io.StringIO(response.text)))
-        assert [int(r["amount"]) for r in rows] == [line["amount"]["amount"] for line in issued["lines"]]
+        lines = [r for r in rows if r["kind"] != "consumption_tax"]
+        assert [int(r["amount"]) for r in lines] == [line["amount"]["amount"] for line in issued["lines"]]
         assert {r["invoice_number"] for r in rows} == {issued["number"]}
         # The same bytes as the API's CSV.
         api = await client.get(f"/v1/invoices/{issued['id']}.csv", headers=bill.tenant.admin)

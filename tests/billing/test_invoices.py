@@ -152,7 +152,12 @@ class TestMonthEndRun:
         assert csv_response.status_code == 200, csv_response.text
         assert csv_response.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(csv_response.text)))
-        assert [int(row["amount"]) for row in rows] == expected["amounts"]
+        lines = [row for row in rows if row["kind"] != "consumption_tax"]
+        assert [int(row["amount"]) for row in lines] == expected["amounts"]
+        # After the lines, the tax per rate: the lines' total at 10% and its tax, rounded once.
+        [tax] = [row for row in rows if row["kind"] == "consumption_tax"]
+        assert (tax["tax_class"], tax["tax_rate"]) == ("standard", "0.1")
+        assert (int(tax["quantity"]), int(tax["amount"])) == (expected["subtotal"], expected["tax"])
 
     async def test_re_running_replaces_the_draft_and_never_duplicates(
         self, client: httpx.AsyncClient, runtime: Runtime

@@ -153,7 +153,11 @@ class TestOnboardingThroughTheApi:
         assert policy["objectives"][1]["target_percent"] == 98.5
         plans = await get_ok(client, f"/v1/contracts/{email['id']}/rate-plans", h)
         assert plans == [plan]
-        assert plan["charges"] == TIERED_PLAN["charges"]
+        # Every charge as sent; what it left out (its meter, its tax class) reads back as null.
+        assert [{k: v for k, v in c.items() if v is not None} for c in plan["charges"]] == TIERED_PLAN[
+            "charges"
+        ]
+        assert {(c.get("meter"), c["tax_class"]) for c in plan["charges"]} == {(None, None)}
         assert plan["minimum_commitment"] == 300000
         # A contract without explicit objectives is measured by its work type's defaults from day one.
         defaults = await get_ok(client, f"/v1/contracts/{review['id']}/sla-policies", h)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post, put
@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
-from bpo.billing import account, schemas, service, stripe_sync, stripe_webhooks, usage
+from bpo.billing import account, estimates, schemas, service, stripe_sync, stripe_webhooks, usage
 from bpo.billing import invoice_runs as runs
 from bpo.core.errors import NotFound, Unavailable
 from bpo.core.guards import ADMINS, OPERATORS, READERS, WRITERS
@@ -129,6 +129,27 @@ class InvoiceController(Controller):
     ) -> schemas.Invoice:
         today = await tenancy.tenant_today(session, caller)
         return await service.create_credit_note(session, caller, invoice_id, data, today)
+
+
+class EstimateController(Controller):
+    path = "/v1/clients/{client_id:uuid}/estimate"
+    tags = ["billing"]
+    guards = [READERS]
+
+    @get(
+        "",
+        summary="見込み: the client's open billing period rated so far (an estimate, not an invoice)",
+        description=(
+            "What the client's invoice for the period open today would be if the period closed now: usage "
+            "and surcharges through today, monthly fees, minimum and SLA credits as the period bills them, "
+            "consumption tax per rate. Computed on every request, never stored nor numbered "
+            "(`estimate: true`). Client viewers see their own client's; any other client is a 404."
+        ),
+    )
+    async def client_estimate(
+        self, session: Session, caller: Caller, client_id: FromPath[uuid.UUID]
+    ) -> schemas.InvoiceEstimate:
+        return await estimates.estimate(session, caller, client_id, datetime.now(UTC))
 
 
 class InvoiceRunController(Controller):
@@ -257,6 +278,7 @@ class StripeWebhookController(Controller):
 ROUTES: list[ControllerRouterHandler] = [
     UsageController,
     InvoiceController,
+    EstimateController,
     InvoiceRunController,
     BillingSettingsController,
     BillingIssuerController,

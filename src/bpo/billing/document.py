@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.billing import rating, schemas, service
 from bpo.clients import contracts
+from bpo.clients.schemas import TaxClass
 from bpo.core import i18n
 from bpo.core.i18n import N_, Lang, Language
 from bpo.core.pdf import render_pdf_async
@@ -34,6 +35,7 @@ ASSETS = {DOCUMENT_STATIC: STATIC_DIR}
 
 KIND_LABELS = {
     rating.LineKind.CHARGE.value: N_("Charge"),
+    rating.LineKind.SURCHARGE.value: N_("Surcharge"),
     rating.LineKind.MINIMUM_TOP_UP.value: N_("Minimum commitment"),
     rating.LineKind.SERVICE_CREDIT.value: N_("SLA service credit"),
     service.CREDIT_LINE_KIND: N_("Credit"),
@@ -45,6 +47,8 @@ STATUS_LABELS = {
     schemas.InvoiceStatus.VOID: N_("Void"),
     schemas.InvoiceStatus.UNCOLLECTIBLE: N_("Uncollectible"),
 }
+# Marks a line taxed at the reduced rate, explained under the lines (適格請求書: 軽減税率の対象である旨).
+REDUCED_MARK = "※"
 ACCOUNT_TYPES = {
     schemas.BankAccountType.ORDINARY: N_("Ordinary (普通)"),
     schemas.BankAccountType.CHECKING: N_("Checking (当座)"),
@@ -59,18 +63,36 @@ def money(amount: Decimal | int, currency: str, language: Language = "en") -> st
 
 @dataclass(frozen=True)
 class LineView:
-    line: schemas.InvoiceLine
+    line: schemas.InvoiceLine | schemas.EstimateLine
     # The contract's name when it is known to the reader; the code is always shown beside it.
     contract_name: str | None
     kind: str
     quantity: str
     unit_price: str
     amount: str
+    # ※ for the reduced rate; the class's name when the document mixes classes; else nothing.
+    tax_tag: str = ""
 
     @property
     def contract_label(self) -> str:
         code = self.line.contract_code
         return f"{self.contract_name} ({code})" if self.contract_name and code else self.contract_name or code
+
+
+@dataclass(frozen=True)
+class TaxView:
+    """One rate's row pair under the lines: the total of its lines, and its consumption tax."""
+
+    tax: schemas.InvoiceTaxSubtotal
+    # "Subject to 10%", "Subject to 8%, reduced rate ※", "Not subject to consumption tax".
+    label: str
+    percent: str
+    taxable: str
+    amount: str
+
+    @property
+    def taxed(self) -> bool:
+        return self.tax.tax_class is not TaxClass.EXEMPT
 
 
 @dataclass(frozen=True)
@@ -81,15 +103,24 @@ class InvoiceDocument:
     period: str
     issued_on: str
     due_on: str
-    tax_percent: str
     subtotal: str
     tax: str
     total: str
     lines: list[LineView]
     credits: list[LineView]
+    taxes: list[TaxView]
     issuer: schemas.BillingIssuer
     account_type: str | None
     hosted_invoice_url: str | None
+
+    @property
+    def tax_total_row(self) -> bool:
+        """Whether the taxes get a total of their own: several rates, or none taxed."""
+        return len(self.taxes) != 1 or not self.taxes[0].taxed
+
+    @property
+    def reduced(self) -> bool:
+        return any(t.tax.tax_class is TaxClass.REDUCED for t in self.taxes)
 
 
 @dataclass(frozen=True)
@@ -105,22 +136,63 @@ class PageLinks:
     pdf_missing: str | None = None
 
 
+def tax_views(taxes: list[schemas.InvoiceTaxSubtotal], lang: Lang) -> list[TaxView]:
+    views = []
+    for tax in taxes:
+        percent = lang.percent(tax.rate * 100, 2, trim=True)
+        if tax.tax_class is TaxClass.EXEMPT:
+            label = lang.gettext("Not subject to consumption tax")
+        elif tax.tax_class is TaxClass.REDUCED:
+            label = lang.gettext("Subject to %(rate)s, reduced rate", rate=percent) + f" {REDUCED_MARK}"
+        else:
+            label = lang.gettext("Subject to %(rate)s", rate=percent)
+        currency = tax.tax.currency
+        views.append(
+            TaxView(
+                tax,
+                label,
+                percent,
+                lang.money(tax.taxable.amount, currency),
+                lang.money(tax.tax.amount, currency),
+            )
+        )
+    return views
+
+
+def line_views(
+    lines: list[schemas.InvoiceLine] | list[schemas.EstimateLine],
+    contract_names: dict[uuid.UUID, str],
+    lang: Lang,
+) -> list[LineView]:
+    kinds = {kind: lang.gettext(label) for kind, label in KIND_LABELS.items()}
+    mixed = len({line.tax_class for line in lines}) > 1
+    views = []
+    for line in lines:
+        currency = line.amount.currency
+        tag = ""
+        if line.tax_class is TaxClass.REDUCED:
+            tag = REDUCED_MARK
+        elif line.tax_class is TaxClass.EXEMPT and mixed:
+            tag = lang.gettext("Not subject to consumption tax")
+        views.append(
+            LineView(
+                line=line,
+                contract_name=contract_names.get(line.contract_id) if line.contract_id else None,
+                kind=kinds.get(line.kind, line.kind.replace("_", " ").capitalize()),
+                quantity=lang.number(line.quantity),
+                unit_price=lang.money(line.unit_price, currency),
+                amount=lang.money(line.amount.amount, currency),
+                tax_tag=tag,
+            )
+        )
+    return views
+
+
 def invoice_document(
     invoice: schemas.Invoice, operator: str, contract_names: dict[uuid.UUID, str], lang: Lang
 ) -> InvoiceDocument:
     currency = invoice.total.currency
-    kinds = {kind: lang.gettext(label) for kind, label in KIND_LABELS.items()}
-    lines = [
-        LineView(
-            line=line,
-            contract_name=contract_names.get(line.contract_id) if line.contract_id else None,
-            kind=kinds.get(line.kind, line.kind.replace("_", " ").capitalize()),
-            quantity=lang.number(line.quantity),
-            unit_price=lang.money(line.unit_price, currency),
-            amount=lang.money(line.amount.amount, currency),
-        )
-        for line in invoice.lines
-    ]
+    lines = line_views(invoice.lines, contract_names, lang)
     bank = invoice.issuer.bank_account
     return InvoiceDocument(
         invoice=invoice,
@@ -129,12 +201,12 @@ def invoice_document(
         period=lang.day(invoice.period, "month"),
         issued_on=lang.day(invoice.issued_on),
         due_on=lang.day(invoice.due_on),
-        tax_percent=lang.percent(invoice.tax_rate * 100, 2, trim=True),
         subtotal=lang.money(invoice.subtotal.amount, currency),
         tax=lang.money(invoice.tax.amount, currency),
         total=lang.money(invoice.total.amount, currency),
         lines=lines,
         credits=[view for view in lines if view.line.kind == rating.LineKind.SERVICE_CREDIT.value],
+        taxes=tax_views(invoice.taxes, lang),
         issuer=invoice.issuer,
         account_type=lang.gettext(ACCOUNT_TYPES[bank.account_type]) if bank is not None else None,
         hosted_invoice_url=invoice.hosted_invoice_url,

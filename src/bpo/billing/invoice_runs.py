@@ -14,6 +14,14 @@ drafts are written all the same.
 
 Rate plan versions: a version taking effect inside the period splits it; each version rates its own days
 (``rating.rate_split``). Days before the contract's first version are not billed.
+
+Meters and surcharges: each version's meters are counted per day (``usage.metered``), with the units of
+the items received inside each of its surcharges' windows, read on the contract calendar's clock.
+
+Tax: each line's class is its charge's or the client's (an exempt client's lines are all exempt); the
+invoice keeps its taxes per rate, each rounded once (``rating.taxes_by_rate``).
+
+The estimate (見込み) of a client's open period is the same computation, run now and never stored.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -33,7 +42,7 @@ from bpo.billing.models import Invoice, InvoiceLine, InvoiceRun
 from bpo.clients import contracts, periods, rules
 from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
-from bpo.clients.schemas import ContractStatus, RatePlan
+from bpo.clients.schemas import ContractStatus, RatePlan, TaxClass
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error, raise_if
 from bpo.core.jobs import outbox
@@ -176,11 +185,8 @@ async def _rate_contract(
     spans = _segments_of(versions, active_first, active_last)
     if not spans:
         return None
-    per_day = await usage.contract_units(
-        session, scope, contract, period.first_day, period.last_day, time_zone
-    )
     segments = [
-        rating.Segment(plan, first, last, sum(n for day, n in per_day.items() if first <= day <= last))
+        await usage.segment(session, scope, contract, plan, first, last, time_zone)
         for plan, first, last in spans
     ]
     # Attainment over the whole period, measured on the same local days as the usage.
@@ -241,6 +247,7 @@ def _add_lines(
     invoice: Invoice,
     rated: Sequence[_Rated],
     period: rating.BillingPeriod,
+    client_class: TaxClass,
 ) -> None:
     position = 0
     for r in rated:
@@ -263,8 +270,72 @@ def _add_lines(
                     period_start=line.first_day or period.first_day,
                     period_end=line.last_day or period.last_day,
                     tier=line.tier,
+                    tax_class=rating.line_tax_class(line.tax_class, client_class).value,
                 )
             )
+
+
+class Computed:
+    """A client's invoice for a period as computed now: its contracts rated, and its taxes per rate."""
+
+    def __init__(
+        self,
+        client: Client,
+        period: rating.BillingPeriod,
+        rated: list[_Rated],
+        taxes: tuple[rating.TaxSubtotal, ...],
+        standard_rate: Decimal,
+    ) -> None:
+        self.client = client
+        self.period = period
+        self.rated = rated
+        self.taxes = taxes
+        self.standard_rate = standard_rate
+
+    @property
+    def billable(self) -> bool:
+        return any(r.billable for r in self.rated)
+
+    @property
+    def client_class(self) -> TaxClass:
+        return TaxClass(self.client.tax_class)
+
+
+async def compute_client(
+    session: AsyncSession, scope: Scope, client: Client, period: rating.BillingPeriod
+) -> Computed:
+    """Rate every contract of the client running in ``period`` and tax the lines per rate (nothing is
+    written)."""
+    settings = await tenancy.tenant_settings(session, scope)
+    rows = (
+        await session.scalars(
+            _contracts_in(scope, period.first_day, period.last_day).where(Contract.client_id == client.id)
+        )
+    ).all()
+    rated = [
+        r
+        for contract in sorted(rows, key=lambda c: c.code)
+        if (r := await _rate_contract(session, scope, contract, period, settings.time_zone)) is not None
+    ]
+    tax = await account.tax_terms(session, scope)
+    currencies = sorted({r.result.currency for r in rated})
+    if rated and currencies != [client.currency]:
+        raise Conflict(
+            f"Client {client.code} is billed in {client.currency} but its contracts are rated in "
+            f"{', '.join(currencies)}; one invoice holds one currency.",
+            slug="mixed-currencies",
+        )
+    client_class = TaxClass(client.tax_class)
+    taxes = rating.taxes_by_rate(
+        (
+            (rating.line_tax_class(line.tax_class, client_class), line.amount)
+            for r in rated
+            for line in r.result.lines
+        ),
+        rating.tax_rates(tax.rate),
+        tax.rounding,
+    )
+    return Computed(client, period, rated, taxes, tax.rate)
 
 
 async def bill_client(
@@ -282,37 +353,20 @@ async def bill_client(
         return Outcome.SKIPPED_FINALIZED
     period = client_period(client, label)
     settings = await tenancy.tenant_settings(session, scope)
-    rows = (
-        await session.scalars(
-            _contracts_in(scope, period.first_day, period.last_day).where(Contract.client_id == client.id)
-        )
-    ).all()
-    rated = [
-        r
-        for contract in sorted(rows, key=lambda c: c.code)
-        if (r := await _rate_contract(session, scope, contract, period, settings.time_zone)) is not None
-    ]
-    if not any(r.billable for r in rated):
+    computed = await compute_client(session, scope, client, period)
+    if not computed.billable:
         if existing is not None:
             audit.record(session, scope, "invoice.draft_removed", "invoice", existing.id, period=str(label))
             await session.delete(existing)
             await session.flush()
             return Outcome.REMOVED
         return Outcome.NOTHING
-    currencies = sorted({r.result.currency for r in rated})
-    if currencies != [client.currency]:
-        raise Conflict(
-            f"Client {client.code} is billed in {client.currency} but its contracts are rated in "
-            f"{', '.join(currencies)}; one invoice holds one currency.",
-            slug="mixed-currencies",
-        )
-    tax = await account.tax_terms(session, scope)
-    totals = rating.invoice_totals([line for r in rated for line in r.result.lines], tax.rate, tax.rounding)
     invoice, outcome = await _empty_draft(session, scope, existing, client.id, label)
     invoice.period_start, invoice.period_end = period.first_day, period.last_day
     invoice.currency = client.currency
-    invoice.subtotal, invoice.tax, invoice.total = totals
-    invoice.tax_rate = tax.rate
+    invoice.subtotal, invoice.tax, invoice.total = rating.totals_of(computed.taxes)
+    invoice.taxes = [t.to_stored() for t in computed.taxes]
+    invoice.tax_rate = computed.standard_rate
     invoice.issued_on = period.last_day
     invoice.due_on = due_date(period, client)
     invoice.registration_number = settings.invoice_registration_number
@@ -321,7 +375,7 @@ async def bill_client(
     invoice.payment_terms = clients.payment_terms(client)
     invoice.run_id = run_id
     await session.flush()
-    _add_lines(session, scope, invoice, rated, period)
+    _add_lines(session, scope, invoice, computed.rated, period, computed.client_class)
     audit.record(session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(label))
     await session.flush()
     return outcome

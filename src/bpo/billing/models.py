@@ -71,6 +71,9 @@ class Invoice(Base, TenantMixin):
     run_id: Mapped[uuid.UUID | None]
     # The tenant's address and bank account (``schemas.BillingIssuer``) as of finalization; None on drafts.
     issuer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Consumption tax per rate (``schemas.InvoiceTaxSubtotal``): the lines' total at each rate and its tax,
+    # rounded once per rate; ``tax`` is their sum.
+    taxes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     finalized_at: Mapped[datetime | None]
@@ -85,6 +88,7 @@ class InvoiceLine(Base, TenantMixin):
             ["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"], ondelete="CASCADE"
         ),
         ForeignKeyConstraint(["tenant_id", "contract_id"], ["contracts.tenant_id", "contracts.id"]),
+        CheckConstraint("tax_class IN ('standard', 'reduced', 'exempt')", name="tax_class"),
     )
 
     invoice_id: Mapped[uuid.UUID]
@@ -100,6 +104,8 @@ class InvoiceLine(Base, TenantMixin):
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     tier: Mapped[int | None]
+    # Its consumption tax class (``clients.schemas.TaxClass``); the rate is the invoice's for that class.
+    tax_class: Mapped[str] = mapped_column(String(16), server_default="standard")
 
 
 class InvoiceCounter(Base):

@@ -37,15 +37,27 @@ among the metrics with data) with ``below_percent``. Of the rules that trigger, 
 charges including any minimum top-up, so a credit never exceeds what it applies to. No data, no credit.
 Attainment is measured over the whole period; each version's credit rules apply to that version's lines.
 
-Tax is per invoice, not per line: ``invoice_totals`` adds the lines of every contract on an invoice and
-rounds the consumption tax once.
+Meters. A usage charge rates the units of a meter: the contract's billable event (``DEFAULT_METER``), or
+one of the version's ``meters`` (items of some kinds, channels or outcomes, their units summed or the items
+counted). Tiers and packages count through the period per meter.
+
+Surcharges. A night or holiday surcharge adds, for the units of a charge's items received in its window, a
+price per unit or the extra part of a multiplier of the charge's unit price (per-unit and volume charges);
+each is a line of its own after its charge's lines. An item received on a holiday night pays both. A
+fractional amount is rounded through the period, like tiers count: a segment's line is the rounded total up
+to its end less the rounded total before it, so splitting a period changes no surcharge's total.
+
+Tax is per invoice and rate, not per line: each line has a tax class (its charge's, else the client's; an
+exempt client's lines are all exempt), and ``taxes_by_rate`` adds the lines of every contract on an invoice
+per rate and rounds each rate's consumption tax once (適格請求書: 税率ごとに区分した消費税額, one rounding per
+rate and invoice).
 """
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
@@ -53,6 +65,7 @@ from typing import NamedTuple, assert_never
 
 from bpo.clients import rules
 from bpo.clients.schemas import (
+    USAGE_CHARGES,
     Charge,
     FixedMonthlyCharge,
     GraduatedCharge,
@@ -63,13 +76,21 @@ from bpo.clients.schemas import (
     RatePlan,
     RatePlanCreate,
     ServiceCredit,
+    Surcharge,
+    SurchargeWindow,
+    TaxClass,
     Tier,
+    UsageCharge,
     VolumeCharge,
 )
 from bpo.core.money import is_supported_currency
 
 RATING_ROUNDING = ROUND_HALF_UP
 CONSUMPTION_TAX_RATE = Decimal("0.10")
+# 軽減税率.
+REDUCED_TAX_RATE = Decimal("0.08")
+# The meter of a usage charge that names none: the contract's billable event.
+DEFAULT_METER = ""
 
 # Products of amounts (< 10^16), unit counts and percentages stay far below 60 digits, so they are exact;
 # a quotient by the days of a period is rounded only beyond the 40th digit, too far to move a half-unit.
@@ -82,6 +103,7 @@ _LONGEST_PERIOD = timedelta(days=62)
 
 class LineKind(StrEnum):
     CHARGE = "charge"
+    SURCHARGE = "surcharge"
     MINIMUM_TOP_UP = "minimum_top_up"
     SERVICE_CREDIT = "service_credit"
 
@@ -137,17 +159,34 @@ class BillingPeriod:
 
 
 @dataclass(frozen=True, slots=True)
+class Metered:
+    """A meter's units over some days, and of those the units of the items received in each surcharge's
+    window, by surcharge code."""
+
+    units: int
+    surcharged: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     """Days of a period under one rate plan version, and the billable units of those days."""
 
     plan: RatePlan | RatePlanCreate
     first_day: date
     last_day: date
+    # The contract's billable event (``DEFAULT_METER``).
     units: int
+    # The version's meters by code; under DEFAULT_METER, the billable event's surcharged units.
+    meters: Mapping[str, Metered] = field(default_factory=dict)
 
     @property
     def days(self) -> int:
         return (self.last_day - self.first_day).days + 1
+
+    def metered(self, meter: str) -> Metered | None:
+        if meter in self.meters:
+            return self.meters[meter]
+        return Metered(self.units) if meter == DEFAULT_METER else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +211,8 @@ class Line:
     # The days the line bills, when a version covers only part of the period (``rate_split``).
     first_day: date | None = None
     last_day: date | None = None
+    # The charge's tax class; None: the client's (``line_tax_class``).
+    tax_class: TaxClass | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +227,10 @@ class Rating:
     @property
     def charges(self) -> int:
         return self.total(LineKind.CHARGE)
+
+    @property
+    def surcharges(self) -> int:
+        return self.total(LineKind.SURCHARGE)
 
     @property
     def minimum_top_up(self) -> int:
@@ -206,6 +251,29 @@ class InvoiceTotals(NamedTuple):
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class TaxSubtotal:
+    """The lines of one tax class on an invoice: their total and its consumption tax, rounded once."""
+
+    tax_class: TaxClass
+    rate: Decimal
+    taxable: int
+    tax: int
+
+    def to_stored(self) -> dict[str, object]:
+        rate = f"{self.rate.normalize():f}"
+        return {"tax_class": self.tax_class.value, "rate": rate, "taxable": self.taxable, "tax": self.tax}
+
+    @classmethod
+    def from_stored(cls, row: Mapping[str, object]) -> TaxSubtotal:
+        return cls(
+            TaxClass(str(row["tax_class"])),
+            Decimal(str(row["rate"])),
+            int(str(row["taxable"])),
+            int(str(row["tax"])),
+        )
+
+
 def rate(
     plan: RatePlan | RatePlanCreate,
     period: BillingPeriod,
@@ -213,18 +281,20 @@ def rate(
     units: int,
     attainment: Mapping[Metric, float | Decimal | None] | None = None,
     active_days: int | None = None,
+    meters: Mapping[str, Metered] | None = None,
 ) -> Rating:
     """Rate one contract for one month.
 
-    ``units``: the contract's billable units in the month, rated by every usage charge of the plan.
-    ``attainment``: percent per metric for the month, ``None`` where nothing was measured; one figure
-    per metric (the worst, if several objectives share one). ``active_days``: days of the month the
-    contract ran (``BillingPeriod.active_days``), the whole month by default.
+    ``units``: the contract's billable units in the month, rated by every usage charge of the plan that
+    names no meter; ``meters``: the units of the plan's meters (and under DEFAULT_METER the surcharged
+    units of ``units``). ``attainment``: percent per metric for the month, ``None`` where nothing was
+    measured; one figure per metric (the worst, if several objectives share one). ``active_days``: days of
+    the month the contract ran (``BillingPeriod.active_days``), the whole month by default.
     """
     days = period.days if active_days is None else active_days
-    _check(plan, period, units, days)
-    proration = period.proration(days)
-    lines = _plan_lines(plan, _Usage(units, 0, units), proration, attainment or {})
+    segment = Segment(plan, period.first_day, period.last_day, units, meters or {})
+    _check(segment, period, days)
+    lines = _Rater([segment]).lines(segment, period.proration(days), attainment or {})
     return Rating(plan.currency, period, tuple(lines))
 
 
@@ -248,23 +318,20 @@ def rate_split(
             raise ValueError(
                 f"segment {segment.first_day}..{segment.last_day} is not after {previous} within the period"
             )
-        _check(segment.plan, period, segment.units, segment.days)
+        _check(segment, period, segment.days)
         previous = segment.last_day
-    total = sum(segment.units for segment in segments)
     split = len(segments) > 1
     lines: list[Line] = []
-    before = 0
+    rater = _Rater(segments)
     for segment in segments:
         proration = period.proration(segment.days)
-        usage = _Usage(segment.units, before, total)
-        for line in _plan_lines(segment.plan, usage, proration, attainment or {}):
+        for line in rater.lines(segment, proration, attainment or {}):
             description = line.description
             if split:
                 description += f" ({segment.first_day.isoformat()} to {segment.last_day.isoformat()})"
             lines.append(
                 replace(line, description=description, first_day=segment.first_day, last_day=segment.last_day)
             )
-        before += segment.units
     return Rating(segments[0].plan.currency, period, tuple(lines))
 
 
@@ -275,23 +342,120 @@ class _Usage(NamedTuple):
     total: int
 
 
-def _plan_lines(
-    plan: RatePlan | RatePlanCreate,
-    usage: _Usage,
-    proration: Proration | None,
-    attainment: Mapping[Metric, float | Decimal | None],
-) -> list[Line]:
-    with localcontext(_ARITHMETIC):
-        lines = [line for charge in plan.charges for line in _charge_lines(charge, usage, proration)]
-        charges = sum(line.amount for line in lines)
-        if plan.minimum_commitment is not None:
-            minimum = _prorated(Decimal(plan.minimum_commitment), proration)
-            if charges < minimum:
-                lines.append(_top_up(minimum - charges, proration))
-        credit = _service_credit(plan.service_credits, attainment, sum(line.amount for line in lines))
-        if credit is not None:
-            lines.append(credit)
-    return lines
+def _meter_of(charge: UsageCharge) -> str:
+    return charge.meter or DEFAULT_METER
+
+
+def _meters_used(plan: RatePlan | RatePlanCreate) -> set[str]:
+    return {_meter_of(charge) for charge in plan.charges if isinstance(charge, USAGE_CHARGES)}
+
+
+class _Rater:
+    """Rates the segments of one period in date order: each meter's units before a segment and in the whole
+    period (tiers and packages count through the period), and each surcharge's exact amount so far (rounded
+    through the period)."""
+
+    def __init__(self, segments: Sequence[Segment]) -> None:
+        self.totals: dict[str, int] = {}
+        for segment in segments:
+            for meter in _meters_used(segment.plan):
+                self.totals[meter] = self.totals.get(meter, 0) + _units(segment, meter).units
+        self.before: dict[str, int] = {}
+        self.carried: dict[tuple[str, str], Decimal] = {}
+
+    def lines(
+        self,
+        segment: Segment,
+        proration: Proration | None,
+        attainment: Mapping[Metric, float | Decimal | None],
+    ) -> list[Line]:
+        plan = segment.plan
+        used = _meters_used(plan)
+        with localcontext(_ARITHMETIC):
+            lines: list[Line] = []
+            for charge in plan.charges:
+                usage = _Usage(0, 0, 0)
+                metered = Metered(0)
+                if isinstance(charge, USAGE_CHARGES):
+                    meter = _meter_of(charge)
+                    metered = _units(segment, meter)
+                    usage = _Usage(metered.units, self.before.get(meter, 0), self.totals[meter])
+                lines += [
+                    replace(line, tax_class=charge.tax_class)
+                    for line in _charge_lines(charge, usage, proration)
+                ]
+                if isinstance(charge, USAGE_CHARGES):
+                    lines += [
+                        self._surcharge(surcharge, charge, usage, metered.surcharged.get(surcharge.code, 0))
+                        for surcharge in plan.surcharges
+                        if charge.code in surcharge.charges
+                    ]
+            charges = sum(line.amount for line in lines)
+            shared = _shared_class(lines)
+            if plan.minimum_commitment is not None:
+                minimum = _prorated(Decimal(plan.minimum_commitment), proration)
+                if charges < minimum:
+                    lines.append(_top_up(minimum - charges, proration, shared))
+            lines += _service_credits(plan.service_credits, attainment, lines)
+        for meter in used:
+            self.before[meter] = self.before.get(meter, 0) + _units(segment, meter).units
+        return lines
+
+    def _surcharge(self, surcharge: Surcharge, charge: UsageCharge, usage: _Usage, units: int) -> Line:
+        if surcharge.unit_price is not None:
+            price = Decimal(surcharge.unit_price)
+        else:
+            assert surcharge.multiplier is not None
+            price = _unit_price(charge, usage) * (_decimal(surcharge.multiplier) - _ONE)
+        key = (surcharge.code, charge.code)
+        before = self.carried.get(key, Decimal(0))
+        self.carried[key] = before + units * price
+        amount = _minor(before + units * price) - _minor(before)
+        description = (
+            f"{surcharge.name} ({units:,} {charge.unit} of {charge.name} received {_when(surcharge)})"
+        )
+        return Line(
+            LineKind.SURCHARGE,
+            surcharge.code,
+            description,
+            Decimal(units),
+            price,
+            amount,
+            tax_class=charge.tax_class,
+        )
+
+
+def _units(segment: Segment, meter: str) -> Metered:
+    metered = segment.metered(meter)
+    if metered is None:
+        raise ValueError(f"no units given for meter {meter!r}")
+    return metered
+
+
+def _unit_price(charge: UsageCharge, usage: _Usage) -> Decimal:
+    """The one price every unit of a per-unit or volume charge has this period."""
+    if isinstance(charge, PerUnitCharge):
+        return Decimal(charge.unit_price)
+    if isinstance(charge, VolumeCharge):
+        return _volume(charge, usage).unit_price
+    raise ValueError(f"charge {charge.code!r} has no single unit price to multiply")
+
+
+def _when(surcharge: Surcharge) -> str:
+    if surcharge.window is SurchargeWindow.HOLIDAY:
+        return "on public holidays"
+    start, end = rules.night_window(surcharge)
+    return f"{_clock(start)}-{_clock(end % rules.MINUTES_PER_DAY)}"
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _shared_class(lines: Sequence[Line]) -> TaxClass | None:
+    """The tax class every line has, if they all have the same one."""
+    classes = {line.tax_class for line in lines}
+    return classes.pop() if len(classes) == 1 else None
 
 
 def consumption_tax(
@@ -308,10 +472,52 @@ def invoice_totals(
     tax_rate: Decimal = CONSUMPTION_TAX_RATE,
     rounding: TaxRounding = TaxRounding.TRUNCATE,
 ) -> InvoiceTotals:
-    """Totals of an invoice made of ``lines`` (from any number of contracts, in one currency), with the
-    consumption tax rounded once on the subtotal, never per line."""
-    subtotal = sum(line.amount for line in lines)
-    tax = consumption_tax(subtotal, tax_rate, rounding)
+    """Totals of an invoice made of ``lines`` (from any number of contracts, in one currency) all taxed at
+    ``tax_rate``: the consumption tax rounded once on the subtotal, never per line (``taxes_by_rate`` with
+    one rate)."""
+    amounts = [(TaxClass.STANDARD, line.amount) for line in lines]
+    return totals_of(taxes_by_rate(amounts, {TaxClass.STANDARD: tax_rate}, rounding))
+
+
+def tax_rates(standard: Decimal = CONSUMPTION_TAX_RATE) -> dict[TaxClass, Decimal]:
+    """The rate of each tax class, with the tenant's standard rate."""
+    return {TaxClass.STANDARD: standard, TaxClass.REDUCED: REDUCED_TAX_RATE, TaxClass.EXEMPT: Decimal(0)}
+
+
+def line_tax_class(line: TaxClass | None, client: TaxClass) -> TaxClass:
+    """A line's tax class: an exempt client's lines are all exempt; otherwise its charge's, else the
+    client's."""
+    if client is TaxClass.EXEMPT:
+        return TaxClass.EXEMPT
+    return line or client
+
+
+def taxes_by_rate(
+    amounts: Iterable[tuple[TaxClass, int]],
+    rates: Mapping[TaxClass, Decimal],
+    rounding: TaxRounding = TaxRounding.TRUNCATE,
+) -> tuple[TaxSubtotal, ...]:
+    """An invoice's consumption tax: its lines (tax class, amount) added up per class and each class's
+    total taxed and rounded once (standard, reduced, exempt, as present)."""
+    taxable: dict[TaxClass, int] = {}
+    for tax_class, amount in amounts:
+        taxable[tax_class] = taxable.get(tax_class, 0) + amount
+    return tuple(
+        TaxSubtotal(
+            tax_class,
+            rates[tax_class],
+            taxable[tax_class],
+            consumption_tax(taxable[tax_class], rates[tax_class], rounding),
+        )
+        for tax_class in TaxClass
+        if tax_class in taxable
+    )
+
+
+def totals_of(taxes: Iterable[TaxSubtotal]) -> InvoiceTotals:
+    listed = list(taxes)
+    subtotal = sum(t.taxable for t in listed)
+    tax = sum(t.tax for t in listed)
     return InvoiceTotals(subtotal, tax, subtotal + tax)
 
 
@@ -396,14 +602,42 @@ def _tier_range(below: int, up_to: int | None) -> str:
     return f"from {below + 1:,}" if up_to is None else f"{below + 1:,}-{up_to:,}"
 
 
-def _top_up(amount: int, proration: Proration | None) -> Line:
+def _top_up(amount: int, proration: Proration | None, tax_class: TaxClass | None) -> Line:
     description = "Top-up to the minimum monthly commitment"
     if proration is not None:
         description += f", minimum prorated {proration.active_days}/{proration.period_days} days"
-    return Line(LineKind.MINIMUM_TOP_UP, "minimum-commitment", description, _ONE, Decimal(amount), amount)
+    return Line(
+        LineKind.MINIMUM_TOP_UP,
+        "minimum-commitment",
+        description,
+        _ONE,
+        Decimal(amount),
+        amount,
+        tax_class=tax_class,
+    )
 
 
 # --- service credits ---------------------------------------------------------------------------------
+
+
+def _service_credits(
+    credits: Sequence[ServiceCredit],
+    attainment: Mapping[Metric, float | Decimal | None],
+    lines: Sequence[Line],
+) -> list[Line]:
+    """The credit, one line per tax class of the lines it applies to (a credit returns tax at the rate the
+    charges were taxed at)."""
+    by_class: dict[TaxClass | None, int] = {}
+    for line in lines:
+        by_class[line.tax_class] = by_class.get(line.tax_class, 0) + line.amount
+    found = []
+    for tax_class, charges in by_class.items():
+        credit = _service_credit(credits, attainment, charges)
+        if credit is not None:
+            if len(by_class) > 1 and tax_class is not None:
+                credit = replace(credit, description=f"{credit.description} ({tax_class.value} tax class)")
+            found.append(replace(credit, tax_class=tax_class))
+    return found
 
 
 def _service_credit(
@@ -469,14 +703,30 @@ def _month_end(day: date) -> date:
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
-def _check(plan: RatePlan | RatePlanCreate, period: BillingPeriod, units: int, active_days: int) -> None:
+def _check(segment: Segment, period: BillingPeriod, active_days: int) -> None:
+    plan = segment.plan
     if not is_supported_currency(plan.currency):
         raise ValueError(f"unsupported currency {plan.currency!r}")
-    if units < 0:
-        raise ValueError(f"units must not be negative, got {units}")
+    if segment.units < 0:
+        raise ValueError(f"units must not be negative, got {segment.units}")
     if not 0 <= active_days <= period.days:
         raise ValueError(f"active days must be within 0..{period.days}, got {active_days}")
     problems: list[str] = []
+    for meter in _meters_used(plan):
+        metered = segment.metered(meter)
+        if metered is None:
+            problems.append(f"no units given for meter {meter!r}")
+        elif metered.units < 0 or not all(0 <= n <= metered.units for n in metered.surcharged.values()):
+            problems.append(
+                f"meter {meter or 'billable event'!r}: negative units, or fewer than surcharged ones"
+            )
+    default = segment.meters.get(DEFAULT_METER)
+    if default is not None and default.units != segment.units:
+        problems.append(f"the billable event's units are {segment.units}, not {default.units}")
+    for error in rules.check_meters(plan.meters, plan.charges, "") + rules.check_surcharges(
+        plan.surcharges, plan.charges, ""
+    ):
+        problems.append(f"{error['field']}: {error['message']}")
     for charge in plan.charges:
         if isinstance(charge, GraduatedCharge | VolumeCharge):
             problems += _tier_problems(charge.tiers, charge.code)

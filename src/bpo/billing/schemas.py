@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from bpo.clients.schemas import FIRST_DATE, YEARS_AHEAD
+from bpo.clients.schemas import FIRST_DATE, YEARS_AHEAD, TaxClass
 
 
 class InvoiceStatus(StrEnum):
@@ -51,11 +51,11 @@ class Usage(msgspec.Struct, kw_only=True):
     days: list[DailyUsage]
 
 
-class InvoiceLine(msgspec.Struct, kw_only=True):
-    id: uuid.UUID
+class EstimateLine(msgspec.Struct, kw_only=True):
     position: int
     contract_id: uuid.UUID | None
     contract_code: str
+    # charge, surcharge, minimum_top_up, service_credit (credit on a credit note).
     kind: str
     code: str
     description: str
@@ -66,6 +66,22 @@ class InvoiceLine(msgspec.Struct, kw_only=True):
     period_start: date
     period_end: date
     tier: int | None
+    # The line's consumption tax: its class and that class's rate on this invoice.
+    tax_class: TaxClass
+    tax_rate: Decimal
+
+
+class InvoiceLine(EstimateLine, kw_only=True):
+    id: uuid.UUID
+
+
+class InvoiceTaxSubtotal(msgspec.Struct, kw_only=True):
+    """税率ごとの合計と消費税額: the lines of one tax class, their total and its tax (rounded once)."""
+
+    tax_class: TaxClass
+    rate: Decimal
+    taxable: InvoiceAmount
+    tax: InvoiceAmount
 
 
 class InvoiceSummary(msgspec.Struct, kw_only=True):
@@ -99,7 +115,31 @@ class Invoice(InvoiceSummary, kw_only=True):
     issuer: BillingIssuer
     # Stripe's page where the client pays, once the invoice has been pushed there.
     hosted_invoice_url: str | None
+    # Per tax class: the lines' total and its consumption tax; ``tax`` is their sum.
+    taxes: list[InvoiceTaxSubtotal]
     lines: list[InvoiceLine]
+
+
+class InvoiceEstimate(msgspec.Struct, kw_only=True):
+    """見込み: the client's open period rated so far, as its invoice would be if the period closed now.
+    Never stored, never numbered; recomputed on every request."""
+
+    estimate: bool = True
+    client_id: uuid.UUID
+    client_name: str
+    # The month the open period is named after, and its days (cut by the client's closing day).
+    period: date
+    period_start: date
+    period_end: date
+    # Usage counted through this day (the tenant's today), at this instant.
+    through: date
+    as_of: datetime
+    currency: str
+    subtotal: InvoiceAmount
+    tax: InvoiceAmount
+    total: InvoiceAmount
+    taxes: list[InvoiceTaxSubtotal]
+    lines: list[EstimateLine]
 
 
 # --- the issuer: address and bank account printed on invoices ------------------------------------------
@@ -220,6 +260,8 @@ class CreditLine(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     amount: Annotated[int, msgspec.Meta(gt=0, le=10**15)]
     contract_id: uuid.UUID | None = None
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "credit"
+    # The tax class credited; needed only when the invoice has lines of several.
+    tax_class: TaxClass | None = None
 
 
 MAX_CREDIT_LINES = 200

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Select, func, select
@@ -29,6 +29,7 @@ from bpo.billing import invoice_runs as runs
 from bpo.billing.models import Invoice, InvoiceCounter, InvoiceLine, StripeInvoice
 from bpo.clients import contracts
 from bpo.clients import service as clients
+from bpo.clients.schemas import TaxClass
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error
 from bpo.core.orm import new_id
@@ -60,9 +61,35 @@ def _money(amount: int, currency: str) -> schemas.InvoiceAmount:
     return schemas.InvoiceAmount(amount=amount, currency=currency)
 
 
-def line_view(line: InvoiceLine, currency: str) -> schemas.InvoiceLine:
+def stored_taxes(rows: list[dict[str, Any]]) -> list[rating.TaxSubtotal]:
+    return [rating.TaxSubtotal.from_stored(row) for row in rows]
+
+
+def taxes_view(taxes: Sequence[rating.TaxSubtotal], currency: str) -> list[schemas.InvoiceTaxSubtotal]:
+    return [
+        schemas.InvoiceTaxSubtotal(
+            tax_class=t.tax_class,
+            rate=_plain(t.rate),
+            taxable=_money(t.taxable, currency),
+            tax=_money(t.tax, currency),
+        )
+        for t in taxes
+    ]
+
+
+def class_rates(invoice: Invoice) -> dict[TaxClass, Decimal]:
+    """The rate of each tax class on the invoice: as issued, the standard one besides."""
+    rates = rating.tax_rates(invoice.tax_rate)
+    rates.update({t.tax_class: t.rate for t in stored_taxes(invoice.taxes)})
+    return rates
+
+
+def line_view(line: InvoiceLine, currency: str, rates: dict[TaxClass, Decimal]) -> schemas.InvoiceLine:
+    tax_class = TaxClass(line.tax_class)
     return schemas.InvoiceLine(
         id=line.id,
+        tax_class=tax_class,
+        tax_rate=_plain(rates[tax_class]),
         position=line.position,
         contract_id=line.contract_id,
         contract_code=line.contract_code,
@@ -134,7 +161,8 @@ async def invoice_view(session: AsyncSession, scope: Scope, invoice: Invoice) ->
         payment_terms=invoice.payment_terms,
         issuer=issuer,
         hosted_invoice_url=await hosted_invoice_url(session, scope, invoice.id),
-        lines=[line_view(line, invoice.currency) for line in lines],
+        taxes=taxes_view(stored_taxes(invoice.taxes), invoice.currency),
+        lines=[line_view(line, invoice.currency, class_rates(invoice)) for line in lines],
     )
 
 
@@ -290,6 +318,7 @@ class _CreditLine(NamedTuple):
     unit_price: Decimal
     amount: int
     tier: int | None
+    tax_class: TaxClass
 
 
 async def _reversal_lines(session: AsyncSession, scope: Scope, original: Invoice) -> list[_CreditLine]:
@@ -304,6 +333,7 @@ async def _reversal_lines(session: AsyncSession, scope: Scope, original: Invoice
             line.unit_price,
             -line.amount,
             line.tier,
+            TaxClass(line.tax_class),
         )
         for line in await invoice_lines(session, scope, original.id)
     ]
@@ -312,8 +342,20 @@ async def _reversal_lines(session: AsyncSession, scope: Scope, original: Invoice
 async def _credited_lines(
     session: AsyncSession, scope: Scope, original: Invoice, credits: Sequence[schemas.CreditLine]
 ) -> list[_CreditLine]:
+    classes = [t.tax_class for t in stored_taxes(original.taxes)]
     lines = []
     for index, credit in enumerate(credits):
+        tax_class = credit.tax_class
+        if tax_class is None and len(classes) == 1:
+            tax_class = classes[0]
+        if tax_class is None or tax_class not in classes:
+            listed = ", ".join(c.value for c in classes)
+            raise Invalid(
+                f"Say which of the invoice's tax classes ({listed}) the credit is for.",
+                errors=[
+                    field_error(f"lines[{index}].tax_class", f"one of the invoice's tax classes: {listed}")
+                ],
+            )
         code = ""
         if credit.contract_id is not None:
             contract = await contracts.get_contract_row(session, scope, credit.contract_id)
@@ -334,6 +376,7 @@ async def _credited_lines(
                 Decimal(-credit.amount),
                 -credit.amount,
                 None,
+                tax_class,
             )
         )
     return lines
@@ -344,10 +387,10 @@ async def _add_credit_note(
     scope: Scope,
     original: Invoice,
     lines: Sequence[_CreditLine],
-    subtotal: int,
-    tax: int,
+    taxes: Sequence[rating.TaxSubtotal],
     today: date,
 ) -> Invoice:
+    subtotal, tax, _ = rating.totals_of(taxes)
     note = Invoice(
         tenant_id=scope.tenant_id,
         id=new_id(),
@@ -362,6 +405,7 @@ async def _add_credit_note(
         tax=tax,
         total=subtotal + tax,
         tax_rate=original.tax_rate,
+        taxes=[t.to_stored() for t in taxes],
         issued_on=today,
         due_on=today,
         registration_number=original.registration_number,
@@ -390,6 +434,7 @@ async def _add_credit_note(
                 period_start=original.period_start,
                 period_end=original.period_end,
                 tier=line.tier,
+                tax_class=line.tax_class.value,
             )
         )
     await session.flush()
@@ -413,17 +458,22 @@ async def create_credit_note(
         )
     if data.full_reversal:
         lines = await _reversal_lines(session, scope, original)
-        subtotal, tax = -original.subtotal, -original.tax
+        taxes = [
+            rating.TaxSubtotal(t.tax_class, t.rate, -t.taxable, -t.tax) for t in stored_taxes(original.taxes)
+        ]
     else:
         lines = await _credited_lines(session, scope, original, data.lines)
-        subtotal = sum(line.amount for line in lines)
         terms = await account.tax_terms(session, scope)
-        tax = rating.consumption_tax(subtotal, original.tax_rate, terms.rounding)
-    if await _credited_so_far(session, scope, original.id) - (subtotal + tax) > original.total:
+        taxes = list(
+            rating.taxes_by_rate(
+                ((line.tax_class, line.amount) for line in lines), class_rates(original), terms.rounding
+            )
+        )
+    if await _credited_so_far(session, scope, original.id) - rating.totals_of(taxes).total > original.total:
         raise Conflict(
             "Credit notes may not credit more than the invoice's total.", slug="credit-exceeds-invoice"
         )
-    note = await _add_credit_note(session, scope, original, lines, subtotal, tax, today)
+    note = await _add_credit_note(session, scope, original, lines, taxes, today)
     audit.record(session, scope, "credit_note.created", "invoice", note.id, corrects=str(original.id))
     return await _transition(session, scope, note.id, Status.FINALIZED)
 
@@ -443,17 +493,23 @@ CSV_COLUMNS = (
     "currency",
     "period_start",
     "period_end",
+    "tax_class",
+    "tax_rate",
 )
+# After the lines, one row per tax class: the lines' total at that rate (quantity) and its tax (amount).
+TAX_ROW_KIND = "consumption_tax"
 
 
-def invoice_csv(invoice: schemas.Invoice) -> str:
+def invoice_csv(invoice: schemas.Invoice | schemas.InvoiceEstimate) -> str:
+    """The lines, then a row per tax class (適格請求書: 税率ごとの対価の額と消費税額)."""
+    number = (invoice.number or "") if isinstance(invoice, schemas.Invoice) else ""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for line in invoice.lines:
         writer.writerow(
             [
-                invoice.number or "",
+                number,
                 line.position,
                 line.contract_code,
                 line.kind,
@@ -465,6 +521,28 @@ def invoice_csv(invoice: schemas.Invoice) -> str:
                 line.amount.currency,
                 line.period_start.isoformat(),
                 line.period_end.isoformat(),
+                line.tax_class.value,
+                f"{line.tax_rate:f}",
+            ]
+        )
+    for tax in invoice.taxes:
+        percent = f"{(tax.rate * 100).normalize():f}%"
+        writer.writerow(
+            [
+                number,
+                "",
+                "",
+                TAX_ROW_KIND,
+                f"tax-{tax.tax_class.value}",
+                f"Consumption tax {percent} on {tax.taxable.amount} ({tax.tax_class.value})",
+                tax.taxable.amount,
+                f"{tax.rate:f}",
+                tax.tax.amount,
+                tax.tax.currency,
+                invoice.period_start.isoformat(),
+                invoice.period_end.isoformat(),
+                tax.tax_class.value,
+                f"{tax.rate:f}",
             ]
         )
     return buffer.getvalue()

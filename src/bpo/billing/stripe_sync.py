@@ -1,14 +1,16 @@
 """Finalized invoices to the tenant's connected Stripe account, and a reconciliation of the two.
 
 Idempotency. Every call that creates something carries a key made of our ids: ``bpo-customer-<client
-id>``, ``bpo-invoice-<invoice id>``, ``…-line-<n>``, ``…-tax`` and ``…-finalize``. A retry, whether the
-SDK's own after a timeout or a 5xx (``NETWORK_RETRIES``) or the job's after it failed, therefore replays
-Stripe's first answer instead of creating a second customer, item or invoice. Stripe keeps keys for 24 h;
-the job's retries (``PUSH_MAX_RETRIES``) end long before that. A push runs in the job's transaction with the
-invoice row locked, so two pushes of one invoice are serialised and the second finds the first's ids.
+id>``, ``bpo-invoice-<invoice id>``, ``…-line-<n>``, ``…-tax`` (``…-tax-reduced``) and ``…-finalize``. A
+retry, whether the SDK's own after a timeout or a 5xx (``NETWORK_RETRIES``) or the job's after it failed,
+therefore replays Stripe's first answer instead of creating a second customer, item or invoice. Stripe
+keeps keys for 24 h; the job's retries (``PUSH_MAX_RETRIES``) end long before that. A push runs in the
+job's transaction with the invoice row locked, so two pushes of one invoice are serialised and the second
+finds the first's ids.
 
-Money. One invoice item per line, in the line's currency, plus one for the consumption tax as we computed
-it (once per invoice): Stripe's total is our total to the yen, and no Stripe tax rate re-rounds it.
+Money. One invoice item per line, in the line's currency, plus one per tax rate for the consumption tax as
+we computed it (rounded once per rate and invoice): Stripe's total is our total to the yen, and no Stripe
+tax rate re-rounds it.
 Amounts are integers in the currency's minor unit on both sides; ``stripe_amount`` checks rather than
 assumes that (JPY, KRW and VND are zero-decimal in ISO 4217 and at Stripe alike).
 
@@ -36,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bpo.billing import account, schemas, service
 from bpo.billing.models import Invoice, InvoiceLine, StripeCustomer, StripeInvoice, StripeReconciliation
 from bpo.clients import service as clients
+from bpo.clients.schemas import TaxClass
 from bpo.core import audit
 from bpo.core.errors import Conflict, NotFound
 from bpo.core.jobs import outbox
@@ -233,10 +236,14 @@ async def push_invoice(
         (f"{key}-line-{line.position}", line.amount, _line_description(line))
         for line in await service.invoice_lines(session, scope, invoice.id)
     ]
-    if invoice.tax:
-        items.append(
-            (f"{key}-tax", invoice.tax, f"Consumption tax {(100 * invoice.tax_rate).normalize():f}%")
-        )
+    # One item per rate's tax, as the invoice rounded it: the items add up to our total exactly.
+    for tax in service.stored_taxes(invoice.taxes):
+        if tax.tax:
+            suffix = "" if tax.tax_class is TaxClass.STANDARD else f"-{tax.tax_class.value}"
+            label = f"Consumption tax {(100 * tax.rate).normalize():f}%"
+            if tax.tax_class is TaxClass.REDUCED:
+                label += " (reduced rate)"
+            items.append((f"{key}-tax{suffix}", tax.tax, f"{label} on {tax.taxable}"))
     for item_key, amount, description in items:
         await stripe_client.v1.invoice_items.create_async(
             {

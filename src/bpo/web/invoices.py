@@ -8,12 +8,17 @@ the API), and any other is a 404.
 ``/dashboard/invoices/{id}.pdf`` and ``.csv`` are the browser's downloads; API callers use
 ``/v1/invoices/{id}/pdf`` and ``/v1/invoices/{id}.csv``. The API's PDF route lives here, next to the
 dashboard's, because both answer a person's download with the rendered document.
+
+Above the list, a client viewer (and an operator who picks a client) sees the estimate (見込み) of the
+client's open period so far (``GET /v1/clients/{id}/estimate``): marked as such, never numbered,
+recomputed on each visit.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get
@@ -22,10 +27,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import document, schemas
+from bpo.billing import document, estimates, schemas
 from bpo.billing import service as billing
+from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.core import i18n
+from bpo.core.errors import NotFound
 from bpo.core.guards import READERS, parse_uuid
 from bpo.core.http import Caller, Cursor, Session
 from bpo.core.i18n import Language
@@ -92,6 +99,43 @@ class InvoiceRow:
 
 
 @dataclass(frozen=True)
+class EstimateView:
+    """The estimate as the list page shows it: its figures in the reader's language."""
+
+    estimate: schemas.InvoiceEstimate
+    period: str
+    period_start: str
+    period_end: str
+    through: str
+    subtotal: str
+    tax: str
+    total: str
+    taxes: list[document.TaxView]
+    lines: list[document.LineView]
+
+
+async def _estimate(
+    session: AsyncSession, caller: Scope, client_id: uuid.UUID, lang: i18n.Lang
+) -> EstimateView:
+    found = await estimates.estimate(session, caller, client_id, datetime.now(UTC))
+    currency = found.currency
+    ids = {line.contract_id for line in found.lines if line.contract_id is not None}
+    names = await contracts.contract_names(session, caller, ids)
+    return EstimateView(
+        estimate=found,
+        period=lang.day(found.period, "month"),
+        period_start=lang.day(found.period_start),
+        period_end=lang.day(found.period_end),
+        through=lang.day(found.through),
+        subtotal=lang.money(found.subtotal.amount, currency),
+        tax=lang.money(found.tax.amount, currency),
+        total=lang.money(found.total.amount, currency),
+        taxes=document.tax_views(found.taxes, lang),
+        lines=document.line_views(found.lines, names, lang),
+    )
+
+
+@dataclass(frozen=True)
 class ClientOption:
     id: uuid.UUID
     name: str
@@ -136,6 +180,14 @@ class InvoicePageController(Controller):
             )
             for item in listing.items
         ]
+        # A viewer's own client, or the client an operator picked: its open period so far.
+        estimate = None
+        if (estimate_of := caller.client_id or client_id) is not None:
+            try:
+                estimate = await _estimate(session, caller, estimate_of, lang)
+            except NotFound:
+                # An operator's filter naming no client of the tenant: the list says nothing matches.
+                estimate = None
         options: list[ClientOption] = []
         if caller.client_id is None:
             known = await clients.list_clients(session, caller, limit=MAX_PAGE_SIZE, cursor=None)
@@ -147,6 +199,7 @@ class InvoicePageController(Controller):
         }
         more = {key: value for key, value in filters.items() if value}
         context = {
+            "estimate": estimate,
             "rows": rows,
             "filters": filters,
             "more": more,
