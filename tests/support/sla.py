@@ -58,7 +58,9 @@ async def sla_contract(
     customer = customer or await create_client(client, tenant)
     h = tenant.admin
     suffix = uuid.uuid4().hex[:6]
-    service = await post_ok(client, f"/v1/clients/{customer['id']}/services", {"code": "s", "name": "S"}, h)
+    service = await post_ok(
+        client, f"/v1/clients/{customer['id']}/services", {"code": f"s-{suffix}", "name": "S"}, h
+    )
     calendar = await post_ok(
         client,
         "/v1/calendars",

@@ -22,6 +22,8 @@ Detection, without instants stored per item:
 
 Lag: an alert follows its instant by up to a minute (the sweep period) plus queueing, and its webhook
 by the outbox relay (immediate from the API, within ~15 s from workers) and the delivery job.
+
+Reading alerts and acting on them (acknowledge, assign, resolve) is ``alert_handling``.
 """
 
 from __future__ import annotations
@@ -43,13 +45,11 @@ from bpo.clients import service as clients
 from bpo.clients.models import Contract
 from bpo.clients.schemas import ContractStatus, Metric, Objective, SlaClock, SlaPolicy
 from bpo.core.business_time import Calendar, open_intervals
-from bpo.core.http import instant_period
 from bpo.core.jobs.failures import Failures
 from bpo.core.orm import new_id
-from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
 from bpo.delivery import webhooks
-from bpo.sla import engine, schemas
+from bpo.sla import engine
 from bpo.sla.models import Alert, AlertSweep, SlaHourly
 from bpo.sla.rollups import CONTRACT, HOUR, objective_key
 from bpo.work.models import WorkItem
@@ -504,52 +504,3 @@ async def detect_in_hours(
         )
     ).all()
     return await _record(session, scope, _evaluate(ctx, rows, since, now))
-
-
-# --- reading ------------------------------------------------------------------------------------
-
-
-def alert_view(alert: Alert) -> schemas.Alert:
-    return schemas.Alert(
-        id=alert.id,
-        kind=alert.kind,  # type: ignore[arg-type]
-        contract_id=alert.contract_id,
-        client_id=alert.client_id,
-        objective=alert.objective,
-        work_item_id=alert.work_item_id,
-        day=alert.day,
-        occurred_at=alert.occurred_at,
-        created_at=alert.created_at,
-        detail=alert.detail,
-    )
-
-
-async def list_alerts(
-    session: AsyncSession,
-    scope: Scope,
-    *,
-    limit: int,
-    cursor: str | None,
-    contract_id: uuid.UUID | None = None,
-    kind: schemas.AlertKind | None = None,
-    start: str | None = None,
-    end: str | None = None,
-) -> schemas.AlertPage:
-    """Alerts in the order they were raised, ``start`` inclusive and ``end`` exclusive (ISO 8601 instants
-    with offsets); a client viewer sees its own client's only."""
-    first, last = instant_period(start, end)
-    statement = select(Alert).where(Alert.tenant_id == scope.tenant_id)
-    restriction = clients.client_restriction(scope)
-    if restriction is not None:
-        statement = statement.where(Alert.client_id == restriction)
-    if contract_id is not None:
-        contract = await contracts.get_contract_row(session, scope, contract_id)
-        statement = statement.where(Alert.contract_id == contract.id)
-    if kind is not None:
-        statement = statement.where(Alert.kind == kind)
-    if first is not None:
-        statement = statement.where(Alert.occurred_at >= first)
-    if last is not None:
-        statement = statement.where(Alert.occurred_at < last)
-    rows, next_cursor = await paginate(session, statement, Alert.id, limit=limit, cursor=cursor)
-    return schemas.AlertPage(items=[alert_view(a) for a in rows], next_cursor=next_cursor)

@@ -224,6 +224,9 @@ def found_item(measured: _Measured, item: WorkItem, now: datetime) -> schemas.Fo
         attributes=item.attributes,
         updated_at=item.updated_at,
         sla=item_results(measured, item, now),
+        csat=item.csat,
+        started_at=item.started_at,
+        handled_at=item.handled_at,
     )
 
 
@@ -501,6 +504,10 @@ async def get_item(
         timeline.append(schemas.TimelineEvent(event="first_response", at=item.first_response_at))
     if item.resolved_at is not None:
         timeline.append(schemas.TimelineEvent(event="resolved", at=item.resolved_at))
+    if item.started_at is not None:
+        timeline.append(schemas.TimelineEvent(event="started", at=item.started_at))
+    if item.handled_at is not None:
+        timeline.append(schemas.TimelineEvent(event="handled", at=item.handled_at))
     timeline.sort(key=lambda event: event.at)
     return schemas.WorkItemDetail(
         **{name: getattr(found, name) for name in found.__struct_fields__},

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -42,6 +43,7 @@ from bpo.sla.sketch import bucket_of
 from bpo.work.models import WorkItem
 
 HOUR = timedelta(hours=1)
+MICROSECOND = timedelta(microseconds=1)
 DAY = "day"
 MONTH = "month"
 # From the first of the month through the row's day: any range of days is then whole months plus or minus
@@ -60,7 +62,7 @@ REMEASURE_HOURS = 168
 _ITEMS_IN = text(
     """
     SELECT w.received_at, w.first_response_at, w.resolved_at, w.priority, w.channel, w.units, w.outcome,
-           w.sentiment
+           w.sentiment, w.csat
     FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS r(start, stop)
     JOIN work_items AS w ON w.received_at >= r.start AND w.received_at < r.stop
     WHERE w.tenant_id = :tenant_id AND w.contract_id = :contract_id
@@ -196,6 +198,8 @@ class HourTally:
     breached: int = 0
     pending: int = 0
     sketch: Counter[int] = field(default_factory=Counter)
+    # Answered items' elapsed time, exactly, in microseconds (their count is the sketch's total).
+    elapsed_us: int = 0
     within: list[int] = field(default_factory=list)
     eligible: list[int] = field(default_factory=list)
     next_change: datetime | None = None
@@ -207,6 +211,7 @@ class HourTally:
         else:
             self.breached += 1
         self.sketch[bucket_of(elapsed.total_seconds())] += 1
+        self.elapsed_us += elapsed // MICROSECOND
         for i, (_, checkpoint) in enumerate(clock.checkpoints):
             self.within[i] += elapsed <= checkpoint
             self.eligible[i] += 1
@@ -223,6 +228,11 @@ class HourTally:
 
     def checkpoint_json(self, clock: ObjectiveClock) -> dict[str, list[int]]:
         return {name: [self.within[i], self.eligible[i]] for i, (name, _) in enumerate(clock.checkpoints)}
+
+    @property
+    def elapsed_sum(self) -> Decimal:
+        """Seconds, exact to the microsecond."""
+        return Decimal(self.elapsed_us).scaleb(-6)
 
 
 def next_change_at(
@@ -278,7 +288,8 @@ def measure_hour(
 
 
 def volumes(rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
-    """Per channel ('' for none): received, responded, resolved, units, outcome and sentiment counts."""
+    """Per channel ('' for none): received, responded, resolved, units, outcome and sentiment counts, and
+    CSAT ratings counted per score."""
     by_channel: dict[str, dict[str, Any]] = {}
     for row in rows:
         v = by_channel.setdefault(
@@ -290,6 +301,7 @@ def volumes(rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
                 "units": 0,
                 "outcomes": Counter(),
                 "sentiments": Counter(),
+                "csat": Counter(),
             },
         )
         v["received"] += 1
@@ -300,6 +312,8 @@ def volumes(rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
             v["outcomes"][row.outcome] += 1
         if row.sentiment:
             v["sentiments"][row.sentiment] += 1
+        if row.csat is not None:
+            v["csat"][str(row.csat)] += 1
     return by_channel
 
 
@@ -373,6 +387,7 @@ async def refresh_hours(
                     "breached": tally.breached,
                     "pending": tally.pending,
                     "sketch": {str(b): n for b, n in sorted(tally.sketch.items())},
+                    "elapsed_sum": tally.elapsed_sum,
                     "checkpoints": tally.checkpoint_json(clock),
                     "next_change_at": tally.next_change,
                 }
@@ -418,11 +433,19 @@ def _add_checkpoints(total: dict[str, list[int]], checkpoints: Mapping[str, Sequ
 
 
 def _sla_summed(model: type[SlaHourly] | type[SlaPeriod]) -> tuple[Any, ...]:
-    return (model.met, model.breached, model.pending, model.sketch, model.checkpoints)
+    return (model.met, model.breached, model.pending, model.sketch, model.elapsed_sum, model.checkpoints)
 
 
 def _work_summed(model: type[WorkHourly] | type[WorkPeriod]) -> tuple[Any, ...]:
-    return (model.received, model.responded, model.resolved, model.units, model.outcomes, model.sentiments)
+    return (
+        model.received,
+        model.responded,
+        model.resolved,
+        model.units,
+        model.outcomes,
+        model.sentiments,
+        model.csat,
+    )
 
 
 @dataclass
@@ -432,6 +455,8 @@ class _SlaSum:
     pending: int = 0
     sketch: dict[str, int] = field(default_factory=dict)
     checkpoints: dict[str, list[int]] = field(default_factory=dict)
+    # Unknown (None) as soon as one row summed lacks it (written before sums were kept).
+    elapsed_sum: Decimal | None = Decimal(0)
 
     def add(self, row: Any) -> None:
         self.met += row.met
@@ -439,6 +464,8 @@ class _SlaSum:
         self.pending += row.pending
         _add_sketch(self.sketch, row.sketch)
         _add_checkpoints(self.checkpoints, row.checkpoints)
+        if self.elapsed_sum is not None:
+            self.elapsed_sum = None if row.elapsed_sum is None else self.elapsed_sum + row.elapsed_sum
 
     def values(self) -> dict[str, Any]:
         return {
@@ -446,12 +473,15 @@ class _SlaSum:
             "breached": self.breached,
             "pending": self.pending,
             "sketch": self.sketch,
+            "elapsed_sum": self.elapsed_sum,
             "checkpoints": self.checkpoints,
         }
 
     def copy(self) -> _SlaSum:
         checkpoints = {seconds: list(known) for seconds, known in self.checkpoints.items()}
-        return _SlaSum(self.met, self.breached, self.pending, dict(self.sketch), checkpoints)
+        return _SlaSum(
+            self.met, self.breached, self.pending, dict(self.sketch), checkpoints, self.elapsed_sum
+        )
 
 
 @dataclass
@@ -459,22 +489,27 @@ class _WorkSum:
     numbers: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     sentiments: Counter[str] = field(default_factory=Counter)
+    csat: Counter[str] = field(default_factory=Counter)
 
     def add(self, row: Any) -> None:
         for name in VOLUME_FIELDS:
             self.numbers[name] += getattr(row, name)
         self.outcomes.update(row.outcomes)
         self.sentiments.update(row.sentiments)
+        self.csat.update(row.csat)
 
     def values(self) -> dict[str, Any]:
         return {
             **{name: self.numbers[name] for name in VOLUME_FIELDS},
             "outcomes": dict(self.outcomes),
             "sentiments": dict(self.sentiments),
+            "csat": dict(self.csat),
         }
 
     def copy(self) -> _WorkSum:
-        return _WorkSum(Counter(self.numbers), Counter(self.outcomes), Counter(self.sentiments))
+        return _WorkSum(
+            Counter(self.numbers), Counter(self.outcomes), Counter(self.sentiments), Counter(self.csat)
+        )
 
 
 Sum = TypeVar("Sum", _SlaSum, _WorkSum)
