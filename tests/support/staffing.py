@@ -245,3 +245,22 @@ class World:
 async def world(client: httpx.AsyncClient) -> World:
     tenant = await create_tenant(client)
     return World(tenant, await onboard(client, tenant))
+
+
+async def add_punch(
+    runtime: Runtime,
+    tenant: TenantHandle,
+    shift_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    kind: str,
+    at: datetime,
+    *,
+    source: str = "import",
+) -> None:
+    """A clock-in or clock-out recorded as if a site's system had sent it."""
+    async with runtime.db.tenant(tenant.id) as session:
+        session.add(
+            models.AttendanceEvent(
+                tenant_id=tenant.id, shift_id=shift_id, staff_id=staff_id, kind=kind, at=at, source=source
+            )
+        )

@@ -220,7 +220,7 @@ def describe_activity(activity: demo_activity.Activity) -> str:
     run = "a schedule run queued" if activity.schedule_run else "no new schedule run"
     return (
         f"demo activity: {activity.items_created} new work items over {activity.days} contract-days, "
-        f"{activity.shifts_created} new shifts, {run}"
+        f"{activity.shifts_created} new shifts, {run}, {activity.punches} new attendance punches"
     )
 
 

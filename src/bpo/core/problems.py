@@ -117,7 +117,7 @@ _BODY = "data"
 _UNDECODABLE = ("JSON is malformed", "Input data was truncated", "Malformed")
 
 # A mistake inside a batch's item names the item's index too.
-_BATCH_ITEM = re.compile(r"^items\[(?P<index>\d+)\]")
+_BATCH_ITEM = re.compile(r"^(?:items|events)\[(?P<index>\d+)\]")
 
 
 def _body_errors(request: Request[Any, Any, Any]) -> tuple[FieldErrors, int] | None:

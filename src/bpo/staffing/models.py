@@ -1,6 +1,7 @@
 """Staffing tables: people, their time off, shifts built from contract coverage, who works which shift,
-solver runs, swaps, calendar feeds and the tenant's rule settings. Instants are UTC ``timestamptz``;
-wall-clock patterns (availability) are JSON windows in the person's home zone."""
+solver runs, swaps, claims of open shifts, attendance, calendar feeds and the tenant's rule settings.
+Instants are UTC ``timestamptz``; wall-clock patterns (availability) are JSON windows in the person's
+home zone."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
@@ -196,6 +198,70 @@ class CalendarFeed(Base, TenantMixin):
     token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]
+
+
+class OpenShiftClaim(Base, TenantMixin):
+    """A person asks to work a published shift that still needs people; a supervisor decides, or the
+    contract approves claims at once. The assignment it made is not a foreign key: it may move later."""
+
+    __tablename__ = "open_shift_claims"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "shift_id"], ["shifts.tenant_id", "shifts.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["tenant_id", "staff_id"], ["staff.tenant_id", "staff.id"], ondelete="CASCADE"),
+        # One open claim per person and shift.
+        Index(
+            None,
+            "tenant_id",
+            "shift_id",
+            "staff_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(None, "tenant_id", "staff_id"),
+        Index(None, "tenant_id", "status"),
+    )
+
+    shift_id: Mapped[uuid.UUID]
+    staff_id: Mapped[uuid.UUID]
+    # pending -> approved | declined | cancelled; approved at once where the contract says auto.
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    # The contract's open_shift_approval when the claim was made: supervisor | auto.
+    approval: Mapped[str] = mapped_column(String(16))
+    assignment_id: Mapped[uuid.UUID | None]
+    # Why a supervisor declined (or that the shift was filled meanwhile).
+    note: Mapped[str] = mapped_column(String(500), server_default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[uuid.UUID | None]
+
+
+class AttendanceEvent(Base, TenantMixin):
+    """A person clocking in or out of a shift: one of each per person and shift, kept as last recorded
+    (by the person, a client's or site's system, or a supervisor's correction)."""
+
+    __tablename__ = "attendance_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "shift_id", "staff_id", "kind"),
+        ForeignKeyConstraint(["tenant_id", "shift_id"], ["shifts.tenant_id", "shifts.id"]),
+        ForeignKeyConstraint(["tenant_id", "staff_id"], ["staff.tenant_id", "staff.id"]),
+        Index(None, "tenant_id", "staff_id", "at"),
+    )
+
+    shift_id: Mapped[uuid.UUID]
+    staff_id: Mapped[uuid.UUID]
+    # clock_in | clock_out
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    # staff | import | correction
+    source: Mapped[str] = mapped_column(String(16))
+    # The user or API key that recorded it last.
+    recorded_by: Mapped[uuid.UUID | None]
+    # A supervisor's reason for a correction.
+    note: Mapped[str] = mapped_column(String(500), server_default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
 class StaffingSettings(Base):

@@ -199,22 +199,31 @@ class Plan:
     result: solver.SolveResult
 
 
-def plan(roster: Roster, *, replan: bool, time_limit_s: float) -> Plan:
-    """Solve the roster's shifts around everything else the people already work. Pure: no I/O."""
+def _booked(roster: Roster) -> list[rules.Shift]:
+    """Shifts outside the run are not filled: capped at the people they have, their assignments fixed."""
     own = {shift.id for shift in roster.shifts}
-    # Shifts outside the run are not to be filled: capped at the people they have, their assignments fixed.
     on_booked = Counter(a.shift_id for a in roster.assignments if a.shift_id not in own)
-    booked = [dataclasses.replace(shift, headcount=on_booked[shift.id]) for shift in roster.booked]
+    return [dataclasses.replace(shift, headcount=on_booked[shift.id]) for shift in roster.booked]
+
+
+def plan(roster: Roster, *, replan: bool, time_limit_s: float | None) -> Plan:
+    """Solve the roster's shifts around everything else the people already work (with the greedy baseline
+    when there is no time limit). Pure: no I/O."""
+    own = {shift.id for shift in roster.shifts}
     existing = [a for a in roster.assignments if not (replan and a.shift_id in own)]
-    result = solver.solve(
-        [*roster.shifts, *booked],
-        roster.staff,
-        roster.sites,
-        roster.settings,
-        roster.weights,
-        existing,
-        time_limit_s=time_limit_s,
-    )
+    shifts = [*roster.shifts, *_booked(roster)]
+    if time_limit_s is None:
+        result = solver.greedy(shifts, roster.staff, roster.sites, roster.settings, roster.weights, existing)
+    else:
+        result = solver.solve(
+            shifts,
+            roster.staff,
+            roster.sites,
+            roster.settings,
+            roster.weights,
+            existing,
+            time_limit_s=time_limit_s,
+        )
     before = set(roster.assignments)
     proposed = {a for a in result.assignments if a.shift_id in own}
     added = sorted(proposed - before, key=_order)
@@ -320,7 +329,7 @@ def summary(roster: Roster, outcome: Plan, codes: Mapping[rules.Id, str]) -> dic
     }
 
 
-async def _write(session: AsyncSession, scope: Scope, run: models.ScheduleRun, outcome: Plan) -> None:
+async def _write(session: AsyncSession, scope: Scope, created_by: uuid.UUID | None, outcome: Plan) -> None:
     for assignment in outcome.removed:
         await session.execute(
             delete(models.Assignment).where(
@@ -338,7 +347,7 @@ async def _write(session: AsyncSession, scope: Scope, run: models.ScheduleRun, o
             shift_id=assignment.shift_id,
             staff_id=assignment.staff_id,
             source="solver",
-            created_by=run.created_by,
+            created_by=created_by,
         )
         for assignment in outcome.added
     )
@@ -406,6 +415,25 @@ async def execute_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID) ->
             f"The proposed roster breaks {len(broken)} hard rule(s); nothing was written. First: {broken[0]}",
         )
         return run_view(run)
-    await _write(session, scope, run, outcome)
+    await _write(session, scope, run.created_by, outcome)
     await _finish(session, scope, run, ScheduleRunStatus.SUCCEEDED, result)
     return run_view(run)
+
+
+async def fill_open_shifts(
+    session: AsyncSession, scope: Scope, start: datetime, end: datetime, contract_ids: Sequence[uuid.UUID]
+) -> int:
+    """Fill what is still open among the contracts' shifts starting in [start, end) at once with the greedy
+    baseline (no job, no run), checked like a run's roster; the number of assignments written."""
+    if not contract_ids:
+        return 0
+    await _lock(session, scope, contract_ids, start, end)
+    roster = await load_roster(session, scope, start, end, contract_ids=contract_ids)
+    outcome = plan(roster, replan=False, time_limit_s=None)
+    broken = verify(roster, outcome)
+    if broken:
+        raise RosterBroken(f"The greedy roster breaks {len(broken)} hard rule(s); first: {broken[0]}")
+    await _write(session, scope, scope.user_id, outcome)
+    if outcome.added:
+        record(session, scope, "shifts.filled", "tenant", scope.tenant_id, assignments=len(outcome.added))
+    return len(outcome.added)

@@ -56,6 +56,8 @@ class AssignmentSource(StrEnum):
     MANUAL = "manual"
     SOLVER = "solver"
     SWAP = "swap"
+    # A staff member's claim of an open shift, approved.
+    CLAIM = "claim"
 
 
 class Proficiency(Strict):

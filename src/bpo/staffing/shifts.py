@@ -26,7 +26,7 @@ from bpo.clients import contracts
 from bpo.clients import rules as clients_rules
 from bpo.clients import service as clients
 from bpo.clients.models import Contract
-from bpo.clients.schemas import CoverageLine, StaffingMode
+from bpo.clients.schemas import CoverageBasis, CoverageLine, StaffingMode
 from bpo.core import business_time as cal
 from bpo.core.audit import record
 from bpo.core.errors import Conflict, FieldErrors, Invalid, NotFound, field_error, raise_if
@@ -34,8 +34,8 @@ from bpo.core.http import date_errors
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
-from bpo.staffing import coverage, schemas
-from bpo.staffing.models import Assignment, Shift, Staff
+from bpo.staffing import attendance, coverage, schemas
+from bpo.staffing.models import Assignment, AttendanceEvent, Shift, Staff
 from bpo.staffing.roster import (
     HEADCOUNT_FULL,
     Broken,
@@ -289,6 +289,16 @@ async def delete_shift(session: AsyncSession, scope: Scope, shift_id: uuid.UUID)
         raise Conflict(
             "The shift has people assigned; remove their assignments first.", slug="shift-has-assignments"
         )
+    punched = await session.scalar(
+        select(AttendanceEvent.id)
+        .where(AttendanceEvent.tenant_id == scope.tenant_id, AttendanceEvent.shift_id == row.id)
+        .limit(1)
+    )
+    if punched is not None:
+        # Attendance is payroll's record: it outlives the roster, so the shift stays.
+        raise Conflict(
+            "Attendance was recorded on the shift; it cannot be deleted.", slug="shift-has-attendance"
+        )
     await session.delete(row)
     record(session, scope, "shift.deleted", "shift", row.id, contract_id=str(row.contract_id))
     await session.flush()
@@ -439,6 +449,8 @@ async def _measure(
     contract: Contract,
     calendar: cal.Calendar,
     bounds: Sequence[datetime],
+    basis: CoverageBasis = CoverageBasis.PLANNED,
+    now: datetime | None = None,
 ) -> coverage.Coverage:
     start, end = bounds[0], bounds[-1]
     zone = ZoneInfo(calendar.zone)
@@ -446,6 +458,9 @@ async def _measure(
     first = start.astimezone(zone).date() - timedelta(days=1)
     last = end.astimezone(zone).date()
     required = [(o.start, o.end, o.headcount) for o in _required(contract, calendar, first, last)]
+    if basis is CoverageBasis.ACTUAL:
+        staffed = await attendance.presence_between(session, scope, contract.id, start, end, now)
+        return coverage.measure_between(required, staffed, bounds)
     rows = await session.execute(
         select(Shift.starts_at, Shift.ends_at)
         .join(Assignment, (Assignment.tenant_id == Shift.tenant_id) & (Assignment.shift_id == Shift.id))
@@ -460,13 +475,27 @@ async def _measure(
 
 
 async def coverage_between(
-    session: AsyncSession, scope: Scope, contract: Contract, bounds: Sequence[datetime]
+    session: AsyncSession,
+    scope: Scope,
+    contract: Contract,
+    bounds: Sequence[datetime],
+    basis: CoverageBasis = CoverageBasis.PLANNED,
+    now: datetime | None = None,
 ) -> coverage.Coverage:
-    """How much of the contract's required coverage is staffed by assignments, in each interval between
-    ``bounds`` (ascending instants) and in total; ``fully_staffed_share`` is what the SLA ``coverage``
-    objective measures. For a contract row the caller was allowed to read."""
+    """How much of the contract's required coverage is staffed, in each interval between ``bounds``
+    (ascending instants) and in total: by assignments (``planned``), or by the attendance recorded on them
+    (``actual``: clock-in to clock-out, see ``attendance.presence_between``). ``fully_staffed_share`` is
+    what the SLA ``coverage`` objective measures. For a contract row the caller was allowed to read."""
     calendar = await _contract_calendar(session, scope, contract, bounds[0].date(), bounds[-1].date())
-    return await _measure(session, scope, contract, calendar, bounds)
+    return await _measure(session, scope, contract, calendar, bounds, basis, now)
+
+
+async def attendance_recorded(
+    session: AsyncSession, scope: Scope, contract: Contract, start: datetime, end: datetime
+) -> bool:
+    """Whether attendance was recorded on the contract's shifts meeting [start, end): the coverage
+    objective's default basis is then ``actual``."""
+    return await attendance.recorded_between(session, scope, contract.id, start, end)
 
 
 def _minutes(seconds: int) -> float:

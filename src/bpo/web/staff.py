@@ -34,8 +34,9 @@ from bpo.core.guards import parse_uuid
 from bpo.core.http import Caller, Session
 from bpo.core.i18n import N_, Lang
 from bpo.core.scope import Scope
-from bpo.staffing import availability, my_schedule, schemas, selfservice, swaps
+from bpo.staffing import attendance, availability, my_schedule, punches, schemas, selfservice, swaps
 from bpo.staffing import service as staffing
+from bpo.staffing.attendance_schemas import AttendanceEventKind, ShiftAttendance
 from bpo.staffing.roster import Broken
 from bpo.staffing.selfservice_schemas import (
     MyAvailabilityUpdate,
@@ -44,6 +45,7 @@ from bpo.staffing.selfservice_schemas import (
     SwapRequestCreate,
     SwapStatus,
 )
+from bpo.staffing.timekeeping import CLOCK_IN_OPENS, CLOCK_OUT_CLOSES
 from bpo.web.account import ROUTES as ACCOUNT_ROUTES
 from bpo.web.pages import page, page_language, page_router, reader_language
 from bpo.web.session import PREFIX, check_csrf, csrf_binding, person_scope
@@ -88,7 +90,21 @@ NOTICES = {
     "swap-cancelled": N_("Your offer is withdrawn."),
     "availability-saved": N_("Your availability and preferred times are saved."),
     "feed-revoked": N_("Your calendar link no longer works. Create a new one when you need it."),
+    "clocked-in": N_("You are clocked in."),
+    "clocked-out": N_("You are clocked out. Thank you for your work."),
 }
+# Why a clock-in or clock-out was refused, in words a person reads.
+CLOCK_REFUSALS = {
+    "already-clocked-in": N_("You have already clocked in to this shift."),
+    "already-clocked-out": N_("You have already clocked out of this shift."),
+    "not-clocked-in": N_("Clock in before you clock out."),
+    "clock-in-window": N_(
+        "You can clock in from an hour before your shift starts until it ends. "
+        "For a shift that has ended, ask a supervisor."
+    ),
+    "clock-out-window": N_("Clock-out closes 8 hours after your shift ends. Ask a supervisor to record it."),
+}
+CLOCK_ACTIONS = {"clock-in": AttendanceEventKind.CLOCK_IN, "clock-out": AttendanceEventKind.CLOCK_OUT}
 CONFLICT_MESSAGE = N_("This could not be done as things stand now; the page shows the current state.")
 
 
@@ -215,6 +231,17 @@ def _week(value: str | None, today: date) -> date:
             return chosen
         raise NotFound("Weeks further than two years away are not shown.")
     return monday
+
+
+def clock_action(record: ShiftAttendance, now: datetime) -> str | None:
+    """The button a shift shows now: clock in (from an hour before its start until its end) or clock out
+    (once clocked in, until 8 hours after its end)."""
+    start, end = record.planned_start.astimezone(UTC), record.planned_end.astimezone(UTC)
+    if record.clock_in is None:
+        return "clock-in" if start - CLOCK_IN_OPENS <= now < end else None
+    if record.clock_out is None and now <= end + CLOCK_OUT_CLOSES:
+        return "clock-out"
+    return None
 
 
 # --- forms -------------------------------------------------------------------------------------
@@ -462,13 +489,27 @@ class MyPagesController(Controller):
         caller: Scope,
         week: str | None,
         feed_url: str | None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
     ) -> Template:
         lang, me = await self._frame(request, session, caller)
-        today = datetime.now(ZoneInfo(me.home_zone)).date()
+        now = datetime.now(UTC)
+        today = now.astimezone(ZoneInfo(me.home_zone)).date()
         first = _week(week, today)
         last = first + timedelta(weeks=WEEKS_SHOWN) - timedelta(days=1)
         listing = await selfservice.my_shifts(session, caller, start=first, end=last, tz=None)
         views = await _shift_views(session, caller, listing.items, lang)
+        # The shifts one may clock in to or out of now, whichever weeks are shown.
+        around = await selfservice.my_shifts(
+            session, caller, start=today - timedelta(days=1), end=today + timedelta(days=1), tz=None
+        )
+        shown = {item.shift_id for item in listing.items} | {item.shift_id for item in around.items}
+        records = await attendance.my_punches(session, caller, me, list(shown), now)
+        current = [
+            (view, records[view.shift.shift_id], action)
+            for view in await _shift_views(session, caller, around.items, lang)
+            if (action := clock_action(records[view.shift.shift_id], now)) is not None
+        ]
         context = {
             "me": me,
             "zone_city": city(me.home_zone, lang),
@@ -481,8 +522,43 @@ class MyPagesController(Controller):
             "this_week": first == _monday(today),
             "has_feed": await my_schedule.has_feed(session, caller, me.id),
             "feed_url": feed_url,
+            "attendance": records,
+            "current": current,
+            "errors": errors or {},
         }
-        return self._render(request, caller, "my_shifts.html", "shifts", context)
+        return self._render(request, caller, "my_shifts.html", "shifts", context, status)
+
+    @post(
+        "/shifts/{shift_id:str}/{action:str}", summary="Clock in to or out of my shift now", status_code=303
+    )
+    async def clock(
+        self,
+        request: Request[Any, Any, Any],
+        session: Session,
+        caller: Caller,
+        shift_id: FromPath[str],
+        action: FromPath[str],
+        data: URLEncodedBody[CsrfForm],
+    ) -> Response[Any]:
+        _checked(request, data.csrf_token)
+        identifier = parse_uuid(shift_id, "Shift")
+        kind = CLOCK_ACTIONS.get(action)
+        if kind is None:
+            raise NotFound(f"No clock action {action!r}.")
+        try:
+            await punches.clock(session, caller, identifier, kind)
+        except Conflict as exc:
+            refusal = (
+                CLOCK_REFUSALS.get(exc.slug)
+                or CLOCK_REFUSALS[
+                    "clock-in-window" if kind is AttendanceEventKind.CLOCK_IN else "clock-out-window"
+                ]
+            )
+            lang = i18n.lang(await reader_language(request, session, caller))
+            errors = {"clock": _say(lang, refusal)}
+            return await self._shifts_page(request, session, caller, None, None, errors, status=409)
+        done = "clocked-in" if kind is AttendanceEventKind.CLOCK_IN else "clocked-out"
+        return Redirect(f"{ME}/shifts", status_code=303, query_params={"done": done})
 
     @get("/calendar", summary="My shifts in a month calendar")
     async def calendar(
