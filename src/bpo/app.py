@@ -44,10 +44,14 @@ from bpo.settings import Settings
 from bpo.sla.alerts_api import ROUTES as ALERT_ROUTES
 from bpo.sla.api import ROUTES as SLA_ROUTES
 from bpo.sla.items_api import ROUTES as WORK_ITEM_SEARCH_ROUTES
+from bpo.sla.productivity_api import ROUTES as PRODUCTIVITY_ROUTES
+from bpo.sla.satisfaction_api import ROUTES as SATISFACTION_ROUTES
 from bpo.staffing import service as staffing
 from bpo.staffing.api import EXCEPTION_HANDLERS as STAFFING_EXCEPTION_HANDLERS
 from bpo.staffing.api import ROUTES as STAFFING_ROUTES
+from bpo.staffing.attendance_api import ROUTES as STAFFING_ATTENDANCE_ROUTES
 from bpo.staffing.availability_api import ROUTES as STAFFING_AVAILABILITY_ROUTES
+from bpo.staffing.open_shifts_api import ROUTES as STAFFING_OPEN_SHIFT_ROUTES
 from bpo.staffing.planning_api import ROUTES as STAFFING_PLANNING_ROUTES
 from bpo.staffing.selfservice_api import ROUTES as STAFFING_SELF_SERVICE_ROUTES
 from bpo.tenancy.api import ROUTES as TENANCY_ROUTES
@@ -55,9 +59,14 @@ from bpo.tenancy.auth import AuthenticationMiddleware
 from bpo.tenancy.users import ClientBindingCheck, StaffBindingCheck
 from bpo.web import API_ROUTES as DOCUMENT_ROUTES
 from bpo.web import DASHBOARD, INVOICE_PAGES, ITEM_PAGES, REPORT_PAGES, TEMPLATES
+from bpo.web.alerts import ALERT_PAGES
+from bpo.web.escalations import ESCALATION_PAGES
 from bpo.web.mailbox import ROUTES as MAILBOX_ROUTES
+from bpo.web.open_shift_pages import OPEN_SHIFT_PAGES
 from bpo.web.staff import PAGES as PERSONAL_PAGES
 from bpo.work.api import ROUTES as WORK_ROUTES
+from bpo.work.escalations_api import ROUTES as ESCALATION_ROUTES
+from bpo.work.voices.api import ROUTES as VOICE_ROUTES
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
 # The browser dashboard authenticates from its own session cookie (bpo.web.session), never a header.
@@ -162,9 +171,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *TENANCY_ROUTES,
             *CLIENT_ROUTES,
             *WORK_ROUTES,
+            *ESCALATION_ROUTES,
             *SLA_ROUTES,
             *ALERT_ROUTES,
+            *SATISFACTION_ROUTES,
+            *PRODUCTIVITY_ROUTES,
             *WORK_ITEM_SEARCH_ROUTES,
+            *VOICE_ROUTES,
             *BILLING_ROUTES,
             *DOCUMENT_ROUTES,
             *WEBHOOK_ROUTES,
@@ -175,11 +188,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *STAFFING_PLANNING_ROUTES,
             *STAFFING_SELF_SERVICE_ROUTES,
             *STAFFING_AVAILABILITY_ROUTES,
+            *STAFFING_OPEN_SHIFT_ROUTES,
+            *STAFFING_ATTENDANCE_ROUTES,
             DASHBOARD,
             PERSONAL_PAGES,
+            OPEN_SHIFT_PAGES,
             INVOICE_PAGES,
             ITEM_PAGES,
             REPORT_PAGES,
+            ESCALATION_PAGES,
+            ALERT_PAGES,
             # Only while `bpo dev` runs the embedded mail server: the mail it kept.
             *(MAILBOX_ROUTES if settings.dev_mailbox is not None else []),
         ],

@@ -11,7 +11,9 @@ from bpo.reports import models as reports_models
 from bpo.sla import models as sla_models
 from bpo.staffing import models as staffing_models
 from bpo.tenancy import models as tenancy_models
+from bpo.work import escalation_models
 from bpo.work import models as work_models
+from bpo.work.voices import models as voice_models
 
 metadata = Base.metadata
 
@@ -20,11 +22,13 @@ __all__ = [
     "clients_models",
     "core_models",
     "delivery_models",
+    "escalation_models",
     "jobs_models",
     "metadata",
     "reports_models",
     "sla_models",
     "staffing_models",
     "tenancy_models",
+    "voice_models",
     "work_models",
 ]

@@ -26,6 +26,7 @@ from bpo.core.jobs.registry import (
     REFRESH_DUE_JOB,
     RUN_DUE_REPORTS_JOB,
     SLA_QUEUE,
+    SWEEP_ESCALATIONS_JOB,
     SWEEP_JOB,
     SWEEP_MAIL_JOB,
     WEBHOOK_QUEUE,
@@ -150,6 +151,11 @@ class Scheduler:
         minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
         return await self.send_to_every_tenant(SWEEP_MAIL_JOB, minute, MAIL_QUEUE)
 
+    async def follow_up_escalations(self) -> int:
+        """Escalations past their acknowledgement target: overdue (the operator alerted) and reminders."""
+        minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+        return await self.send_to_every_tenant(SWEEP_ESCALATIONS_JOB, minute, MAIL_QUEUE)
+
     async def report_queues(self) -> None:
         if not await self.is_leader():
             return
@@ -172,6 +178,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     apscheduler.add_job(scheduler.detect_sla_alerts, "cron", second=40, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.sweep_webhooks, "cron", second=50, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.sweep_mail, "cron", second=55, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.follow_up_escalations, "cron", second=20, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.month_end_runs, "cron", minute=11, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.client_reports, "cron", minute="1,16,31,46", max_instances=1, coalesce=True)
     apscheduler.add_job(

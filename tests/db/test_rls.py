@@ -34,8 +34,9 @@ from bpo.delivery.messages import queue_message
 from bpo.migrations.rls import PLATFORM_TABLES, TENANT_POLICY
 from bpo.settings import Settings
 from bpo.sla import alerts, rollups
-from bpo.staffing.models import CalendarFeed, ScheduleRun, SwapRequest
+from bpo.staffing.models import AttendanceEvent, CalendarFeed, OpenShiftClaim, ScheduleRun, SwapRequest
 from bpo.tenancy import passwords
+from bpo.work import escalation_links
 from tests.support.database import owner_connection
 from tests.support.factories import TenantHandle, create_api_key, create_tenant, create_user, onboard, post_ok
 
@@ -78,6 +79,11 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
         scope = system_scope(tenant.id)
         assert await alerts.detect_in_hours(session, scope, uuid.UUID(contract), [hour], later)
         await alerts.sweep(session, scope, later)
+    # alert_events (the alert acknowledged), nps_responses
+    raised = (await client.get("/v1/alerts", headers=tenant.admin)).json()["items"][0]["id"]
+    await post_ok(client, f"/v1/alerts/{raised}/acknowledge", {}, tenant.admin)
+    answer = {"external_id": "rls-1", "score": 9, "responded_at": "2026-10-01T03:00:00Z"}
+    await post_ok(client, f"/v1/contracts/{contract}/nps-responses", {"items": [answer]}, tenant.admin)
     await create_api_key(client, tenant)  # api_keys
     # invoice_runs, invoices, invoice_lines (the run), invoice_counters (finalizing)
     async with runtime.db.tenant(tenant.id) as session:
@@ -123,6 +129,27 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     await post_ok(
         client, "/v1/reports", {"client_id": client_id, "period": "2026-W40", "send": False}, tenant.admin
     )
+    # voice_categories, voices
+    categories = {"categories": [{"key": "praise", "label_ja": "好評", "label_en": "Praise"}]}
+    response = await client.put(
+        f"/v1/contracts/{contract}/voice-categories", json=categories, headers=tenant.admin
+    )
+    assert response.status_code == 200, response.text
+    voice = {"contract_id": contract, "text": "RLS の声", "category": "praise"}
+    await post_ok(client, "/v1/voices", voice, tenant.admin)
+    # escalation_rules, escalations, escalation_events, escalation_links
+    response = await client.put(f"/v1/contracts/{contract}/escalation-rules", json={}, headers=tenant.admin)
+    assert response.status_code == 200, response.text
+    escalation = {"severity": "high", "reason": "RLS", "recommended_action": "RLS", "contract_id": contract}
+    escalated = await post_ok(client, "/v1/escalations", escalation, tenant.admin)
+    async with runtime.db.tenant(tenant.id) as session:
+        await escalation_links.issue_link(
+            session,
+            system_scope(tenant.id),
+            uuid.UUID(escalated["id"]),
+            "someone@example.com",
+            datetime.now(UTC),
+        )
     async with runtime.db.tenant(tenant.id) as session:
         outbox.enqueue(session, tenant.id, "tenancy.purge_expired")  # outbox
         assert await claim(session, tenant.id, uuid.uuid4(), "tenancy.purge_expired")  # job_runs
@@ -195,7 +222,7 @@ async def _fill_staffing(
     client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle, setup: dict[str, Any]
 ) -> None:
     """staff, time_off, shifts, assignments, staffing_settings; schedule_runs, swap_requests,
-    calendar_feeds as rows."""
+    calendar_feeds, open_shift_claims, attendance_events as rows."""
     h = tenant.admin
     contract = setup["contract"]["id"]
     people = [
@@ -243,6 +270,20 @@ async def _fill_staffing(
                 ),
                 CalendarFeed(
                     tenant_id=tenant.id, staff_id=uuid.UUID(people[0]["id"]), token_hash=uuid.uuid4().hex
+                ),
+                OpenShiftClaim(
+                    tenant_id=tenant.id,
+                    shift_id=uuid.UUID(shift["id"]),
+                    staff_id=uuid.UUID(people[1]["id"]),
+                    approval="supervisor",
+                ),
+                AttendanceEvent(
+                    tenant_id=tenant.id,
+                    shift_id=uuid.UUID(shift["id"]),
+                    staff_id=uuid.UUID(people[0]["id"]),
+                    kind="clock_in",
+                    at=datetime(2026, 11, 2, tzinfo=UTC),
+                    source="import",
                 ),
             ]
         )

@@ -69,6 +69,9 @@ class Probe:
     # A's objects the route shows every staff member of the tenant by design (the colleagues one may offer
     # a shift to): not a leak to the other staff member.
     colleagues: frozenset[str] = frozenset()
+    # The tenant's staff work on what the route serves by design (they quote and curate the users' voices
+    # of every contract): the other staff member is no attacker here.
+    staff_work_here: bool = False
 
 
 def W(**kwargs: Any) -> Probe:
@@ -88,6 +91,7 @@ CONTRACT_BODY = {
     "calendar_id": "{calendar}",
 }
 ITEM = {"external_id": "probe-{unique}", "received_at": "2026-11-01T00:00:00Z"}
+NPS_ANSWER = {"external_id": "probe-{unique}", "score": 9, "responded_at": "2026-10-20T00:00:00Z"}
 SHIFT_TIMES = {"start": "2026-12-20T00:00:00Z", "end": "2026-12-20T08:00:00Z"}
 
 ROUTES: dict[str, Public | Probe] = {
@@ -189,6 +193,7 @@ ROUTES: dict[str, Public | Probe] = {
     "POST /v1/clients/{client_id}/services": W(body={"code": "s{unique}", "name": "Probe"}),
     "GET /v1/clients/{client_id}/sla": Probe(query=PERIOD),
     "GET /v1/clients/{client_id}/sla.csv": Probe(query=PERIOD),
+    "GET /v1/clients/{client_id}/estimate": Probe(),
     "GET /v1/services/{service_id}": Probe(),
     "PATCH /v1/services/{service_id}": W(body={"name": "Probe"}),
     "DELETE /v1/services/{service_id}": W(),
@@ -245,6 +250,14 @@ ROUTES: dict[str, Public | Probe] = {
         query={"contract_id": "{contract}"},
         allowed=frozenset({"other_tenant_admin", "other_client_viewer"}),
     ),
+    "GET /v1/alerts/{alert_id}": Probe(),
+    "POST /v1/alerts/{alert_id}/acknowledge": W(),
+    "POST /v1/alerts/{alert_id}/assign": W(body={"assignee_id": "{supervisor_user}"}),
+    "POST /v1/alerts/{alert_id}/resolve": W(body={"note": "probe"}),
+    # satisfaction and productivity
+    "GET /v1/contracts/{contract_id}/nps-responses": Probe(),
+    "POST /v1/contracts/{contract_id}/nps-responses": W(body={"items": [NPS_ANSWER]}),
+    "GET /v1/contracts/{contract_id}/productivity": Probe(query={"from": "2026-10-01", "to": "2026-10-31"}),
     # billing
     "GET /v1/contracts/{contract_id}/usage": Probe(query=PERIOD),
     "GET /v1/invoices": Probe(
@@ -303,6 +316,36 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /v1/reports/{report_id}/html": Probe(),
     "GET /v1/reports/{report_id}/pdf": Probe(),
     "GET /v1/reports/{report_id}/csv": Probe(),
+    # users' voices
+    "GET /v1/voices": Probe(query={"contract": "{contract}"}, staff_work_here=True),
+    "POST /v1/voices": W(body={"contract_id": "{contract}", "text": "probe {unique}"}, staff_work_here=True),
+    "GET /v1/voices/{voice_id}": Probe(staff_work_here=True),
+    # The voice is highlighted already: A's own staff would change nothing either.
+    "PATCH /v1/voices/{voice_id}": W(body={"highlighted": True}, staff_work_here=True),
+    "DELETE /v1/voices/{voice_id}": W(staff_work_here=True),
+    "GET /v1/contracts/{contract_id}/voice-categories": Probe(staff_work_here=True),
+    "PUT /v1/contracts/{contract_id}/voice-categories": W(
+        body={"categories": [{"key": "praise", "label_ja": "好評", "label_en": "Praise"}]}
+    ),
+    "GET /v1/clients/{client_id}/voices/summary": Probe(
+        query={"start": "2026-10-05", "end": "2026-10-11"}, staff_work_here=True
+    ),
+    # escalations: the tenant's staff raise and resolve them on any of its contracts
+    "POST /v1/escalations": W(
+        body={
+            "severity": "critical",
+            "reason": "probe",
+            "recommended_action": "probe",
+            "contract_id": "{contract}",
+        },
+        staff_work_here=True,
+    ),
+    "GET /v1/escalations": Probe(query={"contract_id": "{contract}"}, staff_work_here=True),
+    "GET /v1/escalations/{escalation_id}": Probe(staff_work_here=True),
+    "POST /v1/escalations/{escalation_id}/acknowledge": W(),
+    "POST /v1/escalations/{escalation_id}/resolve": W(body={"note": "probe"}, staff_work_here=True),
+    "GET /v1/contracts/{contract_id}/escalation-rules": Probe(),
+    "PUT /v1/contracts/{contract_id}/escalation-rules": W(body={}),
     # staffing
     "GET /v1/staff": Probe(allowed=TENANT_ADMIN),
     "POST /v1/staff": W(
@@ -361,6 +404,38 @@ ROUTES: dict[str, Public | Probe] = {
     "POST /v1/me/swap-requests": W(
         body={"assignment_id": "{assignment}", "counterpart_staff_id": "{other_staff}"}
     ),
+    # Open shifts are offered to every staff member of the tenant; claims are each person's own.
+    "GET /v1/me/open-shifts": Probe(
+        owner="staff", allowed=EVERYONE, colleagues=frozenset({"open_shift", "contract"})
+    ),
+    "POST /v1/me/open-shifts/{shift_id}/claim": W(path={"shift_id": "{draft_shift}"}),
+    "GET /v1/open-shift-claims": Probe(
+        owner="staff", allowed=EVERYONE, colleagues=frozenset({"open_shift", "contract"})
+    ),
+    "GET /v1/open-shift-claims/{claim_ref}": Probe(path={"claim_ref": "{open_shift_claim}"}, owner="staff"),
+    "POST /v1/open-shift-claims/{claim_ref}": W(path={"claim_ref": "{open_shift_claim}:cancel"}),
+    # attendance
+    "POST /v1/me/shifts/{shift_id}/clock-in": W(),
+    "POST /v1/me/shifts/{shift_id}/clock-out": W(),
+    "GET /v1/me/attendance": Probe(owner="staff", allowed=EVERYONE),
+    "GET /v1/me/timesheet.csv": Probe(owner="staff", query={"month": "2026-12"}, allowed=EVERYONE),
+    "GET /v1/attendance": Probe(query={"contract": "{contract}", "from": "2026-12-01", "to": "2026-12-31"}),
+    "POST /v1/attendance/events": W(
+        body={
+            "events": [
+                {
+                    "shift_id": "{shift}",
+                    "staff_id": "{staff}",
+                    "kind": "clock_out",
+                    "at": "2026-12-10T08:00:00Z",
+                }
+            ]
+        }
+    ),
+    "PUT /v1/shifts/{shift_id}/attendance/{staff_id}": W(
+        body={"clock_in": "2026-12-10T00:05:00Z", "reason": "probe"}
+    ),
+    "GET /v1/staff/{staff_id}/timesheet.csv": Probe(query={"month": "2026-12"}),
     "GET /v1/swap-requests": Probe(owner="staff", allowed=EVERYONE),
     "GET /v1/swap-requests/{swap_ref}": Probe(path={"swap_ref": "{swap}"}, owner="staff"),
     "POST /v1/swap-requests/{swap_ref}": W(path={"swap_ref": "{swap}:cancel"}),
@@ -393,12 +468,27 @@ ROUTES: dict[str, Public | Probe] = {
     ),
     "POST /dashboard/me/swaps": W(auth="cookie", allowed=EVERYONE),
     "POST /dashboard/me/swaps/{swap_id}/{action}": W(auth="cookie", path={"action": "cancel"}),
+    "POST /dashboard/me/shifts/{shift_id}/{action}": W(auth="cookie", path={"action": "clock-in"}),
+    "GET /dashboard/me/open-shifts": Probe(
+        auth="cookie", owner="staff", allowed=EVERYONE, colleagues=frozenset({"open_shift"})
+    ),
+    "POST /dashboard/me/open-shifts/{shift_id}/claim": W(auth="cookie", path={"shift_id": "{draft_shift}"}),
+    "POST /dashboard/me/open-shifts/claims/{claim_id}/cancel": W(
+        auth="cookie", path={"claim_id": "{open_shift_claim}"}
+    ),
     "GET /dashboard/me/availability": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
     "POST /dashboard/me/availability": W(auth="cookie", allowed=EVERYONE),
     "GET /dashboard/account/password": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
     "POST /dashboard/account/password": W(auth="cookie", allowed=EVERYONE),
     "GET /dashboard/password/forgot": Public("asks for a reset link; answers alike for every address"),
     "POST /dashboard/password/forgot": Public("asks for a reset link; answers alike for every address"),
+    "GET /dashboard/escalations": Probe(auth="cookie", allowed=EVERYONE),
+    "GET /dashboard/escalations/{escalation_id}": Probe(auth="cookie"),
+    "POST /dashboard/escalations/{escalation_id}/acknowledge": W(auth="cookie"),
+    "GET /dashboard/alerts": Probe(auth="cookie"),
+    "POST /dashboard/alerts/{alert_id}/{action}": W(auth="cookie", path={"action": "acknowledge"}),
+    "GET /dashboard/acknowledge/{token}": Public("the mailed single-use token is the credential"),
+    "POST /dashboard/acknowledge/{token}": Public("the mailed single-use token is the credential"),
     "GET /dashboard/password/reset/{token}": Public("the mailed single-use token is the credential"),
     "POST /dashboard/password/reset/{token}": Public("the mailed single-use token is the credential"),
     "HEAD /dashboard/static/{file_path}": Public("stylesheet and icon"),
@@ -557,6 +647,8 @@ async def test_not_yours_is_missing(key: str, http: httpx.AsyncClient, world: Wo
             f"{own.text[:300]}"
         )
     for name in ATTACKERS:
+        if name == "other_staff" and probe.staff_work_here:
+            continue
         attacker = world.caller(name)
         target = await call(http, key, probe, attacker, Fill(world, real=True))
         missing = await call(http, key, probe, attacker, Fill(world, real=False))

@@ -20,6 +20,7 @@ from bpo.billing.invoice_runs import run_period_now
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.delivery import messages, webhooks
+from bpo.sla import alerts
 from tests.support.factories import (
     TenantHandle,
     create_api_key,
@@ -29,7 +30,7 @@ from tests.support.factories import (
     onboard,
     post_ok,
 )
-from tests.support.staffing import add_assignment, add_shift, staff_login
+from tests.support.staffing import add_assignment, add_punch, add_shift, staff_login
 
 JST = "+09:00"
 ITEMS: list[dict[str, Any]] = [
@@ -197,7 +198,21 @@ async def seed_staffing(http: httpx.AsyncClient, runtime: Runtime, world: World)
     )
     assert run.status_code in (201, 202), run.text
     world.ids["schedule_run"] = run.json()["id"]
+    # An open shift S1 has claimed, a draft shift nobody but operators sees, and S1's clock-in on their shift.
+    soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=10)
+    open_shift = await add_shift(runtime, a, world.ids["contract"], soon, soon + timedelta(hours=8))
+    world.ids["open_shift"] = str(open_shift)
+    draft = await add_shift(
+        runtime, a, world.ids["contract"], soon, soon + timedelta(hours=4), status="draft"
+    )
+    world.ids["draft_shift"] = str(draft)
+    claim = await post_ok(http, f"/v1/me/open-shifts/{open_shift}/claim", {}, s1)
+    world.ids["open_shift_claim"] = claim["id"]
+    await add_punch(
+        runtime, a, shift, uuid.UUID(world.ids["staff"]), "clock_in", start + timedelta(minutes=3)
+    )
     world.snapshot += [
+        "/v1/open-shift-claims/{open_shift_claim}",
         "/v1/staff/{staff}",
         "/v1/shifts/{shift}",
         "/v1/assignments/{assignment}",
@@ -267,6 +282,78 @@ async def seed_reports(http: httpx.AsyncClient, runtime: Runtime, world: World) 
     world.snapshot += ["/v1/report-subscriptions/{report_subscription}", "/v1/reports/{report}"]
 
 
+async def seed_voices(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    """Client X's contract's own voice categories, and one highlighted voice on it."""
+    h = world.tenant.admin
+    contract = world.ids["contract"]
+    categories = [
+        {"key": "praise", "label_ja": "好評", "label_en": "Praise"},
+        {"key": "bug_report", "label_ja": "不具合", "label_en": "Bug report"},
+    ]
+    response = await http.put(
+        f"/v1/contracts/{contract}/voice-categories", json={"categories": categories}, headers=h
+    )
+    assert response.status_code == 200, response.text
+    voice = await post_ok(
+        http,
+        "/v1/voices",
+        {
+            "contract_id": contract,
+            "text": "プローブの声: the recipe search is great",
+            "category": "praise",
+            "sentiment": "positive",
+            "tags": ["probe"],
+            "highlighted": True,
+            "observed_at": f"2026-10-05T10:00:00{JST}",
+        },
+        h,
+    )
+    world.ids["voice"] = voice["id"]
+    world.snapshot += ["/v1/voices/{voice}", "/v1/contracts/{contract}/voice-categories"]
+
+
+async def seed_escalations(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    """Client X's contract with escalation rules of its own, and an escalation raised on one of its work
+    items (not mailed: no worker runs here)."""
+    h = world.tenant.admin
+    contract = world.ids["contract"]
+    rules = await http.put(
+        f"/v1/contracts/{contract}/escalation-rules",
+        json={"critical": {"acknowledge_within_minutes": 10, "extra_recipients": ["duty@probe.example"]}},
+        headers=h,
+    )
+    assert rules.status_code == 200, rules.text
+    body = {
+        "severity": "critical",
+        "reason": "Probe",
+        "recommended_action": "Probe",
+        "contract_id": contract,
+        "work_item_id": world.ids["work_item"],
+    }
+    world.ids["escalation"] = (await post_ok(http, "/v1/escalations", body, h))["id"]
+    world.snapshot += ["/v1/escalations/{escalation}", "/v1/contracts/{contract}/escalation-rules"]
+
+
+async def seed_alerts_and_surveys(http: httpx.AsyncClient, runtime: Runtime, world: World) -> None:
+    """The breach of client X's item x-2 (answered 2 h after receipt, 1 h allowed) as an alert, and one
+    answer to client X's contract's NPS survey."""
+    tenant = world.tenant.id
+    async with runtime.db.tenant(tenant) as session:
+        raised = await alerts.detect_in_hours(
+            session,
+            system_scope(tenant),
+            uuid.UUID(world.ids["contract"]),
+            [datetime(2026, 10, 15, 1, tzinfo=UTC)],
+            datetime(2026, 10, 15, 3, tzinfo=UTC),
+        )
+    world.ids["alert"] = str(raised[0])
+    answer = {"external_id": "nps-probe", "score": 9, "responded_at": f"2026-10-15T12:00:00{JST}"}
+    await post_ok(
+        http, f"/v1/contracts/{world.ids['contract']}/nps-responses", {"items": [answer]}, world.tenant.admin
+    )
+    world.snapshot += ["/v1/alerts/{alert}", "/v1/contracts/{contract}/nps-responses"]
+
+
 SEEDERS: list[Seeder] = [
     seed_tenancy,
     seed_work_and_billing,
@@ -274,6 +361,9 @@ SEEDERS: list[Seeder] = [
     seed_webhooks,
     seed_mail,
     seed_reports,
+    seed_escalations,
+    seed_voices,
+    seed_alerts_and_surveys,
 ]
 
 

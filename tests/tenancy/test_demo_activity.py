@@ -18,7 +18,7 @@ import redis
 
 from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective
-from bpo.onboarding.demo_activity import _day_of_items
+from bpo.onboarding.demo_activity import _day_of_answers, _day_of_items
 from bpo.settings import Settings
 from tests.support.factories import PASSWORD, get_ok, headers_for, login
 from tests.support.paths import DEMO_MANIFEST
@@ -130,6 +130,14 @@ async def test_a_demo_tenant_gets_recent_work_shifts_and_a_schedule_run_once(
         ("queued", True)
     ]
 
+    # Users' voices on Rakuten Recipe's social-media desk and Pairs' email desk only.
+    voiced = [contracts["RKT-RECIPE-SOCIAL"]["id"], contracts["EUR-PAIRS-EMAIL"]["id"]]
+    voices = (await get_ok(client, "/v1/voices", admin, contract=voiced, limit=200))["items"]
+    assert {v["contract_id"] for v in voices} == set(voiced)
+    assert all(v["text"] and v["category"] and v["work_item_id"] for v in voices)
+    everywhere = (await get_ok(client, "/v1/voices", admin, limit=200))["items"]
+    assert len(everywhere) == len(voices)
+
     # Again: nothing new (the days are there, the shifts exist, a run covers today). Only answers whose
     # time has come since the first run are filled in, on the days they belong to (seconds apart, that is
     # rarely any, and never more days than were seeded).
@@ -139,6 +147,7 @@ async def test_a_demo_tenant_gets_recent_work_shifts_and_a_schedule_run_once(
     assert (again_items, again_shifts, again_queued) == (0, 0, False)
     assert again_days <= days
     assert len((await get_ok(client, "/v1/schedule-runs", admin))["items"]) == 1
+    assert (await get_ok(client, "/v1/voices", admin, limit=200))["items"] == everywhere
 
 
 async def test_a_tenant_not_marked_as_a_demo_is_refused(
@@ -185,3 +194,26 @@ def test_a_day_of_items_is_the_same_whenever_it_is_drawn() -> None:
         for name in ("first_response_at", "resolved_at", "outcome"):
             if getattr(item, name) is not None:
                 assert getattr(item, name) == getattr(again, name), name
+
+
+def test_support_items_are_rated_and_their_survey_answered_the_same_on_every_draw() -> None:
+    """Support contracts (Rakuten's social replies, email, chat) get CSAT ratings on some resolved items
+    and a few NPS answers a day, drawn alike every time; other work gets neither."""
+    support = Contract(id=uuid.uuid4(), work_type="active_support", expected_monthly_volume=3000, coverage=[])
+    patrol = Contract(id=uuid.uuid4(), work_type="patrol", expected_monthly_volume=3000, coverage=[])
+    objectives = [Objective(metric=Metric.FIRST_RESPONSE, target_percent=90, threshold="1h")]
+    day = date(2026, 11, 10)
+    later = datetime(2026, 11, 20, tzinfo=TOKYO)
+
+    items = _day_of_items(support, objectives, day, TOKYO, later)
+    rated = [item.csat for item in items if item.csat is not None]
+    assert 0.2 * len(items) < len(rated) < 0.5 * len(items)
+    assert set(rated) <= {1, 2, 3, 4, 5}
+    assert all(item.resolved_at is not None for item in items if item.csat is not None)
+    assert [i.csat for i in _day_of_items(support, objectives, day, TOKYO, later)] == [i.csat for i in items]
+    answers = _day_of_answers(support, day, TOKYO, later)
+    assert 1 <= len(answers) <= 4
+    assert answers == _day_of_answers(support, day, TOKYO, later)
+    assert all(0 <= a.score <= 10 and a.responded_at.astimezone(TOKYO).date() == day for a in answers)
+    assert all(i.csat is None for i in _day_of_items(patrol, objectives, day, TOKYO, later))
+    assert _day_of_answers(patrol, day, TOKYO, later) == []

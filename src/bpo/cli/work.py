@@ -41,7 +41,12 @@ def import_file(
       outcome            approved, rejected, escalated, replied, acknowledged, resolved or no_action
       sentiment          positive, neutral or negative
       units              whole number of billable units, 0-1000000 (default 1)
+      csat               the requester's satisfaction rating, a whole number 1-5
+      started_at         when handling it started (ISO 8601 with an offset)
+      handled_at         when handling it finished (ISO 8601 with an offset)
       attributes         a JSON object, e.g. {"lang": "ja"} (in CSV, quote it and double its quotes)
+      voice              what the user said, a JSON object: {"text": "…", "category": "bug_report",
+                         "sentiment": "negative", "source_url": "https://…", "tags": ["ios"]} (upserted)
     """
     from bpo.core.errors import BpoError
     from bpo.core.runtime import Runtime

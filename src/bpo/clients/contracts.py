@@ -58,6 +58,7 @@ CONTRACT_VIEW_COLUMNS = (
     "expected_monthly_volume",
     "billable_event",
     "currency",
+    "open_shift_approval",
     "created_at",
 )
 
@@ -82,6 +83,7 @@ def contract_view_of(row: Mapping[str, Any]) -> schemas.Contract:
         expected_monthly_volume=row["expected_monthly_volume"],
         billable_event=schemas.BillableEvent(row["billable_event"]),
         currency=row["currency"],
+        open_shift_approval=schemas.OpenShiftApproval(row["open_shift_approval"]),
         created_at=row["created_at"],
     )
 
@@ -281,6 +283,7 @@ async def create_contract(
         expected_monthly_volume=data.expected_monthly_volume,
         billable_event=(data.billable_event or defaults.BILLABLE_EVENT[data.work_type]).value,
         currency=data.currency or client.currency,
+        open_shift_approval=data.open_shift_approval.value,
     )
     session.add(contract)
     await flush_unique(session, "contract", data.code)
@@ -439,6 +442,8 @@ def plan_view(plan: RatePlan, effective_to: date | None) -> schemas.RatePlan:
         charges=stored.read(plan.charges, list[schemas.Charge]),
         minimum_commitment=plan.minimum_commitment,
         service_credits=stored.read(plan.service_credits, list[schemas.ServiceCredit]),
+        meters=stored.read(plan.meters, list[schemas.Meter]),
+        surcharges=stored.read(plan.surcharges, list[schemas.Surcharge]),
         created_at=plan.created_at,
     )
 
@@ -547,9 +552,30 @@ async def list_rate_plans(
     return [plan_view(row, to) for row, to in _with_effective_to(rows)]
 
 
+async def holiday_problems(
+    session: AsyncSession, scope: Scope, contract: Contract, surcharges: Sequence[schemas.Surcharge]
+) -> FieldErrors:
+    """A holiday surcharge follows its contract calendar's public holidays unless it names a country: on a
+    calendar that observes none (a 24/365 one), it must name one."""
+    calendar = await get_calendar_row(session, scope, contract.calendar_id)
+    if calendar.holiday_country is not None:
+        return []
+    return [
+        field_error(
+            f"surcharges[{i}].holiday_country",
+            f"calendar {calendar.code} observes no public holidays: name the country whose holidays count",
+        )
+        for i, surcharge in enumerate(surcharges)
+        if surcharge.window is schemas.SurchargeWindow.HOLIDAY and surcharge.holiday_country is None
+    ]
+
+
 async def add_rate_plan(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, data: schemas.RatePlanCreate, today: date
 ) -> schemas.RatePlan:
+    holidays = await holiday_problems(
+        session, scope, await get_contract_row(session, scope, contract_id), data.surcharges
+    )
     version_id = await _add_version(
         session,
         scope,
@@ -561,8 +587,10 @@ async def add_rate_plan(
             "charges": msgspec.to_builtins(data.charges),
             "minimum_commitment": data.minimum_commitment,
             "service_credits": msgspec.to_builtins(data.service_credits),
+            "meters": msgspec.to_builtins(data.meters),
+            "surcharges": msgspec.to_builtins(data.surcharges),
         },
-        lambda contract: rules.check_rate_plan(data, contract.currency, ""),
+        lambda contract: rules.check_rate_plan(data, contract.currency, "") + holidays,
         today,
     )
     versions = await list_rate_plans(session, scope, contract_id)

@@ -51,6 +51,7 @@ class Client(Base, TenantMixin, Timestamps):
     __table_args__ = (
         UniqueConstraint("tenant_id", "code"),
         CheckConstraint("language IN ('ja', 'en')", name="language"),
+        CheckConstraint("tax_class IN ('standard', 'reduced', 'exempt')", name="tax_class"),
     )
 
     code: Mapped[str] = mapped_column(String(64))
@@ -69,6 +70,8 @@ class Client(Base, TenantMixin, Timestamps):
     # Closing days of earlier periods, [{"through": "2026-11-01", "closing_day": 20}] (``clients.periods``):
     # ``closing_day`` cuts the periods after the last one named here.
     closing_day_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    # Consumption tax of its invoice lines (``schemas.TaxClass``): exempt for an overseas client.
+    tax_class: Mapped[str] = mapped_column(String(16), server_default="standard")
     status: Mapped[str] = mapped_column(String(16), server_default="active")
 
 
@@ -117,6 +120,8 @@ class Contract(Base, TenantMixin, Timestamps):
     expected_monthly_volume: Mapped[int | None]
     billable_event: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))
+    # Who approves a staff member's claim of an open shift: supervisor | auto.
+    open_shift_approval: Mapped[str] = mapped_column(String(16), server_default="supervisor")
 
 
 class SlaPolicy(Base, TenantMixin):
@@ -154,5 +159,8 @@ class RatePlan(Base, TenantMixin):
     charges: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     minimum_commitment: Mapped[int | None]
     service_credits: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    # What the usage charges count besides the contract's billable event, and night and holiday surcharges.
+    meters: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    surcharges: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[uuid.UUID | None]

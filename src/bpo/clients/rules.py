@@ -157,6 +157,8 @@ def check_objectives(objectives: Sequence[schemas.Objective], path: str) -> Fiel
             errors.append(
                 field_error(join(item, "threshold"), "coverage objectives take only target_percent")
             )
+        if objective.basis is not None and objective.metric != schemas.Metric.COVERAGE:
+            errors.append(field_error(join(item, "basis"), "only a coverage objective has a basis"))
         for j, checkpoint in enumerate(objective.checkpoints):
             errors += check_duration(checkpoint, join(item, f"checkpoints[{j}]"))
         checkpoints = [duration_seconds(c) for c in objective.checkpoints]
@@ -221,4 +223,149 @@ def check_rate_plan(
         if key in thresholds:
             errors.append(field_error(join(item, "below_percent"), "duplicate threshold"))
         thresholds.add(key)
+    errors += check_meters(plan.meters, plan.charges, path)
+    errors += check_surcharges(plan.surcharges, plan.charges, path)
+    return errors
+
+
+def check_meters(
+    meters: Sequence[schemas.Meter], charges: Sequence[schemas.Charge], path: str
+) -> FieldErrors:
+    """Meter codes are unique within the version, and every usage charge that names a meter names one of
+    them."""
+    errors: FieldErrors = []
+    codes: set[str] = set()
+    for i, meter in enumerate(meters):
+        if meter.code in codes:
+            errors.append(
+                field_error(join(path, f"meters[{i}].code"), f"duplicate meter code {meter.code!r}")
+            )
+        codes.add(meter.code)
+    for i, charge in enumerate(charges):
+        if (
+            isinstance(charge, schemas.USAGE_CHARGES)
+            and charge.meter is not None
+            and charge.meter not in codes
+        ):
+            known = ", ".join(sorted(codes)) or "none"
+            errors.append(
+                field_error(
+                    join(path, f"charges[{i}].meter"),
+                    f"no meter {charge.meter!r} in this version (meters: {known})",
+                )
+            )
+    return errors
+
+
+# A night surcharge's window when it names none: 22:00 to 05:00 the next morning.
+NIGHT_START = "22:00"
+NIGHT_END = "29:00"
+MINUTES_PER_DAY = 24 * 60
+
+
+def night_window(surcharge: schemas.Surcharge) -> tuple[int, int]:
+    """Minutes after local midnight a night surcharge runs from and to (past 1440: the next day)."""
+    return parse_clock(surcharge.start or NIGHT_START), parse_clock(surcharge.end or NIGHT_END)
+
+
+def _arcs(start: int, end: int) -> list[tuple[int, int]]:
+    # The window as stretches of one day's minutes: 22:00-29:00 is 22:00-24:00 and 00:00-05:00.
+    if end <= MINUTES_PER_DAY:
+        return [(start, end)]
+    return [(start, MINUTES_PER_DAY), (0, end - MINUTES_PER_DAY)]
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return any(x0 < y1 and y0 < x1 for x0, x1 in _arcs(*a) for y0, y1 in _arcs(*b))
+
+
+def check_surcharges(
+    surcharges: Sequence[schemas.Surcharge], charges: Sequence[schemas.Charge], path: str
+) -> FieldErrors:
+    """Each surcharge adds to usage charges of the version, by a multiplier (per-unit and volume charges,
+    whose units have one price) or a price per unit; night windows are clock ranges; one charge's windows
+    never overlap (two night windows, or two holiday surcharges)."""
+    errors: FieldErrors = []
+    by_code = {charge.code: charge for charge in charges}
+    codes: set[str] = set()
+    # Per charge: the windows already seen, with the surcharge that has each.
+    nights: dict[str, list[tuple[tuple[int, int], int]]] = {}
+    holidays_of: dict[str, int] = {}
+    for i, surcharge in enumerate(surcharges):
+        item = join(path, f"surcharges[{i}]")
+        if surcharge.code in codes or surcharge.code in by_code:
+            errors.append(
+                field_error(join(item, "code"), f"{surcharge.code!r} is already a charge or surcharge code")
+            )
+        codes.add(surcharge.code)
+        if (surcharge.multiplier is None) == (surcharge.unit_price is None):
+            errors.append(
+                field_error(join(item, "multiplier"), "give a multiplier or a unit_price, one of them")
+            )
+        night = surcharge.window is schemas.SurchargeWindow.NIGHT
+        window: tuple[int, int] | None = None
+        if night:
+            if surcharge.holiday_country is not None:
+                errors.append(
+                    field_error(join(item, "holiday_country"), "only a holiday surcharge follows holidays")
+                )
+            found = check_range(surcharge.start or NIGHT_START, surcharge.end or NIGHT_END, item)
+            errors += found
+            if not found:
+                window = night_window(surcharge)
+        else:
+            for name in ("start", "end"):
+                if getattr(surcharge, name) is not None:
+                    errors.append(field_error(join(item, name), "only a night surcharge has hours"))
+            country = surcharge.holiday_country
+            if country is not None and country not in holidays.list_supported_countries():
+                errors.append(
+                    field_error(join(item, "holiday_country"), f"no holidays known for {country!r}")
+                )
+        seen: set[str] = set()
+        # Where this surcharge's window meets another's on one of its charges: one error says all.
+        clashes: list[str] = []
+        for j, code in enumerate(surcharge.charges):
+            where = join(item, f"charges[{j}]")
+            charge = by_code.get(code)
+            if code in seen:
+                errors.append(field_error(where, f"lists {code!r} twice"))
+                continue
+            seen.add(code)
+            if not isinstance(charge, schemas.USAGE_CHARGES):
+                what = "no charge" if charge is None else "not a usage charge"
+                errors.append(
+                    field_error(
+                        where, f"{what} {code!r}: a surcharge adds to per-unit, tiered or package charges"
+                    )
+                )
+                continue
+            if surcharge.multiplier is not None and not isinstance(
+                charge, schemas.PerUnitCharge | schemas.VolumeCharge
+            ):
+                errors.append(
+                    field_error(
+                        where,
+                        f"{code!r} has several unit prices: give a unit_price, not a multiplier",
+                    )
+                )
+            if window is not None:
+                clashes += [
+                    f"surcharges[{k}] on {code!r}"
+                    for other, k in nights.get(code, [])
+                    if _overlap(window, other)
+                ]
+                nights.setdefault(code, []).append((window, i))
+            elif not night:
+                if code in holidays_of:
+                    clashes.append(f"surcharges[{holidays_of[code]}] on {code!r}")
+                holidays_of.setdefault(code, i)
+        if clashes:
+            what = "night" if night else "holiday"
+            errors.append(
+                field_error(
+                    join(item, "start" if night else "window"),
+                    f"overlaps the {what} window of {', '.join(clashes)}",
+                )
+            )
     return errors

@@ -114,6 +114,47 @@ class SlaClock(StrEnum):
     BUSINESS_HOURS = "business_hours"
 
 
+class TaxClass(StrEnum):
+    """How consumption tax applies: to a client's invoice lines, or to one charge's lines."""
+
+    # 標準税率 (10%, the tenant's rate).
+    STANDARD = "standard"
+    # 軽減税率 (8%).
+    REDUCED = "reduced"
+    # 不課税: no consumption tax, e.g. services to an overseas client.
+    EXEMPT = "exempt"
+
+
+class MeterMeasure(StrEnum):
+    # The sum of the matching items' units.
+    UNITS = "units"
+    # How many items match.
+    ITEMS = "items"
+
+
+class SurchargeWindow(StrEnum):
+    # Items received between ``start`` and ``end`` (22:00-29:00 by default) local time of the contract's
+    # calendar.
+    NIGHT = "night"
+    # Items received on a public holiday (the calendar's, or ``holiday_country``'s).
+    HOLIDAY = "holiday"
+
+
+class CoverageBasis(StrEnum):
+    """What the coverage objective measures: assigned shifts (planned) or the attendance recorded on them
+    (actual: clock-in to clock-out)."""
+
+    PLANNED = "planned"
+    ACTUAL = "actual"
+
+
+class OpenShiftApproval(StrEnum):
+    """Who puts a staff member who claims an open shift on it: a supervisor, or nobody (at once)."""
+
+    SUPERVISOR = "supervisor"
+    AUTO = "auto"
+
+
 # --- value objects --------------------------------------------------------------------------
 
 
@@ -161,6 +202,8 @@ class Objective(Strict):
     priorities: FilterValues = []
     channels: FilterValues = []
     at_risk_percent: Annotated[int, msgspec.Meta(ge=1, le=99)] = 80
+    # Coverage objectives only; null: actual when attendance was recorded in the period, else planned.
+    basis: CoverageBasis | None = None
 
 
 Units = Annotated[int, msgspec.Meta(ge=1, le=MAX_UNITS)]
@@ -171,11 +214,32 @@ class Tier(Strict):
     unit_price: MinorUnits
 
 
+# Which meter of the rate plan version a usage charge rates; left out, the contract's billable event.
+MeterCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(?!\n)$",
+        description="The code of one of the version's meters; the contract's billable event if left out",
+        examples=["posts", "images"],
+        extra={"expected": "the code of a meter of this rate plan version"},
+    ),
+]
+# A charge's own tax class; left out, its client's.
+ChargeTaxClass = Annotated[
+    TaxClass,
+    msgspec.Meta(description="The charge's consumption tax class; the client's if left out"),
+]
+
+
 class PerUnitCharge(Strict, tag="per_unit", tag_field="kind"):
     code: Code
     name: Name
     unit_price: MinorUnits
     unit: Label = "item"
+    meter: MeterCode | None = None
+    tax_class: ChargeTaxClass | None = None
 
 
 Tiers = Annotated[list[Tier], msgspec.Meta(max_length=MAX_TIERS)]
@@ -186,6 +250,8 @@ class GraduatedCharge(Strict, tag="graduated", tag_field="kind"):
     name: Name
     tiers: Tiers
     unit: Label = "item"
+    meter: MeterCode | None = None
+    tax_class: ChargeTaxClass | None = None
 
 
 class VolumeCharge(Strict, tag="volume", tag_field="kind"):
@@ -193,6 +259,8 @@ class VolumeCharge(Strict, tag="volume", tag_field="kind"):
     name: Name
     tiers: Tiers
     unit: Label = "item"
+    meter: MeterCode | None = None
+    tax_class: ChargeTaxClass | None = None
 
 
 class PackageCharge(Strict, tag="package", tag_field="kind"):
@@ -201,12 +269,15 @@ class PackageCharge(Strict, tag="package", tag_field="kind"):
     package_size: Units
     package_price: MinorUnits
     unit: Label = "item"
+    meter: MeterCode | None = None
+    tax_class: ChargeTaxClass | None = None
 
 
 class FixedMonthlyCharge(Strict, tag="fixed_monthly", tag_field="kind"):
     code: Code
     name: Name
     amount: MinorUnits
+    tax_class: ChargeTaxClass | None = None
 
 
 class PersonMonthCharge(Strict, tag="person_month", tag_field="kind"):
@@ -214,11 +285,72 @@ class PersonMonthCharge(Strict, tag="person_month", tag_field="kind"):
     name: Name
     headcount: Annotated[float, msgspec.Meta(gt=0, le=10_000)]
     monthly_fee: MinorUnits
+    tax_class: ChargeTaxClass | None = None
 
 
 Charge = (
     PerUnitCharge | GraduatedCharge | VolumeCharge | PackageCharge | FixedMonthlyCharge | PersonMonthCharge
 )
+UsageCharge = PerUnitCharge | GraduatedCharge | VolumeCharge | PackageCharge
+USAGE_CHARGES = (PerUnitCharge, GraduatedCharge, VolumeCharge, PackageCharge)
+
+
+class Meter(Strict):
+    """What a usage charge counts: the contract's work items whose ``event`` happened in the period,
+    those of the listed kinds, channels and outcomes (any of each list; an empty list: all), summing their
+    units or counting them."""
+
+    code: Code
+    name: Name
+    event: (
+        Annotated[
+            BillableEvent,
+            msgspec.Meta(description="When an item counts; the contract's billable event if left out"),
+        ]
+        | None
+    ) = None
+    kinds: FilterValues = []
+    channels: FilterValues = []
+    outcomes: FilterValues = []
+    measure: MeterMeasure = MeterMeasure.UNITS
+
+
+# Whose public holidays a holiday surcharge follows, when not its contract's calendar's.
+SurchargeCountry = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=2,
+        max_length=2,
+        pattern=r"^[A-Z]{2}(?!\n)$",
+        description="Whose public holidays count (ISO 3166-1); the contract calendar's if left out",
+        examples=["JP"],
+        extra={"expected": "a country code like JP"},
+    ),
+]
+
+
+class Surcharge(Strict):
+    """More for the items of ``charges`` received at night or on a holiday, shown as lines of their own:
+    ``multiplier`` times the charge's unit price (the extra part: 1.25 adds 25%; per-unit and volume
+    charges), or ``unit_price`` more per unit. An item both at night and on a holiday pays both."""
+
+    code: Code
+    name: Name
+    window: SurchargeWindow
+    charges: Annotated[
+        list[Code],
+        msgspec.Meta(
+            min_length=1, max_length=MAX_CHARGES, description="Codes of the usage charges it adds to"
+        ),
+    ]
+    start: Annotated[Clock, msgspec.Meta(description="Night only: from (22:00 if left out)")] | None = None
+    end: (
+        Annotated[Clock, msgspec.Meta(description='Night only: until, "29:00" being 05:00 (the default)')]
+        | None
+    ) = None
+    holiday_country: SurchargeCountry | None = None
+    multiplier: Annotated[float, msgspec.Meta(gt=1, le=10, examples=[1.25])] | None = None
+    unit_price: MinorUnits | None = None
 
 
 class ServiceCredit(Strict):
@@ -258,6 +390,10 @@ class SlaPolicy(msgspec.Struct, kw_only=True):
 
 Charges = Annotated[list[Charge], msgspec.Meta(max_length=MAX_CHARGES)]
 ServiceCredits = Annotated[list[ServiceCredit], msgspec.Meta(max_length=MAX_SERVICE_CREDITS)]
+MAX_METERS = 20
+MAX_SURCHARGES = 20
+Meters = Annotated[list[Meter], msgspec.Meta(max_length=MAX_METERS)]
+Surcharges = Annotated[list[Surcharge], msgspec.Meta(max_length=MAX_SURCHARGES)]
 
 
 class RatePlanCreate(Strict):
@@ -266,6 +402,8 @@ class RatePlanCreate(Strict):
     charges: Charges
     minimum_commitment: MinorUnits | None = None
     service_credits: ServiceCredits = []
+    meters: Meters = []
+    surcharges: Surcharges = []
 
 
 class RatePlanReplace(Strict):
@@ -275,6 +413,8 @@ class RatePlanReplace(Strict):
     charges: Charges
     minimum_commitment: MinorUnits | None = None
     service_credits: ServiceCredits = []
+    meters: Meters = []
+    surcharges: Surcharges = []
 
 
 class RatePlan(msgspec.Struct, kw_only=True):
@@ -286,6 +426,8 @@ class RatePlan(msgspec.Struct, kw_only=True):
     charges: list[Charge]
     minimum_commitment: int | None
     service_credits: list[ServiceCredit]
+    meters: list[Meter]
+    surcharges: list[Surcharge]
     created_at: datetime
 
 
@@ -413,6 +555,8 @@ class ClientCreate(Strict):
     closing_day: ClosingDay = 31
     payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] = 1
     payment_day: ClosingDay = 31
+    # exempt: no consumption tax on any line (不課税, e.g. an overseas client).
+    tax_class: TaxClass = TaxClass.STANDARD
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -429,6 +573,7 @@ class ClientUpdate(Strict):
     closing_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
     payment_month_offset: Annotated[int, msgspec.Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
     payment_day: ClosingDay | msgspec.UnsetType = msgspec.UNSET
+    tax_class: TaxClass | msgspec.UnsetType = msgspec.UNSET
     # The first day of the first period cut with the new closing_day (a period start of the old one).
     closing_day_from: date | msgspec.UnsetType = msgspec.UNSET
 
@@ -453,6 +598,7 @@ class Client(msgspec.Struct, kw_only=True):
     payment_month_offset: int
     payment_day: int
     payment_terms: str
+    tax_class: TaxClass
     status: str
     created_at: datetime
 
@@ -494,6 +640,7 @@ class ContractCreate(Strict):
     expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0, le=MAX_UNITS)] | None = None
     billable_event: BillableEvent | None = None
     currency: Currency | None = None
+    open_shift_approval: OpenShiftApproval = OpenShiftApproval.SUPERVISOR
 
 
 class ContractUpdate(Strict):
@@ -507,6 +654,7 @@ class ContractUpdate(Strict):
         msgspec.UNSET
     )
     billable_event: BillableEvent | msgspec.UnsetType = msgspec.UNSET
+    open_shift_approval: OpenShiftApproval | msgspec.UnsetType = msgspec.UNSET
 
 
 class ContractTransition(Strict):
@@ -530,6 +678,7 @@ class Contract(msgspec.Struct, kw_only=True):
     expected_monthly_volume: int | None
     billable_event: BillableEvent
     currency: str
+    open_shift_approval: OpenShiftApproval
     created_at: datetime
 
 

@@ -316,6 +316,7 @@ CLIENT_VIEW_COLUMNS = (
     "closing_day_history",
     "payment_month_offset",
     "payment_day",
+    "tax_class",
     "status",
     "created_at",
 )
@@ -336,6 +337,7 @@ def _client_view(
     closing_day_history: Sequence[Mapping[str, Any]],
     payment_month_offset: int,
     payment_day: int,
+    tax_class: str,
     status: str,
     created_at: datetime,
 ) -> schemas.Client:
@@ -354,6 +356,7 @@ def _client_view(
         payment_month_offset=payment_month_offset,
         payment_day=payment_day,
         payment_terms=_payment_terms(closing_day, payment_day, payment_month_offset),
+        tax_class=schemas.TaxClass(tax_class),
         status=status,
         created_at=created_at,
     )

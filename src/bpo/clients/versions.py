@@ -17,6 +17,7 @@ from bpo.clients.contracts import (
     Status,
     ensure_editable,
     get_contract_row,
+    holiday_problems,
     list_rate_plans,
     list_sla_policies,
 )
@@ -49,6 +50,8 @@ def plan_problems(plan: RatePlan, contract_currency: str) -> FieldErrors:
         "charges": plan.charges,
         "minimum_commitment": plan.minimum_commitment,
         "service_credits": plan.service_credits,
+        "meters": plan.meters,
+        "surcharges": plan.surcharges,
     }
     issue = stored.problem(raw, schemas.RatePlanReplace)
     if issue is not None:
@@ -173,13 +176,18 @@ async def replace_rate_plan(
 ) -> schemas.RatePlan:
     """Correct a version's prices in place (see ``_ensure_correctable``)."""
     contract = await get_contract_row(session, scope, contract_id)
-    raise_if(rules.check_rate_plan(data, contract.currency, ""))
+    raise_if(
+        rules.check_rate_plan(data, contract.currency, "")
+        + await holiday_problems(session, scope, contract, data.surcharges)
+    )
     contract, version = await _correctable(session, scope, contract_id, RatePlan, version_id, today)
     assert isinstance(version, RatePlan)
     version.currency = data.currency
     version.charges = msgspec.to_builtins(data.charges)
     version.minimum_commitment = data.minimum_commitment
     version.service_credits = msgspec.to_builtins(data.service_credits)
+    version.meters = msgspec.to_builtins(data.meters)
+    version.surcharges = msgspec.to_builtins(data.surcharges)
     record(
         session,
         scope,

@@ -17,6 +17,10 @@ EventType = Literal[
     "invoice.voided",
     "credit_note.issued",
     "report.ready",
+    "escalation.raised",
+    "escalation.overdue",
+    "escalation.acknowledged",
+    "escalation.resolved",
 ]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]

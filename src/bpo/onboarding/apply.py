@@ -20,6 +20,8 @@ import msgspec
 from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bpo.billing import account
+from bpo.billing import schemas as billing_schemas
 from bpo.clients import contracts, defaults, rules, schemas, service
 from bpo.core import business_time as cal
 from bpo.core.errors import BpoError, Conflict, NotFound, field_error
@@ -33,6 +35,7 @@ from bpo.onboarding.inventory import (
     calendar_spec,
     client_spec,
     contract_spec,
+    escalation_rules_spec,
     load_inventory,
     rate_plan_spec,
     report_spec,
@@ -48,6 +51,8 @@ from bpo.onboarding.manifest import (
     ManifestClient,
     ManifestContract,
     ManifestError,
+    ManifestEscalationRules,
+    ManifestIssuer,
     ManifestRatePlan,
     ManifestReport,
     ManifestService,
@@ -56,6 +61,7 @@ from bpo.onboarding.manifest import (
     ManifestStaff,
     ManifestUser,
     declared_slug,
+    issuer_or_none,
     load_manifest,
     rate_versions,
     sla_versions,
@@ -69,6 +75,9 @@ from bpo.tenancy import service as tenancy
 from bpo.tenancy import users as tenancy_users
 from bpo.tenancy.auth import tenant_id_for
 from bpo.tenancy.emails import normalize_email
+from bpo.work import escalation_rules
+from bpo.work import escalations_schemas as escalation_schemas
+from bpo.work.voices import service as voices
 
 Status = schemas.ContractStatus
 
@@ -79,10 +88,11 @@ SITE_FIELDS = ("name", "kind", "time_zone", "client", "address", "seat_capacity"
 SERVICE_FIELDS = ("name", "description")
 CONTRACT_FIELDS = (
     "name", "service", "work_type", "start_date", "calendar", "end_date", "staffing_mode", "site",
-    "coverage", "expected_monthly_volume", "billable_event", "currency",
+    "coverage", "expected_monthly_volume", "billable_event", "currency", "voice_categories",
+    "escalation_rules",
 )  # fmt: skip
 SLA_FIELDS = ("objectives",)
-RATE_FIELDS = ("currency", "charges", "minimum_commitment", "service_credits")
+RATE_FIELDS = ("currency", "charges", "minimum_commitment", "service_credits", "meters", "surcharges")
 USER_FIELDS = ("role", "full_name", "client")
 STAFF_FIELDS = tuple(f for f in ManifestStaff.__struct_fields__ if f != "code")
 REPORT_FIELDS = tuple(f for f in ManifestReport.__struct_fields__ if f not in ("client", "cadence"))
@@ -259,9 +269,11 @@ class _Planner:
         if state.tenant is not None and state.tenant.slug != m.tenant.slug:
             self.error("tenant.slug", f"this manifest is for {m.tenant.slug!r}, not {state.tenant.slug!r}")
         tenant = replace(
-            m.tenant, default_language=m.tenant.default_language or language_for_zone(m.tenant.time_zone)
+            m.tenant,
+            default_language=m.tenant.default_language or language_for_zone(m.tenant.time_zone),
+            issuer=issuer_or_none(m.tenant.issuer),
         )
-        self.compare("tenant", m.tenant.slug, "tenant", tenant, state.tenant, TENANT_FIELDS)
+        self.compare("tenant", m.tenant.slug, "tenant", tenant, state.tenant, (*TENANT_FIELDS, "issuer"))
         if not self.tenant_exists and not any(u.role is Role.ADMIN for u in m.users):
             self.error("users", NO_ADMIN)
         for i, calendar in enumerate(m.calendars):
@@ -367,7 +379,12 @@ class _Planner:
     def contract(self, path: str, client: ManifestClient, spec: ManifestContract) -> None:
         row = self.state.contracts.get(spec.code)
         desired = self.desired_contract(client, spec)
-        current = contract_spec(row, self.state.codes) if row else None
+        current = (
+            contract_spec(row, self.state.codes, self.state.voice_categories.get(row.id)) if row else None
+        )
+        if current is not None and row is not None:
+            stored = self.state.escalation_rules.get(row.id)
+            current = replace(current, escalation_rules=escalation_rules_spec(stored))
         status = Status(row.status) if row else Status.DRAFT
         if current is not None and desired.status is Status.ENDED and spec.end_date is None:
             # Ending a contract dates it; a file that says only "ended" keeps that date.
@@ -440,6 +457,23 @@ async def plan(session: AsyncSession, scope: Scope, manifest: Manifest) -> Plan:
 # --- apply -----------------------------------------------------------------------------------
 
 
+async def set_escalation_rules(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, spec: ManifestEscalationRules
+) -> None:
+    updates = {
+        severity: escalation_schemas.EscalationRuleUpdate(
+            notify_viewers=rule.notify_viewers,
+            extra_recipients=rule.extra_recipients,
+            acknowledge_within_minutes=rule.acknowledge_within_minutes,
+        )
+        for severity in escalation_schemas.SEVERITIES
+        for rule in [getattr(spec, severity)]
+    }
+    await escalation_rules.set_rules(
+        session, scope, contract_id, escalation_schemas.EscalationRulesUpdate(**updates)
+    )
+
+
 class _Applier:
     def __init__(
         self, session: AsyncSession, scope: Scope, plan: Plan, today: date, demo_password: str | None
@@ -490,8 +524,16 @@ class _Applier:
         return {name: getattr(change.spec, name) for name in names if name in change.fields}
 
     async def tenant(self, change: Change) -> None:
-        update = tenancy_schemas.TenantSettingsUpdate(**self.values(change, TENANT_FIELDS))
-        await tenancy.update_tenant_settings(self.session, self.scope, update)
+        values = self.values(change, TENANT_FIELDS)
+        if values:
+            update = tenancy_schemas.TenantSettingsUpdate(**values)
+            await tenancy.update_tenant_settings(self.session, self.scope, update)
+        if "issuer" in change.fields:
+            issuer = change.spec.issuer or ManifestIssuer()
+            data = billing_schemas.BillingIssuerUpdate(
+                address=issuer.address, bank_account=issuer.bank_account
+            )
+            await account.update_issuer(self.session, self.scope, data)
 
     async def calendar(self, change: Change) -> None:
         spec: schemas.CalendarCreate = change.spec
@@ -571,9 +613,12 @@ class _Applier:
                 billable_event=spec.billable_event,
                 currency=spec.currency,
             )
-            self.ids.contracts[spec.code] = (
-                await contracts.create_contract(self.session, self.scope, data)
-            ).id
+            contract_id = (await contracts.create_contract(self.session, self.scope, data)).id
+            self.ids.contracts[spec.code] = contract_id
+            if spec.voice_categories is not None:
+                await voices.set_categories(self.session, self.scope, contract_id, spec.voice_categories)
+            if spec.escalation_rules != ManifestEscalationRules():
+                await set_escalation_rules(self.session, self.scope, contract_id, spec.escalation_rules)
             return
         values = self.values(
             change,
@@ -588,6 +633,12 @@ class _Applier:
             await contracts.update_contract(
                 self.session, self.scope, change.row_id, schemas.ContractUpdate(**values)
             )
+        if "voice_categories" in change.fields:
+            assert change.row_id is not None
+            await voices.set_categories(self.session, self.scope, change.row_id, spec.voice_categories)
+        if "escalation_rules" in change.fields:
+            assert change.row_id is not None
+            await set_escalation_rules(self.session, self.scope, change.row_id, spec.escalation_rules)
 
     async def sla_policy(self, change: Change) -> None:
         spec: ManifestSlaPolicy = change.spec
@@ -607,6 +658,8 @@ class _Applier:
             charges=spec.charges,
             minimum_commitment=spec.minimum_commitment,
             service_credits=spec.service_credits,
+            meters=spec.meters,
+            surcharges=spec.surcharges,
         )
         await contracts.add_rate_plan(
             self.session, self.scope, self.ids.contracts[change.owner], data, self.today

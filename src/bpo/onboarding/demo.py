@@ -8,13 +8,12 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bpo.billing import account
-from bpo.billing import schemas as billing
 from bpo.clients import service as clients
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role
 from bpo.onboarding.apply import ManifestRejected, apply_manifest
 from bpo.onboarding.demo_activity import HISTORY_DAYS, Activity, seed_activity
+from bpo.onboarding.demo_escalations import seed_escalations
 from bpo.onboarding.manifest import load_manifest
 from bpo.reports import content as report_content
 from bpo.reports import service as reports
@@ -50,32 +49,6 @@ class NotADemo(Exception):
     """The manifest's tenant is not marked ``demo: true``: a reset would discard a real operator's data."""
 
 
-# Where the demo operator says it is and is paid (printed on its invoices); fictitious, Tokyo-shaped.
-DEMO_ISSUER = billing.BillingIssuerUpdate(
-    address=billing.IssuerAddress(
-        postal_code="100-0005",
-        lines=["東京都千代田区丸の内1-9-2", "グラントウキョウサウスタワー 12階"],
-        phone="03-5555-0123",
-    ),
-    bank_account=billing.BankAccount(
-        bank_name="みずほ銀行",
-        branch_name="丸の内中央支店",
-        account_type=billing.BankAccountType.ORDINARY,
-        account_number="1234567",
-        account_holder="デモビーピーオーオペレーションズ(カ",
-    ),
-)
-
-
-async def _demo_issuer(runtime: Runtime, slug: str) -> None:
-    """The demo's address and bank account, once: what an admin changes later stays."""
-    scope = await operator_scope(runtime, slug)
-    async with runtime.db.tenant(scope.tenant_id) as session:
-        current = await account.get_issuer(session, scope)
-        if current.address is None and current.bank_account is None:
-            await account.update_issuer(session, scope, DEMO_ISSUER)
-
-
 async def load_demo(settings: Settings, path: Path, *, reset: bool = False) -> DemoTenant:
     """Apply the demo manifest. With ``reset``, first retire the tenant holding its slug (only for a
     manifest marked as a demo), so that the manifest is applied to a new, clean tenant."""
@@ -90,8 +63,6 @@ async def load_demo(settings: Settings, path: Path, *, reset: bool = False) -> D
         if reset:
             await tenancy.retire_tenant(runtime, manifest.tenant.slug)
         applied = await apply_manifest(runtime, manifest, demo_password=demo_password)
-        if manifest.tenant.demo:
-            await _demo_issuer(runtime, manifest.tenant.slug)
     finally:
         await runtime.close()
     shared = demo_password if manifest.tenant.demo else None
@@ -107,7 +78,10 @@ async def add_activity(settings: Settings, slug: str, days: int = HISTORY_DAYS) 
     """Recent synthetic activity for a demo tenant (see bpo.onboarding.demo_activity)."""
     runtime = Runtime.create(settings)
     try:
-        return await seed_activity(runtime, slug, days=days)
+        activity = await seed_activity(runtime, slug, days=days)
+        # After the work items: the history's escalations refer to some of them.
+        await seed_escalations(runtime, slug)
+        return activity
     finally:
         await runtime.close()
 

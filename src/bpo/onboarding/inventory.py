@@ -12,6 +12,7 @@ from msgspec.structs import replace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bpo.billing import account
 from bpo.clients import contracts, defaults, schemas, service
 from bpo.clients.models import BusinessCalendar, Client, Contract, RatePlan, Service, Site, SlaPolicy
 from bpo.core.i18n import language_for_zone
@@ -20,6 +21,9 @@ from bpo.onboarding.manifest import (
     Manifest,
     ManifestClient,
     ManifestContract,
+    ManifestEscalationRule,
+    ManifestEscalationRules,
+    ManifestIssuer,
     ManifestRatePlan,
     ManifestReport,
     ManifestService,
@@ -28,6 +32,7 @@ from bpo.onboarding.manifest import (
     ManifestStaff,
     ManifestTenant,
     ManifestUser,
+    issuer_or_none,
 )
 from bpo.reports import schemas as report_schemas
 from bpo.reports import service as reports
@@ -36,6 +41,10 @@ from bpo.staffing import service as staffing
 from bpo.tenancy import schemas as tenancy_schemas
 from bpo.tenancy import service as tenancy
 from bpo.tenancy import users as tenancy_users
+from bpo.work import escalation_rules
+from bpo.work.escalations_schemas import Severity
+from bpo.work.voices import schemas as voice_schemas
+from bpo.work.voices import service as voices
 
 
 @dataclass
@@ -78,8 +87,12 @@ class Inventory:
     users: dict[str, tenancy_schemas.User] = field(default_factory=dict)
     # Staff profiles that have a code, by code.
     staff: dict[str, staffing_schemas.Staff] = field(default_factory=dict)
+    # Escalation rules of the contracts that have any stored, by contract id.
+    escalation_rules: dict[uuid.UUID, dict[Severity, escalation_rules.Rule]] = field(default_factory=dict)
     # Report subscriptions by (client code, cadence).
     reports: dict[tuple[str, str], report_schemas.Subscription] = field(default_factory=dict)
+    # The voice categories contracts named themselves, by contract id (absent: the default list).
+    voice_categories: dict[uuid.UUID, list[voice_schemas.VoiceCategory]] = field(default_factory=dict)
     # The code of every calendar, client, site, service and contract (a user's email) by id.
     codes: dict[uuid.UUID, str] = field(default_factory=dict)
 
@@ -118,6 +131,7 @@ async def all_users(
 
 async def load_inventory(session: AsyncSession, scope: Scope) -> Inventory:
     settings = await tenancy.tenant_settings(session, scope)
+    issuer = await account.current_issuer(session, scope)
     inventory = Inventory(
         tenant=ManifestTenant(
             slug=settings.slug,
@@ -125,6 +139,7 @@ async def load_inventory(session: AsyncSession, scope: Scope) -> Inventory:
             time_zone=settings.time_zone,
             invoice_registration_number=settings.invoice_registration_number,
             default_language=settings.default_language,
+            issuer=issuer_or_none(ManifestIssuer(address=issuer.address, bank_account=issuer.bank_account)),
         )
     )
     codes = inventory.codes
@@ -150,9 +165,12 @@ async def load_inventory(session: AsyncSession, scope: Scope) -> Inventory:
     inventory.users = {user.email: user for user in await all_users(session, scope)}
     codes.update({user.id: user.email for user in inventory.users.values()})
     inventory.staff = {p.code: p for p in await staffing.all_staff(session, scope) if p.code is not None}
+    inventory.escalation_rules = await escalation_rules.all_rules(session, scope)
     inventory.reports = {
         (codes[s.client_id], s.cadence): s for s in await reports.all_subscriptions(session, scope)
     }
+    contract_ids = [row.id for row in inventory.contracts.values()]
+    inventory.voice_categories = await voices.stored_categories(session, scope, contract_ids)
     return inventory
 
 
@@ -184,7 +202,11 @@ def service_spec(row: Service) -> ManifestService:
     return ManifestService(code=row.code, name=row.name, description=row.description)
 
 
-def contract_spec(row: Contract, codes: dict[uuid.UUID, str]) -> ManifestContract:
+def contract_spec(
+    row: Contract,
+    codes: dict[uuid.UUID, str],
+    voice_categories: list[voice_schemas.VoiceCategory] | None = None,
+) -> ManifestContract:
     view = contracts.contract_view(row)
     return ManifestContract(
         code=view.code,
@@ -201,6 +223,22 @@ def contract_spec(row: Contract, codes: dict[uuid.UUID, str]) -> ManifestContrac
         expected_monthly_volume=view.expected_monthly_volume,
         billable_event=view.billable_event,
         currency=view.currency,
+        voice_categories=voice_categories,
+    )
+
+
+def escalation_rules_spec(rules: dict[Severity, escalation_rules.Rule] | None) -> ManifestEscalationRules:
+    """A contract's stored rules as its manifest declares them (the defaults where it has none)."""
+    found = rules or escalation_rules.DEFAULT_RULES
+    return ManifestEscalationRules(
+        **{
+            severity: ManifestEscalationRule(
+                acknowledge_within_minutes=rule.acknowledge_within_minutes,
+                notify_viewers=rule.notify_viewers,
+                extra_recipients=list(rule.extra_recipients),
+            )
+            for severity, rule in found.items()
+        }
     )
 
 
@@ -217,6 +255,8 @@ def rate_plan_spec(row: RatePlan) -> ManifestRatePlan:
         currency=view.currency,
         minimum_commitment=view.minimum_commitment,
         service_credits=view.service_credits,
+        meters=view.meters,
+        surcharges=view.surcharges,
     )
 
 
@@ -322,7 +362,7 @@ def _exported_report(inventory: Inventory, subscription: report_schemas.Subscrip
 
 
 def _exported_contract(inventory: Inventory, row: Contract, client: ManifestClient) -> ManifestContract:
-    contract = contract_spec(row, inventory.codes)
+    contract = contract_spec(row, inventory.codes, inventory.voice_categories.get(row.id))
     policies = [sla_policy_spec(p) for p in inventory.sla_policies.get(row.id, [])]
     if [(p.effective_from, p.objectives) for p in policies] == [
         (contract.start_date, defaults.OBJECTIVES[contract.work_type])
@@ -335,6 +375,7 @@ def _exported_contract(inventory: Inventory, row: Contract, client: ManifestClie
         currency=None if contract.currency == client.currency else contract.currency,
         billable_event=None if contract.billable_event == default_event else contract.billable_event,
         sla_policies=policies,
+        escalation_rules=escalation_rules_spec(inventory.escalation_rules.get(row.id)),
         rate_plans=[
             replace(p, currency=None if p.currency == contract.currency else p.currency) for p in plans
         ],

@@ -32,6 +32,7 @@ import msgspec
 import yaml
 from msgspec.structs import replace
 
+from bpo.billing import schemas as billing_schemas
 from bpo.clients import contracts, defaults, rules, schemas, service
 from bpo.core.errors import FieldErrors
 from bpo.core.i18n import Language, language_for_zone
@@ -43,6 +44,10 @@ from bpo.reports import service as reports
 from bpo.staffing import schemas as staffing_schemas
 from bpo.staffing import service as staffing
 from bpo.tenancy.emails import normalize_email
+from bpo.work import escalation_rules
+from bpo.work import escalations_schemas as escalation_schemas
+from bpo.work.voices import schemas as voice_schemas
+from bpo.work.voices import service as voices
 
 Slug = Annotated[
     str,
@@ -69,6 +74,26 @@ Email = Annotated[
 
 def _about(text: str, *examples: Any) -> msgspec.Meta:
     return msgspec.Meta(description=text, examples=list(examples) if examples else None)
+
+
+class ManifestIssuer(Strict):
+    """The operator's address and bank account (振込先) printed on its invoices, as ``PUT
+    /v1/billing/issuer`` sets them; an invoice keeps the ones it was issued with."""
+
+    address: (
+        Annotated[billing_schemas.IssuerAddress, _about("Postal code, one to four lines, and a phone number")]
+        | None
+    ) = None
+    bank_account: (
+        Annotated[billing_schemas.BankAccount, _about("Where clients pay by bank transfer")] | None
+    ) = None
+
+
+def issuer_or_none(issuer: ManifestIssuer | None) -> ManifestIssuer | None:
+    """An issuer with neither part is none at all."""
+    if issuer is None or (issuer.address is None and issuer.bank_account is None):
+        return None
+    return issuer
 
 
 class ManifestTenant(Strict):
@@ -98,6 +123,7 @@ class ManifestTenant(Strict):
         ]
         | None
     ) = None
+    issuer: Annotated[ManifestIssuer, _about("Address and bank account printed on invoices")] | None = None
     demo: Annotated[
         bool, _about("Demo data: new users get BPO_DEMO_PASSWORD instead of a one-time password")
     ] = False
@@ -160,6 +186,33 @@ class ManifestRatePlan(Strict, kw_only=True):
     service_credits: Annotated[
         list[schemas.ServiceCredit], _about("Credits given back when an objective is missed")
     ] = []
+    meters: Annotated[
+        list[schemas.Meter], _about("What usage charges count besides the contract's billable event")
+    ] = []
+    surcharges: Annotated[
+        list[schemas.Surcharge], _about("More for items received at night or on public holidays")
+    ] = []
+
+
+class ManifestEscalationRule(Strict):
+    """Who at the client hears of an escalation of one severity, and how soon they must acknowledge it."""
+
+    acknowledge_within_minutes: escalation_schemas.Minutes
+    notify_viewers: Annotated[bool, _about("Tell the client's client_viewer users")] = True
+    extra_recipients: escalation_schemas.Recipients = []
+
+
+def _default_rule(severity: escalation_schemas.Severity) -> ManifestEscalationRule:
+    return ManifestEscalationRule(acknowledge_within_minutes=escalation_rules.DEFAULT_MINUTES[severity])
+
+
+class ManifestEscalationRules(Strict):
+    """A contract's escalation rules; a severity left out tells the client's viewers and wants an
+    acknowledgement within 15 minutes (critical), 60 (high) or 240 (normal)."""
+
+    critical: ManifestEscalationRule = msgspec.field(default_factory=lambda: _default_rule("critical"))
+    high: ManifestEscalationRule = msgspec.field(default_factory=lambda: _default_rule("high"))
+    normal: ManifestEscalationRule = msgspec.field(default_factory=lambda: _default_rule("normal"))
 
 
 class ManifestContract(Strict):
@@ -210,6 +263,20 @@ class ManifestContract(Strict):
         | None
     ) = None
     rate_plans: Annotated[list[ManifestRatePlan], _about("Every rate plan version")] = []
+    voice_categories: (
+        Annotated[
+            list[voice_schemas.VoiceCategory],
+            msgspec.Meta(
+                max_length=voice_schemas.MAX_CATEGORIES,
+                description="What users' voices are sorted into, in order; without it, the default list",
+            ),
+        ]
+        | None
+    ) = None
+    escalation_rules: Annotated[
+        ManifestEscalationRules,
+        _about("Per severity: who at the client hears of an escalation, and how soon they acknowledge it"),
+    ] = msgspec.field(default_factory=lambda: ManifestEscalationRules())
 
 
 class ManifestClient(schemas.ClientCreate, kw_only=True):
@@ -670,6 +737,10 @@ class _Checks:
         sites: set[str],
     ) -> None:
         where = functools.partial(rules.join, path)
+        for severity in escalation_schemas.SEVERITIES:
+            addresses = getattr(contract.escalation_rules, severity).extra_recipients
+            if len({a.lower() for a in addresses}) != len(addresses):
+                self.error(where(f"escalation_rules.{severity}.extra_recipients"), "lists an address twice")
         if contract.service not in service_codes:
             self.error(where("service"), f"no service {contract.service!r} under client {client.code}")
         if contract.calendar not in calendars:
@@ -691,6 +762,10 @@ class _Checks:
             self.error(where("objectives"), "give objectives or sla_policies, not both")
         if contract.rate_plan is not None and contract.rate_plans:
             self.error(where("rate_plan"), "give rate_plan or rate_plans, not both")
+        if contract.voice_categories is not None:
+            if not contract.voice_categories:
+                self.error(where("voice_categories"), "name at least one category, or leave it out")
+            self.add(voices.check_category_list(contract.voice_categories, where("voice_categories")))
         dates: set[str] = set()
         for version_path, policy in sla_versions(contract, path):
             # The shorthand's path is its objectives list already.
@@ -700,10 +775,21 @@ class _Checks:
             self.add(rules.check_objectives(policy.objectives, listed))
             self.version_date(version_path, policy.effective_from, contract, dates)
         currency = contract.currency or client.currency
+        observed = next(
+            (c.holiday_country for c in self.manifest.calendars if c.code == contract.calendar), "JP"
+        )
         dates = set()
         for version_path, plan in rate_versions(contract, path):
             full = rate_plan_create(plan, contract, currency)
             found = rules.check_rate_plan(full, currency, version_path)
+            for i, surcharge in enumerate(plan.surcharges):
+                holiday = surcharge.window is schemas.SurchargeWindow.HOLIDAY
+                if holiday and surcharge.holiday_country is None and observed is None:
+                    self.error(
+                        rules.join(version_path, f"surcharges[{i}].holiday_country"),
+                        f"calendar {contract.calendar} observes no public holidays: name the country whose "
+                        "holidays count",
+                    )
             if plan.currency is None:
                 # The contract's own currency: any mistake in it is reported there.
                 found = [e for e in found if e["field"] != rules.join(version_path, "currency")]
@@ -757,6 +843,8 @@ def rate_plan_create(
         charges=plan.charges,
         minimum_commitment=plan.minimum_commitment,
         service_credits=plan.service_credits,
+        meters=plan.meters,
+        surcharges=plan.surcharges,
     )
 
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
+from bpo.clients import service as clients
 from bpo.clients.models import Contract
 from bpo.core.scope import Scope
 from bpo.reports import schemas
 from bpo.reports.periods import ReportPeriod
 from bpo.sla import schemas as sla_schemas
 from bpo.sla import service as sla
+from bpo.work import escalations
+from bpo.work.voices import schemas as voice_schemas
+from bpo.work.voices import summary as voice_summary
 
 
 async def _contracts_in(
@@ -67,6 +73,32 @@ def _line(
         breached=objective.breached,
         pending=objective.pending,
         status=objective.status,
+        mean_ms=objective.mean_ms,
+    )
+
+
+def _csat(now: sla_schemas.CsatSla | None, before: sla_schemas.CsatSla | None) -> schemas.CsatLine | None:
+    if now is None:
+        return None
+    return schemas.CsatLine(
+        responses=now.responses,
+        satisfied=now.satisfied,
+        score=now.score,
+        mean=now.mean,
+        previous_score=before.score if before else None,
+    )
+
+
+def _nps(now: sla_schemas.NpsSla | None, before: sla_schemas.NpsSla | None) -> schemas.NpsLine | None:
+    if now is None:
+        return None
+    return schemas.NpsLine(
+        responses=now.responses,
+        promoters=now.promoters,
+        passives=now.passives,
+        detractors=now.detractors,
+        score=now.score,
+        previous_score=before.score if before else None,
     )
 
 
@@ -100,6 +132,8 @@ async def _section(
         coverage_attainment=now.coverage.attainment if now.coverage else None,
         coverage_target_percent=now.coverage.target_percent if now.coverage else None,
         days=days,
+        csat=_csat(now.csat, before.csat),
+        nps=_nps(now.nps, before.nps),
     )
 
 
@@ -110,8 +144,89 @@ async def sections(
     period: ReportPeriod,
     chosen: Sequence[uuid.UUID],
 ) -> list[schemas.ContractSection]:
-    """A section per contract reported on, in the order of their codes."""
-    return [
+    """A section per contract reported on, in the order of their codes, with its users' voices."""
+    found = [
         await _section(session, scope, contract_id, work_type, period)
         for contract_id, work_type in await _contracts_in(session, scope, client_id, period, chosen)
+    ]
+    digests = await _voices(session, scope, client_id, period, [section.contract_id for section in found])
+    return [msgspec.structs.replace(s, voices=digests.get(s.contract_id)) for s in found]
+
+
+async def _voices(
+    session: AsyncSession,
+    scope: Scope,
+    client_id: uuid.UUID,
+    period: ReportPeriod,
+    contract_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, schemas.VoiceDigest]:
+    """The users' voices of each contract with any in ``period`` or the one before, in the client's zone
+    (as its SLA numbers), from the same figures as ``GET /v1/clients/{id}/voices/summary``."""
+    if not contract_ids:
+        return {}
+    client = await clients.get_client_row(session, scope, client_id)
+    figures = await voice_summary.of_contracts(
+        session, scope, contract_ids, client.time_zone, period.start, period.end
+    )
+    return {contract_id: _digest(figure) for contract_id, figure in figures.items()}
+
+
+def _digest(figure: voice_schemas.ContractVoices) -> schemas.VoiceDigest:
+    labels = {line.key: (line.label_ja, line.label_en) for line in figure.categories}
+    rising = [labels[key] for key in figure.trending_up]
+    return schemas.VoiceDigest(
+        total=figure.total,
+        previous_total=figure.previous_total,
+        positive=figure.sentiments.positive,
+        neutral=figure.sentiments.neutral,
+        negative=figure.sentiments.negative,
+        unrated=figure.sentiments.unrated,
+        categories=[
+            schemas.VoiceCategoryLine(
+                key=line.key,
+                label_ja=line.label_ja,
+                label_en=line.label_en,
+                total=line.total,
+                previous_total=line.previous_total,
+                positive=line.sentiments.positive,
+                neutral=line.sentiments.neutral,
+                negative=line.sentiments.negative,
+                trend=line.trend,
+            )
+            for line in figure.categories
+            if line.total or line.previous_total
+        ],
+        rising_ja=[ja for ja, _ in rising],
+        rising_en=[en for _, en in rising],
+        highlighted=[
+            schemas.VoiceQuote(
+                text=voice.text,
+                observed_at=voice.observed_at,
+                category_ja=labels[voice.category][0] if voice.category in labels else None,
+                category_en=labels[voice.category][1] if voice.category in labels else None,
+                sentiment=voice.sentiment.value if voice.sentiment else None,
+                channel=voice.channel,
+                source_url=voice.source_url,
+            )
+            for voice in figure.highlighted
+        ],
+    )
+
+
+async def escalation_lines(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID, period: ReportPeriod, time_zone: str
+) -> list[schemas.EscalationLine]:
+    """The client's escalations raised in ``period`` (its days in ``time_zone``), by severity."""
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(period.start, time(), zone)
+    end = datetime.combine(period.end + timedelta(days=1), time(), zone)
+    return [
+        schemas.EscalationLine(
+            severity=line.severity,
+            raised=line.raised,
+            acknowledged=line.acknowledged,
+            median_minutes_to_acknowledge=line.median_minutes_to_acknowledge,
+            mean_minutes_to_acknowledge=line.mean_minutes_to_acknowledge,
+        )
+        for line in await escalations.figures(session, scope, client_id, start, end)
     ]

@@ -13,8 +13,10 @@ from bpo.core import i18n, mail
 from bpo.core.i18n import N_, Language
 from bpo.core.pdf import render_pdf_async
 from bpo.reports import schemas
+from bpo.reports.escalation_notices import SEVERITIES as ESCALATION_SEVERITIES
 from bpo.sla import engine, wording
 from bpo.sla.service import csv_percent
+from bpo.work.voices import wording as voice_wording
 
 TEMPLATE = "report.html"
 # The report page carries its own styles (the same document is mailed and printed): its responses allow
@@ -25,6 +27,12 @@ DOCUMENT_POLICY = (
 )
 CADENCE_TITLES = {"weekly": N_("Weekly report"), "monthly": N_("Monthly report")}
 TRENDS = {"up": "▲", "down": "▼", "flat": "→"}
+VOICE_FILTERS = {
+    "voice_label": i18n.with_lang(voice_wording.label),
+    "voice_channel": i18n.with_lang(voice_wording.channel),
+    "voice_sentiment": i18n.with_lang(voice_wording.sentiment),
+    "voice_list": i18n.with_lang(voice_wording.listed),
+}
 
 
 def _environment() -> Environment:
@@ -35,9 +43,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        objective_label=i18n.with_lang(wording.objective_label), work_type=i18n.with_lang(wording.work_type)
+        objective_label=i18n.with_lang(wording.objective_label),
+        work_type=i18n.with_lang(wording.work_type),
+        duration=i18n.with_lang(wording.duration),
     )
-    env.globals.update(STATUSES=wording.STATUSES, CADENCE_TITLES=CADENCE_TITLES)
+    env.filters.update(VOICE_FILTERS)
+    env.globals.update(
+        STATUSES=wording.STATUSES, CADENCE_TITLES=CADENCE_TITLES, ESCALATION_SEVERITIES=ESCALATION_SEVERITIES
+    )
     return env
 
 
@@ -153,6 +166,8 @@ def render_mail(report: schemas.Report, *, report_url: str, public_url: str, att
 def _mail_environment() -> Environment:
     env = mail.mail_templates("bpo.reports")
     env.filters.update(objective_label=i18n.with_lang(wording.objective_label))
+    env.filters.update(VOICE_FILTERS)
+    env.globals.update(ESCALATION_SEVERITIES=ESCALATION_SEVERITIES)
     return env
 
 

@@ -115,12 +115,78 @@ class ObjectiveLine(msgspec.Struct, kw_only=True):
     breached: int
     pending: int
     status: Literal["green", "amber", "red"] | None
+    # The exact mean time to the answer in the objective's clock (null without answered items).
+    mean_ms: int | None = None
+
+
+class CsatLine(msgspec.Struct, kw_only=True):
+    """CSAT ratings (1-5) of the period's items: ``score`` is the percentage of 4 and 5."""
+
+    responses: int
+    satisfied: int
+    score: float | None
+    mean: float | None
+    previous_score: float | None = None
+
+
+class NpsLine(msgspec.Struct, kw_only=True):
+    """The period's NPS survey answers: ``score`` is % promoters (9-10) - % detractors (0-6)."""
+
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+    score: float | None
+    previous_score: float | None = None
 
 
 class DayLine(msgspec.Struct, kw_only=True):
     day: date
     received: int
     resolved: int
+
+
+class VoiceCategoryLine(msgspec.Struct, kw_only=True):
+    """How many users' voices of one category the period gathered, against the period before."""
+
+    # None: voices not yet given a category.
+    key: str | None
+    label_ja: str
+    label_en: str
+    total: int
+    previous_total: int
+    positive: int
+    neutral: int
+    negative: int
+    trend: Literal["up", "down", "flat"]
+
+
+class VoiceQuote(msgspec.Struct, kw_only=True):
+    """A highlighted voice, quoted."""
+
+    text: str
+    observed_at: datetime
+    category_ja: str | None
+    category_en: str | None
+    sentiment: Literal["positive", "neutral", "negative"] | None
+    channel: str | None
+    source_url: str | None
+
+
+class VoiceDigest(msgspec.Struct, kw_only=True):
+    """The users' voices of a contract's period: counts by category and sentiment, the highlighted ones."""
+
+    total: int
+    previous_total: int
+    positive: int
+    neutral: int
+    negative: int
+    unrated: int
+    categories: list[VoiceCategoryLine]
+    # Labels (ja, en) of the categories that rose clearly against the period before.
+    rising_ja: list[str]
+    rising_en: list[str]
+    highlighted: list[VoiceQuote]
 
 
 class ContractSection(msgspec.Struct, kw_only=True):
@@ -136,12 +202,29 @@ class ContractSection(msgspec.Struct, kw_only=True):
     coverage_attainment: float | None
     coverage_target_percent: float | None
     days: list[DayLine]
+    # Only when the period has any (reports made before these were kept have neither).
+    csat: CsatLine | None = None
+    nps: NpsLine | None = None
+    # Only for a contract with users' voices in the period or the one before (reports made earlier: none).
+    voices: VoiceDigest | None = None
+
+
+class EscalationLine(msgspec.Struct, kw_only=True):
+    """The period's escalations of one severity: how many were raised and acknowledged, and how fast."""
+
+    severity: Literal["critical", "high", "normal"]
+    raised: int
+    acknowledged: int
+    median_minutes_to_acknowledge: float | None
+    mean_minutes_to_acknowledge: float | None
 
 
 class ReportContent(msgspec.Struct, kw_only=True):
     client_code: str
     client_name: str
     contracts: list[ContractSection]
+    # Only severities that had escalations in the period; none at all: no section.
+    escalations: list[EscalationLine] = []
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -159,6 +242,7 @@ class Report(msgspec.Struct, kw_only=True):
     # How many times it was made: 1, or more after a re-run corrected it.
     generations: int
     contracts: list[ContractSection]
+    escalations: list[EscalationLine]
     html_url: str
     pdf_url: str
     csv_url: str

@@ -308,6 +308,9 @@ async def make_report(
         client_code=client.code,
         client_name=client.name,
         contracts=await content.sections(session, scope, client.id, period, chosen),
+        escalations=await content.escalation_lines(
+            session, scope, client.id, period, subscription.time_zone if subscription else client.time_zone
+        ),
     )
     values: dict[str, Any] = {
         "subscription_id": subscription.id if subscription else None,
@@ -463,6 +466,7 @@ def report_view(row: Report) -> schemas.Report:
         generated_at=row.generated_at,
         generations=row.generations,
         contracts=numbers.contracts,
+        escalations=numbers.escalations,
         **links(row.id),
     )
 

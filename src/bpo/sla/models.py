@@ -2,16 +2,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     ForeignKeyConstraint,
     Index,
+    Numeric,
     PrimaryKeyConstraint,
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,6 +43,9 @@ class SlaHourly(Base):
     pending: Mapped[int]
     # LatencySketch.to_json() of answered items' elapsed seconds (mergeable by adding counts).
     sketch: Mapped[dict[str, int]] = mapped_column(JSONB)
+    # The exact sum of those seconds (their count is the sketch's total): averages come from it, never
+    # from the sketch. NULL on rows written before it was kept, until they are rebuilt.
+    elapsed_sum: Mapped[Decimal | None] = mapped_column(Numeric)
     # {"<checkpoint seconds>": [within, eligible]}, additive across hours.
     checkpoints: Mapped[dict[str, list[int]]] = mapped_column(JSONB)
     # When time alone next changes these numbers (a pending item breaching, passing a checkpoint).
@@ -64,6 +71,8 @@ class WorkHourly(Base):
     units: Mapped[int]
     outcomes: Mapped[dict[str, Any]] = mapped_column(JSONB)
     sentiments: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # CSAT ratings of the hour's items, counted per score: {"1": n, …, "5": n}.
+    csat: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'"))
 
 
 class SlaPeriod(Base):
@@ -93,6 +102,7 @@ class SlaPeriod(Base):
     breached: Mapped[int] = mapped_column(BigInteger)
     pending: Mapped[int] = mapped_column(BigInteger)
     sketch: Mapped[dict[str, int]] = mapped_column(JSONB)
+    elapsed_sum: Mapped[Decimal | None] = mapped_column(Numeric)
     checkpoints: Mapped[dict[str, list[int]]] = mapped_column(JSONB)
 
 
@@ -123,6 +133,7 @@ class WorkPeriod(Base):
     units: Mapped[int] = mapped_column(BigInteger)
     outcomes: Mapped[dict[str, Any]] = mapped_column(JSONB)
     sentiments: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    csat: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'"))
 
 
 class PeriodRollupZone(Base):
@@ -149,8 +160,18 @@ class Alert(Base, TenantMixin):
         UniqueConstraint("tenant_id", "kind", "contract_id", "objective", "subject"),
         ForeignKeyConstraint(["tenant_id", "contract_id"], ["contracts.tenant_id", "contracts.id"]),
         ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),
+        ForeignKeyConstraint(["tenant_id", "assignee_id"], ["users.tenant_id", "users.id"]),
+        CheckConstraint("state IN ('open', 'acknowledged', 'assigned', 'resolved')", name="state"),
         Index(None, "tenant_id", "contract_id", "id"),
         Index(None, "tenant_id", "client_id", "id"),
+        Index("ix_alerts_unresolved", "tenant_id", "id", postgresql_where=text("state <> 'resolved'")),
+        Index(
+            "ix_alerts_assignee",
+            "tenant_id",
+            "assignee_id",
+            "id",
+            postgresql_where=text("assignee_id IS NOT NULL"),
+        ),
     )
 
     kind: Mapped[str] = mapped_column(String(32))
@@ -164,6 +185,54 @@ class Alert(Base, TenantMixin):
     occurred_at: Mapped[datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # open → acknowledged → assigned → resolved (alert_handling); the supervisor it is assigned to.
+    state: Mapped[str] = mapped_column(String(16), server_default="open")
+    assignee_id: Mapped[uuid.UUID | None]
+    state_changed_at: Mapped[datetime | None]
+
+
+class AlertEvent(Base, TenantMixin):
+    """One step of an alert's handling: who acknowledged, assigned (to whom) or resolved it (with a note),
+    and when. Raising is the alert's own ``created_at``."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "alert_id"], ["alerts.tenant_id", "alerts.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["tenant_id", "actor_id"], ["users.tenant_id", "users.id"]),
+        ForeignKeyConstraint(["tenant_id", "assignee_id"], ["users.tenant_id", "users.id"]),
+        Index(None, "tenant_id", "alert_id", "id"),
+        CheckConstraint("action IN ('acknowledged', 'assigned', 'resolved')", name="action"),
+    )
+
+    alert_id: Mapped[uuid.UUID]
+    action: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[uuid.UUID | None]
+    assignee_id: Mapped[uuid.UUID | None]
+    note: Mapped[str | None] = mapped_column(String(2000))
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class NpsResponse(Base, TenantMixin):
+    """One answer to a contract's NPS survey ("how likely are you to recommend…", 0-10), keyed by the
+    client system's id so a resend changes nothing."""
+
+    __tablename__ = "nps_responses"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "contract_id", "external_id"),
+        ForeignKeyConstraint(["tenant_id", "contract_id"], ["contracts.tenant_id", "contracts.id"]),
+        Index(None, "tenant_id", "contract_id", "responded_at"),
+        CheckConstraint("score BETWEEN 0 AND 10", name="score"),
+    )
+
+    contract_id: Mapped[uuid.UUID]
+    external_id: Mapped[str] = mapped_column(String(200))
+    score: Mapped[int]
+    responded_at: Mapped[datetime]
+    comment: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class AlertSweep(Base):

@@ -10,6 +10,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from bpo.core.errors import Invalid, field_error, raise_if
 from bpo.core.http import date_errors
 from bpo.core.scope import Scope
 from bpo.sla import coverage_objective as coverage
-from bpo.sla import engine, schemas
+from bpo.sla import engine, satisfaction, schemas
 from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
 from bpo.sla.rollups import DAY, VOLUME_FIELDS, cut_cleanly, day_bounds, local_day, objective_key
 from bpo.sla.sketch import LatencySketch
@@ -93,17 +94,25 @@ class _ObjectiveTally:
     sketch: dict[int, int] = field(default_factory=dict)
     within: Counter[str] = field(default_factory=Counter)
     eligible: Counter[str] = field(default_factory=Counter)
+    # Answered items' elapsed seconds, exactly; None once a row without the sum is merged.
+    elapsed_sum: Decimal | None = Decimal(0)
 
     def merge(
-        self, sketch: Mapping[int, int], checkpoints: Mapping[str, Sequence[int]], sign: int = 1
+        self,
+        sketch: Mapping[int, int],
+        checkpoints: Mapping[str, Sequence[int]],
+        elapsed_sum: Decimal | None,
+        sign: int = 1,
     ) -> None:
-        """Add (or, with sign -1, take away) one row's sketch and checkpoint counts."""
+        """Add (or, with sign -1, take away) one row's sketch, elapsed time and checkpoint counts."""
         counts = self.sketch
         for bucket, count in sketch.items():
             counts[bucket] = counts.get(bucket, 0) + sign * count
         for seconds, (within, eligible) in checkpoints.items():
             self.within[seconds] += sign * within
             self.eligible[seconds] += sign * eligible
+        if self.elapsed_sum is not None:
+            self.elapsed_sum = None if elapsed_sum is None else self.elapsed_sum + sign * elapsed_sum
 
 
 @dataclass
@@ -115,6 +124,8 @@ class _VolumeTally:
     channels: dict[str, list[int]] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
     sentiments: Counter[str] = field(default_factory=Counter)
+    # CSAT ratings per period (of the requested granularity) and score.
+    csat: dict[date, Counter[str]] = field(default_factory=dict)
 
 
 _decode_sketch = msgspec.json.Decoder(dict[int, int]).decode
@@ -132,23 +143,25 @@ _SLA_RANGE = text(
     """
     SELECT objective, array_agg(starts_on ORDER BY starts_on) AS days, array_agg(met ORDER BY starts_on),
            array_agg(breached ORDER BY starts_on), array_agg(pending ORDER BY starts_on),
-           NULL::int AS sign, NULL AS sketch, NULL AS checkpoints
+           NULL::int AS sign, NULL AS sketch, NULL AS checkpoints, NULL::numeric AS elapsed_sum
     FROM sla_periods
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
       AND starts_on BETWEEN :first AND :last
     GROUP BY objective
     UNION ALL
-    SELECT objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text FROM sla_periods
+    SELECT objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text, elapsed_sum FROM sla_periods
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id
       AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
     UNION ALL
-    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text
+    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text,
+            elapsed_sum
      FROM sla_periods
      WHERE tenant_id = :tenant_id AND contract_id = :contract_id
        AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
      ORDER BY objective, starts_on DESC)
     UNION ALL
-    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, -1, sketch::text, checkpoints::text
+    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, -1, sketch::text, checkpoints::text,
+            elapsed_sum
      FROM sla_periods
      WHERE tenant_id = :tenant_id AND contract_id = :contract_id
        AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
@@ -200,6 +213,17 @@ _WORK_RANGE = text(
     SELECT 'sentiment', key, NULL, NULL, NULL, NULL, NULL, sum(sign * value::bigint)::bigint, NULL, NULL,
            NULL
     FROM picked, jsonb_each_text(sentiments) GROUP BY key HAVING sum(sign * value::bigint) <> 0
+    UNION ALL
+    SELECT 'csat', rating, array_agg(starts_on ORDER BY starts_on), array_agg(rated ORDER BY starts_on), NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL
+    FROM (
+        SELECT starts_on, key AS rating, sum(value::bigint)::bigint AS rated
+        FROM work_periods, jsonb_each_text(csat)
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
+          AND starts_on BETWEEN :first AND :last AND csat <> '{}'::jsonb
+        GROUP BY starts_on, key
+    ) AS ratings
+    GROUP BY rating
     """
 )
 _VERSION = text(
@@ -210,13 +234,14 @@ _VERSION = text(
 )
 _SLA_HOURS = text(
     """
-    SELECT objective, hour, met, breached, pending, sketch::text, checkpoints::text FROM sla_hourly
+    SELECT objective, hour, met, breached, pending, sketch::text, checkpoints::text, elapsed_sum
+    FROM sla_hourly
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
     """
 )
 _WORK_HOURS = text(
     """
-    SELECT hour, channel, received, responded, resolved, units, outcomes::text, sentiments::text
+    SELECT hour, channel, received, responded, resolved, units, outcomes::text, sentiments::text, csat::text
     FROM work_hourly
     WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
     """
@@ -281,11 +306,15 @@ async def _from_periods(
         return tallies
     spans = {**days, **merge_plan(first, last)}
     objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
-    for objective, starts, *columns, sign, sketch, checkpoints in await connection.execute(_SLA_RANGE, spans):
+    for objective, starts, *columns, sign, sketch, checkpoints, elapsed_sum in await connection.execute(
+        _SLA_RANGE, spans
+    ):
         if starts is not None:
             objectives[objective].series = _by_period(starts, columns, granularity)
         else:
-            objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints), sign)
+            objectives[objective].merge(
+                _decode_sketch(sketch), _decode_checkpoints(checkpoints), elapsed_sum, sign
+            )
     volumes = _VolumeTally()
     parts = {"outcome": volumes.outcomes, "sentiment": volumes.sentiments}
     for part, name, starts, *columns in await connection.execute(_WORK_RANGE, spans):
@@ -293,6 +322,9 @@ async def _from_periods(
             volumes.series = _by_period(starts, columns[:4], granularity)
         elif part == "channel":
             volumes.channels[name] = columns[4:]
+        elif part == "csat":
+            for day, rated in zip(starts, columns[0], strict=True):
+                volumes.csat.setdefault(period_start(day, granularity), Counter())[name] += rated
         else:
             parts[part][name] = columns[4]
     _recent[key] = (objectives, volumes)
@@ -315,21 +347,24 @@ async def _from_hours(
     hours = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "lower": lower, "upper": upper}
     objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
     periods: defaultdict[str, dict[date, list[int]]] = defaultdict(dict)
-    for objective, hour, met, breached, pending, sketch, checkpoints in await connection.execute(
+    for objective, hour, met, breached, pending, sketch, checkpoints, elapsed_sum in await connection.execute(
         _SLA_HOURS, hours
     ):
         period = period_start(local_day(hour, zone), granularity)
         _accumulate(periods[objective], period, (met, breached, pending))
-        objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints))
+        objectives[objective].merge(_decode_sketch(sketch), _decode_checkpoints(checkpoints), elapsed_sum)
     for objective, by_period in periods.items():
         objectives[objective].series = sorted((period, m, b, q) for period, (m, b, q) in by_period.items())
     volumes = _VolumeTally()
     volume_periods: dict[date, list[int]] = {}
-    for hour, channel, *numbers, outcomes, sentiments in await connection.execute(_WORK_HOURS, hours):
-        _accumulate(volume_periods, period_start(local_day(hour, zone), granularity), numbers)
+    for hour, channel, *numbers, outcomes, sentiments, csat in await connection.execute(_WORK_HOURS, hours):
+        period = period_start(local_day(hour, zone), granularity)
+        _accumulate(volume_periods, period, numbers)
         _accumulate(volumes.channels, channel, numbers)
         volumes.outcomes.update(_decode_counts(outcomes))
         volumes.sentiments.update(_decode_counts(sentiments))
+        if ratings := _decode_counts(csat):
+            volumes.csat.setdefault(period, Counter()).update(ratings)
     volumes.series = sorted((period, a, b, c, d) for period, (a, b, c, d) in volume_periods.items())
     return objectives, volumes
 
@@ -343,6 +378,7 @@ def _objective_sla(key: str, objective: Objective, tally: _ObjectiveTally) -> sc
     breached = sum(point.breached for point in series)
     pending = sum(point.pending for point in series)
     sketch = LatencySketch({bucket: count for bucket, count in tally.sketch.items() if count})
+    answered = sketch.total
     attained = engine.attainment(met, breached)
     status = engine.target_status(attained, objective.target_percent)
     return schemas.ObjectiveSla(
@@ -363,6 +399,8 @@ def _objective_sla(key: str, objective: Objective, tally: _ObjectiveTally) -> sc
             p90_ms=milliseconds(sketch.quantile(0.9)),
             p95_ms=milliseconds(sketch.quantile(0.95)),
         ),
+        mean_ms=mean_milliseconds(tally.elapsed_sum, answered),
+        answered=answered,
         problem=_unmeasurable(objective),
     )
 
@@ -380,6 +418,13 @@ def _unmeasurable(objective: Objective) -> str | None:
 def milliseconds(seconds: float | None) -> int | None:
     """Whole milliseconds: the sketch is within 4.4% anyway, so finer digits would only be noise."""
     return None if seconds is None else round(seconds * 1000)
+
+
+def mean_milliseconds(total_seconds: Decimal | None, count: int) -> int | None:
+    """The exact mean of ``count`` durations summing to ``total_seconds``, in whole milliseconds (half up)."""
+    if total_seconds is None or count <= 0:
+        return None
+    return int((total_seconds * 1000 / count).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 def _checkpoint(name: str, within: Counter[str], eligible: Counter[str]) -> schemas.CheckpointPoint:
@@ -468,6 +513,10 @@ async def _contract_sla(
             last,
             zone,
             lambda day: period_start(day, granularity),
+        ),
+        csat=satisfaction.csat_sla(volumes.csat),
+        nps=await satisfaction.nps_sla(
+            session, scope, contract.id, first, last, zone, lambda day: period_start(day, granularity)
         ),
     )
 

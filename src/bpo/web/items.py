@@ -38,7 +38,9 @@ RESULTS = {
 }
 EVENTS = {
     "received": N_("Received"),
+    "started": N_("Work started"),
     "first_response": N_("First response"),
+    "handled": N_("Work finished"),
     "resolved": N_("Resolved"),
 }
 CLOCK_WORDS = {"business_hours": N_("business time"), "calendar": N_("calendar time")}
@@ -193,8 +195,16 @@ class WorkItemPageController(Controller):
             "time_zone": client.time_zone,
             "events": [(lang.gettext(EVENTS[e.event]), e) for e in detail.timeline],
             "results": [result_view(r, lang) for r in detail.sla],
+            "handle_time": _handle_time(detail, lang),
         }
         return page(request, "item.html", context, caller=caller)
+
+
+def _handle_time(item: schemas.WorkItemDetail, lang: Lang) -> str | None:
+    """How long handling the item took, when the client system said when it started and finished."""
+    if item.started_at is None or item.handled_at is None or item.handled_at < item.started_at:
+        return None
+    return duration(round((item.handled_at - item.started_at).total_seconds() * 1000), lang)
 
 
 # Under /dashboard, beside the other pages.

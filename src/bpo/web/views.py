@@ -4,7 +4,7 @@ can never disagree, and the template environment that renders it."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
@@ -20,6 +20,9 @@ from bpo.core.scope import Scope
 from bpo.sla import schemas
 from bpo.sla import service as sla
 from bpo.sla.wording import CLOCKS, STATUSES, duration, hours, objective_label, work_type
+from bpo.work.voices import schemas as voice_schemas
+from bpo.work.voices import summary as voice_summary
+from bpo.work.voices import wording as voice_wording
 
 Period = Literal[7, 30, 90]
 PERIODS: tuple[Period, ...] = (7, 30, 90)
@@ -47,6 +50,10 @@ class ContractCard:
     objectives: list[ObjectiveView]
     coverage: CoverageView | None
     volume_chart: Markup
+    # (day, CSAT of the day, NPS of the day) for the days with either, in order.
+    satisfaction: list[tuple[date, schemas.CsatPoint | None, schemas.NpsPoint | None]]
+    # Users' voices over the period, for a contract with any in it or in the period before.
+    voices: voice_schemas.ContractVoices | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,19 @@ async def client_dashboard(
     """The last ``days`` days up to today in the client's zone, for every contract the caller may see."""
     summary, details = await sla.client_dashboard(session, scope, client_id, days)
     calendar = [summary.start + timedelta(days=offset) for offset in range(days)]
+    voices = await voice_summary.of_contracts(
+        session,
+        scope,
+        [c.contract_id for c in summary.contracts],
+        summary.time_zone,
+        summary.start,
+        summary.end,
+    )
     cards = [
-        _card(f"k{number}", contract, details[contract.contract_id], calendar, lang)
+        replace(
+            _card(f"k{number}", contract, details[contract.contract_id], calendar, lang),
+            voices=voices.get(contract.contract_id),
+        )
         for number, contract in enumerate(summary.contracts, 1)
     ]
     return ClientDashboard(summary=summary, days=days, cards=cards)
@@ -120,6 +138,8 @@ def _card(
             ),
         )
     received = {point.period: point.received for point in detail.volumes.series}
+    rated = {point.period: point for point in detail.csat.series} if detail.csat else {}
+    answered = {point.period: point for point in detail.nps.series} if detail.nps else {}
     return ContractCard(
         summary=summary,
         detail=detail,
@@ -128,6 +148,7 @@ def _card(
         volume_chart=charts.volume_chart(
             f"{prefix}-volume", calendar, [received.get(day, 0) for day in calendar], lang=lang
         ),
+        satisfaction=[(day, rated.get(day), answered.get(day)) for day in sorted({*rated, *answered})],
     )
 
 
@@ -144,6 +165,10 @@ def _environment() -> Environment:
         objective_label=i18n.with_lang(objective_label),
         work_type=i18n.with_lang(work_type),
         span=i18n.with_lang(charts.span),
+        voice_label=i18n.with_lang(voice_wording.label),
+        voice_channel=i18n.with_lang(voice_wording.channel),
+        voice_sentiment=i18n.with_lang(voice_wording.sentiment),
+        voice_list=i18n.with_lang(voice_wording.listed),
     )
     env.globals.update(CLOCKS=CLOCKS, STATUSES=STATUSES, PERIODS=PERIODS)
     return env

@@ -20,8 +20,8 @@ from bpo.work import schemas, service
 BATCH_SIZE = 5_000
 MAX_REPORTED = 50
 # CSV cells are text: these columns are read as numbers / JSON.
-_INTEGER_COLUMNS = {"units"}
-_JSON_COLUMNS = {"attributes"}
+_INTEGER_COLUMNS = {"units", "csat"}
+_JSON_COLUMNS = {"attributes", "voice"}
 
 
 class ImportProblem(Exception):
@@ -107,4 +107,10 @@ async def import_items(
             totals[key] += getattr(result, key)
         progress(len(chunk))
     assert contract_id is not None
-    return schemas.BatchResult(contract_id=contract_id, received=len(items), **totals)
+    return schemas.BatchResult(
+        contract_id=contract_id,
+        received=len(items),
+        created=totals["created"],
+        updated=totals["updated"],
+        unchanged=totals["unchanged"],
+    )

@@ -4,7 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,6 +27,7 @@ class WorkItem(Base, TenantMixin):
         UniqueConstraint("tenant_id", "contract_id", "external_id"),
         ForeignKeyConstraint(["tenant_id", "contract_id"], ["contracts.tenant_id", "contracts.id"]),
         Index(None, "tenant_id", "contract_id", "received_at"),
+        CheckConstraint("csat BETWEEN 1 AND 5", name="csat"),
     )
 
     contract_id: Mapped[uuid.UUID]
@@ -33,6 +42,10 @@ class WorkItem(Base, TenantMixin):
     outcome: Mapped[str | None] = mapped_column(String(32))
     sentiment: Mapped[str | None] = mapped_column(String(16))
     units: Mapped[int] = mapped_column(server_default="1")
+    # The requester's satisfaction rating (1-5), and when handling it started and finished (handle time).
+    csat: Mapped[int | None] = mapped_column(SmallInteger)
+    started_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

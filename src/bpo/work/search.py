@@ -162,7 +162,8 @@ async def visible_contracts(
     return rows
 
 
-def _like(term: str) -> str:
+def like_pattern(term: str) -> str:
+    """``term`` anywhere in a text, with LIKE's own characters matched as themselves."""
     escaped = term.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -187,7 +188,7 @@ def conditions(filters: Filters) -> list[ColumnElement[bool]]:
         tags = literal(json.dumps(list(filters.tags), ensure_ascii=False), String())
         where.append(TAGS.op("@>")(cast(tags, JSONB)))
     for term in filters.terms:
-        where.append(SEARCH_TEXT.ilike(_like(term), escape=LIKE_ESCAPE))
+        where.append(SEARCH_TEXT.ilike(like_pattern(term), escape=LIKE_ESCAPE))
     return where
 
 
