@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
@@ -154,3 +155,56 @@ class TestMyShifts:
         )
         assert hot == expected
         assert len(hot.items) == 2
+
+
+class TestRowById:
+    """One row by id in one statement (``bpo_row_by_id``): the tenant is set inside the statement, and
+    nothing of it stays behind on the connection or in a transaction that calls it."""
+
+    async def test_row_level_security_alone_hides_another_tenants_row(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        mine, theirs = await create_tenant(client), await create_tenant(client)
+        setup = await onboard(client, theirs)
+        client_id = uuid.UUID(setup["client"]["id"])
+        # The statement names no tenant in its WHERE clause: only the tenant it sets decides.
+        assert await runtime.db.row_by_id(mine.id, clients._CLIENT_BY_ID, client_id) is None
+        row = await runtime.db.row_by_id(theirs.id, clients._CLIENT_BY_ID, client_id)
+        assert row is not None
+        assert row["id"] == client_id
+        assert row["tenant_id"] == theirs.id
+
+    async def test_no_tenant_setting_is_left_on_the_connection(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant = await create_tenant(client)
+        setup = await onboard(client, tenant)
+        pool = await runtime.db._hot_connections()
+        async with pool.acquire() as driver:
+            row = await driver.fetchrow(
+                clients._CLIENT_BY_ID.sql, tenant.id, uuid.UUID(setup["client"]["id"])
+            )
+            assert row is not None
+            assert await driver.fetchval("SELECT current_setting('bpo.tenant_id', true)") in (None, "")
+            # With no tenant set, the same table reads as empty.
+            assert await driver.fetchval("SELECT count(*) FROM clients") == 0
+
+    async def test_a_transaction_keeps_its_own_tenant_after_a_call_for_another(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        mine, theirs = await create_tenant(client), await create_tenant(client)
+        setup = await onboard(client, theirs)
+        pool = await runtime.db._hot_connections()
+        async with pool.acquire() as driver, driver.transaction(readonly=True):
+            await driver.execute(f"SELECT set_config('bpo.tenant_id', '{mine.id}', true)")
+            row = await driver.fetchrow(
+                clients._CLIENT_BY_ID.sql, theirs.id, uuid.UUID(setup["client"]["id"])
+            )
+            assert row is not None
+            assert await driver.fetchval("SELECT current_setting('bpo.tenant_id', true)") == str(mine.id)
+
+    async def test_a_call_without_a_tenant_is_refused(self, runtime: Runtime) -> None:
+        pool = await runtime.db._hot_connections()
+        async with pool.acquire() as driver:
+            with pytest.raises(asyncpg.RaiseError, match="no tenant"):
+                await driver.fetchrow(clients._CLIENT_BY_ID.sql, None, uuid.uuid4())
