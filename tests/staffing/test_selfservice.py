@@ -242,18 +242,80 @@ class TestCalendarFeed:
         for item in listing["items"]:
             event = events[f"{item['assignment_id']}@bpo-ops"]
             start, end = event.decoded("DTSTART"), event.decoded("DTEND")
-            assert start.utcoffset() == timedelta(0)
-            assert end.utcoffset() == timedelta(0)
+            # On the person's own clock, with the zone named (and described in a VTIMEZONE).
+            assert event["DTSTART"].params["TZID"] == LONDON
+            assert event["DTEND"].params["TZID"] == LONDON
+            assert start.utcoffset() == datetime.fromisoformat(item["start"]).utcoffset()
             assert start == datetime.fromisoformat(item["start"])
             assert end == datetime.fromisoformat(item["end"])
             assert item["contract_name"] in str(event["SUMMARY"])
-            assert str(event["LOCATION"]) == (item["site"]["name"] if item["site"] else "Remote")
+            # In the person's language: here the tenant's default, Japanese.
+            assert str(event["LOCATION"]) == (item["site"]["name"] if item["site"] else "リモート")
             assert str(event["STATUS"]) == ("CONFIRMED" if item["status"] == "published" else "TENTATIVE")
             assert "DTSTAMP" in event
-        assert "Kenji" not in response.text + (await client.get(feed_path(feed["url"]))).text
+            assert int(event["SEQUENCE"]) == 0
+            description = str(event["DESCRIPTION"])
+            assert item["contract_name"] in description
+            # Co-workers by first name only.
+            assert ("Kenji" in description) == (item["shift_id"] == str(night))
+        assert [str(zone["TZID"]) for zone in calendar.walk("VTIMEZONE")] == [LONDON]
+        assert "Sato" not in response.text + (await client.get(feed_path(feed["url"]))).text
         # The same UIDs on every fetch.
         again = parse_feed(await client.get(feed_path(feed["url"])))
         assert {str(event["UID"]) for event in again.walk("VEVENT")} == set(events)
+
+    async def test_changes_move_the_sequence_and_a_shift_taken_away_is_cancelled(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        w = await world(client)
+        me, my_h = await staff_login(client, runtime, w.tenant, "Fiona MacLeod", zone=LONDON)
+        now = datetime.now(UTC).replace(microsecond=0)
+        moved = await add_shift(
+            runtime, w.tenant, w.night["id"], now + timedelta(days=2), now + timedelta(days=2, hours=8)
+        )
+        taken = await add_shift(
+            runtime, w.tenant, w.night["id"], now + timedelta(days=4), now + timedelta(days=4, hours=8)
+        )
+        kept = await add_assignment(runtime, w.tenant, moved, me)
+        gone = await add_assignment(runtime, w.tenant, taken, me)
+        url = feed_path((await client.post("/v1/me/calendar-feed", headers=my_h)).json()["url"])
+
+        def events(calendar: icalendar.Calendar) -> dict[str, Any]:
+            return {str(event["UID"]): event for event in calendar.walk("VEVENT")}
+
+        before = events(parse_feed(await client.get(url)))
+        assert {int(e["SEQUENCE"]) for e in before.values()} == {0}
+
+        later = now + timedelta(days=2, hours=1)
+        response = await client.patch(
+            f"/v1/shifts/{moved}",
+            headers=w.tenant.admin,
+            json={"start": later.isoformat(), "end": (later + timedelta(hours=8)).isoformat()},
+        )
+        assert response.status_code == 200, response.text
+        response = await client.delete(f"/v1/assignments/{gone}", headers=w.tenant.admin)
+        assert response.status_code == 204, response.text
+
+        after = events(parse_feed(await client.get(url)))
+        assert set(after) == set(before)
+        changed = after[f"{kept}@bpo-ops"]
+        assert int(changed["SEQUENCE"]) == 1
+        assert changed.decoded("DTSTART") == later
+        assert str(changed["STATUS"]) in {"CONFIRMED", "TENTATIVE"}
+        cancelled = after[f"{gone}@bpo-ops"]
+        assert str(cancelled["STATUS"]) == "CANCELLED"
+        assert int(cancelled["SEQUENCE"]) == 1
+        assert cancelled.decoded("DTSTART") == now + timedelta(days=4)
+
+        # Put back on the same shift: the cancellation gives way to the new assignment.
+        back = await client.post(
+            f"/v1/shifts/{taken}/assignments", headers=w.tenant.admin, json={"staff_id": str(me)}
+        )
+        assert back.status_code == 201, back.text
+        final = events(parse_feed(await client.get(url)))
+        assert f"{gone}@bpo-ops" not in final
+        assert str(final[f"{back.json()['id']}@bpo-ops"]["STATUS"]) != "CANCELLED"
+        assert len(final) == 2
 
     async def test_rotate_and_revoke(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
         w = await world(client)

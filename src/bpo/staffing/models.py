@@ -112,6 +112,8 @@ class Shift(Base, TenantMixin, Timestamps):
     # The index of the contract's coverage line it was generated from; NULL for a manual shift.
     coverage_line: Mapped[int | None]
     published_at: Mapped[datetime | None]
+    # Moved on by the database whenever the times, place, mode or status change (calendar SEQUENCE).
+    revision: Mapped[int] = mapped_column(server_default="0")
 
 
 class Assignment(Base, TenantMixin):
@@ -262,6 +264,27 @@ class AttendanceEvent(Base, TenantMixin):
     note: Mapped[str] = mapped_column(String(500), server_default="")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class CancelledAssignment(Base, TenantMixin):
+    """What a person's calendar showed of a shift they were taken off (written by a database trigger when
+    the assignment goes, removed when they are put back on it): their feed lists it as cancelled. The id
+    is the assignment's."""
+
+    __tablename__ = "cancelled_assignments"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "staff_id"], ["staff.tenant_id", "staff.id"], ondelete="CASCADE"),
+        Index(None, "tenant_id", "staff_id", "ends_at"),
+    )
+
+    staff_id: Mapped[uuid.UUID]
+    shift_id: Mapped[uuid.UUID]
+    contract_id: Mapped[uuid.UUID]
+    site_id: Mapped[uuid.UUID | None]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    revision: Mapped[int]
+    cancelled_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class StaffingSettings(Base):

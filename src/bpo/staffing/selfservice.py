@@ -23,11 +23,13 @@ from bpo.core import audit
 from bpo.core.db import UUID_LIST, Compiled, TenantReads
 from bpo.core.errors import Invalid, NotFound, field_error, raise_if
 from bpo.core.http import date_errors
+from bpo.core.i18n import DEFAULT_LANGUAGE, Language, is_language, translations
 from bpo.core.orm import new_id
 from bpo.core.scope import Role, Scope
 from bpo.staffing import models
 from bpo.staffing.selfservice_schemas import CalendarFeed, MyShift, MyShifts, SiteRef
 from bpo.tenancy.credentials import new_secret, parse_secret
+from bpo.tenancy.models import Tenant, User
 
 FEED_PREFIX = "cal_"
 FEED_PATH = "/v1/calendar/{token}.ics"
@@ -131,7 +133,9 @@ class _Labels:
     site: dict[uuid.UUID, SiteRef]
 
 
-async def _labels(session: AsyncSession, scope: Scope, shifts: Sequence[models.Shift]) -> _Labels:
+async def _labels(
+    session: AsyncSession, scope: Scope, shifts: Sequence[models.Shift | models.CancelledAssignment]
+) -> _Labels:
     contract_name: dict[uuid.UUID, str] = {}
     client_name: dict[uuid.UUID, str] = {}
     site: dict[uuid.UUID, SiteRef] = {}
@@ -372,31 +376,119 @@ async def feed_ics(session: AsyncSession, tenant_id: uuid.UUID, token: str, now:
     )
     if staff is None:
         raise missing
-    rows = await _assignments(session, scope, staff.id, now - FEED_PAST, now + FEED_AHEAD)
-    labels = await _labels(session, scope, [row.shift for row in rows])
-    return shifts_calendar(staff.display_name, rows, labels)
+    lower, upper = now - FEED_PAST, now + FEED_AHEAD
+    rows = await _assignments(session, scope, staff.id, lower, upper)
+    cancelled = list(
+        await session.scalars(
+            select(models.CancelledAssignment)
+            .where(
+                models.CancelledAssignment.tenant_id == tenant_id,
+                models.CancelledAssignment.staff_id == staff.id,
+                models.CancelledAssignment.ends_at > lower,
+                models.CancelledAssignment.starts_at < upper,
+            )
+            .order_by(models.CancelledAssignment.starts_at, models.CancelledAssignment.id)
+        )
+    )
+    labels = await _labels(session, scope, [*(row.shift for row in rows), *cancelled])
+    coworkers = await _coworkers(session, scope, [row.shift.id for row in rows], staff.id)
+    language = await _reader_language(session, tenant_id, staff.user_id)
+    return shifts_calendar(
+        FeedOwner(staff.display_name, ZoneInfo(staff.home_zone), language), rows, cancelled, labels, coworkers
+    )
 
 
-def shifts_calendar(display_name: str, rows: Sequence[_Row], labels: _Labels) -> bytes:
+async def _reader_language(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID | None
+) -> Language:
+    """The language of the person's login, or their tenant's when they have none or chose none."""
+    tenant_language = await session.scalar(select(Tenant.default_language).where(Tenant.id == tenant_id))
+    user_language = None
+    if user_id is not None:
+        user_language = await session.scalar(
+            select(User.language).where(User.tenant_id == tenant_id, User.id == user_id)
+        )
+    chosen = user_language or tenant_language
+    return chosen if is_language(chosen) else DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class FeedOwner:
+    display_name: str
+    zone: ZoneInfo
+    language: Language
+
+
+def shifts_calendar(
+    owner: FeedOwner,
+    rows: Sequence[_Row],
+    cancelled: Sequence[models.CancelledAssignment],
+    labels: _Labels,
+    coworkers: dict[uuid.UUID, list[str]],
+) -> bytes:
+    """The person's shifts as iCalendar events on their own clock (TZID of their home zone, with its
+    VTIMEZONE). An event's UID is its assignment's; its SEQUENCE is the shift's revision, so a calendar
+    replaces an event whose times, place or status changed; a shift they were taken off stays as a
+    cancelled event (SEQUENCE one more) for as long as it is in the feed's window."""
+    gettext = translations(owner.language).gettext
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", f"Shifts: {display_name}")
-    for row in rows:
-        shift = row.shift
+    calendar.add("x-wr-calname", f"Shifts: {owner.display_name}")
+    calendar.add("x-wr-timezone", owner.zone.key)
+
+    def event_of(
+        uid: uuid.UUID,
+        stamp: datetime,
+        start: datetime,
+        end: datetime,
+        contract_id: uuid.UUID,
+        site_id: uuid.UUID | None,
+        names: Sequence[str],
+    ) -> icalendar.Event:
         event = icalendar.Event()
         # Stable across fetches, so calendar apps update an event instead of duplicating it.
-        event.add("uid", f"{row.assignment.id}@bpo-ops")
-        event.add("dtstamp", row.assignment.created_at.astimezone(UTC))
-        event.add("dtstart", shift.starts_at.astimezone(UTC))
-        event.add("dtend", shift.ends_at.astimezone(UTC))
-        contract = labels.contract_name[shift.contract_id]
-        event.add("summary", f"{contract} ({labels.client_name[shift.contract_id]})")
-        site = labels.site.get(shift.site_id) if shift.site_id is not None else None
-        event.add("location", site.name if site is not None else "Remote")
+        event.add("uid", f"{uid}@bpo-ops")
+        event.add("dtstamp", stamp.astimezone(UTC))
+        event.add("dtstart", start.astimezone(owner.zone))
+        event.add("dtend", end.astimezone(owner.zone))
+        contract = labels.contract_name[contract_id]
+        client = labels.client_name[contract_id]
+        event.add("summary", f"{contract} ({client})")
+        site = labels.site.get(site_id) if site_id is not None else None
+        place = site.name if site is not None else gettext("Remote")
+        event.add("location", place)
+        contract_label, place_label = gettext("Contract"), gettext("Place")
+        lines = [f"{contract_label}: {contract} ({client})", f"{place_label}: {place}"]
+        if names:
+            with_label = gettext("Working with")
+            lines.append(f"{with_label}: {', '.join(names)}")
+        event.add("description", "\n".join(lines))
+        return event
+
+    for row in rows:
+        shift = row.shift
+        event = event_of(
+            row.assignment.id,
+            row.assignment.created_at,
+            shift.starts_at,
+            shift.ends_at,
+            shift.contract_id,
+            shift.site_id,
+            coworkers.get(shift.id, []),
+        )
+        event.add("sequence", shift.revision)
         event.add("status", "CONFIRMED" if shift.status == "published" else "TENTATIVE")
         calendar.add_component(event)
+    for gone in cancelled:
+        event = event_of(
+            gone.id, gone.cancelled_at, gone.starts_at, gone.ends_at, gone.contract_id, gone.site_id, []
+        )
+        event.add("sequence", gone.revision + 1)
+        event.add("status", "CANCELLED")
+        calendar.add_component(event)
+    calendar.add_missing_timezones()
     document: bytes = calendar.to_ical()
     return document
