@@ -64,6 +64,7 @@ from bpo.web.escalations import ESCALATION_PAGES
 from bpo.web.mailbox import ROUTES as MAILBOX_ROUTES
 from bpo.web.open_shift_pages import OPEN_SHIFT_PAGES
 from bpo.web.staff import PAGES as PERSONAL_PAGES
+from bpo.web.supervisor import SUPERVISOR_PAGES
 from bpo.work.api import ROUTES as WORK_ROUTES
 from bpo.work.escalations_api import ROUTES as ESCALATION_ROUTES
 from bpo.work.voices.api import ROUTES as VOICE_ROUTES
@@ -198,6 +199,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             REPORT_PAGES,
             ESCALATION_PAGES,
             ALERT_PAGES,
+            SUPERVISOR_PAGES,
             # Only while `bpo dev` runs the embedded mail server: the mail it kept.
             *(MAILBOX_ROUTES if settings.dev_mailbox is not None else []),
         ],
