@@ -18,8 +18,11 @@ import redis
 
 from bpo.clients.models import Contract
 from bpo.clients.schemas import Metric, Objective
+from bpo.core.runtime import Runtime
+from bpo.core.scope import system_scope
 from bpo.onboarding.demo_activity import _day_of_answers, _day_of_items
 from bpo.settings import Settings
+from bpo.staffing import schedule_runs
 from tests.support.factories import PASSWORD, get_ok, headers_for, login
 from tests.support.paths import DEMO_MANIFEST
 from tests.support.processes import BPO, command_env
@@ -217,3 +220,26 @@ def test_support_items_are_rated_and_their_survey_answered_the_same_on_every_dra
     assert all(0 <= a.score <= 10 and a.responded_at.astimezone(TOKYO).date() == day for a in answers)
     assert all(i.csat is None for i in _day_of_items(patrol, objectives, day, TOKYO, later))
     assert _day_of_answers(patrol, day, TOKYO, later) == []
+
+
+async def test_the_demo_roster_covers_what_its_contracts_ask_for(
+    client: httpx.AsyncClient, settings: Settings, runtime: Runtime, jobs_redis: str, tmp_path: Path
+) -> None:
+    """The demo operator has the people its 24/365 contracts need: planned over the two weeks from today,
+    the shifts cover at least 95% of the time the coverage lines ask for, so client viewers see real
+    coverage and no invoice carries a credit for an empty roster."""
+    slug, manifest = demo_manifest(tmp_path)
+    applied = run(settings, jobs_redis, tmp_path, "tenants", "apply", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+    assert activity(
+        run(settings, jobs_redis, tmp_path, "tenants", "demo-activity", str(manifest), "--days", "1")
+    )[3]
+    admin = headers_for((await login(client, slug, f"admin@{slug}.example", PASSWORD))["access_token"])
+    tenant_id = uuid.UUID((await get_ok(client, "/v1/whoami", admin))["tenant_id"])
+    [queued] = (await get_ok(client, "/v1/schedule-runs", admin))["items"]
+    async with runtime.db.tenant(tenant_id) as session:
+        done = await schedule_runs.execute_run(session, system_scope(tenant_id), uuid.UUID(queued["id"]))
+    assert done.status.value == "succeeded", done.error
+    assert done.result["overall_coverage_percent"] >= 95, done.result["coverage"]
+    assert all(c["coverage_percent"] >= 90 for c in done.result["coverage"]), done.result["coverage"]
+    assert done.result["rejected_existing"] == []

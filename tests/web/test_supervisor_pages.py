@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bpo.core.runtime import Runtime
+from bpo.web.supervisor import open_reason
 from tests.support.chromium import Chromium, chromium_binary
 from tests.support.dashboard import csrf_of, sign_in, sign_in_on_page
 from tests.support.factories import create_tenant, create_user, get_ok, post_ok
@@ -284,3 +285,17 @@ class TestScreenshots:
                 assert width <= 390, f"{name} scrolls sideways at 390 px: {width}"
                 await tab.screenshot(ARTIFACTS / f"supervisor-{name}-390.png")
                 assert tab.console_errors() == []
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("no staff with skill patrol", "nobody has what the shift needs"),
+        ("no staff available: of 4, 3 outside their availability, 1 on time off", "outside their hours"),
+        ("only 2 staff available, all on it", "already on it"),
+        ("1 eligible staff are still free; the search stopped before using them", "fill open places again"),
+        ("all 6 eligible staff not on it are busy (2 overlap, 6 weekly_hours)", "at their weekly hours"),
+    ],
+)
+def test_the_planners_reasons_in_words(reason: str, words: str) -> None:
+    assert words in open_reason(reason)

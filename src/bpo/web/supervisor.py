@@ -53,11 +53,27 @@ NOTICES = {
     "swap-approved": N_("The swap is approved: the shifts have changed hands."),
     "swap-rejected": N_("The swap is not approved."),
 }
-# Why the planner left a place open, in words (the solver's reason codes).
-OPEN_REASONS = {
-    "no_eligible_staff": N_("nobody who may work it is free"),
-    "capacity": N_("not enough people for every shift"),
-}
+# Why the planner left a place open, in words: the planning report's reasons, by how they begin.
+NOBODY_FREE = N_("everyone who could work it is outside their hours or on time off")
+NOBODY_FITS = N_("nobody has what the shift needs (skills, languages, place)")
+ALL_ON_IT = N_("everyone available is already on it")
+STOPPED_EARLY = N_("planning stopped before it was done: fill open places again")
+ALL_BUSY = N_("everyone who could work it is on another shift, resting, or at their weekly hours")
+
+
+def open_reason(reason: str) -> str:
+    """The planning report's reason for an open place (``staffing.report``), as the words to show."""
+    if reason.startswith("no ") and " available: " in reason:
+        return NOBODY_FREE
+    if reason.startswith("no "):
+        return NOBODY_FITS
+    if reason.startswith("only "):
+        return ALL_ON_IT
+    if "still free" in reason:
+        return STOPPED_EARLY
+    return ALL_BUSY
+
+
 RUN_STATES = {
     ScheduleRunStatus.QUEUED: N_("Waiting to start"),
     ScheduleRunStatus.RUNNING: N_("Planning"),
@@ -152,9 +168,7 @@ def _open_reasons(run: ScheduleRun | None, lang: Lang) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     for gap in run.result.get("unfilled", []):
-        reason = str(gap.get("reason") or "")
-        words = OPEN_REASONS.get(reason)
-        found[str(gap.get("shift_id"))] = lang.gettext(words) if words is not None else reason
+        found[str(gap.get("shift_id"))] = lang.gettext(open_reason(str(gap.get("reason") or "")))
     return found
 
 
