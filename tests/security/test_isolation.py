@@ -492,6 +492,13 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /dashboard/password/reset/{token}": Public("the mailed single-use token is the credential"),
     "POST /dashboard/password/reset/{token}": Public("the mailed single-use token is the credential"),
     "HEAD /dashboard/static/{file_path}": Public("stylesheet and icon"),
+    "GET /dashboard/roster": Probe(auth="cookie", query={"contract": "{contract}"}),
+    "POST /dashboard/roster/plan": W(auth="cookie"),
+    "POST /dashboard/roster/publish": W(auth="cookie"),
+    "GET /dashboard/approvals": Probe(auth="cookie", allowed=TENANT_ADMIN),
+    "POST /dashboard/approvals/{kind}/{item_id}/{decision}": W(
+        auth="cookie", path={"kind": "time-off", "item_id": "{time_off}", "decision": "reject"}
+    ),
 }
 
 
