@@ -44,11 +44,13 @@ class TestDemoStaff:
         applied = await apply_manifest(runtime, load(data), demo_password=PASSWORD)
 
         assert {c.action for c in again.changes} == {Action.UNCHANGED}
-        assert [c.kind for c in applied.plan.changes].count("staff") == 16
+        declared = len(data["staff"])
+        assert declared > 100
+        assert [c.kind for c in applied.plan.changes].count("staff") == declared
         assert await dump(settings, slug) == before
         admin = headers_for((await login(client, slug, "admin@demo.example"))["access_token"])
-        people = {p["code"]: p for p in (await get_ok(client, "/v1/staff", admin, limit=50))["items"]}
-        assert len(people) == 16
+        people = {p["code"]: p for p in (await get_ok(client, "/v1/staff", admin, limit=200))["items"]}
+        assert len(people) == declared
         assert {p["home_zone"] for p in people.values()} == {
             "Asia/Tokyo",
             "Europe/London",
@@ -56,7 +58,7 @@ class TestDemoStaff:
         }
         sites = {s["code"]: s["id"] for s in (await get_ok(client, "/v1/sites", admin))["items"]}
         stationed = [p["code"] for p in people.values() if sites["RAKUTEN-CRIMSON"] in p["site_ids"]]
-        assert sorted(stationed) == ["ST-003", "ST-007"]
+        assert sorted(stationed) == ["ST-003", "ST-007", "ST-176"]
         contracts = {c["code"]: c for c in (await get_ok(client, "/v1/contracts", admin))["items"]}
         eureka = {c["id"] for c in contracts.values() if c["code"].startswith("EUR-")}
         assert set(people["ST-009"]["excluded_contract_ids"]) == eureka
