@@ -222,7 +222,7 @@ async def _fill_staffing(
     client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandle, setup: dict[str, Any]
 ) -> None:
     """staff, time_off, shifts, assignments, staffing_settings; schedule_runs, swap_requests,
-    calendar_feeds, open_shift_claims, attendance_events as rows."""
+    calendar_feeds, open_shift_claims, attendance_events as rows; cancelled_assignments by unassigning."""
     h = tenant.admin
     contract = setup["contract"]["id"]
     people = [
@@ -251,6 +251,16 @@ async def _fill_staffing(
     assigned = await post_ok(
         client, f"/v1/shifts/{shift['id']}/assignments", {"staff_id": people[0]["id"]}, h
     )
+    # Taken off a shift: the database keeps a cancellation for the person's calendar (cancelled_assignments).
+    later = await post_ok(
+        client,
+        "/v1/shifts",
+        {"contract_id": contract, "start": "2026-11-03T00:00:00Z", "end": "2026-11-03T08:00:00Z"},
+        h,
+    )
+    gone = await post_ok(client, f"/v1/shifts/{later['id']}/assignments", {"staff_id": people[1]["id"]}, h)
+    response = await client.delete(f"/v1/assignments/{gone['id']}", headers=h)
+    assert response.status_code == 204, response.text
     response = await client.put("/v1/staffing/settings", json={"min_rest_hours": 10}, headers=h)
     assert response.status_code == 200, response.text
     async with runtime.db.tenant(tenant.id) as session:
