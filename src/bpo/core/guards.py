@@ -63,3 +63,13 @@ def parse_uuid(value: str, what: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(f"{what} {value!r} not found.") from None
+
+
+def parse_reference(reference: str, what: str) -> tuple[uuid.UUID, str | None]:
+    """``{id}`` or ``{id}:{action}`` (a custom method on a resource): the id and the action, if any; a
+    reference that is no id is a 404 naming ``what``."""
+    raw, _, action = reference.partition(":")
+    try:
+        return uuid.UUID(raw), action or None
+    except ValueError:
+        raise NotFound(f"{what} {reference} not found.") from None

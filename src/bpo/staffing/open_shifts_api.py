@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import NotFound
-from bpo.core.guards import WORKFORCE
+from bpo.core.guards import WORKFORCE, parse_reference
 from bpo.core.http import Caller, Cursor, Limit, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.staffing import open_shifts
@@ -71,14 +71,6 @@ class MyOpenShiftsController(Controller):
         return await open_shifts.claim(session, caller, shift_id)
 
 
-def _claim_ref(ref: str) -> tuple[uuid.UUID, str | None]:
-    raw, _, action = ref.partition(":")
-    try:
-        return uuid.UUID(raw), action or None
-    except ValueError:
-        raise NotFound(f"Open shift claim {ref} not found.") from None
-
-
 class OpenShiftClaimController(Controller):
     path = "/v1/open-shift-claims"
     tags = ["self-service"]
@@ -101,7 +93,7 @@ class OpenShiftClaimController(Controller):
 
     @get("/{claim_ref:str}", summary="A claim of an open shift")
     async def get_claim(self, session: Session, caller: Caller, claim_ref: FromPath[str]) -> OpenShiftClaim:
-        claim_id, action = _claim_ref(claim_ref)
+        claim_id, action = parse_reference(claim_ref, "Open shift claim")
         if action is not None:
             raise NotFound(f"No resource at /v1/open-shift-claims/{claim_ref}.")
         return await open_shifts.get_claim(session, caller, claim_id)
@@ -120,7 +112,7 @@ class OpenShiftClaimController(Controller):
         claim_ref: FromPath[str],
         data: JSONBody[OpenShiftDecision | None] = None,
     ) -> OpenShiftClaim:
-        claim_id, action = _claim_ref(claim_ref)
+        claim_id, action = parse_reference(claim_ref, "Open shift claim")
         if action == "approve":
             return await open_shifts.approve(session, caller, claim_id)
         if action == "decline":

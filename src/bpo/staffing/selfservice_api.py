@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from litestar.types import ControllerRouterHandler
 
 from bpo.core.errors import NotFound
-from bpo.core.guards import OPERATORS, WORKFORCE
+from bpo.core.guards import OPERATORS, WORKFORCE, parse_reference
 from bpo.core.http import Caller, Cursor, Limit, Reads, Session
 from bpo.core.pagination import DEFAULT_PAGE_SIZE
 from bpo.core.runtime import Runtime
@@ -43,14 +43,6 @@ TimeZoneName = Annotated[
 
 def _base_url(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url)
-
-
-def _swap_ref(ref: str) -> tuple[uuid.UUID, str | None]:
-    raw, _, action = ref.partition(":")
-    try:
-        return uuid.UUID(raw), action or None
-    except ValueError:
-        raise NotFound(f"Swap request {ref} not found.") from None
 
 
 class SelfServiceController(Controller):
@@ -166,7 +158,7 @@ class SwapRequestController(Controller):
 
     @get("/{swap_ref:str}", summary="A swap request")
     async def get_swap(self, session: Session, caller: Caller, swap_ref: FromPath[str]) -> SwapRequest:
-        swap_id, action = _swap_ref(swap_ref)
+        swap_id, action = parse_reference(swap_ref, "Swap request")
         if action is not None:
             raise NotFound(f"No resource at /v1/swap-requests/{swap_ref}.")
         return await swaps.get_swap(session, caller, swap_id)
@@ -184,7 +176,7 @@ class SwapRequestController(Controller):
         exception_handlers={BrokenRules: handle_broken_rules},
     )
     async def act_on_swap(self, session: Session, caller: Caller, swap_ref: FromPath[str]) -> SwapRequest:
-        swap_id, action = _swap_ref(swap_ref)
+        swap_id, action = parse_reference(swap_ref, "Swap request")
         if action == "accept":
             return await swaps.respond(session, caller, swap_id, accept=True)
         if action == "decline":
