@@ -258,6 +258,19 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception)
     )
 
 
+def _lost_connection(exc: BaseException, depth: int = 0) -> bool:
+    """The error, or what it came from, or (an error group from a dependency's cleanup, such as the
+    session's rollback after the server went away) one of its members, is the database connection lost."""
+    if depth > 4:
+        return False
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_lost_connection(member, depth + 1) for member in exc.exceptions)
+    if _is_connection_problem(exc):
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and _lost_connection(cause, depth + 1)
+
+
 def _is_connection_problem(exc: BaseException) -> bool:
     if isinstance(exc, PoolTimeout | InterfaceError | ConnectionError | OSError):
         return True
@@ -270,6 +283,8 @@ def _is_connection_problem(exc: BaseException) -> bool:
         "ConnectionFailureError",
         "AdminShutdownError",
         "TooManyConnectionsError",
+        # The driver lost track of the protocol's state when the server went away mid-operation.
+        "InternalClientError",
     }
 
 
@@ -278,7 +293,7 @@ _NUL_IN_TEXT = "22021"
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    if _is_connection_problem(exc) or _is_connection_problem(exc.__cause__ or exc):
+    if _lost_connection(exc):
         return handle_database_unavailable(request, exc)
     if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _NUL_IN_TEXT:
         return problem_response(
