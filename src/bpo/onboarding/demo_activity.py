@@ -63,7 +63,8 @@ from bpo.work.voices.models import Voice
 
 HISTORY_DAYS = 42
 PER_DAY = 150  # well under a batch (MAX_BATCH)
-ROSTER_BEFORE = 14
+# The dashboard's default 30 days, rostered and attended, so its coverage figures are the roster's.
+ROSTER_BEFORE = 31
 ROSTER_AFTER = 13
 PREFIX = "demo-"
 # Days before the latest demo item given again, for the answers that were in the future then.
