@@ -220,7 +220,9 @@ def _month(value: str | None, today: date) -> date:
     return today.replace(day=1)
 
 
-def _week(value: str | None, today: date) -> date:
+def week_of(value: str | None, today: date) -> date:
+    """The Monday of the week a ``week`` query names (today's when none); a week that is no date or more
+    than two years away is a 404."""
     monday = _monday(today)
     if value:
         try:
@@ -495,7 +497,7 @@ class MyPagesController(Controller):
         lang, me = await self._frame(request, session, caller)
         now = datetime.now(UTC)
         today = now.astimezone(ZoneInfo(me.home_zone)).date()
-        first = _week(week, today)
+        first = week_of(week, today)
         last = first + timedelta(weeks=WEEKS_SHOWN) - timedelta(days=1)
         listing = await selfservice.my_shifts(session, caller, start=first, end=last, tz=None)
         views = await _shift_views(session, caller, listing.items, lang)

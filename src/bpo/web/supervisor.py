@@ -38,7 +38,7 @@ from bpo.staffing.roster import BrokenRules
 from bpo.staffing.selfservice_schemas import SwapRequest, SwapStatus
 from bpo.web.pages import page, page_router, reader_language
 from bpo.web.session import PREFIX, check_csrf, csrf_binding
-from bpo.web.staff import CONFLICT_MESSAGE, RULES, UNKNOWN_RULE
+from bpo.web.staff import CONFLICT_MESSAGE, RULES, UNKNOWN_RULE, week_of
 
 ROSTER = f"{PREFIX}/roster"
 APPROVALS = f"{PREFIX}/approvals"
@@ -95,22 +95,6 @@ class WeekForm(msgspec.Struct, kw_only=True):
 def _operator(caller: Scope) -> None:
     if caller.role not in OPERATOR_ROLES:
         raise Forbidden("These pages are for supervisors and account managers.")
-
-
-def _monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
-def _week(value: str | None, today: date) -> date:
-    if not value:
-        return _monday(today)
-    try:
-        chosen = _monday(date.fromisoformat(value))
-    except ValueError:
-        raise NotFound("No such week.") from None
-    if abs((chosen - _monday(today)).days) > 730:
-        raise NotFound("Weeks further than two years away are not shown.")
-    return chosen
 
 
 def _rule_words(lang: Lang, code: str) -> str:
@@ -263,7 +247,7 @@ class SupervisorPagesController(Controller):
         }
         if chosen is not None:
             zone = (await my_schedule.client_zones(session, caller, [chosen.id]))[chosen.id]
-            first = _week(week_text, datetime.now(ZoneInfo(zone)).date())
+            first = week_of(week_text, datetime.now(ZoneInfo(zone)).date())
             last = first + timedelta(days=6)
             run = await _latest_run(session, caller, chosen.id, first, last)
             days, totals, zone_name = await _week_view(session, caller, chosen, first, run, lang)
@@ -295,7 +279,7 @@ class SupervisorPagesController(Controller):
         _operator(caller)
         contract_id = parse_uuid(data.contract, "Contract")
         await contracts.get_contract_row(session, caller, contract_id)
-        first = _week(data.week, datetime.now(UTC).date())
+        first = week_of(data.week, datetime.now(UTC).date())
         await schedule_runs.create_run(
             session,
             caller,
@@ -319,7 +303,7 @@ class SupervisorPagesController(Controller):
         check_csrf(request, data.csrf_token, session=csrf_binding(request))
         _operator(caller)
         contract_id = parse_uuid(data.contract, "Contract")
-        first = _week(data.week, datetime.now(UTC).date())
+        first = week_of(data.week, datetime.now(UTC).date())
         result = await staffing_shifts.publish_shifts(
             session,
             caller,
