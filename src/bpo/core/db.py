@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import structlog
@@ -287,24 +287,7 @@ class Database:
         too (``Unavailable``)."""
         pool = await self._hot_connections()
         begin = _begin_with_tenant(tenant_id, read_only=True)
-        retries = self.settings.database_pool_size
-        for attempt in range(retries + 1):
-            try:
-                driver = await pool.acquire()
-            except _CONNECTION_LOST as exc:
-                raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
-            try:
-                await driver.execute(begin)
-            except _CONNECTION_LOST as exc:
-                await _discard(pool, driver)
-                if attempt == retries:
-                    raise StaleConnection(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
-                continue
-            except BaseException:
-                # Cancelled or refused mid-way: the connection's state is unknown, so it is not reused.
-                await _discard(pool, driver)
-                raise
-            break
+        driver, _ = await self._first_statement(pool, lambda driver: driver.execute(begin))
         try:
             try:
                 yield driver
@@ -334,6 +317,19 @@ class Database:
         in ``read_only``. A connection found closed (after a server restart) is dropped and the read, which
         changes nothing, is tried on the next."""
         pool = await self._hot_connections()
+        driver, row = await self._first_statement(
+            pool, lambda driver: driver.fetchrow(query.sql, tenant_id, row_id)
+        )
+        with contextlib.suppress(asyncpg.InterfaceError):
+            await pool.release(driver)
+        return cast("asyncpg.Record | None", row)
+
+    async def _first_statement(
+        self, pool: asyncpg.Pool, statement: Callable[[asyncpg.Connection], Awaitable[Any]]
+    ) -> tuple[asyncpg.Connection, Any]:
+        """A pooled connection and what ``statement``, its first, returned. After a server restart every
+        pooled connection is closed: each is found so by that statement, dropped, and the next is tried
+        (nothing ran on it), up to the pool's size; then ``StaleConnection``."""
         retries = self.settings.database_pool_size
         for attempt in range(retries + 1):
             try:
@@ -341,18 +337,15 @@ class Database:
             except _CONNECTION_LOST as exc:
                 raise Unavailable(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
             try:
-                row: asyncpg.Record | None = await driver.fetchrow(query.sql, tenant_id, row_id)
+                return driver, await statement(driver)
             except _CONNECTION_LOST as exc:
                 await _discard(pool, driver)
                 if attempt == retries:
                     raise StaleConnection(DATABASE_UNAVAILABLE, headers=RETRY_LATER) from exc
-                continue
             except BaseException:
+                # Cancelled or refused mid-way: the connection's state is unknown, so it is not reused.
                 await _discard(pool, driver)
                 raise
-            with contextlib.suppress(asyncpg.InterfaceError):
-                await pool.release(driver)
-            return row
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def dispose(self) -> None:
