@@ -241,8 +241,9 @@ class TestApprovals:
 
 
 class TestScreenshots:
+    @pytest.mark.parametrize("language", ["ja", "en"])
     async def test_roster_and_approvals_at_phone_width(
-        self, client: httpx.AsyncClient, runtime: Runtime, server: ServerThread
+        self, client: httpx.AsyncClient, runtime: Runtime, server: ServerThread, language: str
     ) -> None:
         binary = chromium_binary()
         t = await team(client, runtime)
@@ -274,7 +275,7 @@ class TestScreenshots:
             },
             t.kenji.headers,
         )
-        await set_language(client, t.tenant.admin, "ja")
+        await set_language(client, t.tenant.admin, language)
         async with Chromium(binary) as chromium:
             tab = await chromium.page()
             await tab.set_viewport(390, 844, mobile=True)
@@ -283,7 +284,7 @@ class TestScreenshots:
                 await tab.goto(f"{server.url}{path}")
                 width = await tab.evaluate("document.documentElement.scrollWidth")
                 assert width <= 390, f"{name} scrolls sideways at 390 px: {width}"
-                await tab.screenshot(ARTIFACTS / f"supervisor-{name}-390.png")
+                await tab.screenshot(ARTIFACTS / f"supervisor-{name}-{language}-390.png")
                 assert tab.console_errors() == []
 
 
