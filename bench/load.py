@@ -503,11 +503,16 @@ class Phase:
         return f"{self.operation:>13}: {self.requests:6d} ok, {self.errors} errors;  cpu per request: {parts}"
 
 
-# Rollup jobs asked for (outbox rows) that no run has committed yet (no job_runs row).
-PENDING_ROLLUPS = (
-    "SELECT count(*) FROM outbox o WHERE o.actor = $1 AND NOT EXISTS "
-    "(SELECT 1 FROM job_runs r WHERE r.tenant_id = o.tenant_id AND r.job_id = o.id)"
+# Rollup jobs asked for (outbox rows) that are not over yet: neither committed nor failed for good.
+PENDING_ROLLUPS = "SELECT count(*) FROM outbox o WHERE o.actor = $1 AND o.completed_at IS NULL"
+# Where they stand, said when the worker does not catch up.
+ROLLUP_STATE = (
+    "SELECT count(*) FILTER (WHERE sent_at IS NULL) AS unsent, "
+    "count(*) FILTER (WHERE sent_at IS NOT NULL AND completed_at IS NULL) AS in_flight, "
+    "count(*) FILTER (WHERE completed_at IS NOT NULL) AS over, max(attempts) AS attempts "
+    "FROM outbox WHERE actor = $1"
 )
+FAILED_ROLLUPS = "SELECT error FROM job_failures WHERE job = $1 ORDER BY last_failed_at DESC LIMIT 1"
 
 
 def settle(settings: Settings, worker: Command, timeout: float = 300.0) -> None:
@@ -521,7 +526,12 @@ def settle(settings: Settings, worker: Command, timeout: float = 300.0) -> None:
             while await conn.fetchval(PENDING_ROLLUPS, REFRESH_HOURS_JOB):
                 worker.check_alive()
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the worker has not caught up after {timeout:.0f} s")
+                    state = await conn.fetchrow(ROLLUP_STATE, REFRESH_HOURS_JOB)
+                    failed = await conn.fetchval(FAILED_ROLLUPS, REFRESH_HOURS_JOB)
+                    raise RuntimeError(
+                        f"the worker has not caught up after {timeout:.0f} s: {dict(state or {})}"
+                        + (f"; last failure: {failed}" if failed else "")
+                    )
                 await asyncio.sleep(0.2)
         finally:
             await conn.close()

@@ -46,7 +46,8 @@ def process_env(settings: Settings) -> dict[str, str]:
         BPO_DATA_DIR=str(settings.data_dir),
         # Tests wait for a job's `job_done`, a debug line.
         BPO_LOG_LEVEL="DEBUG",
-        PYTHONPATH=str(REPO),
+        # The code under test, whichever checkout it is in, and tests.support's own actors.
+        PYTHONPATH=os.pathsep.join((str(REPO / "src"), str(REPO))),
     )
 
 

@@ -6,18 +6,24 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.core.jobs import outbox
-from bpo.core.jobs.actors import item_failures, tenant_actor
+from bpo.core.jobs.actors import item_failures, take_over_waiting, tenant_actor
 from bpo.core.jobs.registry import DETECT_JOB, REFRESH_DUE_JOB, REFRESH_HOURS_JOB, REMEASURE_JOB, SLA_QUEUE
 from bpo.core.scope import system_scope
 from bpo.sla import alerts, rollups
 
 
-@tenant_actor(REFRESH_HOURS_JOB, queue=SLA_QUEUE, subject=(rollups.CONTRACT, "contract_id"))
+# Serial on the contract, under the same lock as rollups.refresh_hours takes: the contract's waiting
+# refreshes are done with this one, so rollups keep up with ingest however fast batches come.
+@tenant_actor(
+    REFRESH_HOURS_JOB, queue=SLA_QUEUE, subject=(rollups.CONTRACT, "contract_id"), serial="contract_id"
+)
 async def refresh_hours(
     session: AsyncSession, tenant_id: uuid.UUID, *, contract_id: str, hours: list[str]
 ) -> None:
     scope = system_scope(tenant_id)
-    touched = [datetime.fromisoformat(h) for h in hours]
+    waiting = await take_over_waiting(session)
+    asked = [*hours, *(hour for job in waiting for hour in job["hours"])]
+    touched = sorted({datetime.fromisoformat(h) for h in asked})
     now = datetime.now(UTC)
     await rollups.refresh_hours(session, scope, uuid.UUID(contract_id), touched, now)
     await alerts.detect_in_hours(session, scope, uuid.UUID(contract_id), touched, now)

@@ -22,7 +22,7 @@ import dramatiq
 import structlog
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +57,8 @@ class RunningJob:
     # (object type, id) the message names; None for a tenant-wide job.
     subject: tuple[str, uuid.UUID] | None
     items: failures.Failures = field(default_factory=failures.Failures)
+    # (argument, value) whose runs go one at a time, for an actor declared ``serial``.
+    serial: tuple[str, str] | None = None
 
     @property
     def failed_on(self) -> tuple[str, uuid.UUID]:
@@ -109,8 +111,66 @@ async def mark_completed(session: AsyncSession, tenant_id: uuid.UUID, job_id: uu
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.tenant_id == tenant_id, OutboxMessage.id == job_id)
-        .values(completed_at=func.now())
+        .values(completed_at=func.coalesce(OutboxMessage.completed_at, func.now()))
     )
+
+
+SERIAL_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+# The running job's actor's jobs for the same object that are still waiting (pending or relayed, not
+# over, not run), oldest first: recorded as run in this transaction, their arguments returned. Each branch
+# reads one of the outbox's partial indexes.
+_TAKE_OVER = text(
+    """
+    WITH waiting AS (
+        (SELECT o.id, o.created_at FROM outbox o
+         WHERE o.tenant_id = :tenant_id AND o.sent_at IS NULL AND o.completed_at IS NULL
+           AND o.actor = :actor AND o.id <> :job_id AND o.kwargs ->> :argument = :value)
+        UNION ALL
+        (SELECT o.id, o.created_at FROM outbox o
+         WHERE o.tenant_id = :tenant_id AND o.sent_at IS NOT NULL AND o.completed_at IS NULL
+           AND o.actor = :actor AND o.id <> :job_id AND o.kwargs ->> :argument = :value)
+        ORDER BY created_at LIMIT :limit
+    ), taken AS (
+        INSERT INTO job_runs (tenant_id, job_id, actor)
+        SELECT :tenant_id, w.id, :actor FROM waiting w
+        ON CONFLICT DO NOTHING
+        RETURNING job_id
+    )
+    SELECT o.kwargs FROM outbox o JOIN taken t ON o.tenant_id = :tenant_id AND o.id = t.job_id
+    """
+)
+
+
+async def take_over_waiting(session: AsyncSession, limit: int = 500) -> list[dict[str, Any]]:
+    """For a run of a ``serial`` actor: the same actor's jobs for the same object that are still waiting,
+    recorded as run in this run's transaction; their arguments, whose work the run does with its own.
+
+    When work arrives faster than it is done, the waiting jobs of one object are done together, once,
+    instead of one after the other. A taken job's message finds its run recorded when it arrives, does
+    nothing, and finishes its outbox row. Taking needs no lock beyond the run's own: every run of the
+    actor for the object records itself only while holding the object's lock (``serial``), which this run
+    holds, so no other run can be recording one of these jobs at the same time. If this run fails, its
+    transaction takes the records back and each job runs itself."""
+    running = _running.get()
+    if running is None or running.serial is None:
+        raise RuntimeError("take_over_waiting runs inside a job of a serial actor")
+    argument, value = running.serial
+    rows = await session.execute(
+        _TAKE_OVER,
+        {
+            "tenant_id": running.tenant_id,
+            "actor": running.name,
+            "job_id": running.job_id,
+            "argument": argument,
+            "value": value,
+            "limit": limit,
+        },
+    )
+    taken: list[dict[str, Any]] = [row.kwargs for row in rows]
+    if taken:
+        log.info("jobs_taken_over", count=len(taken))
+    return taken
 
 
 async def _settle(session: AsyncSession, running: RunningJob) -> None:
@@ -187,17 +247,23 @@ def tenant_actor(
     subject: tuple[str, str] | None = None,
     on_failure: FailureHook | None = None,
     retry_on: tuple[type[BaseException], ...] = (),
+    serial: str | None = None,
     **options: Any,
 ) -> Callable[[JobFunction], JobFunction]:
     """Declare ``fn(session, tenant_id, **kwargs)`` as actor ``name``; messages carry tenant_id and job_id.
 
     ``subject`` is (object type, keyword argument holding its id): what a failed run is recorded against
-    and what ``on_failure`` marks failed. ``retry_on`` adds error types worth a retry (an upstream's)."""
+    and what ``on_failure`` marks failed. ``retry_on`` adds error types worth a retry (an upstream's).
+    ``serial`` names the keyword argument whose runs go one at a time: a run takes a transaction lock on
+    its value (``pg_advisory_xact_lock(hashtextextended(value, 0))``) before it records itself, and may
+    then take over the waiting jobs for the same value (``take_over_waiting``)."""
     max_retries: int = options.get("max_retries", MAX_RETRIES)
 
     def decorate(fn: JobFunction) -> JobFunction:
         async def run(*, tenant_id: str, job_id: str, **kwargs: Any) -> None:
             running = RunningJob(name, uuid.UUID(tenant_id), uuid.UUID(job_id), _subject(subject, kwargs))
+            if serial is not None:
+                running.serial = (serial, str(kwargs[serial]))
             token = _running.set(running)
             try:
                 with structlog.contextvars.bound_contextvars(tenant_id=tenant_id, job_id=job_id, actor=name):
@@ -219,7 +285,11 @@ async def _run(fn: JobFunction, running: RunningJob, kwargs: dict[str, Any]) -> 
         relay = worker_relay()
         if relay is not None:
             outbox.relay_on_commit(session, relay)
+        if running.serial is not None:
+            await session.execute(SERIAL_LOCK, {"key": running.serial[1]})
         if not await claim(session, running.tenant_id, running.job_id, running.name):
+            # Run before, or taken over by another run of its actor: its outbox row is over.
+            await mark_completed(session, running.tenant_id, running.job_id)
             log.info("job_already_done")
             return
         await fn(session, running.tenant_id, **kwargs)
