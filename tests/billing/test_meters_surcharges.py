@@ -21,7 +21,7 @@ from bpo.clients.schemas import Metric, RatePlanCreate, Surcharge
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from tests.support.billing import get_invoice, invoices
-from tests.support.factories import TenantHandle, create_client, create_tenant, get_ok, post_ok
+from tests.support.factories import TenantHandle, create_client, create_tenant, create_user, get_ok, post_ok
 from tests.support.problems import assert_problem, error_fields
 from tests.support.sla import ingest
 
@@ -578,3 +578,92 @@ class TestSurchargedInvoices:
             ("charge", "posts", "63", "10", 630),
             ("surcharge", "night", "42", "7", 294),
         ]
+
+
+class TestUsageByMeter:
+    async def test_each_meter_and_window_as_the_invoice_rates_them(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        tenant = await create_tenant(client)
+        setup = await patrol_contract(client, tenant)
+        await activate(
+            client,
+            tenant,
+            setup["contract"],
+            {"effective_from": "2026-10-01", "currency": "JPY", **PATROL_PLAN},
+        )
+        items = [
+            item("n1", f"2026-11-02T21:59:00{JST}", 1, kind="post"),
+            item("n2", f"2026-11-02T22:00:00{JST}", 2, kind="post"),
+            item("n3", f"2026-11-03T04:59:00{JST}", 4, kind="post", outcome="escalated"),
+            item("n4", f"2026-11-03T05:00:00{JST}", 8, kind="image"),
+            item("n5", f"2026-11-03T12:00:00{JST}", 16, kind="image", outcome="escalated"),
+            item("n6", f"2026-11-04T23:30:00{JST}", 32, kind="image"),
+            item("n7", f"2026-10-31T23:00:00{JST}", 64, resolved=f"2026-11-01T00:10:00{JST}", kind="post"),
+            item("n8", f"2026-11-30T23:50:00{JST}", 128, resolved=f"2026-12-01T00:05:00{JST}", kind="post"),
+        ]
+        await ingest(client, tenant.admin, setup["contract"], items)
+        path = f"/v1/contracts/{setup['contract']}/usage"
+        november = {"start": "2026-11-01", "end": "2026-11-30"}
+        usage = await get_ok(client, path, tenant.admin, **november)
+        assert usage["units"] == 127
+        # The same figures as the invoice's lines (test_night_and_holiday_in_japan_and_three_meters_...).
+        assert usage["meters"] == [
+            {
+                "meter": None,
+                "name": None,
+                "event": "resolved",
+                "measure": "units",
+                "quantity": 127,
+                "surcharged": [
+                    {"code": "night", "name": "Night surcharge", "window": "night", "quantity": 102},
+                    {"code": "holiday", "name": "Holiday surcharge", "window": "holiday", "quantity": 28},
+                ],
+            },
+            {
+                "meter": "escalations",
+                "name": "Escalations",
+                "event": "resolved",
+                "measure": "items",
+                "quantity": 2,
+                "surcharged": [],
+            },
+            {
+                "meter": "images",
+                "name": "Images",
+                "event": "resolved",
+                "measure": "units",
+                "quantity": 56,
+                "surcharged": [
+                    {"code": "night", "name": "Night surcharge", "window": "night", "quantity": 32}
+                ],
+            },
+        ]
+        invoice = await billed_lines(client, runtime, tenant, setup["client"]["id"], "2026-11")
+        quantities = {(line["kind"], line["code"]): int(line["quantity"]) for line in invoice["lines"]}
+        assert quantities[("charge", "images")] == 56
+        assert quantities[("charge", "escalations")] == 2
+        # Before the first version (1 October) no meter counts; the billable event's days still do.
+        september = await get_ok(client, path, tenant.admin, start="2026-09-01", end="2026-10-31")
+        assert (september["units"], september["meters"][0]["quantity"]) == (0, 0)
+
+        # The client's own viewer reads it; another client's viewer and another tenant get a 404.
+        _, own = await create_user(client, tenant, role="client_viewer", client_id=setup["client"]["id"])
+        assert (await get_ok(client, path, own, **november))["meters"] == usage["meters"]
+        elsewhere = await patrol_contract(client, tenant)
+        _, viewer = await create_user(
+            client, tenant, role="client_viewer", client_id=elsewhere["client"]["id"]
+        )
+        assert_problem(await client.get(path, params=november, headers=viewer), 404)
+        other = await create_tenant(client)
+        assert_problem(await client.get(path, params=november, headers=other.admin), 404)
+        # Bad ranges are named.
+        backwards = {"start": "2026-11-30", "end": "2026-11-01"}
+        response = await client.get(path, params=backwards, headers=tenant.admin)
+        assert error_fields(assert_problem(response, 422, "validation-error")) == ["start"]
+        too_long = {"start": "2025-01-01", "end": "2026-11-30"}
+        response = await client.get(path, params=too_long, headers=tenant.admin)
+        assert error_fields(assert_problem(response, 422, "validation-error")) == ["end"]
+        not_a_day = {"start": "2026-11-31", "end": "2026-12-01"}
+        response = await client.get(path, params=not_a_day, headers=tenant.admin)
+        assert error_fields(assert_problem(response, 422, "validation-error")) == ["query.start"]

@@ -26,7 +26,16 @@ class UsageController(Controller):
     tags = ["billing"]
     guards = [READERS]
 
-    @get("", summary="Billable units of a contract per day (tenant's time zone; start and end inclusive)")
+    @get(
+        "",
+        summary="Billable units of a contract per day and per meter (tenant's zone; start and end inclusive)",
+        description=(
+            "`days`: units of the contract's billable event per local day. `meters`: what each meter the "
+            "usage charges of the rate plan versions in force rate (the billable event first, `meter: null`) "
+            "counted over those versions' days in the range, and of it what was received inside each night "
+            "or holiday surcharge's window, as the month-end run rates them."
+        ),
+    )
     async def contract_usage(
         self,
         session: Session,

@@ -15,8 +15,12 @@ drafts are written all the same.
 Rate plan versions: a version taking effect inside the period splits it; each version rates its own days
 (``rating.rate_split``). Days before the contract's first version are not billed.
 
-Meters and surcharges: each version's meters are counted per day (``usage.metered``), with the units of
-the items received inside each of its surcharges' windows, read on the contract calendar's clock.
+Meters and surcharges: each version's meters are counted per day, with the units of the items received
+inside each of its surcharges' windows, read on the contract calendar's clock (``usage``).
+
+Inputs first: a run reads what it rates for all its clients at once (``run_inputs.gather``: one aggregate
+per billable event and one statement of SLA attainment for the whole run, not a few per contract), then
+rates and writes client by client, each client in a savepoint of its own.
 
 Tax: each line's class is its charge's or the client's (an exempt client's lines are all exempt); the
 invoice keeps its taxes per rate, each rounded once (``rating.taxes_by_rate``).
@@ -33,16 +37,17 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bpo.billing import account, rating, schemas, usage
+from bpo.billing import rating, run_inputs, schemas
 from bpo.billing.models import Invoice, InvoiceLine, InvoiceRun
-from bpo.clients import contracts, periods, rules
+from bpo.billing.run_inputs import RunInputs, contracts_in
+from bpo.clients import periods, rules
 from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
-from bpo.clients.schemas import ContractStatus, RatePlan, TaxClass
+from bpo.clients.schemas import TaxClass
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error, raise_if
 from bpo.core.jobs import outbox
@@ -51,7 +56,6 @@ from bpo.core.jobs.registry import RUN_PERIOD_JOB
 from bpo.core.orm import new_id
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Scope
-from bpo.sla import service as sla
 from bpo.tenancy import service as tenancy
 
 # The scheduled run of a client starts at this local hour on the day after its closing day: items of the
@@ -101,14 +105,6 @@ def due_date(period: rating.BillingPeriod, client: Client) -> date:
     return periods.due_date(period.last_day, client.payment_month_offset, client.payment_day)
 
 
-def _contracts_in(scope: Scope, first_day: date, last_day: date) -> Select[Contract]:
-    return contracts.visible_contracts(scope).where(
-        Contract.status != ContractStatus.DRAFT.value,
-        Contract.start_date <= last_day,
-        or_(Contract.end_date.is_(None), Contract.end_date >= first_day),
-    )
-
-
 def _runs_in(contract: Contract, period: rating.BillingPeriod) -> bool:
     return contract.start_date <= period.last_day and (
         contract.end_date is None or contract.end_date >= period.first_day
@@ -122,7 +118,7 @@ async def billable_client_ids(
     for it (which a re-run must remove if nothing is billable any more); with ``closed_on``, only the
     clients whose period closed that day."""
     # Every client's period of the month lies within these days (a period is at most two months long).
-    window = _contracts_in(scope, periods.add_months(month.first_day, -1), month.last_day)
+    window = contracts_in(scope, periods.add_months(month.first_day, -1), month.last_day)
     running = (await session.scalars(window)).all()
     drafts = (
         await session.scalars(
@@ -161,39 +157,13 @@ class _Rated:
         return self.units > 0 or any(line.amount != 0 for line in self.result.lines)
 
 
-def _segments_of(
-    versions: Sequence[RatePlan], first_day: date, last_day: date
-) -> list[tuple[RatePlan, date, date]]:
-    """The days from ``first_day`` to ``last_day`` under each version in force on some of them."""
-    segments = []
-    for version in sorted(versions, key=lambda v: v.effective_from):
-        first = max(first_day, version.effective_from)
-        last = last_day if version.effective_to is None else min(last_day, version.effective_to)
-        if first <= last:
-            segments.append((version, first, last))
-    return segments
-
-
-async def _rate_contract(
-    session: AsyncSession, scope: Scope, contract: Contract, period: rating.BillingPeriod, time_zone: str
-) -> _Rated | None:
-    if period.active_days(contract.start_date, contract.end_date) == 0:
-        return None
-    active_first = max(period.first_day, contract.start_date)
-    active_last = period.last_day if contract.end_date is None else min(period.last_day, contract.end_date)
-    versions = await contracts.list_rate_plans(session, scope, contract.id)
-    spans = _segments_of(versions, active_first, active_last)
-    if not spans:
-        return None
-    segments = [
-        await usage.segment(session, scope, contract, plan, first, last, time_zone)
-        for plan, first, last in spans
-    ]
-    # Attainment over the whole period, measured on the same local days as the usage.
-    lower, upper = usage.day_bounds(period.first_day, period.last_day, time_zone)
-    attainment = await sla.attainment_by_metric(session, scope, contract.id, lower, upper)
+def _rate_contract(
+    contract: run_inputs.ContractInputs, inputs: RunInputs, period: rating.BillingPeriod
+) -> _Rated:
+    segments = [inputs.usage.segment(demand) for demand in contract.demands]
+    attainment = inputs.attainment.get(contract.contract.id, {})
     result = rating.rate_split(period, segments, attainment=dict(attainment))
-    return _Rated(contract, sum(segment.units for segment in segments), result)
+    return _Rated(contract.contract, sum(segment.units for segment in segments), result)
 
 
 async def _live_invoice(
@@ -241,7 +211,7 @@ async def _empty_draft(
     return existing, Outcome.REPLACED
 
 
-def _add_lines(
+async def _add_lines(
     session: AsyncSession,
     scope: Scope,
     invoice: Invoice,
@@ -249,30 +219,30 @@ def _add_lines(
     period: rating.BillingPeriod,
     client_class: TaxClass,
 ) -> None:
-    position = 0
-    for r in rated:
-        for line in r.result.lines:
-            position += 1
-            session.add(
-                InvoiceLine(
-                    tenant_id=scope.tenant_id,
-                    id=new_id(),
-                    invoice_id=invoice.id,
-                    position=position,
-                    contract_id=r.contract.id,
-                    contract_code=r.contract.code,
-                    kind=line.kind.value,
-                    code=line.code,
-                    description=line.description,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    amount=line.amount,
-                    period_start=line.first_day or period.first_day,
-                    period_end=line.last_day or period.last_day,
-                    tier=line.tier,
-                    tax_class=rating.line_tax_class(line.tax_class, client_class).value,
-                )
-            )
+    # One bulk insert per invoice: a month-end run writes thousands of lines.
+    rows = [
+        {
+            "tenant_id": scope.tenant_id,
+            "id": new_id(),
+            "invoice_id": invoice.id,
+            "position": position,
+            "contract_id": r.contract.id,
+            "contract_code": r.contract.code,
+            "kind": line.kind.value,
+            "code": line.code,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "amount": line.amount,
+            "period_start": line.first_day or period.first_day,
+            "period_end": line.last_day or period.last_day,
+            "tier": line.tier,
+            "tax_class": rating.line_tax_class(line.tax_class, client_class).value,
+        }
+        for position, (r, line) in enumerate(((r, line) for r in rated for line in r.result.lines), start=1)
+    ]
+    if rows:
+        await session.execute(insert(InvoiceLine), rows)
 
 
 class Computed:
@@ -302,22 +272,18 @@ class Computed:
 
 
 async def compute_client(
-    session: AsyncSession, scope: Scope, client: Client, period: rating.BillingPeriod
+    session: AsyncSession,
+    scope: Scope,
+    client: Client,
+    period: rating.BillingPeriod,
+    inputs: RunInputs | None = None,
 ) -> Computed:
     """Rate every contract of the client running in ``period`` and tax the lines per rate (nothing is
-    written)."""
-    settings = await tenancy.tenant_settings(session, scope)
-    rows = (
-        await session.scalars(
-            _contracts_in(scope, period.first_day, period.last_day).where(Contract.client_id == client.id)
-        )
-    ).all()
-    rated = [
-        r
-        for contract in sorted(rows, key=lambda c: c.code)
-        if (r := await _rate_contract(session, scope, contract, period, settings.time_zone)) is not None
-    ]
-    tax = await account.tax_terms(session, scope)
+    written), from a run's ``inputs`` or, without them, from the client's own read now."""
+    if inputs is None:
+        inputs = await run_inputs.gather(session, scope, [(client, period)])
+    rated = [_rate_contract(contract, inputs, period) for contract in inputs.of(client, period).contracts]
+    tax = inputs.tax
     currencies = sorted({r.result.currency for r in rated})
     if rated and currencies != [client.currency]:
         raise Conflict(
@@ -344,8 +310,10 @@ async def bill_client(
     client_id: uuid.UUID,
     month: rating.BillingPeriod,
     run_id: uuid.UUID | None = None,
+    inputs: RunInputs | None = None,
 ) -> Outcome:
-    """Write (or rewrite, or remove) the client's draft invoice for its period named after ``month``."""
+    """Write (or rewrite, or remove) the client's draft invoice for its period named after ``month``
+    (from the run's ``inputs`` when it read them)."""
     client = await clients.get_client_row(session, scope, client_id)
     label = month.first_day
     existing = await _live_invoice(session, scope, client.id, label)
@@ -353,7 +321,7 @@ async def bill_client(
         return Outcome.SKIPPED_FINALIZED
     period = client_period(client, label)
     settings = await tenancy.tenant_settings(session, scope)
-    computed = await compute_client(session, scope, client, period)
+    computed = await compute_client(session, scope, client, period, inputs)
     if not computed.billable:
         if existing is not None:
             audit.record(session, scope, "invoice.draft_removed", "invoice", existing.id, period=str(label))
@@ -375,7 +343,7 @@ async def bill_client(
     invoice.payment_terms = clients.payment_terms(client)
     invoice.run_id = run_id
     await session.flush()
-    _add_lines(session, scope, invoice, computed.rated, period, computed.client_class)
+    await _add_lines(session, scope, invoice, computed.rated, period, computed.client_class)
     audit.record(session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(label))
     await session.flush()
     return outcome
@@ -465,13 +433,27 @@ async def fail_run(session: AsyncSession, scope: Scope, run_id: uuid.UUID, reaso
         await finish_run(session, scope, run.id, schemas.RunResult(), [reason])
 
 
-async def _client_codes(
+async def _clients_of(
     session: AsyncSession, scope: Scope, client_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    rows = await session.execute(
-        select(Client.id, Client.code).where(Client.tenant_id == scope.tenant_id, Client.id.in_(client_ids))
+) -> dict[uuid.UUID, Client]:
+    rows = await session.scalars(
+        select(Client).where(Client.tenant_id == scope.tenant_id, Client.id.in_(client_ids))
     )
-    return {client_id: code for client_id, code in rows.all()}
+    return {client.id: client for client in rows}
+
+
+async def _gather_run(
+    session: AsyncSession, scope: Scope, billed: Sequence[Client], month: rating.BillingPeriod
+) -> RunInputs:
+    """The inputs of every client of the run; a client whose period cannot be cut is left out (billing it
+    fails on that, alone)."""
+    wanted = []
+    for client in billed:
+        try:
+            wanted.append((client, client_period(client, month.first_day)))
+        except (ValueError, OverflowError):
+            continue
+    return await run_inputs.gather(session, scope, wanted)
 
 
 def _client_error(code: str, reason: str) -> str:
@@ -489,12 +471,13 @@ async def execute_run(
     period = rating.BillingPeriod.month(run.period.year, run.period.month)
     result = schemas.RunResult()
     client_ids = await billable_client_ids(session, scope, period, run.closed_on)
-    codes = await _client_codes(session, scope, client_ids)
+    billed = await _clients_of(session, scope, client_ids)
+    inputs = await _gather_run(session, scope, list(billed.values()), period)
     failed_before = len(failures.failed)
     for client_id in client_ids:
         async with failures.isolated(session, CLIENT, client_id):
-            tally(result, await bill_client(session, scope, client_id, period, run_id))
-    errors = [_client_error(codes[f.object_id], f.error) for f in failures.failed[failed_before:]]
+            tally(result, await bill_client(session, scope, client_id, period, run_id, inputs))
+    errors = [_client_error(billed[f.object_id].code, f.error) for f in failures.failed[failed_before:]]
     await finish_run(session, scope, run_id, result, errors)
     return result
 
@@ -564,19 +547,21 @@ async def run_period_now(
 ) -> schemas.RunResult:
     """A month-end run done here and now, one client per transaction (safe to interrupt and run again),
     recorded as an invoice run like the background one, and going on past a client that fails as it
-    does."""
+    does. Its inputs are read once, in the first transaction."""
     async with runtime.db.tenant(scope.tenant_id) as session:
         period = runnable_period(period_text, await tenancy.tenant_today(session, scope))
         run_id = (await start_run(session, scope, period, enqueue=False)).id
         client_ids = await billable_client_ids(session, scope, period)
-        codes = await _client_codes(session, scope, client_ids)
+        billed = await _clients_of(session, scope, client_ids)
+        codes = {client_id: client.code for client_id, client in billed.items()}
+        inputs = await _gather_run(session, scope, list(billed.values()), period)
     on_total(len(client_ids))
     result = schemas.RunResult()
     errors: list[str] = []
     for client_id in client_ids:
         try:
             async with runtime.db.tenant(scope.tenant_id) as session:
-                tally(result, await bill_client(session, scope, client_id, period, run_id))
+                tally(result, await bill_client(session, scope, client_id, period, run_id, inputs))
         except Exception as error:
             if is_transient(error):
                 raise

@@ -40,6 +40,30 @@ class DailyUsage(msgspec.Struct, kw_only=True):
     units: int
 
 
+class SurchargedUsage(msgspec.Struct, kw_only=True):
+    """Of a meter's quantity, what was received inside a surcharge's window."""
+
+    code: str
+    name: str
+    # night or holiday.
+    window: str
+    quantity: int
+
+
+class MeterUsage(msgspec.Struct, kw_only=True):
+    """What a meter of the rate plan versions in force counted over their days in the range: units summed
+    or items counted (``measure``), as the invoice rates them."""
+
+    # None: the contract's billable event.
+    meter: str | None
+    name: str | None
+    event: str
+    # units or items.
+    measure: str
+    quantity: int
+    surcharged: list[SurchargedUsage]
+
+
 class Usage(msgspec.Struct, kw_only=True):
     contract_id: uuid.UUID
     contract_code: str
@@ -49,6 +73,8 @@ class Usage(msgspec.Struct, kw_only=True):
     end: date
     units: int
     days: list[DailyUsage]
+    # Per meter its charges rate, on the days a rate plan version is in force (none without one).
+    meters: list[MeterUsage]
 
 
 class EstimateLine(msgspec.Struct, kw_only=True):

@@ -1,11 +1,30 @@
-"""Billable units per contract and day, in the tenant's time zone, from the work items; and what a rate plan
-version's meters count over some days, with the units received inside each of its surcharges' windows (on
-the clock and public holidays of the contract's calendar)."""
+"""Usage: what the meters of rate plan versions count over their days, read for many contracts at once.
+
+A month-end run (like an estimate and the usage API) needs, for every version in force on a contract's
+days, the units of each meter its usage charges rate, with the units received inside each surcharge's
+window. ``read`` turns all of it into one aggregate per billable event (received, first response,
+resolved) that some meter counts by: every meter definition (its kinds, channels and outcomes) is a pair
+of filtered sums in it, shared by the meters of every contract and version that count the same items. It
+is grouped by contract, span of days (cut, in the tenant's zone, only where some contract's days begin or
+end: where a period or a version does; every day for the usage API) and class of receipt, for the
+contracts whose surcharges look at it: a bit per night window read on the contract calendar's clock, and
+the local date of receipt where a holiday surcharge does. Clients with different closing days share the
+statement; the spans outside a contract's days are left aside. ``Usage.segment`` then adds up the groups of
+a version's days in memory, with the windows the version's surcharges have: the numbers are those of
+counting the items of each version and window one by one.
+
+Items are billed when their event happens; a holiday surcharge looks at when they were received, on the
+public holidays of the years around the version's days (the calendar's, or the surcharge's country's).
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +37,7 @@ from bpo.clients.schemas import (
     USAGE_CHARGES,
     BillableEvent,
     Calendar,
+    Meter,
     MeterMeasure,
     RatePlan,
     Surcharge,
@@ -42,77 +62,285 @@ def day_bounds(start: date, end: date, time_zone: str) -> tuple[datetime, dateti
     )
 
 
-async def contract_units(
-    session: AsyncSession, scope: Scope, contract: Contract, start: date, end: date, time_zone: str
-) -> dict[date, int]:
-    lower, upper = day_bounds(start, end, time_zone)
-    return await work.units_by_day(
-        session, scope, contract.id, BillableEvent(contract.billable_event), lower, upper, time_zone
+def versions_in(
+    versions: Sequence[RatePlan], first_day: date, last_day: date
+) -> list[tuple[RatePlan, date, date]]:
+    """The days from ``first_day`` to ``last_day`` under each version in force on some of them."""
+    spans = []
+    for version in sorted(versions, key=lambda v: v.effective_from):
+        first = max(first_day, version.effective_from)
+        last = last_day if version.effective_to is None else min(last_day, version.effective_to)
+        if first <= last:
+            spans.append((version, first, last))
+    return spans
+
+
+def definition(meter: Meter | None, contract: Contract) -> tuple[BillableEvent, work.ItemFilter]:
+    """The items a version's meter counts (None: the contract's billable event): by which event, and
+    which of them."""
+    if meter is None:
+        return BillableEvent(contract.billable_event), work.ItemFilter()
+    return BillableEvent(meter.event or contract.billable_event), work.ItemFilter(
+        tuple(sorted(set(meter.kinds))),
+        tuple(sorted(set(meter.channels))),
+        tuple(sorted(set(meter.outcomes))),
     )
 
 
-async def segment(
-    session: AsyncSession,
-    scope: Scope,
-    contract: Contract,
-    plan: RatePlan,
-    first: date,
-    last: date,
-    time_zone: str,
-) -> rating.Segment:
-    """The days ``first`` to ``last`` (the tenant's) under ``plan``: the units of the contract's billable
-    event and of the version's meters its charges use, each with the units received in the windows of the
-    surcharges on those charges."""
-    calendar = clients.calendar_view(await clients.get_calendar_row(session, scope, contract.calendar_id))
-    lower, upper = day_bounds(first, last, time_zone)
-    # Items are billed when their event happens; a surcharge looks at when they were received, up to a year
-    # or so before.
-    years = range(first.year - 1, last.year + 1)
-    meters = {meter.code: meter for meter in plan.meters}
-    used = {rating.DEFAULT_METER} | {
-        c.meter for c in plan.charges if isinstance(c, USAGE_CHARGES) and c.meter
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """A contract's days ``first`` to ``last`` (the tenant's) under ``plan``, read on its calendar; without
+    a plan, only its billable event."""
+
+    contract: Contract
+    calendar: Calendar
+    plan: RatePlan | None
+    first: date
+    last: date
+
+
+def _meter_codes(plan: RatePlan | None) -> list[str]:
+    """The version's meters its usage charges rate, and always the billable event."""
+    if plan is None:
+        return [rating.DEFAULT_METER]
+    used = {c.meter for c in plan.charges if isinstance(c, USAGE_CHARGES) and c.meter}
+    return sorted({rating.DEFAULT_METER} | used)
+
+
+def _surcharges_of(plan: RatePlan | None, code: str) -> list[Surcharge]:
+    """The version's surcharges on charges that rate meter ``code``."""
+    if plan is None:
+        return []
+    charges = {
+        c.code
+        for c in plan.charges
+        if isinstance(c, USAGE_CHARGES) and (c.meter or rating.DEFAULT_METER) == code
     }
-    counted: dict[str, rating.Metered] = {}
-    for code in sorted(used):
-        charges = {
-            c.code
-            for c in plan.charges
-            if isinstance(c, USAGE_CHARGES) and (c.meter or rating.DEFAULT_METER) == code
-        }
-        windows = {
-            s.code: _window(s, calendar, years) for s in plan.surcharges if charges.intersection(s.charges)
-        }
-        meter = meters.get(code)
-        per_day = await work.metered_by_day(
-            session,
-            scope,
-            contract.id,
-            BillableEvent((meter.event if meter else None) or contract.billable_event),
-            lower,
-            upper,
-            time_zone,
-            kinds=meter.kinds if meter else (),
-            channels=meter.channels if meter else (),
-            outcomes=meter.outcomes if meter else (),
-            count_items=meter is not None and meter.measure is MeterMeasure.ITEMS,
-            window_zone=calendar.time_zone,
-            windows=windows,
-        )
-        counted[code] = rating.Metered(
-            sum(units for units, _ in per_day.values()),
-            {name: sum(inside[name] for _, inside in per_day.values()) for name in windows},
-        )
-    return rating.Segment(plan, first, last, counted[rating.DEFAULT_METER].units, counted)
+    return [s for s in plan.surcharges if charges.intersection(s.charges)]
 
 
-def _window(surcharge: Surcharge, calendar: Calendar, years: range) -> work.ReceivedWindow:
-    if surcharge.window is SurchargeWindow.NIGHT:
-        return rules.night_window(surcharge)
+def _holiday_country(surcharge: Surcharge, calendar: Calendar) -> tuple[str, str | None] | None:
     country = surcharge.holiday_country or calendar.holiday_country
     if country is None:
-        return frozenset()
-    subdivision = calendar.holiday_subdivision if country == calendar.holiday_country else None
-    return business_time.japanese_holidays(years, country, subdivision)
+        return None
+    return country, calendar.holiday_subdivision if country == calendar.holiday_country else None
+
+
+@lru_cache(maxsize=256)
+def _holidays(country: str, subdivision: str | None, first_year: int, last_year: int) -> frozenset[date]:
+    return business_time.japanese_holidays(range(first_year, last_year + 1), country, subdivision)
+
+
+@dataclass(slots=True)
+class _Request:
+    """What one contract asks of one aggregate: its days, its meters' filters, and what its windows need
+    of the receipt."""
+
+    zone: str
+    # The days its demands begin on, and the days after they end.
+    cuts: set[date] = field(default_factory=set)
+    filters: set[work.ItemFilter] = field(default_factory=set)
+    nights: set[work.NightWindow] = field(default_factory=set)
+    received_days: bool = False
+
+    @property
+    def classed(self) -> bool:
+        return bool(self.nights) or self.received_days
+
+
+class _Batch(NamedTuple):
+    """Contracts read by one aggregate, the filters it sums, the night windows it tells apart, and the
+    days it cuts the time into (each span runs from one of them to the day before the next)."""
+
+    contracts: list[uuid.UUID]
+    filters: list[work.ItemFilter]
+    nights: list[work.NightWindow]
+    cuts: list[date]
+
+    def days_of(self, span: int) -> tuple[date, date]:
+        return self.cuts[span], self.cuts[span + 1] - timedelta(days=1)
+
+
+def _batches(requests: dict[uuid.UUID, _Request], daily: bool) -> list[_Batch]:
+    """Contracts grouped so that no aggregate tells apart more night windows than it has bits (one group
+    unless a tenant has more distinct night windows than that), each cut where a contract's days begin and
+    end (every day, ``daily``)."""
+    batches: list[_Batch] = []
+    for contract_id, request in requests.items():
+        batch = next((b for b in batches if len(set(b.nights) | request.nights) <= work.MAX_NIGHTS), None)
+        if batch is None:
+            batch = _Batch([], [], [], [])
+            batches.append(batch)
+        batch.contracts.append(contract_id)
+        # Appended, never reordered: the bits and columns of the contracts already in keep their meaning.
+        batch.nights.extend(sorted(request.nights - set(batch.nights)))
+        batch.filters.extend(sorted(request.filters - set(batch.filters), key=repr))
+    for batch in batches:
+        bounds = {day for c in batch.contracts for day in requests[c].cuts}
+        if daily:
+            first, end = min(bounds), max(bounds)
+            bounds = {first + timedelta(days=n) for n in range((end - first).days + 1)}
+        batch.cuts.extend(sorted(bounds))
+    return batches
+
+
+class Usage:
+    """The groups of items the aggregates of ``read`` returned, added up per version, meter and window."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[BillableEvent, uuid.UUID], list[work.MeteredGroup]] = {}
+        self._batches: dict[tuple[BillableEvent, uuid.UUID], _Batch] = {}
+
+    def add(self, event: BillableEvent, batch: _Batch, rows: Sequence[work.MeteredGroup]) -> None:
+        for contract_id in batch.contracts:
+            self._groups[(event, contract_id)] = []
+            self._batches[(event, contract_id)] = batch
+        for row in rows:
+            self._groups[(event, row.contract_id)].append(row)
+
+    def _counted(
+        self, meter: Meter | None, demand: Demand
+    ) -> tuple[list[work.MeteredGroup], _Batch, Callable[[work.MeteredGroup], int]]:
+        """The groups of the demand's days of the items ``meter`` counts, their aggregate, and what the
+        meter counts of a group."""
+        event, item_filter = definition(meter, demand.contract)
+        key = (event, demand.contract.id)
+        batch = self._batches[key]
+        column = batch.filters.index(item_filter)
+        first, last = demand.first, demand.last
+        groups = [
+            g for g in self._groups[key] if first <= batch.cuts[g.span] and batch.days_of(g.span)[1] <= last
+        ]
+        if meter is not None and meter.measure is MeterMeasure.ITEMS:
+            return groups, batch, lambda g: g.items[column]
+        return groups, batch, lambda g: g.units[column]
+
+    def units_by_day(self, demand: Demand) -> dict[date, int]:
+        """The units of the contract's billable event per day of the demand's (read ``daily``)."""
+        groups, batch, units = self._counted(None, demand)
+        per_day: dict[date, int] = {}
+        for g in groups:
+            day = batch.cuts[g.span]
+            per_day[day] = per_day.get(day, 0) + units(g)
+        return per_day
+
+    def metered(self, demand: Demand, code: str) -> rating.Metered:
+        """What meter ``code`` of the demand's version counts over its days, with the units of each of
+        its surcharges' windows."""
+        meter = next((m for m in demand.plan.meters if m.code == code), None) if demand.plan else None
+        groups, batch, counted = self._counted(meter, demand)
+        surcharged = {}
+        for surcharge in _surcharges_of(demand.plan, code):
+            inside = _inside(surcharge, demand, batch)
+            surcharged[surcharge.code] = sum(counted(g) for g in groups if inside(g))
+        return rating.Metered(sum(counted(g) for g in groups), surcharged)
+
+    def segment(self, demand: Demand) -> rating.Segment:
+        """The demand's days under its version: the units of the billable event and of the version's meters
+        its charges use, each with the units received in the windows of the surcharges on those charges."""
+        if demand.plan is None:
+            raise ValueError("a segment is rated under a rate plan version")
+        counted = {code: self.metered(demand, code) for code in _meter_codes(demand.plan)}
+        return rating.Segment(
+            demand.plan, demand.first, demand.last, counted[rating.DEFAULT_METER].units, counted
+        )
+
+
+def _inside(surcharge: Surcharge, demand: Demand, batch: _Batch) -> Callable[[work.MeteredGroup], bool]:
+    """Whether a group's items were received inside the surcharge's window."""
+    if surcharge.window is SurchargeWindow.NIGHT:
+        bit = 1 << batch.nights.index(rules.night_window(surcharge))
+        return lambda g: bool(g.nights & bit)
+    country = _holiday_country(surcharge, demand.calendar)
+    if country is None:
+        return lambda g: False
+    holidays = _holidays(*country, demand.first.year - 1, demand.last.year)
+    return lambda g: g.received_on in holidays
+
+
+async def read(
+    session: AsyncSession, scope: Scope, time_zone: str, demands: Iterable[Demand], *, daily: bool = False
+) -> Usage:
+    """Everything ``demands`` need, in one aggregate per billable event some meter counts by (more only
+    past MAX_NIGHTS distinct night windows); ``daily``: split by day (``Usage.units_by_day``)."""
+    requests: dict[BillableEvent, dict[uuid.UUID, _Request]] = {}
+    for demand in demands:
+        meters = {m.code: m for m in demand.plan.meters} if demand.plan else {}
+        for code in _meter_codes(demand.plan):
+            event, item_filter = definition(meters.get(code), demand.contract)
+            asked = requests.setdefault(event, {})
+            request = asked.setdefault(demand.contract.id, _Request(demand.calendar.time_zone))
+            request.cuts.update((demand.first, demand.last + timedelta(days=1)))
+            request.filters.add(item_filter)
+            for surcharge in _surcharges_of(demand.plan, code):
+                if surcharge.window is SurchargeWindow.NIGHT:
+                    request.nights.add(rules.night_window(surcharge))
+                elif _holiday_country(surcharge, demand.calendar) is not None:
+                    request.received_days = True
+    usage = Usage()
+    zone = ZoneInfo(time_zone)
+    for event, asked in requests.items():
+        for batch in _batches(asked, daily):
+            receipts = [
+                work.ReceiptClasses(
+                    contract_id,
+                    asked[contract_id].zone,
+                    sum(1 << batch.nights.index(window) for window in asked[contract_id].nights),
+                    asked[contract_id].received_days,
+                )
+                for contract_id in batch.contracts
+                if asked[contract_id].classed
+            ]
+            rows = await work.metered_groups(
+                session,
+                scope,
+                event,
+                [datetime.combine(day, time(), zone).astimezone(UTC) for day in batch.cuts],
+                batch.contracts,
+                filters=batch.filters,
+                receipts=receipts,
+                nights=batch.nights,
+            )
+            usage.add(event, batch, rows)
+    return usage
+
+
+# --- the usage API ---------------------------------------------------------------------------------
+
+
+def _breakdown(usage: Usage, demands: Sequence[Demand]) -> list[schemas.MeterUsage]:
+    """Per meter (the billable event first), what the versions in force counted over their days, and of
+    it what each surcharge's window holds."""
+    meters: dict[str, schemas.MeterUsage] = {}
+    for demand in demands:
+        assert demand.plan is not None
+        defined = {m.code: m for m in demand.plan.meters}
+        for code in _meter_codes(demand.plan):
+            metered = usage.metered(demand, code)
+            meter = defined.get(code)
+            entry = meters.setdefault(
+                code,
+                schemas.MeterUsage(
+                    meter=code or None,
+                    name=meter.name if meter else None,
+                    event=meter.event.value if meter and meter.event else demand.contract.billable_event,
+                    measure=(meter.measure if meter else MeterMeasure.UNITS).value,
+                    quantity=0,
+                    surcharged=[],
+                ),
+            )
+            entry.quantity += metered.units
+            windows = {s.code: s for s in _surcharges_of(demand.plan, code)}
+            for surcharge_code, quantity in metered.surcharged.items():
+                found = next((s for s in entry.surcharged if s.code == surcharge_code), None)
+                if found is None:
+                    surcharge = windows[surcharge_code]
+                    found = schemas.SurchargedUsage(
+                        code=surcharge.code, name=surcharge.name, window=surcharge.window.value, quantity=0
+                    )
+                    entry.surcharged.append(found)
+                found.quantity += quantity
+    return [meters[code] for code in sorted(meters)]
 
 
 async def contract_usage(
@@ -127,7 +355,15 @@ async def contract_usage(
         )
     contract = await contracts.get_contract_row(session, scope, contract_id)
     time_zone = await tenancy.tenant_time_zone(session, scope)
-    per_day = await contract_units(session, scope, contract, start, end, time_zone)
+    calendar = clients.calendar_view(await clients.get_calendar_row(session, scope, contract.calendar_id))
+    versions = await contracts.list_rate_plans(session, scope, contract.id)
+    whole = Demand(contract, calendar, None, start, end)
+    demands = [
+        Demand(contract, calendar, plan, first, last)
+        for plan, first, last in versions_in(versions, start, end)
+    ]
+    usage = await read(session, scope, time_zone, [whole, *demands], daily=True)
+    per_day = usage.units_by_day(whole)
     return schemas.Usage(
         contract_id=contract.id,
         contract_code=contract.code,
@@ -137,4 +373,5 @@ async def contract_usage(
         end=end,
         units=sum(per_day.values()),
         days=[schemas.DailyUsage(date=day, units=units) for day, units in sorted(per_day.items())],
+        meters=_breakdown(usage, demands),
     )

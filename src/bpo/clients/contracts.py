@@ -548,6 +548,22 @@ async def list_rate_plans(
     return [plan_view(row, to) for row, to in _with_effective_to(rows)]
 
 
+async def rate_plans_of(
+    session: AsyncSession, scope: Scope, contract_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[schemas.RatePlan]]:
+    """The rate plan versions of each contract, for contracts the caller was already shown (their
+    visibility is not checked again here)."""
+    rows: dict[uuid.UUID, list[RatePlan]] = {contract_id: [] for contract_id in contract_ids}
+    for row in await session.scalars(
+        select(RatePlan).where(RatePlan.tenant_id == scope.tenant_id, RatePlan.contract_id.in_(contract_ids))
+    ):
+        rows[row.contract_id].append(row)
+    return {
+        contract_id: [plan_view(row, to) for row, to in _with_effective_to(versions)]
+        for contract_id, versions in rows.items()
+    }
+
+
 async def holiday_problems(
     session: AsyncSession, scope: Scope, contract: Contract, surcharges: Sequence[schemas.Surcharge]
 ) -> FieldErrors:

@@ -200,6 +200,18 @@ async def get_calendar_row(
     return calendar
 
 
+async def calendars_of(
+    session: AsyncSession, scope: Scope, calendar_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, schemas.Calendar]:
+    """The tenant's calendars of these ids (those it has)."""
+    rows = await session.scalars(
+        select(BusinessCalendar).where(
+            BusinessCalendar.tenant_id == scope.tenant_id, BusinessCalendar.id.in_(list(calendar_ids))
+        )
+    )
+    return {row.id: calendar_view(row) for row in rows}
+
+
 async def list_calendars(
     session: AsyncSession, scope: Scope, *, limit: int, cursor: str | None
 ) -> schemas.CalendarPage:

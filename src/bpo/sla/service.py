@@ -858,32 +858,61 @@ def client_sla_csv(report: schemas.ClientSla) -> str:
     return buffer.getvalue()
 
 
+# Each contract's hourly SLA rows within its own bounds, summed per objective: one statement for a run.
+_MET_AND_BREACHED = text(
+    """
+    SELECT h.contract_id, h.objective, sum(h.met) AS met, sum(h.breached) AS breached
+    FROM unnest(CAST(:contract_ids AS uuid[]), CAST(:lowers AS timestamptz[]), CAST(:uppers AS timestamptz[]))
+         AS s(contract_id, lower, upper)
+    JOIN sla_hourly AS h ON h.contract_id = s.contract_id AND h.hour >= s.lower AND h.hour < s.upper
+    WHERE h.tenant_id = :tenant_id
+    GROUP BY h.contract_id, h.objective
+    """
+)
+
+
+async def attainment_of_contracts(
+    session: AsyncSession, scope: Scope, bounds: Mapping[uuid.UUID, tuple[datetime, datetime]]
+) -> dict[uuid.UUID, dict[Metric, float | None]]:
+    """Percent met of decided items per metric, for each contract over its own [lower, upper), from the
+    hourly rollups in one statement; the worst objective where several share a metric (filtered by priority
+    or channel); None without data. For `coverage`, the share of required coverage time staffed at full
+    headcount (measured contract by contract, for the contracts with a coverage objective). Contracts the
+    caller was already shown: their visibility is not checked again here."""
+    worst: dict[uuid.UUID, dict[Metric, float | None]] = {contract_id: {} for contract_id in bounds}
+    if not bounds:
+        return worst
+    rows = await session.execute(
+        _MET_AND_BREACHED,
+        {
+            "tenant_id": scope.tenant_id,
+            "contract_ids": list(bounds),
+            "lowers": [lower for lower, _ in bounds.values()],
+            "uppers": [upper for _, upper in bounds.values()],
+        },
+    )
+    for contract_id, key, met, breached in rows:
+        metrics = worst[contract_id]
+        metric = Metric(key.split("|", 1)[0])
+        attained = engine.attainment(int(met), int(breached))
+        current = metrics.get(metric)
+        if attained is not None and (current is None or attained < current):
+            metrics[metric] = attained
+        else:
+            metrics.setdefault(metric, current)
+    for contract_id, policies in (await contracts.policies_of(session, scope, list(bounds))).items():
+        lower, upper = bounds[contract_id]
+        if coverage.coverage_objective(policies, lower.date(), upper.date()) is None:
+            continue
+        staffed = await coverage.coverage_attainment(session, scope, contract_id, lower, upper)
+        if staffed is not None:
+            worst[contract_id][Metric.COVERAGE] = staffed
+    return worst
+
+
 async def attainment_by_metric(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, lower: datetime, upper: datetime
 ) -> dict[Metric, float | None]:
-    """Percent met of decided items per metric over [lower, upper) from the hourly rollups; the worst
-    objective where several share a metric (filtered by priority or channel); None without data. For
-    `coverage`, the share of required coverage time staffed at full headcount."""
-    rows = await session.execute(
-        select(SlaHourly.objective, func.sum(SlaHourly.met), func.sum(SlaHourly.breached))
-        .where(
-            SlaHourly.tenant_id == scope.tenant_id,
-            SlaHourly.contract_id == contract_id,
-            SlaHourly.hour >= lower,
-            SlaHourly.hour < upper,
-        )
-        .group_by(SlaHourly.objective)
-    )
-    worst: dict[Metric, float | None] = {}
-    for key, met, breached in rows:
-        metric = Metric(key.split("|", 1)[0])
-        attained = engine.attainment(int(met), int(breached))
-        current = worst.get(metric)
-        if attained is not None and (current is None or attained < current):
-            worst[metric] = attained
-        else:
-            worst.setdefault(metric, current)
-    staffed = await coverage.coverage_attainment(session, scope, contract_id, lower, upper)
-    if staffed is not None:
-        worst[Metric.COVERAGE] = staffed
-    return worst
+    """``attainment_of_contracts`` of one contract the caller can see."""
+    contract = await contracts.get_contract_row(session, scope, contract_id)
+    return (await attainment_of_contracts(session, scope, {contract.id: (lower, upper)}))[contract.id]

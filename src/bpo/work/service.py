@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
+from bpo.clients.rules import MINUTES_PER_DAY
 from bpo.clients.schemas import BillableEvent, ContractStatus
 from bpo.core.errors import Conflict, FieldErrors, Invalid, field_error
 from bpo.core.jobs import outbox
@@ -318,93 +320,145 @@ async def list_items(
     return schemas.WorkItemPage(items=[item_view(r) for r in rows], next_cursor=next_cursor)
 
 
-_EVENT_TIMES = {
-    BillableEvent.RECEIVED: WorkItem.received_at,
-    BillableEvent.FIRST_RESPONSE: WorkItem.first_response_at,
-    BillableEvent.RESOLVED: WorkItem.resolved_at,
+_EVENT_COLUMNS = {
+    BillableEvent.RECEIVED: "received_at",
+    BillableEvent.FIRST_RESPONSE: "first_response_at",
+    BillableEvent.RESOLVED: "resolved_at",
 }
+# A night window: minutes after local midnight, from and to (past 1440 it runs into the next day).
+NightWindow = tuple[int, int]
+# Night windows one aggregate can tell apart (bits of a bigint).
+MAX_NIGHTS = 62
 
 
-async def units_by_day(
-    session: AsyncSession,
-    scope: Scope,
-    contract_id: uuid.UUID,
-    event: BillableEvent,
-    lower: datetime,
-    upper: datetime,
-    time_zone: str,
-) -> dict[date, int]:
-    """Sum of units of a contract's items whose ``event`` happened in [lower, upper), per local day."""
-    at = _EVENT_TIMES[event]
-    day = func.date(func.timezone(time_zone, at))
-    rows = await session.execute(
-        select(day, func.sum(WorkItem.units))
-        .where(
-            WorkItem.tenant_id == scope.tenant_id,
-            WorkItem.contract_id == contract_id,
-            at >= lower,
-            at < upper,
-        )
-        .group_by(day)
-    )
-    return {row[0]: int(row[1]) for row in rows}
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """Items of the listed kinds, channels and outcomes (an empty list: any)."""
+
+    kinds: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
 
 
-# A window of receipt: minutes after local midnight (from, to; past 1440 runs into the next day), or days.
-ReceivedWindow = tuple[int, int] | frozenset[date]
+@dataclass(frozen=True, slots=True)
+class ReceiptClasses:
+    """How a contract's items are told apart by their receipt, on the clock of ``zone``: ``nights``, the
+    bits of the aggregate's night windows that matter to it; ``received_days``, whether the local date of
+    receipt does (holidays)."""
+
+    contract_id: uuid.UUID
+    zone: str
+    nights: int = 0
+    received_days: bool = False
 
 
-async def metered_by_day(
-    session: AsyncSession,
-    scope: Scope,
-    contract_id: uuid.UUID,
-    event: BillableEvent,
-    lower: datetime,
-    upper: datetime,
-    time_zone: str,
-    *,
-    kinds: Sequence[str] = (),
-    channels: Sequence[str] = (),
-    outcomes: Sequence[str] = (),
-    count_items: bool = False,
-    window_zone: str = "UTC",
-    windows: dict[str, ReceivedWindow] | None = None,
-) -> dict[date, tuple[int, dict[str, int]]]:
-    """What a billing meter counts, per local day of ``time_zone``: the units (or, ``count_items``, the
-    number) of a contract's items whose ``event`` happened in [lower, upper) and whose kind, channel and
-    outcome are among those listed (an empty list: any), and of those the ones received inside each of
-    ``windows``, read in the local time of ``window_zone``."""
-    at = _EVENT_TIMES[event]
-    day = func.date(func.timezone(time_zone, at))
-    received = func.timezone(window_zone, WorkItem.received_at)
-    minute = func.date_part("hour", received) * 60 + func.date_part("minute", received)
-    names = list(windows or {})
-    columns = [func.count() if count_items else func.coalesce(func.sum(WorkItem.units), 0)]
-    for window in (windows or {}).values():
-        inside: Any
-        if isinstance(window, frozenset):
-            inside = func.date(received).in_(sorted(window))
-        elif window[1] > 1440:
-            inside = (minute >= window[0]) | (minute < window[1] - 1440)
-        else:
-            inside = (minute >= window[0]) & (minute < window[1])
-        measured = func.count() if count_items else func.sum(WorkItem.units)
-        columns.append(func.coalesce(measured.filter(inside), 0))
-    statement = select(day, *columns).where(
-        WorkItem.tenant_id == scope.tenant_id,
-        WorkItem.contract_id == contract_id,
-        at >= lower,
-        at < upper,
-    )
+class MeteredGroup(NamedTuple):
+    """Items of a contract whose event happened in span ``span`` of the aggregate's cuts, received on
+    ``received_on`` (local, when asked for) and inside the night windows whose bits ``nights`` sets: their
+    units and their number, per filter of the aggregate."""
+
+    contract_id: uuid.UUID
+    span: int
+    received_on: date | None
+    nights: int
+    units: tuple[int, ...]
+    items: tuple[int, ...]
+
+
+def _clock(minutes: int) -> str:
+    return f"'{minutes // 60:02d}:{minutes % 60:02d}'"
+
+
+def _night_bit(bit: int, window: NightWindow) -> str:
+    start, end = int(window[0]), int(window[1])
+    local = "CAST(timezone(s.zone, w.received_at) AS time)"
+    if end > MINUTES_PER_DAY:
+        inside = f"({local} >= {_clock(start)} OR {local} < {_clock(end - MINUTES_PER_DAY)})"
+    elif end == MINUTES_PER_DAY:
+        inside = f"{local} >= {_clock(start)}"
+    else:
+        inside = f"({local} >= {_clock(start)} AND {local} < {_clock(end)})"
+    return f"CASE WHEN s.nights & {1 << bit} <> 0 AND {inside} THEN {1 << bit} ELSE 0 END"
+
+
+def _filter_condition(number: int, item_filter: ItemFilter, params: dict[str, Any]) -> str | None:
+    conditions = []
     for column, values in (
-        (WorkItem.kind, kinds),
-        (WorkItem.channel, channels),
-        (WorkItem.outcome, outcomes),
+        ("kind", item_filter.kinds),
+        ("channel", item_filter.channels),
+        ("outcome", item_filter.outcomes),
     ):
         if values:
-            statement = statement.where(column.in_(list(values)))
-    rows = await session.execute(statement.group_by(day))
-    return {
-        row[0]: (int(row[1]), {name: int(value) for name, value in zip(names, row[2:], strict=True)})
-        for row in rows
+            conditions.append(f"w.{column} = ANY(CAST(:{column}_{number} AS text[]))")
+            params[f"{column}_{number}"] = list(values)
+    return " AND ".join(conditions) or None
+
+
+async def metered_groups(
+    session: AsyncSession,
+    scope: Scope,
+    event: BillableEvent,
+    cuts: Sequence[datetime],
+    contract_ids: Sequence[uuid.UUID],
+    *,
+    filters: Sequence[ItemFilter] = (ItemFilter(),),
+    receipts: Sequence[ReceiptClasses] = (),
+    nights: Sequence[NightWindow] = (),
+) -> list[MeteredGroup]:
+    """What billing meters count, for many contracts and meters in one aggregate: the units and the number
+    of the contracts' items whose ``event`` happened from the first of ``cuts`` to the last, for each of
+    ``filters``, grouped by contract, span between two cuts and, for the contracts in ``receipts``, class
+    of receipt (its local date where asked for, and which of ``nights`` it fell in, on each one's clock)."""
+    if len(cuts) < 2 or not contract_ids or not filters:
+        return []
+    if len(nights) > MAX_NIGHTS:
+        raise ValueError(f"at most {MAX_NIGHTS} night windows per aggregate, got {len(nights)}")
+    at = _EVENT_COLUMNS[event]
+    params: dict[str, Any] = {
+        "tenant_id": scope.tenant_id,
+        "contract_ids": list(contract_ids),
+        "lower": cuts[0],
+        "upper": cuts[-1],
     }
+    span = "0"
+    if len(cuts) > 2:
+        span = f"width_bucket(w.{at}, CAST(:cuts AS timestamptz[])) - 1"
+        params["cuts"] = list(cuts)
+    received_on, night_mask, classes = "CAST(NULL AS date)", "0", ""
+    if receipts:
+        # Only the contracts whose windows need the receipt's local time join it.
+        classes = """
+        LEFT JOIN unnest(CAST(:receipt_ids AS uuid[]), CAST(:zones AS text[]), CAST(:masks AS bigint[]),
+                         CAST(:received_days AS boolean[])) AS s(contract_id, zone, nights, received_days)
+          ON s.contract_id = w.contract_id"""
+        params.update(
+            receipt_ids=[r.contract_id for r in receipts],
+            zones=[r.zone for r in receipts],
+            masks=[r.nights for r in receipts],
+            received_days=[r.received_days for r in receipts],
+        )
+        received_on = "CASE WHEN s.received_days THEN date(timezone(s.zone, w.received_at)) END"
+        night_mask = " | ".join(_night_bit(bit, window) for bit, window in enumerate(nights)) or "0"
+    conditions = [_filter_condition(number, f, params) for number, f in enumerate(filters)]
+    measures = ", ".join(
+        "coalesce(sum(w.units), 0), count(*)"
+        if condition is None
+        else f"coalesce(sum(w.units) FILTER (WHERE {condition}), 0), count(*) FILTER (WHERE {condition})"
+        for condition in conditions
+    )
+    # Items no filter counts are left out, unless one filter counts them all.
+    wanted = "" if None in conditions else " AND (" + " OR ".join(f"({c})" for c in conditions) + ")"
+    # Only column names of _EVENT_COLUMNS, integers, clock times and fixed text are put in; values are
+    # parameters.
+    statement = text(
+        f"""
+        SELECT w.contract_id, {span} AS span, {received_on} AS received_on, {night_mask} AS nights,
+               {measures}
+        FROM work_items AS w{classes}
+        WHERE w.tenant_id = :tenant_id AND w.contract_id = ANY(CAST(:contract_ids AS uuid[]))
+          AND w.{at} >= :lower AND w.{at} < :upper{wanted}
+        GROUP BY 1, 2, 3, 4
+        """  # noqa: S608
+    )
+    rows = await session.execute(statement, params)
+    return [MeteredGroup(row[0], row[1], row[2], row[3], tuple(row[4::2]), tuple(row[5::2])) for row in rows]
