@@ -433,13 +433,16 @@ class TestTimesheet:
         assert response.text.startswith("\ufeff")
         rows = list(csv.DictReader(io.StringIO(response.text.removeprefix("\ufeff"))))
         hours = ("regular_hours", "overtime_hours", "holiday_hours", "night_hours", "total_hours")
-        assert [(r["date"], r["status"], *(r[h] for h in hours)) for r in rows] == [
-            # 22:00-24:00 regular and night; 00:00-07:30 of the holiday (05:00 of it at night), none overtime.
-            ("2026-11-02", "done", "2.00", "0.00", "7.50", "7.00", "9.50"),
-            # 22:10-07:00 regular, 07:00-07:30 overtime; 22:10-05:00 at night.
-            ("2026-11-04", "done", "8.83", "0.50", "0.00", "6.83", "9.33"),
-            ("2026-11-06", "absent", "0.00", "0.00", "0.00", "0.00", "0.00"),
-            ("total", "", "10.83", "0.50", "7.50", "13.83", "18.83"),
+        assert [(r["date"], r["status"], *(r[h] for h in hours), r["break_minutes"]) for r in rows] == [
+            # The 9-hour shifts have the usual 60-minute break, 02:00-03:00 in their middle, unpaid.
+            # 22:00-24:00 regular and night; 00:00-07:30 of the holiday but the break (04:00 of it at night),
+            # none overtime.
+            ("2026-11-02", "done", "2.00", "0.00", "6.50", "6.00", "8.50", "60"),
+            # 8 h 20 min worked from 22:10: the first 8 h regular, the 20 minutes after them overtime (staying
+            # after the planned end alone is not); 22:10-05:00 but the break at night.
+            ("2026-11-04", "done", "8.00", "0.33", "0.00", "5.83", "8.33", "60"),
+            ("2026-11-06", "absent", "0.00", "0.00", "0.00", "0.00", "0.00", "0"),
+            ("total", "", "10.00", "0.33", "6.50", "11.83", "16.83", "120"),
         ]
         assert (rows[0]["planned_start"], rows[0]["clock_in"], rows[0]["clock_out"]) == (
             "2026-11-02 22:00",

@@ -4,7 +4,7 @@ the person's home zone (ISO weeks, availability across the London spring-forward
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpo.core.business_time import Window, parse_clock
+from bpo.staffing.labour import break_is_legal, default_break_minutes, minimum_break_minutes, overtime_by_day
 from bpo.staffing.rules import (
     Assignment,
     Mode,
@@ -22,6 +23,7 @@ from bpo.staffing.rules import (
     Site,
     StaffMember,
     Violation,
+    WorkHistory,
     check_assignment,
     check_roster,
     clash,
@@ -82,10 +84,37 @@ CASES = [
     ("overlap", make_shift(), make_staff(), [make_shift("other", MONDAY_9_JST + 4 * HOUR)], [], None),
     ("min_rest", make_shift(), make_staff(), [make_shift("other", MONDAY_9_JST - 13 * HOUR)], [], None),
     (
+        # Ten-hour spans with an hour's break: 9 h worked a day, 45 h in the week.
         "weekly_hours",
-        make_shift(hours=9),
+        make_shift(hours=10),
+        make_staff(monthly_overtime_hours=100),
+        [make_shift(f"day{day}", MONDAY_9_JST + day * 24 * HOUR, hours=10) for day in range(1, 5)],
+        [],
+        None,
+    ),
+    ("break_too_short", make_shift(break_minutes=30), make_staff(), [], [], None),
+    (
+        "consecutive_days",
+        make_shift(),
         make_staff(),
-        [make_shift(f"day{day}", MONDAY_9_JST + day * 24 * HOUR, hours=9) for day in range(1, 5)],
+        [make_shift(f"day{day}", MONDAY_9_JST - day * 24 * HOUR) for day in range(1, 7)],
+        [],
+        None,
+    ),
+    (
+        # Two hours over the daily 8 worked each day, capped at 3 h a month.
+        "monthly_overtime",
+        make_shift(hours=11),
+        make_staff(monthly_overtime_hours=3, weekly_hour_cap=60),
+        [make_shift("day1", MONDAY_9_JST + 24 * HOUR, hours=11)],
+        [],
+        None,
+    ),
+    (
+        "yearly_overtime",
+        make_shift(hours=11),
+        make_staff(yearly_overtime_hours=3, weekly_hour_cap=60),
+        [make_shift("day1", MONDAY_9_JST + 24 * HOUR, hours=11)],
         [],
         None,
     ),
@@ -150,6 +179,10 @@ def test_codes_are_the_documented_strings() -> None:
         "excluded_contract",
         "not_trained",
         "seat_capacity",
+        "break_too_short",
+        "consecutive_days",
+        "monthly_overtime",
+        "yearly_overtime",
     }
 
 
@@ -171,12 +204,15 @@ def test_rest_is_enough_at_exactly_the_minimum_and_configurable() -> None:
 
 
 def test_weekly_hours_reach_the_cap_exactly() -> None:
-    four_days = [make_shift(f"day{day}", MONDAY_9_JST + day * 24 * HOUR) for day in range(1, 5)]
+    # 8 h 45 min with the usual 45-minute break: 8 h worked a day.
+    long_day = 8.75
+    four_days = [
+        make_shift(f"day{day}", MONDAY_9_JST + day * 24 * HOUR, hours=long_day) for day in range(1, 5)
+    ]
+    shift = make_shift(hours=long_day)
 
-    assert check_assignment(make_shift(), make_staff(), four_days) == []
-    assert codes(check_assignment(make_shift(), make_staff(weekly_hour_cap=39.5), four_days)) == {
-        "weekly_hours"
-    }
+    assert check_assignment(shift, make_staff(), four_days) == []
+    assert codes(check_assignment(shift, make_staff(weekly_hour_cap=39.5), four_days)) == {"weekly_hours"}
 
 
 def test_weekly_hours_count_the_iso_week_of_the_home_zone() -> None:
@@ -311,3 +347,119 @@ def test_week_seconds_split_a_shift_without_losing_time(zone: str, start: dateti
     assert sum(weeks.values()) == minutes * 60
     local = start.astimezone(ZoneInfo(zone)).isocalendar()
     assert min(weeks) == (local.year, local.week)
+
+
+# --- labour rules: breaks, consecutive days, overtime -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hours", "least", "usual"),
+    [(6, 0, 0), (6.25, 15, 45), (6.75, 45, 45), (8.75, 45, 45), (8.9, 54, 60), (9, 60, 60), (12, 60, 60)],
+)
+def test_the_legal_and_the_usual_break(hours: float, least: int, usual: int) -> None:
+    span = round(hours * 3600)
+
+    assert (minimum_break_minutes(span), default_break_minutes(span)) == (least, usual)
+    assert make_shift(hours=hours).break_seconds == usual * 60
+    assert make_shift(hours=hours, break_minutes=least).worked_seconds == span - least * 60
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1, max_value=24 * 60), st.integers(min_value=0, max_value=120))
+def test_a_break_is_legal_exactly_when_the_working_time_allows_it(minutes: int, pause: int) -> None:
+    worked = (minutes - pause) * 60
+    needed = 60 if worked > 8 * 3600 else 45 if worked > 6 * 3600 else 0
+
+    assert break_is_legal(minutes * 60, pause) == (pause >= needed)
+    assert break_is_legal(minutes * 60, default_break_minutes(minutes * 60))
+    least = minimum_break_minutes(minutes * 60)
+    assert break_is_legal(minutes * 60, least)
+    assert least == 0 or not break_is_legal(minutes * 60, least - 1)
+
+
+def test_hours_are_worked_time_without_the_break() -> None:
+    # Five 9-hour spans are 40 worked hours with their 60-minute breaks: at the cap, not over it.
+    week = [make_shift(f"day{day}", MONDAY_9_JST + day * 24 * HOUR, hours=9) for day in range(1, 5)]
+
+    assert check_assignment(make_shift(hours=9), make_staff(), week) == []
+    # Stored breaks are what counts: without them the same days are 44 hours.
+    unbroken = [replace(shift, break_minutes=0) for shift in week]
+    assert codes(check_assignment(make_shift(hours=9), make_staff(), unbroken)) == {"weekly_hours"}
+
+
+def test_consecutive_days_count_home_zone_dates_and_a_night_shift_works_two() -> None:
+    five_days = [make_shift(f"day{day}", MONDAY_9_JST + day * 24 * HOUR, hours=6) for day in range(5)]
+    saturday = make_shift("sat", MONDAY_9_JST + 5 * 24 * HOUR, hours=6)
+    sunday = make_shift("sun", MONDAY_9_JST + 6 * 24 * HOUR, hours=6)
+
+    assert check_assignment(saturday, make_staff(), five_days) == []
+    assert codes(check_assignment(saturday, make_staff(max_consecutive_days=5), five_days)) == {
+        "consecutive_days"
+    }
+    # Saturday 22:00 to Sunday 06:00 touches both days: with Monday to Friday, seven in a row.
+    night = make_shift("night", MONDAY_9_JST + 5 * 24 * HOUR + 13 * HOUR, hours=8)
+    assert codes(check_assignment(night, make_staff(), five_days)) == {"consecutive_days"}
+    # A day off in between starts a new run.
+    assert check_assignment(sunday, make_staff(), five_days) == []
+    strict = RuleSettings(max_consecutive_days=5)
+    assert codes(check_assignment(saturday, make_staff(), five_days, settings=strict)) == {"consecutive_days"}
+    assert check_assignment(saturday, make_staff(max_consecutive_days=6), five_days, settings=strict) == []
+
+
+def test_overtime_is_daily_excess_plus_weekly_excess_dated_on_sunday() -> None:
+    monday = MONDAY_9_JST.date()
+    # Mon 10 h, Tue to Sat 8 h: 2 h daily overtime on Monday; of the 48 h within the daily limit, 8 h
+    # beyond the weekly 40 on Sunday.
+    worked = {monday: 10 * 3600, **{monday + timedelta(days=d): 8 * 3600 for d in range(1, 6)}}
+
+    assert overtime_by_day(worked) == {monday: 2 * 3600, monday + timedelta(days=6): 8 * 3600}
+
+
+def test_a_month_over_its_cap_only_refuses_shifts_that_add_overtime() -> None:
+    staff = make_staff(monthly_overtime_hours=2, weekly_hour_cap=80, max_consecutive_days=20)
+    # Two 11-hour spans (10 worked): 2 h of overtime each, 4 h in March.
+    long_days = [make_shift(f"long{day}", MONDAY_9_JST + day * 24 * HOUR, hours=11) for day in (0, 1)]
+    short = make_shift("short", MONDAY_9_JST + 2 * 24 * HOUR, hours=6)
+
+    assert codes(check_assignment(long_days[1], staff, long_days[:1])) == {"monthly_overtime"}
+    assert check_assignment(short, staff, long_days) == []
+
+
+def test_the_overtime_year_starts_in_april_by_default() -> None:
+    staff = make_staff(yearly_overtime_hours=3, weekly_hour_cap=80)
+    march = make_shift("march", datetime(2026, 3, 31, 9, tzinfo=TOKYO), hours=11)
+    april = make_shift("april", datetime(2026, 4, 1, 9, tzinfo=TOKYO), hours=11)
+    may = make_shift("may", datetime(2026, 5, 1, 9, tzinfo=TOKYO), hours=11)
+
+    assert check_assignment(april, staff, [march]) == []
+    assert codes(check_assignment(may, staff, [april])) == {"yearly_overtime"}
+    calendar_year = RuleSettings(overtime_year_start_month=1)
+    assert codes(check_assignment(april, staff, [march], settings=calendar_year)) == {"yearly_overtime"}
+
+
+def test_work_history_counts_like_the_shifts_it_summarises() -> None:
+    earlier = [make_shift(f"day{day}", MONDAY_9_JST - day * 24 * HOUR) for day in range(1, 7)]
+    staff = make_staff(history=WorkHistory.of(earlier, "Asia/Tokyo"))
+
+    assert codes(check_assignment(make_shift(), staff)) == codes(
+        check_assignment(make_shift(), make_staff(), earlier)
+    )
+    assert codes(check_assignment(make_shift(), staff)) == {"consecutive_days"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 14 * 3600)), max_size=25))
+def test_overtime_is_the_greater_of_daily_and_weekly_excess_per_week(days: list[tuple[int, int]]) -> None:
+    worked: dict[date, int] = {}
+    for offset, seconds in days:
+        worked[MONDAY_9_JST.date() + timedelta(days=offset)] = seconds
+    dated = overtime_by_day(worked)
+
+    weeks: dict[date, list[int]] = {}
+    for day, seconds in worked.items():
+        weeks.setdefault(day - timedelta(days=day.weekday()), []).append(seconds)
+    expected = sum(
+        max(sum(max(0, s - 8 * 3600) for s in week), sum(week) - 40 * 3600) for week in weeks.values()
+    )
+    assert sum(dated.values()) == expected
+    assert all(seconds > 0 for seconds in dated.values())

@@ -7,14 +7,23 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bpo.core.business_time import Window, parse_clock
-from bpo.staffing.rules import Assignment, Mode, RuleSettings, Shift, Site, StaffMember, check_roster
+from bpo.staffing.rules import (
+    Assignment,
+    Mode,
+    RuleSettings,
+    Shift,
+    Site,
+    StaffMember,
+    WorkHistory,
+    check_roster,
+)
 from bpo.staffing.solver import SolveResult, Weights, greedy, solve
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -317,3 +326,69 @@ def test_coverage_never_drops_below_the_greedy_start_whatever_the_weights() -> N
 
     assert result.assignments == (Assignment("jst-night", "tokyo"),)
     assert result.penalties[0].points == 8000
+
+
+# --- labour rules --------------------------------------------------------------------------------
+
+
+def daily_shifts(days: int, hours: float, start_hour: int = 9) -> list[Shift]:
+    return [
+        make_shift(f"day-{day}", MONDAY + timedelta(days=day, hours=start_hour), hours=hours)
+        for day in range(days)
+    ]
+
+
+@pytest.mark.parametrize("window_days", [None, 2])
+def test_no_more_consecutive_days_than_allowed(window_days: float | None) -> None:
+    shifts = daily_shifts(14, 6)
+    staff = [make_staff("p1", weekly_hour_cap=60, max_consecutive_days=3)]
+
+    for result in (greedy(shifts, staff), solve(shifts, staff, time_limit_s=5, window_days=window_days)):
+        assert_valid(result, shifts, staff, [])
+        # Three days on, one off: 11 of 14 at best (days 0-2, 4-6, 8-10, 12-13).
+        assert len(result.assignments) <= 11
+        assert len(result.assignments) >= 10
+        assert any("consecutive_days" in gap.reason for gap in result.unfilled)
+
+
+@pytest.mark.parametrize("window_days", [None, 2])
+def test_monthly_overtime_caps_what_one_person_takes(window_days: float | None) -> None:
+    # 11-hour spans with an hour's break: 2 h over the daily 8 each, 5 h a month allowed: two of them.
+    shifts = daily_shifts(6, 11)
+    staff = [make_staff("p1", weekly_hour_cap=80, max_consecutive_days=10, monthly_overtime_hours=5)]
+
+    for result in (greedy(shifts, staff), solve(shifts, staff, time_limit_s=5, window_days=window_days)):
+        assert_valid(result, shifts, staff, [])
+        assert len(result.assignments) == 2
+
+
+def test_weekly_overtime_counts_towards_the_cap() -> None:
+    # Seven days of 8 worked hours: 56 h, 16 h beyond the weekly 40; 10 h a month allows six days (8 h).
+    shifts = daily_shifts(7, 9)
+    staff = [
+        make_staff("p1", weekly_hour_cap=60, max_consecutive_days=7, monthly_overtime_hours=10),
+        make_staff("p2", skills=("email",)),
+    ]
+
+    result = solve(shifts, staff, time_limit_s=5, window_days=None)
+
+    assert_valid(result, shifts, staff, [])
+    assert len(result.assignments) == 6
+
+
+def test_the_yearly_cap_counts_work_before_the_period() -> None:
+    # 358 h of overtime already this year (from April 2025), one long day a week since June: one more
+    # 2-hour day is allowed, a second is not.
+    long_days = [(date(2025, 6, 2) + timedelta(weeks=week), 18 * 3600) for week in range(35)]
+    history = WorkHistory(worked=(*long_days, (date(2026, 2, 2), 16 * 3600)))
+    rules = RuleSettings()
+    shifts = daily_shifts(3, 11)
+    staff = [make_staff("p1", weekly_hour_cap=80, history=history)]
+
+    for result in (
+        greedy(shifts, staff, settings=rules),
+        solve(shifts, staff, settings=rules, time_limit_s=5),
+    ):
+        assert check_roster(shifts, staff, [], result.assignments, rules) == []
+        assert len(result.assignments) == 1
+        assert "yearly_overtime" in result.unfilled[0].reason

@@ -19,6 +19,7 @@ from bpo.staffing.timekeeping import (
     figures,
     presence,
     split_paid,
+    weekly_overtime,
 )
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -122,9 +123,37 @@ class TestPaidTime:
     def test_a_night_shift_on_working_days_with_overtime(self) -> None:
         punches = Punches(jst(11, 4, 22, 10), jst(11, 5, 7, 30))
         paid = split_paid(jst(11, 4, 22), jst(11, 5, 7), punches, DECEMBER, TOKYO, JP_HOLIDAYS.__contains__)
+        # 9 h 20 min without a break: 8 h regular, the rest beyond the statutory day overtime.
         assert paid == PaidTime(
-            regular=hours(8 + 50 / 60), overtime=hours(0.5), holiday=0, night=hours(6 + 50 / 60)
+            regular=hours(8), overtime=hours(1 + 20 / 60), holiday=0, night=hours(6 + 50 / 60)
         )
+
+    def test_the_break_is_unpaid_and_late_leave_within_eight_hours_is_regular(self) -> None:
+        # 09:00-18:00 with a 60-minute break (13:00-14:00), out at 18:30: 8.5 h worked, 0.5 h overtime.
+        start, end = jst(11, 4, 9), jst(11, 4, 18)
+        punches = Punches(start, jst(11, 4, 18, 30))
+        paid = split_paid(start, end, punches, DECEMBER, TOKYO, lambda day: False, break_seconds=3600)
+        assert paid == PaidTime(regular=hours(8), overtime=hours(0.5), unpaid_break=hours(1))
+        # A short shift run long stays regular up to 8 h: 4 h planned, 6 h worked.
+        short = split_paid(
+            start, jst(11, 4, 13), Punches(start, jst(11, 4, 15)), DECEMBER, TOKYO, lambda day: False
+        )
+        assert short == PaidTime(regular=hours(6))
+        # Earlier work that day counts towards its 8 h.
+        later = split_paid(
+            start,
+            jst(11, 4, 13),
+            Punches(start, jst(11, 4, 13)),
+            DECEMBER,
+            TOKYO,
+            lambda day: False,
+            worked_before=hours(6),
+        )
+        assert later == PaidTime(regular=hours(2), overtime=hours(2))
+
+    def test_a_weeks_regular_time_beyond_forty_hours_becomes_overtime(self) -> None:
+        assert weekly_overtime([hours(8)] * 6) == [0, 0, 0, 0, 0, hours(8)]
+        assert weekly_overtime([hours(30), hours(5), hours(8)]) == [0, 0, hours(3)]
 
     def test_night_hours_follow_the_persons_clock_across_a_clock_change(self) -> None:
         # Edinburgh, the night summer time ends (25 Oct 2026, 02:00 BST becomes 01:00 GMT): 22:00 BST to
@@ -133,7 +162,8 @@ class TestPaidTime:
         end = datetime(2026, 10, 25, 6, tzinfo=LONDON)
         assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=9)
         paid = split_paid(start, end, Punches(start, end), end + timedelta(days=1), LONDON, lambda day: False)
-        assert paid == PaidTime(regular=hours(9), night=hours(8))
+        # Nine hours on one work day: the ninth is overtime.
+        assert paid == PaidTime(regular=hours(8), overtime=hours(1), night=hours(8))
 
     def test_nothing_paid_without_a_clock_in_or_while_working(self) -> None:
         never = split_paid(START, END, Punches(), LATER, TOKYO, lambda day: False)
@@ -162,4 +192,5 @@ def test_paid_time_adds_up_to_the_worked_minutes(
     found = figures(start, end, punches, now)
     assert paid.total // 60 == found.worked_minutes or paid.total == 0
     assert 0 <= paid.night <= paid.total
-    assert paid.overtime <= max(0, int((clock_out - end).total_seconds()))
+    # Overtime is what passes 8 hours of non-holiday work that day.
+    assert paid.overtime == max(0, paid.total - paid.holiday - 8 * 3600)

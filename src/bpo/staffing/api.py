@@ -231,8 +231,9 @@ class ShiftController(Controller):
         summary="Assign a person to a shift (every hard rule is checked)",
         description=(
             "422 `ineligible` when the person may not work the shift (skills, languages, site, training, "
-            "excluded contract, time off, availability); 409 `schedule-conflict` when it clashes with "
-            "what is scheduled (overlap, rest, weekly hours, seat capacity, full shift). `violations` "
+            "excluded contract, time off, availability, a too-short break); 409 `schedule-conflict` when "
+            "it clashes with what is scheduled (overlap, rest, weekly hours, consecutive days, monthly or "
+            "yearly overtime, seat capacity, full shift). `violations` "
             "lists every broken rule with its code and the conflicting shift."
         ),
     )

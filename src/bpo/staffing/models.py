@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Date,
     Float,
     ForeignKeyConstraint,
@@ -65,6 +66,10 @@ class Staff(Base, TenantMixin, Timestamps):
     # When the person would rather work, in the same form; the solver's "preferences" soft rule. NULL: none.
     preferred_times: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     active: Mapped[bool] = mapped_column(server_default="true")
+    # Overrides of the tenant's labour limits (``StaffingSettings``); NULL: the tenant's.
+    max_consecutive_days: Mapped[int | None]
+    monthly_overtime_hours: Mapped[float | None] = mapped_column(Float)
+    yearly_overtime_hours: Mapped[float | None] = mapped_column(Float)
 
 
 class TimeOff(Base, TenantMixin):
@@ -93,6 +98,7 @@ class Shift(Base, TenantMixin, Timestamps):
     __tablename__ = "shifts"
     __table_args__ = (
         UniqueConstraint("tenant_id", "contract_id", "coverage_line", "starts_at", "ends_at"),
+        CheckConstraint("break_minutes >= 0", name="break_minutes"),
         ForeignKeyConstraint(["tenant_id", "contract_id"], ["contracts.tenant_id", "contracts.id"]),
         ForeignKeyConstraint(["tenant_id", "site_id"], ["sites.tenant_id", "sites.id"]),
         Index(None, "tenant_id", "contract_id", "starts_at"),
@@ -114,6 +120,8 @@ class Shift(Base, TenantMixin, Timestamps):
     published_at: Mapped[datetime | None]
     # Moved on by the database whenever the times, place, mode or status change (calendar SEQUENCE).
     revision: Mapped[int] = mapped_column(server_default="0")
+    # Unpaid break within the shift; NULL: the usual one for its span (``rules.default_break_minutes``).
+    break_minutes: Mapped[int | None]
 
 
 class Assignment(Base, TenantMixin):
@@ -294,6 +302,11 @@ class StaffingSettings(Base):
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     min_rest_hours: Mapped[float] = mapped_column(Float, server_default="11")
+    max_consecutive_days: Mapped[int] = mapped_column(server_default="6")
+    monthly_overtime_hours: Mapped[float] = mapped_column(Float, server_default="45")
+    yearly_overtime_hours: Mapped[float] = mapped_column(Float, server_default="360")
+    # The month the overtime year starts in (April, like most 36協定).
+    overtime_year_start_month: Mapped[int] = mapped_column(server_default="4")
     # The fields of solver.Weights that differ from its defaults.
     weights: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     updated_by: Mapped[uuid.UUID | None]

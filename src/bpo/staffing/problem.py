@@ -209,6 +209,9 @@ class Roster:
         if shift.mode is Mode.ONSITE and shift.site_id is not None:
             self.at_site[shift.site_id].append((Assignment(shift.id, member.id), shift))
 
+    def has(self, index: int, person: int) -> bool:
+        return person in self.on_shift[index]
+
     def indexes_of(self, person: int) -> list[int]:
         return [self.problem.shift_index[shift.id] for shift in self.shifts_of[person]]
 
@@ -224,10 +227,11 @@ class Roster:
         site_assignments: Sequence[tuple[Assignment, Shift]] = ()
         if shift.mode is Mode.ONSITE and shift.site_id is not None:
             site_assignments = self.at_site[shift.site_id]
+        # All of the person's shifts: overtime is counted over months and years.
         return check_against_schedule(
             shift,
             self.problem.staff[person],
-            self.nearby(shift, person),
+            self.shifts_of[person],
             site_assignments,
             self.problem.settings,
             site=self.problem.site_of(shift),

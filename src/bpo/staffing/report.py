@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
+from bpo.staffing.labour import break_is_legal
 from bpo.staffing.problem import Problem, Roster, SoftPenalty, SolveResult, SolveStatus, Unfilled
 from bpo.staffing.rules import Assignment, Id, Mode, RuleCode, Violation, check_pair
 
@@ -50,6 +51,8 @@ def explain(problem: Problem, roster: Roster, index: int) -> str:
     are unavailable, else what keeps the eligible ones busy."""
     shift = problem.shifts[index]
     staff = problem.staff
+    if shift.break_minutes is not None and not break_is_legal(shift.seconds, shift.break_minutes):
+        return f"its {shift.break_minutes}-minute break is shorter than the law requires"
     codes = [{violation.code for violation in check_pair(shift, member)} for member in staff]
     everyone = range(len(staff))
     contract_rules = {RuleCode.NOT_TRAINED, RuleCode.EXCLUDED_CONTRACT}

@@ -3,9 +3,10 @@ and the loader that gives the solver (and swaps) the rules' view of a period.
 
 Every write re-checks every hard rule and writes nothing when one breaks. The status tells the two
 kinds of failure apart: 422 when the person may not work the shift whatever else is scheduled (skills,
-languages, sites, training, exclusions, time off, availability), 409 when it clashes with what is
-already scheduled (overlap, rest, weekly hours, seat capacity, a full shift). Either way the problem
-lists every broken rule with its code and the shift it conflicts with.
+languages, sites, training, exclusions, time off, availability, a too-short break), 409 when it clashes
+with what is already scheduled (overlap, rest, weekly hours, consecutive days, overtime caps, seat
+capacity, a full shift). Either way the problem lists every broken rule with its code and the shift it
+conflicts with.
 
 Concurrent writes are serialised by row locks taken in one order, shift then person, plus a
 transaction-level advisory lock per site for seat capacity, so two requests cannot together break a
@@ -18,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import ClassVar
 
 import msgspec
@@ -47,6 +48,9 @@ SCHEDULE_CODES = frozenset(
         rules.RuleCode.MIN_REST,
         rules.RuleCode.WEEKLY_HOURS,
         rules.RuleCode.SEAT_CAPACITY,
+        rules.RuleCode.CONSECUTIVE_DAYS,
+        rules.RuleCode.MONTHLY_OVERTIME,
+        rules.RuleCode.YEARLY_OVERTIME,
     }
 ) | {HEADCOUNT_FULL}
 # A person's shifts further apart than this share no ISO week and need no rest between them.
@@ -121,6 +125,7 @@ def rule_shift(row: Shift) -> rules.Shift:
         headcount=row.headcount,
         skills=frozenset(row.skills),
         languages=frozenset(row.languages),
+        break_minutes=row.break_minutes,
     )
 
 
@@ -135,8 +140,10 @@ def availability_windows(spec: Sequence[dict[str, object]] | None) -> tuple[cal.
     )
 
 
-def staff_member(row: Staff, time_off: Iterable[cal.Interval] = ()) -> rules.StaffMember:
-    """A profile as the rules see it, with the approved time off given."""
+def staff_member(
+    row: Staff, time_off: Iterable[cal.Interval] = (), history: rules.WorkHistory | None = None
+) -> rules.StaffMember:
+    """A profile as the rules see it, with the approved time off and the work elsewhere given."""
     return rules.StaffMember(
         id=row.id,
         home_zone=row.home_zone,
@@ -152,6 +159,10 @@ def staff_member(row: Staff, time_off: Iterable[cal.Interval] = ()) -> rules.Sta
         preferred=availability_windows(row.preferred_times) if row.preferred_times else (),
         time_off=tuple(time_off),
         hourly_cost=row.hourly_cost or 0,
+        max_consecutive_days=row.max_consecutive_days,
+        monthly_overtime_hours=row.monthly_overtime_hours,
+        yearly_overtime_hours=row.yearly_overtime_hours,
+        history=history or rules.WorkHistory(),
     )
 
 
@@ -190,6 +201,51 @@ async def site_of(session: AsyncSession, scope: Scope, site_id: uuid.UUID) -> ru
     return rules.Site(id=row.id, seat_capacity=row.seat_capacity)
 
 
+def labour_span(
+    settings: rules.RuleSettings, start: datetime, end: datetime, longest_run: int
+) -> tuple[datetime, datetime]:
+    """Instants that hold, in any zone, the whole overtime years of [start, end) and a run of
+    ``longest_run`` consecutive working days reaching into it."""
+    first, _ = settings.overtime_year_bounds(settings.overtime_year((start - timedelta(days=1)).date()))
+    _, last = settings.overtime_year_bounds(settings.overtime_year((end + timedelta(days=1)).date()))
+    lower = datetime.combine(first - timedelta(days=1), time(), tzinfo=UTC)
+    upper = datetime.combine(last + timedelta(days=2), time(), tzinfo=UTC)
+    run = timedelta(days=longest_run + 2)
+    return min(lower, start - run), max(upper, end + run)
+
+
+def _longest_run(settings: rules.RuleSettings, people: Iterable[Staff]) -> int:
+    return max([settings.max_consecutive_days, *(p.max_consecutive_days or 0 for p in people)])
+
+
+async def work_history(
+    session: AsyncSession,
+    scope: Scope,
+    people: Sequence[Staff],
+    lower: datetime,
+    upper: datetime,
+    known: set[uuid.UUID],
+) -> dict[uuid.UUID, rules.WorkHistory]:
+    """The people's work on shifts overlapping [lower, upper) other than the ``known`` ones, as the
+    rules count it (worked time by work day, days touched in the home zone)."""
+    if not people:
+        return {}
+    rows = await session.execute(
+        select(Assignment.staff_id, Shift)
+        .join(Shift, and_(Shift.tenant_id == Assignment.tenant_id, Shift.id == Assignment.shift_id))
+        .where(
+            Assignment.tenant_id == scope.tenant_id,
+            Assignment.staff_id.in_([p.id for p in people]),
+            _overlapping(Shift.starts_at, Shift.ends_at, lower, upper),
+        )
+    )
+    shifts: dict[uuid.UUID, list[rules.Shift]] = defaultdict(list)
+    for staff_id, row in rows:
+        if row.id not in known:
+            shifts[staff_id].append(rule_shift(row))
+    return {p.id: rules.WorkHistory.of(shifts[p.id], p.home_zone) for p in people if p.id in shifts}
+
+
 # --- checking one person on one shift ----------------------------------------------------------
 
 
@@ -210,7 +266,8 @@ async def violations_for(
         settings, _ = await rule_settings(session, scope)
     excluded = set(excluding)
     target = rule_shift(shift)
-    reach = WEEK_REACH + settings.min_rest
+    # Every shift of the person in the overtime years concerned: caps count months and years.
+    lower, upper = labour_span(settings, target.start, target.end, _longest_run(settings, [staff]))
     time_off = await approved_time_off(session, scope, [staff.id], target.start, target.end)
     member = staff_member(staff, time_off.get(staff.id, ()))
     own = await session.execute(
@@ -220,7 +277,7 @@ async def violations_for(
             Assignment.tenant_id == scope.tenant_id,
             Assignment.staff_id == staff.id,
             Shift.id != shift.id,
-            _overlapping(Shift.starts_at, Shift.ends_at, target.start - reach, target.end + reach),
+            _overlapping(Shift.starts_at, Shift.ends_at, lower, upper),
         )
     )
     staff_shifts = [rule_shift(row) for assignment_id, row in own if assignment_id not in excluded]
@@ -515,6 +572,7 @@ async def load_roster(
         )
     )
     time_off = await approved_time_off(session, scope, [p.id for p in people], start - reach, end + reach)
+    lower, upper = labour_span(settings, start, end, _longest_run(settings, people))
     nearby = await session.execute(
         select(Assignment.staff_id, Shift)
         .join(Shift, and_(Shift.tenant_id == Assignment.tenant_id, Shift.id == Assignment.shift_id))
@@ -540,12 +598,14 @@ async def load_roster(
             booked.setdefault(row.id, rule_shift(row))
             if row.site_id is not None:
                 site_ids.add(row.site_id)
+    # Work further away counts towards consecutive days and overtime caps only, summed up per person.
+    history = await work_history(session, scope, people, lower, upper, wanted | set(booked))
     return Roster(
         shifts=[
             replace(rule_shift(row), headcount=max(0, row.headcount - held[row.id])) for row in shift_rows
         ],
         booked=list(booked.values()),
-        staff=[staff_member(p, time_off.get(p.id, ())) for p in people],
+        staff=[staff_member(p, time_off.get(p.id, ()), history.get(p.id)) for p in people],
         sites=[await site_of(session, scope, site_id) for site_id in sorted(site_ids)],
         assignments=assignments,
         settings=settings,

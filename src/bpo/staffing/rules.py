@@ -6,6 +6,20 @@ Instants are aware datetimes, normalised to UTC. Availability is a set of weekly
 the person's home zone, encoded like `calendar.Window` ("25:30" is minute 1530), and is evaluated with
 the calendar functions, so it is DST-correct. Weekly hours are counted per ISO week of the home zone;
 a shift that runs over the Monday midnight counts towards both weeks.
+
+Labour rules (Japanese practice, 労働基準法 and a 36協定):
+- Breaks (第34条): a shift whose working time (span minus break) exceeds 6 h has at least a 45-minute
+  break, over 8 h at least 60 minutes. A shift without a stored break gets the usual one for its span:
+  none up to 6 h, 45 minutes up to 8 h 45 min, else 60 minutes. Hours are worked time everywhere
+  (weekly hours, overtime); to split a shift across weeks its break sits in the middle of it.
+- Working days are the home-zone dates a shift touches (a night shift works two); at most
+  `max_consecutive_days` of them in a row (tenant default 6, per-person override).
+- Overtime (時間外労働) is worked time beyond 8 h a day and 40 h a week, the law's way: a shift belongs
+  wholly to the home-zone date it starts on; a day's time beyond 8 h is overtime on that day, and a
+  week's (ISO week, Monday to Sunday) time within the daily limit beyond 40 h is overtime on its Sunday.
+  Overtime is capped per calendar month (default 45 h) and per year (default 360 h, the year starting
+  on the first of `overtime_year_start_month`, April by default), per-person overrides. A shift breaks
+  a cap only when it adds overtime to a month or year that then exceeds it.
 """
 
 from __future__ import annotations
@@ -13,8 +27,8 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -22,6 +36,15 @@ from typing import TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bpo.core.business_time import MINUTES_PER_DAY, Calendar, Interval, Window, business_duration
+from bpo.staffing.labour import (
+    LabourFacts,
+    break_is_legal,
+    default_break_minutes,
+    labour_facts_of,
+    minimum_break_minutes,
+    month_name,
+    overtime_by_day,
+)
 
 Id: TypeAlias = uuid.UUID | str
 WeekKey: TypeAlias = tuple[int, int]
@@ -44,6 +67,10 @@ class RuleCode(StrEnum):
     EXCLUDED_CONTRACT = "excluded_contract"
     NOT_TRAINED = "not_trained"
     SEAT_CAPACITY = "seat_capacity"
+    BREAK_TOO_SHORT = "break_too_short"
+    CONSECUTIVE_DAYS = "consecutive_days"
+    MONTHLY_OVERTIME = "monthly_overtime"
+    YEARLY_OVERTIME = "yearly_overtime"
 
 
 ALWAYS_AVAILABLE = tuple(Window(weekday, 0, MINUTES_PER_DAY) for weekday in range(7))
@@ -73,6 +100,8 @@ class Shift:
     headcount: int = 1
     skills: frozenset[str] = frozenset()
     languages: frozenset[str] = frozenset()
+    # None: the usual break for the span (`default_break_minutes`).
+    break_minutes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", _aware_utc(self.start, "start"))
@@ -84,10 +113,21 @@ class Shift:
             raise ValueError(f"shift {self.id} headcount must not be negative")
         if self.mode is Mode.ONSITE and self.site_id is None:
             raise ValueError(f"onsite shift {self.id} needs a site")
+        if self.break_minutes is not None and not 0 <= self.break_minutes * 60 < self.seconds:
+            raise ValueError(f"shift {self.id} break must be shorter than the shift")
 
     @property
     def seconds(self) -> int:
         return math.floor(self.end.timestamp()) - math.floor(self.start.timestamp())
+
+    @property
+    def break_seconds(self) -> int:
+        minutes = default_break_minutes(self.seconds) if self.break_minutes is None else self.break_minutes
+        return minutes * 60
+
+    @property
+    def worked_seconds(self) -> int:
+        return self.seconds - self.break_seconds
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and start < self.end
@@ -108,11 +148,23 @@ class StaffMember:
     preferred: tuple[Window, ...] = ()
     time_off: tuple[Interval, ...] = ()
     hourly_cost: int = 0
+    # Per-person labour limits; None: the tenant's `RuleSettings`.
+    max_consecutive_days: int | None = None
+    monthly_overtime_hours: float | None = None
+    yearly_overtime_hours: float | None = None
+    # Work on shifts not given to the rules (earlier in the year, far from the period).
+    history: WorkHistory = field(default_factory=lambda: WorkHistory())
 
     def __post_init__(self) -> None:
         _check_zone(self.home_zone)
         if self.weekly_hour_cap < 0:
             raise ValueError(f"staff {self.id} weekly hour cap must not be negative")
+        if self.max_consecutive_days is not None and self.max_consecutive_days < 1:
+            raise ValueError(f"staff {self.id} max consecutive days must be at least 1")
+        for name in ("monthly_overtime_hours", "yearly_overtime_hours"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"staff {self.id} {name} must not be negative")
         time_off = tuple(
             (_aware_utc(start, "time off start"), _aware_utc(end, "time off end"))
             for start, end in self.time_off
@@ -137,6 +189,26 @@ class StaffMember:
 
 
 @dataclass(frozen=True)
+class WorkHistory:
+    """A person's work on shifts the rules are not given: worked seconds by work day (the home-zone date
+    a shift starts on) and every home-zone date a shift touches."""
+
+    worked: tuple[tuple[date, int], ...] = ()
+    days: frozenset[date] = frozenset()
+
+    @classmethod
+    def of(cls, shifts: Iterable[Shift], zone: str) -> WorkHistory:
+        tz = ZoneInfo(zone)
+        worked: dict[date, int] = defaultdict(int)
+        days: set[date] = set()
+        for shift in shifts:
+            facts = labour_facts(shift, tz)
+            worked[facts.day] += facts.worked
+            days.update(facts.touched)
+        return cls(tuple(sorted(worked.items())), frozenset(days))
+
+
+@dataclass(frozen=True)
 class Assignment:
     shift_id: Id
     staff_id: Id
@@ -151,10 +223,57 @@ class Site:
 @dataclass(frozen=True)
 class RuleSettings:
     min_rest_hours: float = 11
+    max_consecutive_days: int = 6
+    monthly_overtime_hours: float = 45
+    yearly_overtime_hours: float = 360
+    overtime_year_start_month: int = 4
+
+    def __post_init__(self) -> None:
+        if self.max_consecutive_days < 1:
+            raise ValueError("max_consecutive_days must be at least 1")
+        if not 1 <= self.overtime_year_start_month <= 12:
+            raise ValueError("overtime_year_start_month must be a month, 1 to 12")
 
     @property
     def min_rest(self) -> timedelta:
         return timedelta(hours=self.min_rest_hours)
+
+    def limits(self, staff: StaffMember) -> Limits:
+        """The person's labour limits: their overrides, else the tenant's."""
+        return Limits(
+            max_consecutive_days=staff.max_consecutive_days or self.max_consecutive_days,
+            monthly_overtime=round(3600 * _either(staff.monthly_overtime_hours, self.monthly_overtime_hours)),
+            yearly_overtime=round(3600 * _either(staff.yearly_overtime_hours, self.yearly_overtime_hours)),
+        )
+
+    def overtime_year(self, day: date) -> int:
+        """The overtime year a date falls in, named by the calendar year it starts in."""
+        return day.year if day.month >= self.overtime_year_start_month else day.year - 1
+
+    def overtime_year_name(self, day: date) -> str:
+        first, last = self.overtime_year_bounds(self.overtime_year(day))
+        return f"the year {first} to {last}"
+
+    def overtime_year_bounds(self, year: int) -> tuple[date, date]:
+        """First and last date of an overtime year."""
+        first = date(year, self.overtime_year_start_month, 1)
+        return first, date(year + 1, self.overtime_year_start_month, 1) - timedelta(days=1)
+
+
+def _either(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_consecutive_days: int
+    # Seconds of overtime.
+    monthly_overtime: int
+    yearly_overtime: int
+
+
+def labour_facts(shift: Shift, tz: ZoneInfo) -> LabourFacts:
+    return labour_facts_of(shift.start, shift.end, shift.break_seconds, tz)
 
 
 @dataclass(frozen=True)
@@ -174,6 +293,12 @@ def _when(shift: Shift) -> str:
 
 def _pair_violations(shift: Shift, staff: StaffMember) -> Iterator[Violation]:
     # Cheapest rules first: the solver only needs the first one to rule a pair out.
+    if shift.break_minutes is not None and not break_is_legal(shift.seconds, shift.break_minutes):
+        yield Violation(
+            RuleCode.BREAK_TOO_SHORT,
+            f"a {shift.break_minutes}-minute break is too short for a shift of {_hours(shift.seconds)}: "
+            f"at least {minimum_break_minutes(shift.seconds)} minutes",
+        )
     if shift.contract_id in staff.excluded_contracts:
         yield Violation(RuleCode.EXCLUDED_CONTRACT, f"staff is excluded from contract {shift.contract_id}")
     if staff.trained_contracts is not None and shift.contract_id not in staff.trained_contracts:
@@ -227,6 +352,9 @@ def clash(shift: Shift, other: Shift, settings: RuleSettings) -> RuleCode | None
     return None
 
 
+WEEK_REACH = timedelta(days=8)
+
+
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     # Zones that skip midnight jump at 00:00; fold=0 then reads it as the jump itself, as calendars do.
     return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
@@ -247,6 +375,81 @@ def week_seconds(start: datetime, end: datetime, zone: ZoneInfo) -> dict[WeekKey
             seconds[(iso.year, iso.week)] = math.floor(boundary.timestamp()) - math.floor(cursor.timestamp())
             cursor = boundary
     return seconds
+
+
+def shift_week_seconds(shift: Shift, zone: ZoneInfo) -> dict[WeekKey, int]:
+    """Worked seconds of a shift in each ISO week of the zone, its break taken in the middle of it."""
+    return dict(_worked_week_seconds(shift.start, shift.end, shift.break_seconds, zone))
+
+
+@lru_cache(maxsize=65536)
+def _worked_week_seconds(
+    start: datetime, end: datetime, break_seconds: int, zone: ZoneInfo
+) -> tuple[tuple[WeekKey, int], ...]:
+    seconds = week_seconds(start, end, zone)
+    if break_seconds:
+        middle = start + timedelta(seconds=(math.floor(end.timestamp()) - math.floor(start.timestamp())) // 2)
+        pause = middle - timedelta(seconds=break_seconds // 2)
+        for key, taken in week_seconds(pause, pause + timedelta(seconds=break_seconds), zone).items():
+            seconds[key] -= taken
+    return tuple(seconds.items())
+
+
+def _run_around(days: Iterable[date], worked: set[date]) -> tuple[date, date]:
+    """The longest stretch of consecutive worked dates containing `days` (themselves worked)."""
+    ordered = sorted(days)
+    first, last = ordered[0], ordered[-1]
+    while first - timedelta(days=1) in worked:
+        first -= timedelta(days=1)
+    while last + timedelta(days=1) in worked:
+        last += timedelta(days=1)
+    return first, last
+
+
+def _worked_by_day(staff: StaffMember, shifts: Iterable[Shift]) -> tuple[dict[date, int], set[date]]:
+    worked: dict[date, int] = defaultdict(int, staff.history.worked)
+    days = set(staff.history.days)
+    for other in shifts:
+        facts = labour_facts(other, staff.tz)
+        worked[facts.day] += facts.worked
+        days.update(facts.touched)
+    return worked, days
+
+
+def _labour_violations(
+    shift: Shift, staff: StaffMember, others: Sequence[Shift], settings: RuleSettings
+) -> Iterator[Violation]:
+    limits = settings.limits(staff)
+    facts = labour_facts(shift, staff.tz)
+    worked, days = _worked_by_day(staff, others)
+    days.update(facts.touched)
+    first, last = _run_around(facts.touched, days)
+    run = (last - first).days + 1
+    if run > limits.max_consecutive_days:
+        yield Violation(
+            RuleCode.CONSECUTIVE_DAYS,
+            f"{run} working days in a row from {first} to {last} ({staff.home_zone}) exceed the maximum of "
+            f"{limits.max_consecutive_days}",
+        )
+    before = overtime_by_day(worked)
+    worked[facts.day] += facts.worked
+    after = overtime_by_day(worked)
+    # Only the shift's day and its week's Sunday can change.
+    changed = {facts.day, facts.day + timedelta(days=6 - facts.day.weekday())}
+    periods: list[tuple[RuleCode, Callable[[date], str], int]] = [
+        (RuleCode.MONTHLY_OVERTIME, month_name, limits.monthly_overtime),
+        (RuleCode.YEARLY_OVERTIME, settings.overtime_year_name, limits.yearly_overtime),
+    ]
+    for code, period_of, cap in periods:
+        for period in sorted({period_of(day) for day in changed}):
+            total = sum(seconds for day, seconds in after.items() if period_of(day) == period)
+            previous = sum(seconds for day, seconds in before.items() if period_of(day) == period)
+            if total > cap and total > previous:
+                yield Violation(
+                    code,
+                    f"{_hours(total)} of overtime in {period} ({staff.home_zone}) exceeds the cap of "
+                    f"{_hours(cap)}",
+                )
 
 
 def _seat_peak(
@@ -287,7 +490,8 @@ def check_against_schedule(
     site: Site | None = None,
 ) -> list[Violation]:
     """The rules that depend on what else is scheduled: the person's other shifts (overlap, rest,
-    weekly hours) and everyone onsite at the shift's site (seat capacity)."""
+    weekly hours, consecutive days, overtime; all of them in the overtime years concerned, or the rest in
+    `staff.history`) and everyone onsite at the shift's site (seat capacity)."""
     violations = []
     others = sorted(staff_shifts, key=lambda other: (other.start, other.end, str(other.id)))
     for other in others:
@@ -305,10 +509,12 @@ def check_against_schedule(
                         other.id,
                     )
                 )
-    weeks = week_seconds(shift.start, shift.end, staff.tz)
+    weeks = shift_week_seconds(shift, staff.tz)
     worked = dict.fromkeys(weeks, 0)
     for other in others:
-        for key, seconds in week_seconds(other.start, other.end, staff.tz).items():
+        if other.end < shift.start - WEEK_REACH or other.start > shift.end + WEEK_REACH:
+            continue
+        for key, seconds in shift_week_seconds(other, staff.tz).items():
             if key in worked:
                 worked[key] += seconds
     for (year, week), seconds in sorted(weeks.items()):
@@ -321,6 +527,7 @@ def check_against_schedule(
                     f"{_hours(staff.weekly_cap_seconds)}",
                 )
             )
+    violations += _labour_violations(shift, staff, others, settings)
     if shift.mode is Mode.ONSITE and site is not None and site.seat_capacity is not None:
         peak, witness = _seat_peak(shift, staff.id, site_assignments)
         if peak + 1 > site.seat_capacity:

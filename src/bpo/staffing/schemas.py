@@ -25,6 +25,9 @@ Email = Annotated[
     str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+(?!\n)$")
 ]
 Hours = Annotated[float, msgspec.Meta(ge=0, le=168)]
+BreakMinutes = Annotated[int, msgspec.Meta(ge=0, le=600)]
+ConsecutiveDays = Annotated[int, msgspec.Meta(ge=1, le=366)]
+OvertimeHours = Annotated[float, msgspec.Meta(ge=0, le=8784)]
 Headcount = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 
@@ -103,6 +106,10 @@ class StaffCreate(Strict):
     # Weekly windows in the home zone; null: available at any time.
     availability: Windows | None = None
     active: bool = True
+    # Overrides of the tenant's labour limits (staffing settings); null: the tenant's.
+    max_consecutive_days: ConsecutiveDays | None = None
+    monthly_overtime_hours: OvertimeHours | None = None
+    yearly_overtime_hours: OvertimeHours | None = None
 
 
 class StaffUpdate(Strict):
@@ -124,6 +131,9 @@ class StaffUpdate(Strict):
     hourly_cost: Money | msgspec.UnsetType | None = msgspec.UNSET
     availability: Windows | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
+    max_consecutive_days: ConsecutiveDays | msgspec.UnsetType | None = msgspec.UNSET
+    monthly_overtime_hours: OvertimeHours | msgspec.UnsetType | None = msgspec.UNSET
+    yearly_overtime_hours: OvertimeHours | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Staff(msgspec.Struct, kw_only=True):
@@ -146,6 +156,9 @@ class Staff(msgspec.Struct, kw_only=True):
     hourly_cost: Money | None
     availability: list[WindowSpec] | None
     active: bool
+    max_consecutive_days: int | None
+    monthly_overtime_hours: float | None
+    yearly_overtime_hours: float | None
     created_at: datetime
     updated_at: datetime
 
@@ -227,6 +240,9 @@ class ShiftCreate(Strict):
     # Default: the contract's staffing mode and site.
     mode: ShiftMode | None = None
     site_id: uuid.UUID | None = None
+    # Unpaid break within the shift; null: the usual one for its length (none up to 6 h, 45 minutes up
+    # to 8 h 45 min, else 60). At least 45 minutes once the working time exceeds 6 h, 60 once over 8 h.
+    break_minutes: BreakMinutes | None = None
 
 
 class ShiftUpdate(Strict):
@@ -238,6 +254,7 @@ class ShiftUpdate(Strict):
     mode: ShiftMode | msgspec.UnsetType = msgspec.UNSET
     site_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
     status: ShiftStatus | msgspec.UnsetType = msgspec.UNSET
+    break_minutes: BreakMinutes | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Shift(msgspec.Struct, kw_only=True):
@@ -260,6 +277,10 @@ class Shift(msgspec.Struct, kw_only=True):
     coverage_line: int | None
     published_at: datetime | None
     created_at: datetime
+    # The break in effect (the stored one, else the usual one) and the working time it leaves.
+    break_minutes: int
+    break_default: bool
+    worked_hours: float
 
 
 class ShiftPage(msgspec.Struct, kw_only=True):
@@ -348,5 +369,12 @@ class WeightsSpec(Strict):
 
 
 class StaffingSettings(Strict):
+    """Hard-rule settings (each person may override the labour limits) and solver weights."""
+
     min_rest_hours: Annotated[float, msgspec.Meta(ge=0, le=48)] = 11
+    max_consecutive_days: ConsecutiveDays = 6
+    # A 36協定's limits on overtime (time beyond 8 h a day and 40 h a week).
+    monthly_overtime_hours: OvertimeHours = 45
+    yearly_overtime_hours: OvertimeHours = 360
+    overtime_year_start_month: Annotated[int, msgspec.Meta(ge=1, le=12)] = 4
     weights: WeightsSpec = msgspec.field(default_factory=WeightsSpec)

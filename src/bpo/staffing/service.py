@@ -90,6 +90,9 @@ def staff_view(row: Staff) -> schemas.Staff:
             msgspec.convert(row.availability, list[WindowSpec]) if row.availability is not None else None
         ),
         active=row.active,
+        max_consecutive_days=row.max_consecutive_days,
+        monthly_overtime_hours=row.monthly_overtime_hours,
+        yearly_overtime_hours=row.yearly_overtime_hours,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -480,7 +483,12 @@ def _settings_spec(row: StaffingSettings | None) -> schemas.StaffingSettings:
     if row is None:
         return schemas.StaffingSettings()
     return schemas.StaffingSettings(
-        min_rest_hours=row.min_rest_hours, weights=msgspec.convert(row.weights, schemas.WeightsSpec)
+        min_rest_hours=row.min_rest_hours,
+        max_consecutive_days=row.max_consecutive_days,
+        monthly_overtime_hours=row.monthly_overtime_hours,
+        yearly_overtime_hours=row.yearly_overtime_hours,
+        overtime_year_start_month=row.overtime_year_start_month,
+        weights=msgspec.convert(row.weights, schemas.WeightsSpec),
     )
 
 
@@ -492,7 +500,14 @@ async def get_settings(session: AsyncSession, scope: Scope) -> schemas.StaffingS
 async def rule_settings(session: AsyncSession, scope: Scope) -> tuple[RuleSettings, Weights]:
     """The tenant's hard-rule settings and solver weights, as the rules and the solver take them."""
     spec = await get_settings(session, scope)
-    return RuleSettings(min_rest_hours=spec.min_rest_hours), Weights(**msgspec.structs.asdict(spec.weights))
+    settings = RuleSettings(
+        min_rest_hours=spec.min_rest_hours,
+        max_consecutive_days=spec.max_consecutive_days,
+        monthly_overtime_hours=spec.monthly_overtime_hours,
+        yearly_overtime_hours=spec.yearly_overtime_hours,
+        overtime_year_start_month=spec.overtime_year_start_month,
+    )
+    return settings, Weights(**msgspec.structs.asdict(spec.weights))
 
 
 async def put_settings(
@@ -507,6 +522,10 @@ async def put_settings(
         row = StaffingSettings(tenant_id=scope.tenant_id)
         session.add(row)
     row.min_rest_hours = data.min_rest_hours
+    row.max_consecutive_days = data.max_consecutive_days
+    row.monthly_overtime_hours = data.monthly_overtime_hours
+    row.yearly_overtime_hours = data.yearly_overtime_hours
+    row.overtime_year_start_month = data.overtime_year_start_month
     row.weights = msgspec.to_builtins(data.weights)
     row.updated_by = scope.user_id
     record(session, scope, "staffing_settings.updated", "staffing_settings", scope.tenant_id)

@@ -34,7 +34,7 @@ from bpo.core.http import date_errors
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
 from bpo.core.scope import Scope
-from bpo.staffing import attendance, coverage, schemas
+from bpo.staffing import attendance, coverage, labour, rules, schemas
 from bpo.staffing.models import Assignment, AttendanceEvent, Shift, Staff
 from bpo.staffing.roster import (
     HEADCOUNT_FULL,
@@ -42,6 +42,7 @@ from bpo.staffing.roster import (
     broken_rules,
     lock_shift,
     lock_site_seats,
+    rule_shift,
     violations_for,
 )
 from bpo.staffing.service import require_aware, rule_settings
@@ -71,6 +72,7 @@ def check_time_zone(name: str, field: str = "tz") -> str:
 
 def shift_view(row: Shift, staff_ids: Sequence[uuid.UUID], zone: str = "UTC") -> schemas.Shift:
     tz = ZoneInfo(zone)
+    rule = rule_shift(row)
     return schemas.Shift(
         id=row.id,
         contract_id=row.contract_id,
@@ -90,6 +92,9 @@ def shift_view(row: Shift, staff_ids: Sequence[uuid.UUID], zone: str = "UTC") ->
         coverage_line=row.coverage_line,
         published_at=row.published_at,
         created_at=row.created_at,
+        break_minutes=rule.break_seconds // 60,
+        break_default=row.break_minutes is None,
+        worked_hours=round(rule.worked_seconds / 3600, 2),
     )
 
 
@@ -172,10 +177,23 @@ async def _contract_for_body(session: AsyncSession, scope: Scope, contract_id: u
         ) from None
 
 
-def _check_times(start: datetime, end: datetime) -> FieldErrors:
+def _check_times(start: datetime, end: datetime, break_minutes: int | None = None) -> FieldErrors:
     errors = require_aware(start, "start") + require_aware(end, "end")
     if not errors and not start < end <= start + MAX_SHIFT:
         errors.append(field_error("end", "after start, at most 24 hours later"))
+    if errors or break_minutes is None:
+        return errors
+    span = int((end - start).total_seconds())
+    if break_minutes * 60 >= span:
+        errors.append(field_error("break_minutes", "shorter than the shift"))
+    elif not labour.break_is_legal(span, break_minutes):
+        errors.append(
+            field_error(
+                "break_minutes",
+                f"{rules.RuleCode.BREAK_TOO_SHORT}: at least {labour.minimum_break_minutes(span)} minutes "
+                f"for a shift of {span / 3600:g} h (45 once the working time exceeds 6 h, 60 once over 8 h)",
+            )
+        )
     return errors
 
 
@@ -191,7 +209,7 @@ async def _check_placement(
 
 
 async def create_shift(session: AsyncSession, scope: Scope, data: schemas.ShiftCreate) -> schemas.Shift:
-    raise_if(_check_times(data.start, data.end))
+    raise_if(_check_times(data.start, data.end, data.break_minutes))
     contract = await _contract_for_body(session, scope, data.contract_id)
     default_mode, default_site = contract_mode(contract)
     mode = data.mode or default_mode
@@ -209,6 +227,7 @@ async def create_shift(session: AsyncSession, scope: Scope, data: schemas.ShiftC
         skills=list(data.skills),
         languages=list(data.languages),
         status=schemas.ShiftStatus.DRAFT.value,
+        break_minutes=data.break_minutes,
     )
     session.add(row)
     record(session, scope, "shift.created", "shift", row.id, contract_id=str(contract.id))
@@ -218,7 +237,7 @@ async def create_shift(session: AsyncSession, scope: Scope, data: schemas.ShiftC
 
 
 # What a shift's assigned people must be re-checked for when it changes.
-_RULE_FIELDS = frozenset({"start", "end", "skills", "languages", "mode", "site_id"})
+_RULE_FIELDS = frozenset({"start", "end", "skills", "languages", "mode", "site_id", "break_minutes"})
 
 
 async def update_shift(
@@ -229,7 +248,8 @@ async def update_shift(
     row = await lock_shift(session, scope, shift_id)
     start = row.starts_at if data.start is UNSET else data.start
     end = row.ends_at if data.end is UNSET else data.end
-    raise_if(_check_times(start, end))
+    break_minutes = row.break_minutes if data.break_minutes is UNSET else data.break_minutes
+    raise_if(_check_times(start, end, break_minutes))
     mode = schemas.ShiftMode(row.mode) if data.mode is UNSET else data.mode
     site_id = row.site_id if data.site_id is UNSET else data.site_id
     await _check_placement(session, scope, mode, site_id)
@@ -242,6 +262,7 @@ async def update_shift(
         "headcount": headcount,
         "skills": list(row.skills if data.skills is UNSET else data.skills),
         "languages": list(row.languages if data.languages is UNSET else data.languages),
+        "break_minutes": break_minutes,
     }
     changed = [name for name, value in new.items() if getattr(row, name) != value]
     status = schemas.ShiftStatus(row.status) if data.status is UNSET else data.status

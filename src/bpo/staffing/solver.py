@@ -4,8 +4,10 @@ soft objectives with OR-Tools CP-SAT, plus a greedy baseline to compare it with.
 The CP-SAT model has one Boolean per (shift, person) pair that passes the pair rules (skills,
 languages, site, time off, availability, exclusions, training) and constraints for the rest: headcount
 per shift, at most one shift per person in every group of shifts closer than the minimum rest (which
-covers overlaps), hours per ISO week of the person's home zone, and people onsite per site at every
-instant. Every roster it returns is re-checked by `rules.check_roster` in the tests.
+covers overlaps), worked hours per ISO week of the person's home zone, consecutive working days and the
+monthly and yearly overtime caps (exact, with the rest of the roster and the person's history as
+constants), and people onsite per site at every instant. Every roster it returns is re-checked by
+`rules.check_roster` in the tests.
 
 Coverage comes first: a filled required hour earns `Weights.coverage` points, far more than any soft
 rule charges for an hour, and no search step may end with less coverage than it started from. Soft
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta
 
 from ortools.sat.python import cp_model
 
+from bpo.staffing.labour import DAILY_LIMIT, WEEKLY_LIMIT, month_name, overtime_by_day
 from bpo.staffing.problem import (
     Amount,
     Problem,
@@ -43,7 +46,17 @@ from bpo.staffing.problem import (
     weekend_seconds,
 )
 from bpo.staffing.report import result
-from bpo.staffing.rules import Assignment, Id, Mode, RuleSettings, Shift, Site, StaffMember, week_seconds
+from bpo.staffing.rules import (
+    Assignment,
+    Id,
+    Mode,
+    RuleSettings,
+    Shift,
+    Site,
+    StaffMember,
+    labour_facts,
+    shift_week_seconds,
+)
 
 __all__ = [
     "SoftPenalty",
@@ -135,6 +148,7 @@ class _Model:
         self._headcount()
         self._rest_and_overlap()
         self._weekly_hours()
+        self._labour()
         self._seats()
         self._objective()
 
@@ -162,7 +176,7 @@ class _Model:
             weeks: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
             for index in indexes:
                 shift = self.problem.shifts[index]
-                for week, seconds in week_seconds(shift.start, shift.end, member.tz).items():
+                for week, seconds in shift_week_seconds(shift, member.tz).items():
                     weeks[week].append((index, seconds))
             for terms in weeks.values():
                 if sum(seconds for _, seconds in terms) > member.weekly_cap_seconds:
@@ -172,6 +186,14 @@ class _Model:
                         )
                         <= member.weekly_cap_seconds
                     )
+
+    def _labour(self) -> None:
+        for person, indexes in self.by_person.items():
+            free = [
+                index for index in indexes if index in self.inside and not self.decided.has(index, person)
+            ]
+            if free:
+                _Labour(self, person, free).constrain()
 
     def _seats(self) -> None:
         onsite: dict[Id, list[int]] = defaultdict(list)
@@ -277,6 +299,126 @@ class _Model:
 
     def chosen(self, solver: cp_model.CpSolver) -> list[tuple[int, int]]:
         return [pair for pair, variable in self._free() if solver.boolean_value(variable)]
+
+
+class _Labour:
+    """One person's consecutive days and overtime caps over the window's free choices, with everything
+    decided (and their history) as constants. Overtime is exact (max-equalities per day and week), so a
+    month or year cannot be relieved by charging overtime to another; a cap the decided roster already
+    exceeds bounds the period at what it has."""
+
+    def __init__(self, model: _Model, person: int, free: Sequence[int]) -> None:
+        self.model = model
+        self.person = person
+        self.member = model.problem.staff[person]
+        self.limits = model.problem.settings.limits(self.member)
+        self.free = [(index, labour_facts(model.problem.shifts[index], self.member.tz)) for index in free]
+        self.worked: dict[date, int] = defaultdict(int, self.member.history.worked)
+        self.days = set(self.member.history.days)
+        for index in model.decided.indexes_of(person):
+            facts = labour_facts(model.problem.shifts[index], self.member.tz)
+            self.worked[facts.day] += facts.worked
+            self.days.update(facts.touched)
+
+    def variable(self, index: int) -> cp_model.IntVar:
+        return self.model.x[index, self.person]
+
+    def constrain(self) -> None:
+        self._consecutive_days()
+        self._overtime()
+
+    def _consecutive_days(self) -> None:
+        cp = self.model.model
+        limit = self.limits.max_consecutive_days
+        on_day: dict[date, list[int]] = defaultdict(list)
+        for index, facts in self.free:
+            for day in facts.touched:
+                on_day[day].append(index)
+        works: dict[date, cp_model.IntVar] = {}
+        starts = {day - timedelta(days=offset) for day in on_day for offset in range(limit + 1)}
+        for first in sorted(starts):
+            stretch = [first + timedelta(days=offset) for offset in range(limit + 1)]
+            fixed = sum(day in self.days for day in stretch)
+            open_days = [day for day in stretch if day not in self.days and day in on_day]
+            if not open_days or fixed + len(open_days) <= limit:
+                continue
+            for day in open_days:
+                if day not in works:
+                    works[day] = cp.new_bool_var(f"d_{self.person}_{day}")
+                    for index in on_day[day]:
+                        cp.add_implication(self.variable(index), works[day])
+            cp.add(sum(works[day] for day in open_days) <= max(0, limit - fixed))
+
+    def _overtime(self) -> None:
+        cp = self.model.model
+        settings = self.model.problem.settings
+        fixed = overtime_by_day(self.worked)
+        everything = dict(self.worked)
+        for _, facts in self.free:
+            everything[facts.day] = everything.get(facts.day, 0) + facts.worked
+        most = overtime_by_day(everything)
+        periods: list[tuple[Callable[[date], str], int]] = [
+            (month_name, self.limits.monthly_overtime),
+            (settings.overtime_year_name, self.limits.yearly_overtime),
+        ]
+        # Overtime only grows with work: if every free shift together stays within a cap, it binds nothing.
+        binding = [
+            (period_of, cap)
+            for period_of, cap in periods
+            if any(
+                sum(seconds for day, seconds in most.items() if period_of(day) == period)
+                > max(cap, sum(seconds for day, seconds in fixed.items() if period_of(day) == period))
+                for period in {period_of(day) for day in most}
+            )
+        ]
+        if not binding:
+            return
+        by_day: dict[date, list[tuple[int, int]]] = defaultdict(list)
+        for index, facts in self.free:
+            by_day[facts.day].append((index, facts.worked))
+        mondays = sorted({day - timedelta(days=day.weekday()) for day in by_day})
+        touched = {monday + timedelta(days=offset) for monday in mondays for offset in range(7)}
+        # Overtime dated in the weeks with free shifts, as expressions; elsewhere the decided roster's.
+        dated: dict[date, list[cp_model.LinearExprT]] = defaultdict(list)
+        for day, seconds in fixed.items():
+            if day not in touched:
+                dated[day].append(seconds)
+        for monday in mondays:
+            within: list[cp_model.LinearExprT] = []
+            for offset in range(7):
+                day = monday + timedelta(days=offset)
+                constant = self.worked.get(day, 0)
+                terms = by_day.get(day, [])
+                if not terms:
+                    excess = max(0, constant - DAILY_LIMIT)
+                    dated[day].append(excess)
+                    within.append(constant - excess)
+                    continue
+                expression = constant + cp_model.LinearExpr.weighted_sum(
+                    [self.variable(index) for index, _ in terms], [seconds for _, seconds in terms]
+                )
+                top = constant + sum(seconds for _, seconds in terms)
+                excess_var = cp.new_int_var(0, max(0, top - DAILY_LIMIT), f"ot_{self.person}_{day}")
+                cp.add_max_equality(excess_var, [0, expression - DAILY_LIMIT])
+                dated[day].append(excess_var)
+                within.append(expression - excess_var)
+            week_top = sum(self.worked.get(monday + timedelta(days=o), 0) for o in range(7)) + sum(
+                seconds
+                for day, terms in by_day.items()
+                for _, seconds in terms
+                if day - timedelta(days=day.weekday()) == monday
+            )
+            weekly = cp.new_int_var(0, max(0, week_top - WEEKLY_LIMIT), f"wot_{self.person}_{monday}")
+            cp.add_max_equality(weekly, [0, cp_model.LinearExpr.sum(within) - WEEKLY_LIMIT])
+            dated[monday + timedelta(days=6)].append(weekly)
+        for period_of, cap in binding:
+            for period in sorted({period_of(day) for day in touched}):
+                bound = max(cap, sum(seconds for day, seconds in fixed.items() if period_of(day) == period))
+                shares = [
+                    share for day, items in dated.items() if period_of(day) == period for share in items
+                ]
+                if any(not isinstance(share, int) for share in shares):
+                    cp.add(cp_model.LinearExpr.sum(shares) <= bound)
 
 
 def _windows(problem: Problem, days: float | None) -> list[list[int]]:

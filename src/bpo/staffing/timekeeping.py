@@ -10,9 +10,13 @@ Per shift (planned ``start`` to ``end``):
 - adherence: the share of the scheduled time the person was there, over the shifts that have ended.
 
 Minutes are whole minutes, rounded down from the seconds (a clock-in 59 s after the start is on time).
-Payroll splits paid time the way Japanese payroll reads it: hours on a public holiday (休日) are holiday
-hours, the rest after the planned end overtime (時間外), the rest regular; night hours (深夜, 22:00-05:00
-on the person's own clock) are counted among all of them, as the late-night premium comes on top.
+Payroll splits paid time the way Japanese payroll reads it: the shift's break (taken in the middle of
+the planned shift, as the staffing rules place it) is unpaid; hours on a public holiday (休日) are
+holiday hours; of the rest, a work day's first 8 hours are regular and the time beyond them overtime
+(時間外, 労働基準法第32条): staying after the planned end is overtime only past those 8 hours. A shift
+belongs to the work day it starts on. The timesheet then moves a week's regular time beyond 40 hours to
+overtime. Night hours (深夜, 22:00-05:00 on the person's own clock) are counted among all of them, as the
+late-night premium comes on top.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
 from zoneinfo import ZoneInfo
+
+from bpo.staffing.labour import DAILY_LIMIT, WEEKLY_LIMIT
 
 # A person may clock in from this long before their shift starts until it ends…
 CLOCK_IN_OPENS = timedelta(minutes=60)
@@ -195,6 +201,8 @@ class PaidTime:
     overtime: int = 0
     holiday: int = 0
     night: int = 0
+    # The unpaid break deducted, not part of the total.
+    unpaid_break: int = 0
 
     @property
     def total(self) -> int:
@@ -206,6 +214,7 @@ class PaidTime:
             self.overtime + other.overtime,
             self.holiday + other.holiday,
             self.night + other.night,
+            self.unpaid_break + other.unpaid_break,
         )
 
 
@@ -234,30 +243,50 @@ def split_paid(
     now: datetime,
     zone: ZoneInfo,
     holiday: Callable[[date], bool],
+    *,
+    break_seconds: int = 0,
+    worked_before: int = 0,
 ) -> PaidTime:
     """The paid time of one shift by kind, on the wall clock of ``zone`` (the person's), ``holiday``
-    saying which local dates are public holidays."""
+    saying which local dates are public holidays. ``break_seconds`` of the planned shift's middle are
+    unpaid; ``worked_before`` is the time already worked (not on a holiday) that work day, which counts
+    towards its 8 hours."""
     start, end, punches = _utc(start), _utc(end), _utc_punches(punches)
     paid = paid_interval(start, end, punches, now)
     if paid is None:
         return PaidTime()
     lower, upper = paid
-    cuts = [
-        lower,
-        *sorted({*_local_cuts(lower, upper, zone), *([end] if lower < end < upper else [])}),
-        upper,
-    ]
+    pause = start + (end - start) / 2 - timedelta(seconds=break_seconds // 2)
+    resume = pause + timedelta(seconds=break_seconds)
+    inner = {*_local_cuts(lower, upper, zone), *(cut for cut in (pause, resume) if lower < cut < upper)}
+    cuts = [lower, *sorted(inner), upper]
     total = PaidTime()
+    day_worked = worked_before
     for begin, finish in pairwise(cuts):
         seconds = _seconds(finish - begin)
         if seconds <= 0:
+            continue
+        if pause <= begin and finish <= resume:
+            total += PaidTime(unpaid_break=seconds)
             continue
         middle = (begin + (finish - begin) / 2).astimezone(zone)
         night = seconds if _is_night(middle.time()) else 0
         if holiday(middle.date()):
             total += PaidTime(holiday=seconds, night=night)
-        elif begin >= end:
-            total += PaidTime(overtime=seconds, night=night)
-        else:
-            total += PaidTime(regular=seconds, night=night)
+            continue
+        regular = min(seconds, max(0, DAILY_LIMIT - day_worked))
+        day_worked += seconds
+        total += PaidTime(regular=regular, overtime=seconds - regular, night=night)
     return total
+
+
+def weekly_overtime(regular_by_week: Iterable[int]) -> list[int]:
+    """For a week's shifts in order, given each one's regular seconds: how many of them become overtime
+    because the week's regular time passes 40 hours there."""
+    moved = []
+    so_far = 0
+    for regular in regular_by_week:
+        beyond = max(0, so_far + regular - WEEKLY_LIMIT) - max(0, so_far - WEEKLY_LIMIT)
+        moved.append(beyond)
+        so_far += regular
+    return moved

@@ -1,7 +1,8 @@
 """A person's month of shifts as a payroll timesheet: paid time split into regular, overtime, holiday and
-night hours (``timekeeping.split_paid``), as CSV. Public holidays are those of the person's country (the
-``holidays`` package): a person works across contracts whose calendars differ, and is paid by one
-employer's rules. No HTTP here."""
+night hours (``timekeeping.split_paid``; overtime beyond 8 h a work day and 40 h an ISO week, the week
+that starts in the month before counted from its Monday), breaks deducted, as CSV. Public holidays are
+those of the person's country (the ``holidays`` package): a person works across contracts whose
+calendars differ, and is paid by one employer's rules. No HTTP here."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import csv
 import io
 import re
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +27,7 @@ from bpo.staffing import timekeeping
 from bpo.staffing.attendance import shift_attendance, worked_between
 from bpo.staffing.attendance_schemas import ShiftAttendance
 from bpo.staffing.models import Staff
+from bpo.staffing.roster import rule_shift
 
 MONTH = re.compile(r"\d{4}-\d{2}")
 
@@ -44,6 +47,7 @@ TIMESHEET_COLUMNS = (
     "total_hours",
     "late_minutes",
     "early_leave_minutes",
+    "break_minutes",
 )
 
 
@@ -99,23 +103,48 @@ async def timesheet(
     zone = ZoneInfo(staff.home_zone)
     first = month.replace(day=1)
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    lower = datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)
+    # From the Monday of the first week: its earlier days count towards the week's 40 hours.
+    monday = first - timedelta(days=first.weekday())
+    lower = datetime.combine(monday, time(), tzinfo=zone).astimezone(UTC)
     upper = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
     worked = await worked_between(session, scope, lower, upper, staff_id=staff.id)
     holidays = _public_holidays(staff.country, range(first.year - 1, first.year + 2))
     labels: dict[uuid.UUID, tuple[str, str]] = {}
     rows = []
+    day_worked: dict[date, int] = defaultdict(int)
     for item in worked:
         contract_id = item.shift.contract_id
         if contract_id not in labels:
             contract = await contracts.get_contract_row(session, scope, contract_id)
             labels[contract_id] = (contract.code, contract.name)
         view = shift_attendance(item, zone, now)
+        day = view.planned_start.date()
         paid = timekeeping.split_paid(
-            item.shift.starts_at, item.shift.ends_at, item.punches, now, zone, holidays.__contains__
+            item.shift.starts_at,
+            item.shift.ends_at,
+            item.punches,
+            now,
+            zone,
+            holidays.__contains__,
+            break_seconds=rule_shift(item.shift).break_seconds,
+            worked_before=day_worked[day],
         )
-        rows.append(TimesheetRow(view.planned_start.date(), *labels[contract_id], view, paid))
-    return Timesheet(staff.id, staff.code, staff.display_name, zone.key, first, rows)
+        day_worked[day] += paid.regular + paid.overtime
+        rows.append(TimesheetRow(day, *labels[contract_id], view, paid))
+    by_week: dict[date, list[int]] = defaultdict(list)
+    for position, row in enumerate(rows):
+        by_week[row.day - timedelta(days=row.day.weekday())].append(position)
+    for positions in by_week.values():
+        moved = timekeeping.weekly_overtime(rows[i].paid.regular for i in positions)
+        for i, seconds in zip(positions, moved, strict=True):
+            if seconds:
+                paid = rows[i].paid
+                rows[i] = replace(
+                    rows[i],
+                    paid=replace(paid, regular=paid.regular - seconds, overtime=paid.overtime + seconds),
+                )
+    shown = [row for row in rows if row.day >= first]
+    return Timesheet(staff.id, staff.code, staff.display_name, zone.key, first, shown)
 
 
 def _hours(seconds: int) -> str:
@@ -152,6 +181,7 @@ def timesheet_csv(sheet: Timesheet) -> str:
                 _hours(row.paid.total),
                 "" if view.late_minutes is None else view.late_minutes,
                 view.early_leave_minutes,
+                row.paid.unpaid_break // 60,
             ]
         )
     total = sheet.total
@@ -162,6 +192,7 @@ def timesheet_csv(sheet: Timesheet) -> str:
             _hours(total.total),
             sum(row.attendance.late_minutes or 0 for row in sheet.rows),
             sum(row.attendance.early_leave_minutes for row in sheet.rows),
+            total.unpaid_break // 60,
         ]
     )  # fmt: skip
     return buffer.getvalue()
