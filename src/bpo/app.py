@@ -39,6 +39,7 @@ from bpo.core.scope import Scope
 from bpo.core.security import security_headers
 from bpo.delivery.messages_api import ROUTES as MESSAGE_ROUTES
 from bpo.delivery.webhooks_api import ROUTES as WEBHOOK_ROUTES
+from bpo.notifications.api import ROUTES as NOTIFICATION_ROUTES
 from bpo.reports.api import ROUTES as REPORT_ROUTES
 from bpo.settings import Settings
 from bpo.sla.alerts_api import ROUTES as ALERT_ROUTES
@@ -62,6 +63,7 @@ from bpo.web import DASHBOARD, INVOICE_PAGES, ITEM_PAGES, REPORT_PAGES, TEMPLATE
 from bpo.web.alerts import ALERT_PAGES
 from bpo.web.escalations import ESCALATION_PAGES
 from bpo.web.mailbox import ROUTES as MAILBOX_ROUTES
+from bpo.web.notification_pages import NOTIFICATION_PAGES
 from bpo.web.open_shift_pages import OPEN_SHIFT_PAGES
 from bpo.web.staff import PAGES as PERSONAL_PAGES
 from bpo.web.supervisor import SUPERVISOR_PAGES
@@ -191,9 +193,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             *STAFFING_AVAILABILITY_ROUTES,
             *STAFFING_OPEN_SHIFT_ROUTES,
             *STAFFING_ATTENDANCE_ROUTES,
+            *NOTIFICATION_ROUTES,
             DASHBOARD,
             PERSONAL_PAGES,
             OPEN_SHIFT_PAGES,
+            NOTIFICATION_PAGES,
             INVOICE_PAGES,
             ITEM_PAGES,
             REPORT_PAGES,

@@ -7,9 +7,11 @@ from bpo.core import models as core_models
 from bpo.core.jobs import models as jobs_models
 from bpo.core.orm import Base
 from bpo.delivery import models as delivery_models
+from bpo.notifications import models as notification_models
 from bpo.reports import models as reports_models
 from bpo.sla import models as sla_models
 from bpo.staffing import models as staffing_models
+from bpo.staffing import notice_models
 from bpo.tenancy import models as tenancy_models
 from bpo.work import escalation_models
 from bpo.work import models as work_models
@@ -25,6 +27,8 @@ __all__ = [
     "escalation_models",
     "jobs_models",
     "metadata",
+    "notice_models",
+    "notification_models",
     "reports_models",
     "sla_models",
     "staffing_models",

@@ -29,6 +29,7 @@ from bpo.core.jobs.registry import (
     SWEEP_ESCALATIONS_JOB,
     SWEEP_JOB,
     SWEEP_MAIL_JOB,
+    SWEEP_NOTICES_JOB,
     WEBHOOK_QUEUE,
 )
 from bpo.core.runtime import Runtime
@@ -156,6 +157,11 @@ class Scheduler:
         minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
         return await self.send_to_every_tenant(SWEEP_ESCALATIONS_JOB, minute, MAIL_QUEUE)
 
+    async def notify_staff(self) -> int:
+        """Each person's notices that are ready (one mail per person), and lateness come due."""
+        minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+        return await self.send_to_every_tenant(SWEEP_NOTICES_JOB, minute, MAIL_QUEUE)
+
     async def report_queues(self) -> None:
         if not await self.is_leader():
             return
@@ -179,6 +185,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     apscheduler.add_job(scheduler.sweep_webhooks, "cron", second=50, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.sweep_mail, "cron", second=55, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.follow_up_escalations, "cron", second=20, max_instances=1, coalesce=True)
+    apscheduler.add_job(scheduler.notify_staff, "cron", second=25, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.month_end_runs, "cron", minute=11, max_instances=1, coalesce=True)
     apscheduler.add_job(scheduler.client_reports, "cron", minute="1,16,31,46", max_instances=1, coalesce=True)
     apscheduler.add_job(

@@ -17,6 +17,7 @@ TASK_MODULES = (
     "bpo.staffing.tasks",
     "bpo.delivery.tasks",
     "bpo.reports.tasks",
+    "bpo.notifications.tasks",
 )
 
 settings = get_settings()

@@ -450,6 +450,22 @@ async def _send_to(
         return Response(response.status_code, error[:ERROR_LIMIT], elapsed())
 
 
+async def post_signed(
+    url: str, body: bytes, secret: str, event_id: uuid.UUID, attempt: int, policy: DeliveryPolicy
+) -> Response:
+    """One signed POST of ``body`` to ``url``, with the headers and destination policy of an endpoint's
+    delivery: for receivers that are not endpoints of the tenant (a person's own chat bridge)."""
+    signed_at = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "BPO-Ops-Webhooks/1",
+        SIGNATURE_HEADER: signature_header([secret], signed_at, body),
+        EVENT_ID_HEADER: str(event_id),
+        ATTEMPT_HEADER: str(attempt),
+    }
+    return await _post(url, body, headers, policy)
+
+
 async def deliver(
     session: AsyncSession,
     scope: Scope,
