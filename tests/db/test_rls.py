@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +32,7 @@ from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.delivery.messages import queue_message
 from bpo.migrations.rls import PLATFORM_TABLES, TENANT_POLICY
+from bpo.notifications import sending
 from bpo.settings import Settings
 from bpo.sla import alerts, rollups
 from bpo.staffing.models import AttendanceEvent, CalendarFeed, OpenShiftClaim, ScheduleRun, SwapRequest
@@ -105,6 +106,19 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     )
     assert response.status_code == 201, response.text  # idempotency_keys
     await _fill_staffing(client, runtime, tenant, setup)
+    # notification_settings, notification_preferences through the API; staff_notices (the database writes
+    # one to the supervisor for the claim _fill_staffing made) and notice_batches by the sweep.
+    response = await client.put(
+        "/v1/notification-settings", json={"late_after_minutes": 15}, headers=tenant.admin
+    )
+    assert response.status_code == 200, response.text
+    response = await client.put(
+        "/v1/me/notification-preferences", json={"mail": {"lateness": False}}, headers=tenant.admin
+    )
+    assert response.status_code == 200, response.text
+    async with runtime.db.tenant(tenant.id) as session:
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        await sending.sweep(session, system_scope(tenant.id), later, runtime.settings, failures.Failures())
     async with runtime.db.tenant(tenant.id) as session:
         # messages, message_attachments
         await queue_message(

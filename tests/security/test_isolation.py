@@ -385,6 +385,11 @@ ROUTES: dict[str, Public | Probe] = {
     "GET /v1/assignments/{assignment_id}": Probe(),
     "DELETE /v1/assignments/{assignment_id}": W(),
     "GET /v1/staffing/settings": Probe(allowed=TENANT_ADMIN),
+    # notifications: each person's own preferences; the tenant's settings
+    "GET /v1/me/notification-preferences": Probe(owner="staff", allowed=EVERYONE),
+    "PUT /v1/me/notification-preferences": W(body={"mail": {"shifts": True}}, allowed=EVERYONE),
+    "GET /v1/notification-settings": Probe(allowed=TENANT_ADMIN),
+    "PUT /v1/notification-settings": W(body={"late_after_minutes": 10}, allowed=TENANT_ADMIN),
     "PUT /v1/staffing/settings": W(body={}, allowed=TENANT_ADMIN),
     "GET /v1/schedule-runs": Probe(allowed=TENANT_ADMIN),
     "POST /v1/schedule-runs": W(
@@ -480,6 +485,9 @@ ROUTES: dict[str, Public | Probe] = {
     "POST /dashboard/me/availability": W(auth="cookie", allowed=EVERYONE),
     "GET /dashboard/account/password": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
     "POST /dashboard/account/password": W(auth="cookie", allowed=EVERYONE),
+    # The caller's own notification preferences only (there is no id to name anyone else's).
+    "GET /dashboard/account/notifications": Probe(auth="cookie", owner="staff", allowed=EVERYONE),
+    "POST /dashboard/account/notifications": W(auth="cookie", allowed=EVERYONE),
     "GET /dashboard/password/forgot": Public("asks for a reset link; answers alike for every address"),
     "POST /dashboard/password/forgot": Public("asks for a reset link; answers alike for every address"),
     "GET /dashboard/escalations": Probe(auth="cookie", allowed=EVERYONE),

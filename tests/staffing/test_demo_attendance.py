@@ -62,6 +62,9 @@ async def test_the_demo_has_attendance_and_an_open_shift_for_staff1(
     staff1 = headers_for((await login(client, slug, f"staff1@{slug}.example", PASSWORD))["access_token"])
     offered = await get_ok(client, "/v1/me/open-shifts", staff1)
     assert offered["items"], offered
+    # staff1's claim waits for a supervisor (the demo's chat team, whose claims go through at once, is not
+    # theirs to claim).
+    assert {item["approval"] for item in offered["items"]} == {"supervisor"}
 
     again = run(settings, jobs_redis, tmp_path, "tenants", "demo-activity", str(manifest), "--days", "1")
     activity(again)

@@ -1,6 +1,6 @@
 """Staff in tenant manifests: the demo operator's people are created with their logins, sites and
 contracts, a second apply changes nothing, edits are planned as updates, mistakes are reported with their
-paths, and export writes the staff back."""
+paths, and export writes the staff back; likewise who approves claims of a contract's open shifts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 from bpo.core.runtime import Runtime
 from bpo.onboarding.apply import Action, acting_scope, apply_manifest, plan_manifest, tenant_id_of
 from bpo.onboarding.inventory import export
-from bpo.onboarding.manifest import load_manifest
+from bpo.onboarding.manifest import dump_manifest, load_manifest
 from bpo.settings import Settings
 from tests.support.factories import PASSWORD, get_ok, headers_for, login
 from tests.support.manifests import dump, load
@@ -78,6 +78,8 @@ class TestDemoStaff:
         ewan = next(p for p in data["staff"] if p["code"] == "ST-004")
         ewan["weekly_hour_cap"] = 30
         ewan["sites"] = ["TOKYO-HQ"]
+        ewan["max_consecutive_days"] = 5
+        ewan["monthly_overtime_hours"] = 30
         data["staff"].append(
             {"code": "ST-099", "display_name": "New Hire", "home_zone": "Asia/Tokyo", "country": "JP"}
         )
@@ -86,7 +88,14 @@ class TestDemoStaff:
         await apply_manifest(runtime, load(data), demo_password=PASSWORD)
 
         changed = {c.key: (c.action, c.fields) for c in plan.changes if c.kind == "staff" and c.fields}
-        assert changed == {"ST-004": (Action.UPDATE, ("sites", "weekly_hour_cap"))}
+        assert list(changed) == ["ST-004"]
+        assert changed["ST-004"][0] is Action.UPDATE
+        assert set(changed["ST-004"][1]) == {
+            "sites",
+            "weekly_hour_cap",
+            "max_consecutive_days",
+            "monthly_overtime_hours",
+        }
         assert [c.action for c in plan.changes if c.key == "ST-099"] == [Action.CREATE]
         tenant_id = await tenant_id_of(runtime, slug)
         assert tenant_id is not None
@@ -94,6 +103,12 @@ class TestDemoStaff:
             exported = await export(session, await acting_scope(session, tenant_id))
         by_code = {p.code: p for p in exported.staff}
         assert (by_code["ST-004"].weekly_hour_cap, by_code["ST-004"].sites) == (30, ["TOKYO-HQ"])
+        limits = by_code["ST-004"]
+        assert (limits.max_consecutive_days, limits.monthly_overtime_hours, limits.yearly_overtime_hours) == (
+            5,
+            30,
+            None,
+        )
         assert by_code["ST-001"].user == "staff1@demo.example"
         assert by_code["ST-009"].excluded_contracts == [
             "EUR-PAIRS-PATROL",
@@ -115,6 +130,7 @@ class TestStaffMistakes:
         data["staff"][5]["code"] = data["staff"][6]["code"]
         data["staff"][7]["skills"] = ["patrol"]
         data["staff"][8]["country"] = "UK"
+        data["staff"][9]["max_consecutive_days"] = 0
 
         manifest, problems = load_manifest(yaml.safe_dump(data))
 
@@ -129,3 +145,70 @@ class TestStaffMistakes:
             ("staff[8].country", "'UK' is not an ISO 3166-1 alpha-2 code"),
         }
         assert any(p.path.startswith("staff[7].skills[0]") for p in problems)
+        assert any(p.path == "staff[9].max_consecutive_days" for p in problems)
+
+
+def contract_in(data: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(c for client in data["clients"] for c in client["contracts"] if c["code"] == code)
+
+
+class TestOpenShiftApproval:
+    async def test_declared_per_contract_applied_exported_and_planned_as_unchanged(
+        self, client: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        slug = new_slug()
+        data = demo(slug)
+        await apply_manifest(runtime, load(data), demo_password=PASSWORD)
+        admin = headers_for((await login(client, slug, "admin@demo.example"))["access_token"])
+
+        async def approvals() -> dict[str, str]:
+            listed = (await get_ok(client, "/v1/contracts", admin, limit=200))["items"]
+            return {c["code"]: c["open_shift_approval"] for c in listed}
+
+        # The demo's chat team takes claims at once; every other contract, staff1's included, waits for a
+        # supervisor.
+        declared = await approvals()
+        assert {code for code, approval in declared.items() if approval == "auto"} == {"LAN-CHAT"}
+        assert declared["EUR-PAIRS-PATROL"] == "supervisor"
+
+        contract_in(data, "EUR-PAIRS-REPORTS")["open_shift_approval"] = "auto"
+        del contract_in(data, "LAN-CHAT")["open_shift_approval"]
+        plan = await plan_manifest(runtime, load(data))
+        await apply_manifest(runtime, load(data), demo_password=PASSWORD)
+
+        assert plan.errors == []
+        updates = {c.key: c.fields for c in plan.changes if c.action is Action.UPDATE}
+        assert updates == {
+            "EUR-PAIRS-REPORTS": ("open_shift_approval",),
+            "LAN-CHAT": ("open_shift_approval",),
+        }
+        changed = await approvals()
+        assert (changed["EUR-PAIRS-REPORTS"], changed["LAN-CHAT"]) == ("auto", "supervisor")
+        tenant_id = await tenant_id_of(runtime, slug)
+        assert tenant_id is not None
+        async with runtime.db.tenant(tenant_id) as session:
+            exported = await export(session, await acting_scope(session, tenant_id))
+        contracts = [c for declared_client in exported.clients for c in declared_client.contracts]
+        written = {c.code: c.open_shift_approval.value for c in contracts}
+        assert written == changed
+        # Only where it differs from the default does the file say it.
+        text = dump_manifest(exported)
+        assert text.count("open_shift_approval:") == 1
+        assert "open_shift_approval: auto" in text
+        replan = await plan_manifest(runtime, exported)
+        assert {c.action for c in replan.changes} == {Action.UNCHANGED}
+
+    def test_a_value_it_does_not_know_is_reported_at_its_path(self) -> None:
+        data = demo(new_slug())
+        contract_in(data, "LAN-CHAT")["open_shift_approval"] = "sometimes"
+
+        manifest, problems = load_manifest(yaml.safe_dump(data))
+
+        assert manifest is None
+        [problem] = problems
+        lancers = next(i for i, c in enumerate(data["clients"]) if c["code"] == "LANCERS")
+        chat = next(i for i, c in enumerate(data["clients"][lancers]["contracts"]) if c["code"] == "LAN-CHAT")
+        assert problem.path == f"clients[{lancers}].contracts[{chat}].open_shift_approval"
+        assert "'sometimes'" in problem.message
+        assert "supervisor" in problem.message
+        assert "auto" in problem.message

@@ -4,6 +4,7 @@ when not), nobody acting on another person's or tenant's shifts and claims; 390 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -288,3 +289,100 @@ class TestScreenshots:
             await loaded
             assert "出勤を打刻しました" in await tab.evaluate("document.body.innerText")
             await tab.screenshot(ARTIFACTS / "staff-clocked-in-390.png")
+
+
+class TestClaimsOnTheApprovalsPage:
+    @pytest.mark.parametrize("language", ["en", "ja"])
+    async def test_a_supervisor_approves_one_claim_and_declines_another(
+        self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime, language: str
+    ) -> None:
+        o = await office(client, runtime, language)
+        first, second = await open_shift(runtime, o, 72), await open_shift(runtime, o, 96)
+        for shift in (first, second):
+            await post_ok(client, f"/v1/me/open-shifts/{shift}/claim", {}, o.hana.headers)
+        claims = {
+            c["shift_id"]: c for c in (await get_ok(client, "/v1/open-shift-claims", o.hana.headers))["items"]
+        }
+        await client.patch("/v1/me", json={"language": language}, headers=o.tenant.admin)
+        await sign_in(browser, o.tenant.slug, o.tenant.admin_email)
+
+        page = await browser.get("/dashboard/approvals")
+
+        assert page.status_code == 200, page.text
+        text = text_of(page)
+        assert (
+            "Hana Suzuki さんがこのシフトに入りたいと応募しています" if language == "ja"
+            else "Hana Suzuki would like to work this shift"
+        ) in text  # fmt: skip
+        assert "Night patrol" in text
+        for claim in claims.values():
+            assert f'data-claim-id="{claim["id"]}"' in page.text
+        token = csrf_of(page)
+        approved = await browser.post(
+            f"/dashboard/approvals/claims/{claims[str(first)]['id']}/approve", data={"csrf_token": token}
+        )
+        assert (approved.status_code, approved.headers["location"]) == (
+            303,
+            "/dashboard/approvals?done=claim-approved",
+        )
+        declined = await browser.post(
+            f"/dashboard/approvals/claims/{claims[str(second)]['id']}/reject", data={"csrf_token": token}
+        )
+        assert declined.status_code == 303
+
+        mine = {
+            c["shift_id"]: c["status"]
+            for c in (await get_ok(client, "/v1/open-shift-claims", o.hana.headers))["items"]
+        }
+        assert mine == {str(first): "approved", str(second): "declined"}
+        shifts = await get_ok(client, "/v1/me/shifts", o.hana.headers)
+        assert str(first) in {s["shift_id"] for s in shifts["items"]}
+        after = text_of(await browser.get("/dashboard/approvals?done=claim-approved"))
+        assert ("応募を承認しました" if language == "ja" else "The claim is approved") in after
+        assert ("承認待ちの応募はありません" if language == "ja" else "No claim is waiting") in after
+
+    async def test_a_claim_on_a_shift_that_has_begun_is_refused_in_words_and_others_reach_nothing(
+        self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
+    ) -> None:
+        o = await office(client, runtime)
+        shift = await open_shift(runtime, o, 0.02)
+        await post_ok(client, f"/v1/me/open-shifts/{shift}/claim", {}, o.hana.headers)
+        [claim] = (await get_ok(client, "/v1/open-shift-claims", o.hana.headers))["items"]
+        await sign_in(browser, o.tenant.slug, o.tenant.admin_email)
+        page = await browser.get("/dashboard/approvals")
+        await asyncio.sleep(
+            max(0.0, (datetime.fromisoformat(claim["start"]) - datetime.now(UTC)).total_seconds() + 0.5)
+        )
+
+        refused = await browser.post(
+            f"/dashboard/approvals/claims/{claim['id']}/approve", data={"csrf_token": csrf_of(page)}
+        )
+
+        assert refused.status_code == 409
+        # In the reader's words (the tenant's default, Japanese).
+        assert "次の理由で実行できませんでした: シフトはすでに始まっています" in text_of(refused)
+        assert (await get_ok(client, f"/v1/open-shift-claims/{claim['id']}", o.hana.headers))[
+            "status"
+        ] == "pending"
+
+        # Staff can't decide; another tenant's supervisor finds no such claim.
+        browser.cookies.clear()
+        await sign_in(browser, o.tenant.slug, o.kenji.email)
+        token = csrf_of(await browser.get("/dashboard/me/shifts"))
+        assert (
+            await browser.post(
+                f"/dashboard/approvals/claims/{claim['id']}/approve", data={"csrf_token": token}
+            )
+        ).status_code == 403
+        other = await create_tenant(client)
+        browser.cookies.clear()
+        await sign_in(browser, other.slug, other.admin_email)
+        token = csrf_of(await browser.get("/dashboard/approvals"))
+        assert (
+            await browser.post(
+                f"/dashboard/approvals/claims/{claim['id']}/reject", data={"csrf_token": token}
+            )
+        ).status_code == 404
+        assert (await get_ok(client, f"/v1/open-shift-claims/{claim['id']}", o.hana.headers))[
+            "status"
+        ] == "pending"

@@ -285,6 +285,40 @@ class TestTimeOff:
             "status"
         ] == "requested"
 
+    @pytest.mark.parametrize(("language", "browser_language"), [("en", "ja"), ("ja", "en")])
+    async def test_a_refusal_is_in_the_readers_language_not_the_browsers(
+        self,
+        client: httpx.AsyncClient,
+        browser: httpx.AsyncClient,
+        runtime: Runtime,
+        language: str,
+        browser_language: str,
+    ) -> None:
+        t = await team(client, runtime)
+        await set_language(client, t.aiko, language)
+        start = datetime.now(UTC) + timedelta(days=40)
+        body = {"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()}
+        asked = await post_ok(client, f"/v1/staff/{t.aiko.staff_id}/time-off", body, t.aiko.headers)
+        await post_ok(client, f"/v1/time-off/{asked['id']}:approve", {}, t.tenant.admin)
+        await sign_in(browser, t.tenant.slug, t.aiko.email)
+        # The browser asks for the other language, with the page's switch and its own header.
+        browser.cookies.set("bpo_lang", browser_language)
+        browser.headers["accept-language"] = browser_language
+        page = await browser.get("/dashboard/me/time-off")
+
+        # Approved time off is the supervisor's to cancel: withdrawing it now is refused.
+        refused = await browser.post(
+            f"/dashboard/me/time-off/{asked['id']}/cancel", data={"csrf_token": csrf_of(page)}
+        )
+
+        assert refused.status_code == 409
+        english = "This could not be done as things stand now"
+        japanese = "現在の状態ではこの操作はできません"
+        words = text_of(refused)
+        assert (english if language == "en" else japanese) in words
+        assert (japanese if language == "en" else english) not in words
+        assert (await get_ok(client, f"/v1/time-off/{asked['id']}", t.aiko.headers))["status"] == "approved"
+
 
 class TestSwaps:
     @pytest.mark.parametrize("language", ["en", "ja"])

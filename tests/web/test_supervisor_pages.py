@@ -1,12 +1,15 @@
 """Supervisors' pages over HTTP with a real browser session: a contract's week (names, filled and open
-places, why a place is open), planning and publishing it, and the queue of time off and swaps with its
-decisions, in Japanese and English; staff, client viewers and other tenants reach none of it; 390 px
-screenshots of both pages."""
+places, why a place is open, and on shifts that have begun who clocked in, late or not, and who is
+absent), planning and publishing it, and the queue of time off and swaps with its decisions, in Japanese
+and English; staff, client viewers and other tenants reach none of it; 390 px screenshots of both pages."""
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,7 +21,7 @@ from tests.support.dashboard import csrf_of, sign_in, sign_in_on_page
 from tests.support.factories import create_tenant, create_user, get_ok, post_ok
 from tests.support.paths import ARTIFACTS
 from tests.support.server import ServerThread
-from tests.support.staffing import add_assignment, add_shift
+from tests.support.staffing import add_assignment, add_punch, add_shift
 from tests.web.test_staff_pages import TOKYO, Team, next_monday_jst, person, team, text_of
 
 
@@ -35,6 +38,63 @@ def figure(page: httpx.Response, name: str) -> str:
 async def set_language(client: httpx.AsyncClient, headers: dict[str, str], language: str) -> None:
     response = await client.patch("/v1/me", json={"language": language}, headers=headers)
     assert response.status_code == 200, response.text
+
+
+def monday_of(moment: datetime) -> date:
+    day = moment.astimezone(TOKYO).date()
+    return day - timedelta(days=day.weekday())
+
+
+def week_path(t: Team, moment: datetime) -> str:
+    return f"/dashboard/roster?contract={t.night['id']}&week={monday_of(moment).isoformat()}"
+
+
+def slot_text(page: httpx.Response, shift_id: uuid.UUID) -> str:
+    """What a reader sees of one shift on the roster."""
+    start = page.text.index(f'data-shift-id="{shift_id}"')
+    ends = [page.text.find(marker, start + 1) for marker in ('data-shift-id="', "</section>")]
+    fragment = page.text[start : min(end for end in ends if end != -1)]
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", fragment.split(">", 1)[1])))
+
+
+@dataclass
+class Begun:
+    # Last week's Wednesday 09:00-18:00: Aiko came 12 minutes late, Fiona never came.
+    ended: uuid.UUID
+    ended_start: datetime
+    # Started an hour ago: Kenji clocked in early, Fiona 20 minutes late, Ren not yet.
+    under_way: uuid.UUID
+    under_way_start: datetime
+    kenji_in: datetime
+    fiona_in: datetime
+
+
+async def begun_shifts(client: httpx.AsyncClient, runtime: Runtime, t: Team) -> Begun:
+    wednesday = datetime.combine(
+        monday_of(datetime.now(TOKYO)) - timedelta(days=5), datetime.min.time(), TOKYO
+    )
+    ended_start = wednesday + timedelta(hours=9)
+    ended = await add_shift(
+        runtime, t.tenant, t.night["id"], ended_start, ended_start + timedelta(hours=9), headcount=2
+    )
+    for who in (t.aiko, t.fiona):
+        await add_assignment(runtime, t.tenant, ended, who.staff_id)
+    await add_punch(
+        runtime, t.tenant, ended, t.aiko.staff_id, "clock_in", ended_start + timedelta(minutes=12)
+    )
+    await add_punch(runtime, t.tenant, ended, t.aiko.staff_id, "clock_out", ended_start + timedelta(hours=9))
+
+    start = datetime.now(TOKYO).replace(second=0, microsecond=0) - timedelta(hours=1)
+    under_way = await add_shift(
+        runtime, t.tenant, t.night["id"], start, start + timedelta(hours=9), headcount=3
+    )
+    ren = await person(client, runtime, t.tenant, "Ren Kato")
+    for who in (t.kenji, t.fiona, ren):
+        await add_assignment(runtime, t.tenant, under_way, who.staff_id)
+    kenji_in, fiona_in = start - timedelta(minutes=5), start + timedelta(minutes=20)
+    await add_punch(runtime, t.tenant, under_way, t.kenji.staff_id, "clock_in", kenji_in)
+    await add_punch(runtime, t.tenant, under_way, t.fiona.staff_id, "clock_in", fiona_in)
+    return Begun(ended, ended_start, under_way, start, kenji_in, fiona_in)
 
 
 class TestRoster:
@@ -66,6 +126,59 @@ class TestRoster:
         next_day = "\uff08翌日\uff09" if language == "ja" else "(next day)"
         assert f"22:00\N{EN DASH}07:00 {next_day}" in text
         assert ("週の名簿" if language == "ja" else "Roster") in text
+        # Nothing has begun next week: nobody is counted as present, late or absent yet.
+        assert 'data-figure="present"' not in page.text
+        assert "data-present=" not in page.text
+        assert 'class="roster-people"' not in page.text
+        assert ("必要 2 人・配置 2 人" if language == "ja" else "2 needed, 2 on the roster") in text
+        assert ("必要 1 人・配置 0 人" if language == "ja" else "1 needed, 0 on the roster") in text
+
+    @pytest.mark.parametrize("language", ["en", "ja"])
+    async def test_who_came_late_or_not_and_who_is_absent(
+        self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime, language: str
+    ) -> None:
+        t = await team(client, runtime)
+        begun = await begun_shifts(client, runtime, t)
+        await set_language(client, t.tenant.admin, language)
+        await sign_in(browser, t.tenant.slug, t.tenant.admin_email)
+        ja = language == "ja"
+
+        last_week = await browser.get(week_path(t, begun.ended_start))
+        this_week = await browser.get(week_path(t, begun.under_way_start))
+
+        assert (last_week.status_code, this_week.status_code) == (200, 200), last_week.text
+        ended = slot_text(last_week, begun.ended)
+        assert ("2 人中 2 人 · 出勤 1 人" if ja else "2 of 2 · 1 present") in ended
+        assert ("Aiko Tanaka 12分の遅刻" if ja else "Aiko Tanaka 12 min late") in ended
+        assert ("Fiona MacLeod 欠勤" if ja else "Fiona MacLeod Absent") in ended
+        # Over: nobody is "under way" or waiting to clock in any more.
+        assert ("勤務中" if ja else "Under way") not in ended
+        assert (
+            "必要 2 人・配置 2 人・出勤 1 人" if ja else "2 needed, 2 on the roster, 1 present"
+        ) in text_of(last_week)
+
+        now = slot_text(this_week, begun.under_way)
+        kenji, fiona = f"{begun.kenji_in:%H:%M}", f"{begun.fiona_in:%H:%M}"
+        assert ("勤務中" if ja else "Under way") in now
+        assert ("3 人中 3 人 · 出勤 2 人" if ja else "3 of 3 · 2 present") in now
+        assert (f"Kenji Sato 出勤 {kenji}" if ja else f"Kenji Sato Clocked in {kenji}") in now
+        assert (
+            f"Fiona MacLeod 出勤 {fiona} 20分の遅刻"
+            if ja
+            else f"Fiona MacLeod Clocked in {fiona} 20 min late"
+        ) in now
+        assert ("Ren Kato まだ出勤の打刻がありません" if ja else "Ren Kato Not clocked in yet") in now
+        # Kenji came early: nothing but his clock-in beside his name.
+        assert (f"Kenji Sato 出勤 {kenji} Ren" if ja else f"Kenji Sato Clocked in {kenji} Ren") in now
+
+        # The week's figures count only what has begun (both shifts fall in one week early on a Monday).
+        same = monday_of(begun.ended_start) == monday_of(begun.under_way_start)
+        assert (figure(last_week, "present"), figure(last_week, "late"), figure(last_week, "absent")) == (
+            ("3", "2", "1") if same else ("1", "1", "1")
+        )
+        assert (figure(this_week, "present"), figure(this_week, "late"), figure(this_week, "absent")) == (
+            ("3", "2", "1") if same else ("2", "1", "0")
+        )
 
     async def test_publish_and_plan_from_the_page(
         self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
@@ -264,6 +377,7 @@ class TestScreenshots:
             monday + timedelta(days=5, hours=18),
         )
         await add_assignment(runtime, t.tenant, shift, extra.staff_id)
+        begun = await begun_shifts(client, runtime, t)
         later = (datetime.now(TOKYO) + timedelta(days=40)).replace(hour=0, minute=0, second=0, microsecond=0)
         await post_ok(
             client,
@@ -280,7 +394,12 @@ class TestScreenshots:
             tab = await chromium.page()
             await tab.set_viewport(390, 844, mobile=True)
             await sign_in_on_page(tab, server.url, t.tenant.slug, t.tenant.admin_email)
-            for name, path in (("roster", roster_path(t, monday)), ("approvals", "/dashboard/approvals")):
+            for name, path in (
+                ("roster", roster_path(t, monday)),
+                ("roster-now", week_path(t, begun.under_way_start)),
+                ("roster-last-week", week_path(t, begun.ended_start)),
+                ("approvals", "/dashboard/approvals"),
+            ):
                 await tab.goto(f"{server.url}{path}")
                 width = await tab.evaluate("document.documentElement.scrollWidth")
                 assert width <= 390, f"{name} scrolls sideways at 390 px: {width}"

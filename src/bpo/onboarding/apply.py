@@ -88,8 +88,8 @@ SITE_FIELDS = ("name", "kind", "time_zone", "client", "address", "seat_capacity"
 SERVICE_FIELDS = ("name", "description")
 CONTRACT_FIELDS = (
     "name", "service", "work_type", "start_date", "calendar", "end_date", "staffing_mode", "site",
-    "coverage", "expected_monthly_volume", "billable_event", "currency", "voice_categories",
-    "escalation_rules",
+    "coverage", "open_shift_approval", "expected_monthly_volume", "billable_event", "currency",
+    "voice_categories", "escalation_rules",
 )  # fmt: skip
 SLA_FIELDS = ("objectives",)
 RATE_FIELDS = ("currency", "charges", "minimum_commitment", "service_credits", "meters", "surcharges")
@@ -612,6 +612,7 @@ class _Applier:
                 expected_monthly_volume=spec.expected_monthly_volume,
                 billable_event=spec.billable_event,
                 currency=spec.currency,
+                open_shift_approval=spec.open_shift_approval,
             )
             contract_id = (await contracts.create_contract(self.session, self.scope, data)).id
             self.ids.contracts[spec.code] = contract_id
@@ -622,7 +623,15 @@ class _Applier:
             return
         values = self.values(
             change,
-            ("name", "end_date", "staffing_mode", "coverage", "expected_monthly_volume", "billable_event"),
+            (
+                "name",
+                "end_date",
+                "staffing_mode",
+                "coverage",
+                "open_shift_approval",
+                "expected_monthly_volume",
+                "billable_event",
+            ),
         )
         if "site" in change.fields:
             values["site_id"] = site_id

@@ -220,6 +220,7 @@ def contract_spec(
         staffing_mode=view.staffing_mode,
         site=codes[view.site_id] if view.site_id else None,
         coverage=view.coverage,
+        open_shift_approval=view.open_shift_approval,
         expected_monthly_volume=view.expected_monthly_volume,
         billable_event=view.billable_event,
         currency=view.currency,
@@ -294,6 +295,9 @@ def staff_spec(person: staffing_schemas.Staff, codes: dict[uuid.UUID, str]) -> M
         hourly_cost=person.hourly_cost,
         availability=person.availability,
         active=person.active,
+        max_consecutive_days=person.max_consecutive_days,
+        monthly_overtime_hours=person.monthly_overtime_hours,
+        yearly_overtime_hours=person.yearly_overtime_hours,
     )
 
 

@@ -238,6 +238,10 @@ class ManifestContract(Strict):
     coverage: Annotated[
         list[schemas.CoverageLine], _about("Weekly windows and the headcount each needs")
     ] = []
+    open_shift_approval: Annotated[
+        schemas.OpenShiftApproval,
+        _about("Who puts a person who claims an open shift on it: a supervisor, or auto (at once)"),
+    ] = schemas.OpenShiftApproval.SUPERVISOR
     expected_monthly_volume: Annotated[int, msgspec.Meta(ge=0, description="Work items a month")] | None = (
         None
     )
@@ -317,6 +321,27 @@ class ManifestStaff(Strict):
         | None
     ) = None
     active: bool = True
+    max_consecutive_days: (
+        Annotated[
+            staffing_schemas.ConsecutiveDays,
+            _about("Most working days in a row for this person; null: the tenant's (default 6)", 5),
+        ]
+        | None
+    ) = None
+    monthly_overtime_hours: (
+        Annotated[
+            staffing_schemas.OvertimeHours,
+            _about("Overtime cap per month for this person; null: the tenant's (default 45)", 30),
+        ]
+        | None
+    ) = None
+    yearly_overtime_hours: (
+        Annotated[
+            staffing_schemas.OvertimeHours,
+            _about("Overtime cap per year for this person; null: the tenant's (default 360)", 240),
+        ]
+        | None
+    ) = None
 
 
 SendAt = Annotated[

@@ -235,6 +235,21 @@ async def contract_attendance(
     )
 
 
+async def roster_attendance(
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    lower: datetime,
+    upper: datetime,
+    zone: ZoneInfo,
+    now: datetime,
+) -> dict[tuple[uuid.UUID, uuid.UUID], ShiftAttendance]:
+    """Everyone's attendance on the contract's shifts starting in [lower, upper), by (shift, person), on
+    ``zone``'s clock: what a supervisor's roster shows beside each name."""
+    worked = await worked_between(session, scope, lower, upper, contract_id=contract_id)
+    return {(item.shift.id, item.staff_id): shift_attendance(item, zone, now) for item in worked}
+
+
 async def my_attendance(
     session: AsyncSession,
     scope: Scope,

@@ -47,7 +47,7 @@ from bpo.staffing.selfservice_schemas import (
 )
 from bpo.staffing.timekeeping import CLOCK_IN_OPENS, CLOCK_OUT_CLOSES
 from bpo.web.account import ROUTES as ACCOUNT_ROUTES
-from bpo.web.pages import page, page_language, page_router, reader_language
+from bpo.web.pages import page, page_router, reader_language
 from bpo.web.session import PREFIX, check_csrf, csrf_binding, person_scope
 
 ME = f"{PREFIX}/me"
@@ -69,9 +69,14 @@ RULES = {
     "excluded_contract": N_("not allowed on this contract"),
     "not_trained": N_("not trained for this contract"),
     "seat_capacity": N_("no free seat at the site"),
+    "break_too_short": N_("the shift's break is shorter than the law requires"),
+    "consecutive_days": N_("too many working days in a row"),
+    "monthly_overtime": N_("more overtime than allowed this month"),
+    "yearly_overtime": N_("more overtime than allowed this year"),
     "headcount_full": N_("the shift already has everyone it needs"),
     "already_assigned": N_("already on this shift"),
     "staff_inactive": N_("no longer active"),
+    "shift_started": N_("the shift has already started"),
     swaps.STALE: N_("the roster changed since the swap was asked for"),
 }
 UNKNOWN_RULE = N_("a scheduling rule would be broken (%(code)s)")
@@ -710,9 +715,9 @@ class MyPagesController(Controller):
         try:
             await my_schedule.cancel_my_time_off(session, caller, me, parse_uuid(time_off_id, "Time off"))
         except Conflict:
-            return await self._time_off_page(
-                request, session, caller, errors={"list": _say(_lang(request), CONFLICT_MESSAGE)}, status=409
-            )
+            lang = i18n.lang(await reader_language(request, session, caller))
+            errors = {"list": _say(lang, CONFLICT_MESSAGE)}
+            return await self._time_off_page(request, session, caller, errors=errors, status=409)
         return Redirect(f"{ME}/time-off", status_code=303, query_params={"done": "time-off-cancelled"})
 
     # --- swaps ---
@@ -816,7 +821,8 @@ class MyPagesController(Controller):
             else:
                 raise NotFound(f"No swap action {action!r}.")
         except Conflict:
-            errors = {"list": _say(_lang(request), CONFLICT_MESSAGE)}
+            lang = i18n.lang(await reader_language(request, session, caller))
+            errors = {"list": _say(lang, CONFLICT_MESSAGE)}
             return await self._swaps_page(request, session, caller, errors=errors, status=409)
         done = {"accept": "swap-accepted", "decline": "swap-declined", "cancel": "swap-cancelled"}[action]
         return Redirect(f"{ME}/swaps", status_code=303, query_params={"done": done})
@@ -917,10 +923,6 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return uuid.UUID(value.strip())
     except ValueError:
         return None
-
-
-def _lang(request: Request[Any, Any, Any]) -> Lang:
-    return i18n.lang(page_language(request))
 
 
 # Under /dashboard beside the SLA pages, with the same session, headers and error pages.

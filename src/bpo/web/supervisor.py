@@ -1,6 +1,7 @@
 """Supervisors' pages under ``/dashboard``: a contract's roster for a week (who works which shift, the
-places still open and why the planner left them open), planning and publishing that week, and the queue of
-time off and swaps waiting for a decision.
+places still open and why the planner left them open, and once a shift has begun who clocked in, late or
+not, and who is absent), planning and publishing that week, and the queue of time off and swaps waiting
+for a decision, with open-shift claims that wait for a supervisor.
 
 Operators only (admins, account managers, supervisors); everything goes through the staffing services with
 the caller's scope, so these pages can do nothing the API would refuse. Times are on the client's clock.
@@ -30,12 +31,15 @@ from bpo.core.guards import parse_uuid
 from bpo.core.http import Caller, Session
 from bpo.core.i18n import N_, Lang
 from bpo.core.scope import OPERATOR_ROLES, Scope
-from bpo.staffing import my_schedule, roster, schedule_runs, schemas, swaps
+from bpo.staffing import attendance, my_schedule, open_shifts, roster, schedule_runs, schemas, swaps
 from bpo.staffing import service as staffing
 from bpo.staffing import shifts as staffing_shifts
+from bpo.staffing.attendance_schemas import ShiftAttendance
+from bpo.staffing.open_shift_schemas import OpenShiftClaimStatus
 from bpo.staffing.planning_schemas import ScheduleRun, ScheduleRunCreate, ScheduleRunStatus
 from bpo.staffing.roster import BrokenRules
 from bpo.staffing.selfservice_schemas import SwapRequest, SwapStatus
+from bpo.staffing.timekeeping import AttendanceStatus
 from bpo.web.pages import page, page_router, reader_language
 from bpo.web.session import PREFIX, check_csrf, csrf_binding
 from bpo.web.staff import CONFLICT_MESSAGE, RULES, UNKNOWN_RULE, week_of
@@ -52,7 +56,11 @@ NOTICES = {
     "time-off-rejected": N_("The time off is not approved."),
     "swap-approved": N_("The swap is approved: the shifts have changed hands."),
     "swap-rejected": N_("The swap is not approved."),
+    "claim-approved": N_("The claim is approved: the shift is theirs now."),
+    "claim-rejected": N_("The claim is declined."),
 }
+# What a decision form names, and the notice after it.
+KINDS = {"time-off": "time-off", "swaps": "swap", "claims": "claim"}
 # Why the planner left a place open, in words: the planning report's reasons, by how they begin.
 NOBODY_FREE = N_("everyone who could work it is outside their hours or on time off")
 NOBODY_FITS = N_("nobody has what the shift needs (skills, languages, place)")
@@ -103,21 +111,51 @@ def _rule_words(lang: Lang, code: str) -> str:
 
 
 @dataclass(frozen=True)
+class PersonOnShift:
+    name: str
+    # On the client's clock; None without a clock-in.
+    clocked_in: str | None
+    late_minutes: int
+    absent: bool
+    # The shift is under way and they have not clocked in yet.
+    waiting: bool
+
+
+@dataclass(frozen=True)
 class SlotView:
     shift: schemas.Shift
     starts: str
     ends: str
     overnight: bool
-    names: list[str]
+    people: list[PersonOnShift]
     missing: int
     # Why the last planning run left it open, in words; None when it did not look at this shift.
     reason: str | None
+    # Whether it has started (or someone clocked in early), and whether it is still under way.
+    begun: bool
+    in_progress: bool
+    # Who clocked in; None before the shift begins.
+    present: int | None
 
 
 @dataclass(frozen=True)
 class DayView:
     day: date
     slots: list[SlotView]
+
+    @property
+    def required(self) -> int:
+        return sum(s.shift.headcount for s in self.slots)
+
+    @property
+    def scheduled(self) -> int:
+        return sum(min(s.shift.assigned, s.shift.headcount) for s in self.slots)
+
+    @property
+    def present(self) -> int | None:
+        """Who clocked in to the day's shifts that have begun; None while none has."""
+        begun = [s.present for s in self.slots if s.present is not None]
+        return sum(begun) if begun else None
 
 
 @dataclass(frozen=True)
@@ -126,6 +164,22 @@ class Totals:
     scheduled: int
     open_places: int
     drafts: int
+    # Over the shifts that have begun; None while none has.
+    present: int | None
+    late: int
+    absent: int
+
+
+def _person(name: str, record: ShiftAttendance | None, in_progress: bool) -> PersonOnShift:
+    if record is None:
+        return PersonOnShift(name, None, 0, absent=False, waiting=False)
+    return PersonOnShift(
+        name,
+        record.clock_in.strftime("%H:%M") if record.clock_in is not None else None,
+        record.late_minutes or 0,
+        absent=record.status is AttendanceStatus.ABSENT,
+        waiting=in_progress and record.clock_in is None,
+    )
 
 
 async def _contract_choices(session: AsyncSession, caller: Scope) -> list[Contract]:
@@ -157,7 +211,13 @@ def _open_reasons(run: ScheduleRun | None, lang: Lang) -> dict[str, str]:
 
 
 async def _week_view(
-    session: AsyncSession, caller: Scope, contract: Contract, first: date, run: ScheduleRun | None, lang: Lang
+    session: AsyncSession,
+    caller: Scope,
+    contract: Contract,
+    first: date,
+    run: ScheduleRun | None,
+    lang: Lang,
+    now: datetime,
 ) -> tuple[list[DayView], Totals, str]:
     zone_name = (await my_schedule.client_zones(session, caller, [contract.id]))[contract.id]
     zone = ZoneInfo(zone_name)
@@ -175,19 +235,31 @@ async def _week_view(
     )
     names = {person.id: person.display_name for person in await staffing.all_staff(session, caller)}
     reasons = _open_reasons(run, lang)
+    records = await attendance.roster_attendance(session, caller, contract.id, start, end, zone, now)
     by_day: dict[date, list[SlotView]] = defaultdict(list)
     for shift in sorted(listed.items, key=lambda s: (s.start, s.end, s.id)):
         local_start, local_end = shift.start.astimezone(zone), shift.end.astimezone(zone)
         missing = max(shift.headcount - shift.assigned, 0)
+        found = [records.get((shift.id, person)) for person in shift.staff_ids]
+        clocked = sum(1 for record in found if record is not None and record.clock_in is not None)
+        begun = shift.start <= now or clocked > 0
+        in_progress = begun and now < shift.end
+        people = [
+            _person(names.get(person, "?"), record, in_progress)
+            for person, record in zip(shift.staff_ids, found, strict=True)
+        ]
         by_day[local_start.date()].append(
             SlotView(
                 shift=shift,
                 starts=local_start.strftime("%H:%M"),
                 ends=local_end.strftime("%H:%M"),
                 overnight=local_end.date() > local_start.date(),
-                names=sorted(names.get(person, "?") for person in shift.staff_ids),
+                people=sorted(people, key=lambda p: p.name),
                 missing=missing,
                 reason=reasons.get(str(shift.id)) if missing else None,
+                begun=begun,
+                in_progress=in_progress,
+                present=clocked if begun else None,
             )
         )
     days = [DayView(first + timedelta(days=n), by_day.get(first + timedelta(days=n), [])) for n in range(7)]
@@ -197,6 +269,9 @@ async def _week_view(
         scheduled=sum(min(s.shift.assigned, s.shift.headcount) for s in slots),
         open_places=sum(s.missing for s in slots),
         drafts=sum(1 for s in slots if s.shift.status is schemas.ShiftStatus.DRAFT),
+        present=sum(s.present or 0 for s in slots) if any(s.begun for s in slots) else None,
+        late=sum(1 for s in slots for p in s.people if p.late_minutes),
+        absent=sum(1 for s in slots for p in s.people if p.absent),
     )
     return days, totals, zone_name
 
@@ -250,7 +325,9 @@ class SupervisorPagesController(Controller):
             first = week_of(week_text, datetime.now(ZoneInfo(zone)).date())
             last = first + timedelta(days=6)
             run = await _latest_run(session, caller, chosen.id, first, last)
-            days, totals, zone_name = await _week_view(session, caller, chosen, first, run, lang)
+            days, totals, zone_name = await _week_view(
+                session, caller, chosen, first, run, lang, datetime.now(UTC)
+            )
             context |= {
                 "first": first,
                 "last": last,
@@ -315,7 +392,7 @@ class SupervisorPagesController(Controller):
 
     # --- approvals ---
 
-    @get("/approvals", summary="Time off and shift swaps waiting for a supervisor's decision")
+    @get("/approvals", summary="Time off, shift swaps and open-shift claims waiting for a supervisor")
     async def approvals(
         self,
         request: Request[Any, Any, Any],
@@ -341,8 +418,14 @@ class SupervisorPagesController(Controller):
             session, caller, limit=200, cursor=None, status=schemas.TimeOffStatus.REQUESTED
         )
         waiting = await swaps.list_swaps(session, caller, limit=200, cursor=None, status=SwapStatus.ACCEPTED)
+        claims = await open_shifts.list_claims(
+            session, caller, limit=200, cursor=None, status=OpenShiftClaimStatus.PENDING
+        )
         labels = await contracts.contract_names(
-            session, caller, {s.contract_id for swap in waiting.items for s in _swap_shifts(swap)}
+            session,
+            caller,
+            {s.contract_id for swap in waiting.items for s in _swap_shifts(swap)}
+            | {claim.contract_id for claim in claims.items},
         )
         # Whole days on the person's clock: the end is the midnight after the last day.
         days_off = []
@@ -354,6 +437,7 @@ class SupervisorPagesController(Controller):
             "people": people,
             "time_off": days_off,
             "swaps": waiting.items,
+            "claims": claims.items,
             "labels": labels,
             "notice": lang.gettext(NOTICES[done]) if done in NOTICES else None,
             "problems": list(problems),
@@ -362,7 +446,7 @@ class SupervisorPagesController(Controller):
 
     @post(
         "/approvals/{kind:str}/{item_id:str}/{decision:str}",
-        summary="Approve or decline time off or a swap",
+        summary="Approve or decline time off, a swap or an open-shift claim",
         status_code=303,
     )
     async def decide(
@@ -377,7 +461,7 @@ class SupervisorPagesController(Controller):
     ) -> Response[Any]:
         check_csrf(request, data.csrf_token, session=csrf_binding(request))
         _operator(caller)
-        if kind not in ("time-off", "swaps") or decision not in ("approve", "reject"):
+        if kind not in KINDS or decision not in ("approve", "reject"):
             raise NotFound("No such decision.")
         identifier = parse_uuid(item_id, "Request")
         lang = i18n.lang(await reader_language(request, session, caller))
@@ -389,6 +473,11 @@ class SupervisorPagesController(Controller):
                     else schemas.TimeOffStatus.REJECTED
                 )
                 await roster.decide_time_off(session, caller, identifier, target)
+            elif kind == "claims":
+                if decision == "approve":
+                    await open_shifts.approve(session, caller, identifier)
+                else:
+                    await open_shifts.decline(session, caller, identifier)
             elif decision == "approve":
                 await swaps.approve(session, caller, identifier)
             else:
@@ -400,7 +489,7 @@ class SupervisorPagesController(Controller):
         except Conflict:
             problems = [lang.gettext(CONFLICT_MESSAGE)]
             return await self._approvals_page(request, session, caller, problems=problems, status=409)
-        noun = "time-off" if kind == "time-off" else "swap"
+        noun = KINDS[kind]
         verdict = "approved" if decision == "approve" else "rejected"
         return Redirect(APPROVALS, status_code=303, query_params={"done": f"{noun}-{verdict}"})
 
