@@ -19,7 +19,9 @@ from bpo.clients.models import RatePlan
 from bpo.core.jobs.registry import DEFAULT_QUEUE, RUN_PERIOD_JOB
 from bpo.core.orm import new_id
 from bpo.core.runtime import Runtime
+from bpo.settings import Settings
 from tests.support.billing import billing_setup, expected_october, invoices
+from tests.support.database import owner_connection
 from tests.support.factories import TenantHandle, create_tenant, get_ok
 from tests.support.jobs import eventually, job_done, job_failures, send_job
 from tests.support.problems import assert_problem, error_fields
@@ -119,6 +121,49 @@ class TestPoisonedRuns:
             client, tenant.admin, object_id=poisoned["client"]["id"], status="resolved"
         )
         assert resolved["resolved_at"] is not None
+
+    async def test_a_draft_the_database_refuses_fails_its_client_alone(
+        self, client: httpx.AsyncClient, runtime: Runtime, settings: Settings, worker: Worker
+    ) -> None:
+        """The run writes every draft together; when the database refuses that (here a trigger planted on
+        one contract's lines), it writes them again client by client, and only that client fails."""
+        tenant = await create_tenant(client)
+        await billing_setup(client, runtime, tenant)
+        refused = await sla_contract(client, tenant, objectives=ONE_HOUR_CALENDAR, plan=BASE_FEE)
+        code = refused["contract"]["code"]
+        owner = await owner_connection(settings)
+        trigger = f"refuse_{uuid.uuid4().hex[:8]}"
+        try:
+            await owner.execute(
+                f"""
+                CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'line refused for %', NEW.contract_code; END $$;
+                CREATE TRIGGER {trigger} BEFORE INSERT ON invoice_lines FOR EACH ROW
+                WHEN (NEW.contract_code = '{code}') EXECUTE FUNCTION {trigger}();
+                """
+            )
+            run = await finished(client, tenant, await start_run(client, tenant, "2026-10"))
+        finally:
+            await owner.execute(
+                f"DROP TRIGGER IF EXISTS {trigger} ON invoice_lines; DROP FUNCTION {trigger}()"
+            )
+            await owner.close()
+
+        assert run["status"] == "failed", run
+        (error,) = run["result"]["errors"]
+        assert error.startswith(f"Client {refused['client']['code']}: "), error
+        assert f"line refused for {code}" in error
+        assert run["result"]["drafts_created"] == 1
+        [draft] = await invoices(client, tenant.admin, period="2026-10")
+        assert draft["total"]["amount"] == expected_october()["total"]
+        (failure,) = await job_failures(client, tenant.admin, object_id=refused["client"]["id"])
+        assert failure["object_type"] == "client"
+
+        # Nothing refuses it any more: the next run drafts both, together.
+        run = await finished(client, tenant, await start_run(client, tenant, "2026-10"))
+        assert run["status"] == "done", run
+        assert (run["result"]["drafts_created"], run["result"]["drafts_replaced"]) == (1, 1)
+        assert await job_failures(client, tenant.admin, object_id=refused["client"]["id"]) == []
 
     async def test_a_run_that_cannot_succeed_ends_failed_at_once(
         self, client: httpx.AsyncClient, runtime: Runtime, worker: Worker

@@ -37,6 +37,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,7 +52,7 @@ from bpo.clients.schemas import TaxClass
 from bpo.core import audit
 from bpo.core.errors import Conflict, Invalid, NotFound, field_error, raise_if
 from bpo.core.jobs import outbox
-from bpo.core.jobs.failures import Failures, describe, is_transient
+from bpo.core.jobs.failures import Failures, ItemFailure, describe, is_transient
 from bpo.core.jobs.registry import RUN_PERIOD_JOB
 from bpo.core.orm import new_id
 from bpo.core.runtime import Runtime
@@ -66,6 +67,7 @@ MONTH_END_NAMESPACE = uuid.UUID("5b0c6f1e-8f4e-4a51-9d0e-2f7c3a9b6d21")
 # What a run's job records its failures against: the run, and each client it could not bill.
 INVOICE_RUN = "invoice_run"
 CLIENT = "client"
+log = structlog.get_logger("bpo.billing")
 
 
 class Outcome(StrEnum):
@@ -166,83 +168,70 @@ def _rate_contract(
     return _Rated(contract.contract, sum(segment.units for segment in segments), result)
 
 
-async def _live_invoice(
-    session: AsyncSession, scope: Scope, client_id: uuid.UUID, month: date
-) -> Invoice | None:
-    """The client's invoice for the period named after ``month`` that is not void, locked: there is at
-    most one."""
-    return await session.scalar(
+async def _live_invoices(
+    session: AsyncSession, scope: Scope, client_ids: Sequence[uuid.UUID], month: date
+) -> dict[uuid.UUID, Invoice]:
+    """The clients' invoices for the period named after ``month`` that are not void, locked: at most one
+    per client."""
+    rows = await session.scalars(
         select(Invoice)
         .where(
             Invoice.tenant_id == scope.tenant_id,
-            Invoice.client_id == client_id,
+            Invoice.client_id.in_(client_ids),
             Invoice.period == month,
             Invoice.kind == schemas.InvoiceKind.INVOICE.value,
             Invoice.status != schemas.InvoiceStatus.VOID.value,
         )
         .with_for_update()
     )
+    return {row.client_id: row for row in rows}
 
 
-async def _empty_draft(
-    session: AsyncSession,
-    scope: Scope,
-    existing: Invoice | None,
-    client_id: uuid.UUID,
-    month: date,
-) -> tuple[Invoice, Outcome]:
-    """A new draft, or the existing one with its lines removed."""
-    if existing is None:
-        invoice = Invoice(
-            tenant_id=scope.tenant_id,
-            id=new_id(),
-            client_id=client_id,
-            kind=schemas.InvoiceKind.INVOICE.value,
-            status=schemas.InvoiceStatus.DRAFT.value,
-            period=month,
-        )
-        session.add(invoice)
-        return invoice, Outcome.CREATED
-    await session.execute(
-        delete(InvoiceLine).where(
-            InvoiceLine.tenant_id == scope.tenant_id, InvoiceLine.invoice_id == existing.id
-        )
-    )
-    return existing, Outcome.REPLACED
+# Every line in one INSERT from arrays, one per column (COPY cannot write under row-level security).
+INSERT_LINES = """
+    INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, contract_id, contract_code, kind, code,
+                               description, quantity, unit_price, amount, period_start, period_end, tier,
+                               tax_class)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::uuid[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::bigint[], $13::date[],
+                         $14::date[], $15::int[], $16::text[])
+"""
 
 
 async def _add_lines(
     session: AsyncSession,
     scope: Scope,
-    invoice: Invoice,
-    rated: Sequence[_Rated],
-    period: rating.BillingPeriod,
-    client_class: TaxClass,
+    invoices: Sequence[tuple[Invoice, Sequence[_Rated], rating.BillingPeriod, TaxClass]],
 ) -> None:
-    # One bulk insert per invoice: a month-end run writes thousands of lines.
-    rows = [
-        {
-            "tenant_id": scope.tenant_id,
-            "id": new_id(),
-            "invoice_id": invoice.id,
-            "position": position,
-            "contract_id": r.contract.id,
-            "contract_code": r.contract.code,
-            "kind": line.kind.value,
-            "code": line.code,
-            "description": line.description,
-            "quantity": line.quantity,
-            "unit_price": line.unit_price,
-            "amount": line.amount,
-            "period_start": line.first_day or period.first_day,
-            "period_end": line.last_day or period.last_day,
-            "tier": line.tier,
-            "tax_class": rating.line_tax_class(line.tax_class, client_class).value,
-        }
+    """Every line of the invoices written together, in one statement of the session's transaction: a
+    month-end run writes thousands of lines."""
+    records = [
+        (
+            scope.tenant_id,
+            new_id(),
+            invoice.id,
+            position,
+            r.contract.id,
+            r.contract.code,
+            line.kind.value,
+            line.code,
+            line.description,
+            line.quantity,
+            line.unit_price,
+            line.amount,
+            line.first_day or period.first_day,
+            line.last_day or period.last_day,
+            line.tier,
+            rating.line_tax_class(line.tax_class, client_class).value,
+        )
+        for invoice, rated, period, client_class in invoices
         for position, (r, line) in enumerate(((r, line) for r in rated for line in r.result.lines), start=1)
     ]
-    if rows:
-        await session.execute(insert(InvoiceLine), rows)
+    if not records:
+        return
+    connection = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert connection is not None
+    await connection.execute(INSERT_LINES, *(list(column) for column in zip(*records, strict=True)))
 
 
 class Computed:
@@ -304,6 +293,94 @@ async def compute_client(
     return Computed(client, period, rated, taxes, tax.rate)
 
 
+class _Draft:
+    """What a client's draft becomes: computed, and not yet written."""
+
+    def __init__(self, computed: Computed, existing: Invoice | None) -> None:
+        self.computed = computed
+        self.existing = existing
+
+
+def _write_draft(
+    session: AsyncSession,
+    scope: Scope,
+    draft: _Draft,
+    label: date,
+    run_id: uuid.UUID | None,
+    registration_number: str | None,
+) -> tuple[Outcome, Invoice | None]:
+    """Stage the draft in the session (flushed by the caller): its invoice, filled in, or its removal; the
+    lines of an existing draft are deleted by the caller, the new ones added with ``_add_lines``."""
+    computed, existing = draft.computed, draft.existing
+    client, period = computed.client, computed.period
+    if not computed.billable:
+        if existing is None:
+            return Outcome.NOTHING, None
+        audit.record(session, scope, "invoice.draft_removed", "invoice", existing.id, period=str(label))
+        return Outcome.REMOVED, None
+    if existing is None:
+        invoice = Invoice(
+            tenant_id=scope.tenant_id,
+            id=new_id(),
+            client_id=client.id,
+            kind=schemas.InvoiceKind.INVOICE.value,
+            status=schemas.InvoiceStatus.DRAFT.value,
+            period=label,
+        )
+        session.add(invoice)
+        outcome = Outcome.CREATED
+    else:
+        invoice, outcome = existing, Outcome.REPLACED
+    invoice.period_start, invoice.period_end = period.first_day, period.last_day
+    invoice.currency = client.currency
+    invoice.subtotal, invoice.tax, invoice.total = rating.totals_of(computed.taxes)
+    invoice.taxes = [t.to_stored() for t in computed.taxes]
+    invoice.tax_rate = computed.standard_rate
+    invoice.issued_on = period.last_day
+    invoice.due_on = due_date(period, client)
+    invoice.registration_number = registration_number
+    invoice.client_name = client.name
+    invoice.client_legal_name = client.legal_name
+    invoice.payment_terms = clients.payment_terms(client)
+    invoice.run_id = run_id
+    audit.record(session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(label))
+    return outcome, invoice
+
+
+async def _write_drafts(
+    session: AsyncSession,
+    scope: Scope,
+    drafts: Sequence[_Draft],
+    label: date,
+    run_id: uuid.UUID | None,
+    registration_number: str | None,
+) -> list[Outcome]:
+    """Every draft written together: old lines deleted in one statement, the invoices in one flush, the
+    new lines in one insert."""
+    replaced = [d.existing.id for d in drafts if d.existing is not None]
+    if replaced:
+        await session.execute(
+            delete(InvoiceLine).where(
+                InvoiceLine.tenant_id == scope.tenant_id, InvoiceLine.invoice_id.in_(replaced)
+            )
+        )
+    written = [_write_draft(session, scope, d, label, run_id, registration_number) for d in drafts]
+    for draft, (outcome, _) in zip(drafts, written, strict=True):
+        if outcome is Outcome.REMOVED and draft.existing is not None:
+            await session.delete(draft.existing)
+    await session.flush()
+    await _add_lines(
+        session,
+        scope,
+        [
+            (invoice, d.computed.rated, d.computed.period, d.computed.client_class)
+            for d, (_, invoice) in zip(drafts, written, strict=True)
+            if invoice is not None
+        ],
+    )
+    return [outcome for outcome, _ in written]
+
+
 async def bill_client(
     session: AsyncSession,
     scope: Scope,
@@ -316,36 +393,15 @@ async def bill_client(
     (from the run's ``inputs`` when it read them)."""
     client = await clients.get_client_row(session, scope, client_id)
     label = month.first_day
-    existing = await _live_invoice(session, scope, client.id, label)
+    existing = (await _live_invoices(session, scope, [client.id], label)).get(client.id)
     if existing is not None and existing.status != schemas.InvoiceStatus.DRAFT.value:
         return Outcome.SKIPPED_FINALIZED
     period = client_period(client, label)
     settings = await tenancy.tenant_settings(session, scope)
     computed = await compute_client(session, scope, client, period, inputs)
-    if not computed.billable:
-        if existing is not None:
-            audit.record(session, scope, "invoice.draft_removed", "invoice", existing.id, period=str(label))
-            await session.delete(existing)
-            await session.flush()
-            return Outcome.REMOVED
-        return Outcome.NOTHING
-    invoice, outcome = await _empty_draft(session, scope, existing, client.id, label)
-    invoice.period_start, invoice.period_end = period.first_day, period.last_day
-    invoice.currency = client.currency
-    invoice.subtotal, invoice.tax, invoice.total = rating.totals_of(computed.taxes)
-    invoice.taxes = [t.to_stored() for t in computed.taxes]
-    invoice.tax_rate = computed.standard_rate
-    invoice.issued_on = period.last_day
-    invoice.due_on = due_date(period, client)
-    invoice.registration_number = settings.invoice_registration_number
-    invoice.client_name = client.name
-    invoice.client_legal_name = client.legal_name
-    invoice.payment_terms = clients.payment_terms(client)
-    invoice.run_id = run_id
-    await session.flush()
-    await _add_lines(session, scope, invoice, computed.rated, period, computed.client_class)
-    audit.record(session, scope, f"invoice.draft_{outcome.value}", "invoice", invoice.id, period=str(label))
-    await session.flush()
+    [outcome] = await _write_drafts(
+        session, scope, [_Draft(computed, existing)], label, run_id, settings.invoice_registration_number
+    )
     return outcome
 
 
@@ -456,6 +512,60 @@ async def _gather_run(
     return await run_inputs.gather(session, scope, wanted)
 
 
+async def _bill_together(
+    session: AsyncSession,
+    scope: Scope,
+    billed: Sequence[Client],
+    month: rating.BillingPeriod,
+    run_id: uuid.UUID,
+    inputs: RunInputs,
+    failures: Failures,
+) -> dict[uuid.UUID, Outcome] | None:
+    """Every client of the run at once: each client's invoice computed (one that cannot be is left out
+    with its error, as it would fail alone), then all the drafts written together in one savepoint. None
+    when that writing failed (it wrote nothing): the caller then bills client by client, each in its own
+    savepoint, so the one client whose draft cannot be written fails alone."""
+    label = month.first_day
+    existing = await _live_invoices(session, scope, [client.id for client in billed], label)
+    settings = await tenancy.tenant_settings(session, scope)
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    drafts: list[tuple[uuid.UUID, _Draft]] = []
+    failed: list[ItemFailure] = []
+    for client in billed:
+        current = existing.get(client.id)
+        if current is not None and current.status != schemas.InvoiceStatus.DRAFT.value:
+            outcomes[client.id] = Outcome.SKIPPED_FINALIZED
+            continue
+        try:
+            period = client_period(client, label)
+            drafts.append(
+                (client.id, _Draft(await compute_client(session, scope, client, period, inputs), current))
+            )
+        except Exception as error:
+            if is_transient(error):
+                raise
+            failed.append(ItemFailure(CLIENT, client.id, describe(error)))
+    try:
+        async with session.begin_nested():
+            written = await _write_drafts(
+                session,
+                scope,
+                [draft for _, draft in drafts],
+                label,
+                run_id,
+                settings.invoice_registration_number,
+            )
+    except Exception as error:
+        if is_transient(error):
+            raise
+        log.warning("invoice_drafts_one_by_one", error=describe(error))
+        return None
+    outcomes.update(zip((client_id for client_id, _ in drafts), written, strict=True))
+    failures.failed.extend(failed)
+    failures.done.update((CLIENT, client_id) for client_id in outcomes)
+    return outcomes
+
+
 def _client_error(code: str, reason: str) -> str:
     return f"Client {code}: {reason}"
 
@@ -474,9 +584,15 @@ async def execute_run(
     billed = await _clients_of(session, scope, client_ids)
     inputs = await _gather_run(session, scope, list(billed.values()), period)
     failed_before = len(failures.failed)
+    together = await _bill_together(
+        session, scope, [billed[c] for c in client_ids], period, run_id, inputs, failures
+    )
     for client_id in client_ids:
-        async with failures.isolated(session, CLIENT, client_id):
-            tally(result, await bill_client(session, scope, client_id, period, run_id, inputs))
+        if together is None:
+            async with failures.isolated(session, CLIENT, client_id):
+                tally(result, await bill_client(session, scope, client_id, period, run_id, inputs))
+        elif client_id in together:
+            tally(result, together[client_id])
     errors = [_client_error(billed[f.object_id].code, f.error) for f in failures.failed[failed_before:]]
     await finish_run(session, scope, run_id, result, errors)
     return result
