@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,17 @@ def worker_events(worker: BpoProcess, event: str) -> Counter[str]:
     )
 
 
+def handled(worker: BpoProcess, jobs: set[uuid.UUID]) -> Callable[[], Awaitable[bool]]:
+    """Whether the worker has logged how it handled each job's message (a run logs after its commit, so
+    the database can show a job over a moment before the worker's log does)."""
+
+    async def probe() -> bool:
+        seen = set(worker_events(worker, "job_done")) | set(worker_events(worker, "job_already_done"))
+        return seen >= {str(job) for job in jobs}
+
+    return probe
+
+
 def assert_each_run_once(worker: BpoProcess, jobs: set[uuid.UUID]) -> None:
     """Each job ran to completion once: by its own run, or taken over by a run of an earlier job of the
     contract (its message then found it done)."""
@@ -225,6 +237,7 @@ async def test_ingest_commits_while_redis_is_down_and_the_sweep_relays_each_job_
             every=0.2,
         )
         await eventually("every job's message handled", lambda: over(runtime, tenant), within=DEADLINE_S)
+        await eventually("the worker's log of each job", handled(worker, first | set(waiting)), within=30)
         assert (await client.get("/ready")).status_code == 200
     finally:
         scheduler.kill()
@@ -274,6 +287,7 @@ async def test_jobs_lost_by_a_redis_restart_without_persistence_are_sent_again_a
 
         await eventually("the worker to run the jobs sent again", all_ran, within=DEADLINE_S, every=0.2)
         await eventually("every job's message handled", lambda: over(runtime, tenant), within=DEADLINE_S)
+        await eventually("the worker's log of each job", handled(worker, set(relayed)), within=30)
         # Completed jobs are never sent again.
         assert await scheduler.resend_lost(grace=timedelta(0)) == 0
     finally:
