@@ -82,12 +82,20 @@ class BpoProcess:
         return self.log_path.read_text(errors="replace")
 
     def entries(self) -> Iterator[dict[str, Any]]:
-        """The structured lines of the log."""
+        """The structured entries of the log. The worker's threads and Dramatiq's own logging write to the
+        same file, so a line may hold more than one entry, or an entry after other text."""
+        decoder = json.JSONDecoder()
         for line in self.log().splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line[line.find("{") :])
+            start = line.find("{")
+            while start != -1:
+                try:
+                    entry, end = decoder.raw_decode(line, start)
+                except ValueError:
+                    start = line.find("{", start + 1)
+                    continue
                 if isinstance(entry, dict):
                     yield entry
+                start = line.find("{", end)
 
     def logged(self, event: str, job_id: uuid.UUID) -> bool:
         return any(
