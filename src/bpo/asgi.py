@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from bpo.app import create_asgi
 from bpo.core.observability import RequestContext
+from bpo.core.runtime import freeze_startup_objects
 from bpo.settings import load_settings
 
 
 def create() -> RequestContext:
-    return create_asgi(load_settings())
+    app = create_asgi(load_settings())
+    freeze_startup_objects()
+    return app

@@ -8,6 +8,7 @@ import importlib
 import bpo.models  # noqa: F401
 from bpo.core.jobs.broker import setup_broker
 from bpo.core.logging import configure_logging
+from bpo.core.runtime import freeze_startup_objects
 from bpo.settings import get_settings
 
 TASK_MODULES = (
@@ -25,3 +26,4 @@ configure_logging(settings)
 broker = setup_broker(settings)
 for module in TASK_MODULES:
     importlib.import_module(module)
+freeze_startup_objects()

@@ -300,6 +300,29 @@ class TestFinalizeAndCorrect:
                 )
             with pytest.raises(asyncpg.CheckViolationError):
                 await owner.execute("DELETE FROM invoices WHERE id = $1", uuid.UUID(first_id))
+            # Lines are checked a statement at a time: one line of a finalized invoice fails it all.
+            with pytest.raises(asyncpg.CheckViolationError):
+                await owner.execute(
+                    "DELETE FROM invoice_lines WHERE invoice_id = ANY($1::uuid[])",
+                    [uuid.UUID(first_id), uuid.UUID(second_id)],
+                )
+            with pytest.raises(asyncpg.CheckViolationError):
+                await owner.execute(
+                    """
+                    INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, contract_id,
+                                               contract_code, kind, code, description, quantity,
+                                               unit_price, amount, period_start, period_end, tax_class)
+                    SELECT tenant_id, gen_random_uuid(), invoice_id, position + 1000, contract_id,
+                           contract_code, kind, code, description, quantity, unit_price, amount, period_start,
+                           period_end, tax_class
+                    FROM invoice_lines WHERE invoice_id = $1
+                    """,
+                    uuid.UUID(first_id),
+                )
+            lines = await owner.fetchval(
+                "SELECT count(*) FROM invoice_lines WHERE invoice_id = $1", uuid.UUID(first_id)
+            )
+            assert lines == len(final["lines"]) > 0
         finally:
             await owner.close()
 

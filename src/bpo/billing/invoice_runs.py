@@ -107,10 +107,8 @@ def due_date(period: rating.BillingPeriod, client: Client) -> date:
     return periods.due_date(period.last_day, client.payment_month_offset, client.payment_day)
 
 
-def _runs_in(contract: Contract, period: rating.BillingPeriod) -> bool:
-    return contract.start_date <= period.last_day and (
-        contract.end_date is None or contract.end_date >= period.first_day
-    )
+def _runs_in(start_date: date, end_date: date | None, period: rating.BillingPeriod) -> bool:
+    return start_date <= period.last_day and (end_date is None or end_date >= period.first_day)
 
 
 async def billable_client_ids(
@@ -121,7 +119,11 @@ async def billable_client_ids(
     clients whose period closed that day."""
     # Every client's period of the month lies within these days (a period is at most two months long).
     window = contracts_in(scope, periods.add_months(month.first_day, -1), month.last_day)
-    running = (await session.scalars(window)).all()
+    running: dict[uuid.UUID, list[tuple[date, date | None]]] = {}
+    for client_id, start_date, end_date in await session.execute(
+        window.with_only_columns(Contract.client_id, Contract.start_date, Contract.end_date)
+    ):
+        running.setdefault(client_id, []).append((start_date, end_date))
     drafts = (
         await session.scalars(
             select(Invoice.client_id).where(
@@ -132,7 +134,7 @@ async def billable_client_ids(
             )
         )
     ).all()
-    candidates = {c.client_id for c in running} | set(drafts)
+    candidates = set(running) | set(drafts)
     rows = (
         await session.scalars(
             select(Client).where(Client.tenant_id == scope.tenant_id, Client.id.in_(candidates))
@@ -143,7 +145,7 @@ async def billable_client_ids(
         period = client_period(client, month.first_day)
         if closed_on is not None and period.last_day != closed_on:
             continue
-        if client.id in drafts or any(c.client_id == client.id and _runs_in(c, period) for c in running):
+        if client.id in drafts or any(_runs_in(*days, period) for days in running.get(client.id, ())):
             billable.append(client.id)
     return sorted(billable)
 

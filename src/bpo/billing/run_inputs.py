@@ -1,9 +1,9 @@
 """What a month-end run rates, read for all its clients before it writes any invoice: each client's
 contracts running in its period, their rate plan versions and calendars, the usage of every version's meters
 and windows (``usage.read``: one aggregate per billable event for the whole run), the SLA attainment of
-the contracts with service credits (one statement over the hourly rollups, each contract over its client's
-period) and the tenant's tax terms. A handful of statements, however many contracts; rating is then done
-in memory, client by client (``invoice_runs.compute_client``).
+the contracts with service credits (one statement over the daily or monthly rollups, each contract over
+its client's period) and the tenant's tax terms. A handful of statements, however many contracts; rating is
+then done in memory, client by client (``invoice_runs.compute_client``).
 
 Clients of one run have periods of their own (different closing days): every contract carries its client's
 period bounds into the statements, so one statement still serves them all.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import Select, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,16 +125,16 @@ async def gather(
     running_contracts = [contract for listed in rows.values() for contract in listed]
     versions = await contracts.rate_plans_of(session, scope, [c.id for c in running_contracts])
     calendars = await clients.calendars_of(session, scope, {c.calendar_id for c in running_contracts})
-    bounds: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    days: dict[uuid.UUID, tuple[date, date]] = {}
     for client, period in wanted:
         try:
             inputs = _inputs_of(client, period, rows[client.id], versions, calendars)
             # Attainment over the whole period, measured on the same local days as the usage (whose days
             # all lie within these bounds: a period rating cannot take fails here, for its client alone).
-            whole = usage.day_bounds(period.first_day, period.last_day, time_zone)
+            usage.day_bounds(period.first_day, period.last_day, time_zone)
             for running in inputs.contracts:
                 if running.credited:
-                    bounds[running.contract.id] = whole
+                    days[running.contract.id] = (period.first_day, period.last_day)
         except Exception as error:
             found[client.id] = ClientInputs(client, period, problem=error)
         else:
@@ -143,5 +143,5 @@ async def gather(
         demand for inputs in found.values() for contract in inputs.contracts for demand in contract.demands
     ]
     metered = await usage.read(session, scope, time_zone, demands)
-    attainment = await sla.attainment_of_contracts(session, scope, bounds)
+    attainment = await sla.attainment_over_days(session, scope, time_zone, days)
     return RunInputs(time_zone, tax, found, metered, attainment)

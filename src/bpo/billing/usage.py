@@ -131,57 +131,65 @@ def _holidays(country: str, subdivision: str | None, first_year: int, last_year:
     return business_time.japanese_holidays(range(first_year, last_year + 1), country, subdivision)
 
 
-@dataclass(slots=True)
-class _Request:
-    """What one contract asks of one aggregate: its days, its meters' filters, and what its windows need
-    of the receipt."""
+class _Window(NamedTuple):
+    """A window of receipt on the clock of ``zone``: a night window, or else the local dates ``days``."""
 
     zone: str
+    night: work.NightWindow | None
+    days: frozenset[date]
+
+
+# What a measure counts: the items of a filter, inside a window of receipt or anywhere (None), by number
+# (True) or by units.
+_Measure = tuple[work.ItemFilter, _Window | None, bool]
+
+
+@dataclass(slots=True)
+class _Request:
+    """What one contract asks of one aggregate: its days, and what its meters and their surcharges
+    count."""
+
     # The days its demands begin on, and the days after they end.
     cuts: set[date] = field(default_factory=set)
-    filters: set[work.ItemFilter] = field(default_factory=set)
-    nights: set[work.NightWindow] = field(default_factory=set)
-    received_days: bool = False
-
-    @property
-    def classed(self) -> bool:
-        return bool(self.nights) or self.received_days
+    measures: set[_Measure] = field(default_factory=set)
 
 
 class _Batch(NamedTuple):
-    """Contracts read by one aggregate, the filters it sums, the night windows it tells apart, and the
-    days it cuts the time into (each span runs from one of them to the day before the next)."""
+    """Contracts read by one aggregate, what it measures of them, and the days it cuts the time into (each
+    span runs from one of them to the day before the next)."""
 
     contracts: list[uuid.UUID]
-    filters: list[work.ItemFilter]
-    nights: list[work.NightWindow]
+    measures: list[_Measure]
     cuts: list[date]
+    # Each measure's columns.
+    columns: dict[_Measure, int]
 
     def days_of(self, span: int) -> tuple[date, date]:
         return self.cuts[span], self.cuts[span + 1] - timedelta(days=1)
 
 
+def _batch(requests: dict[uuid.UUID, _Request], contract_ids: list[uuid.UUID], daily: bool) -> _Batch:
+    measures = sorted({m for c in contract_ids for m in requests[c].measures}, key=repr)
+    bounds = {day for c in contract_ids for day in requests[c].cuts}
+    if daily:
+        first, end = min(bounds), max(bounds)
+        bounds = {first + timedelta(days=n) for n in range((end - first).days + 1)}
+    return _Batch(contract_ids, measures, sorted(bounds), {m: n for n, m in enumerate(measures)})
+
+
 def _batches(requests: dict[uuid.UUID, _Request], daily: bool) -> list[_Batch]:
-    """Contracts grouped so that no aggregate tells apart more night windows than it has bits (one group
-    unless a tenant has more distinct night windows than that), each cut where a contract's days begin and
-    end (every day, ``daily``)."""
-    batches: list[_Batch] = []
+    """At most two aggregates: the largest set of contracts whose days begin and end alike (typically
+    every contract of a closing day, with no version taking effect inside the period: one span, nothing
+    to group by but the contract), and the others together, cut where any of their days begin and end
+    (every day, ``daily``)."""
+    alike: dict[frozenset[date], list[uuid.UUID]] = {}
     for contract_id, request in requests.items():
-        batch = next((b for b in batches if len(set(b.nights) | request.nights) <= work.MAX_NIGHTS), None)
-        if batch is None:
-            batch = _Batch([], [], [], [])
-            batches.append(batch)
-        batch.contracts.append(contract_id)
-        # Appended, never reordered: the bits and columns of the contracts already in keep their meaning.
-        batch.nights.extend(sorted(request.nights - set(batch.nights)))
-        batch.filters.extend(sorted(request.filters - set(batch.filters), key=repr))
-    for batch in batches:
-        bounds = {day for c in batch.contracts for day in requests[c].cuts}
-        if daily:
-            first, end = min(bounds), max(bounds)
-            bounds = {first + timedelta(days=n) for n in range((end - first).days + 1)}
-        batch.cuts.extend(sorted(bounds))
-    return batches
+        alike.setdefault(frozenset(request.cuts), []).append(contract_id)
+    if daily or len(alike) == 1:
+        return [_batch(requests, list(requests), daily)]
+    largest = max(alike.values(), key=len)
+    others = [c for c in requests if c not in set(largest)]
+    return [_batch(requests, largest, daily), _batch(requests, others, daily)]
 
 
 class Usage:
@@ -200,20 +208,22 @@ class Usage:
 
     def _counted(
         self, meter: Meter | None, demand: Demand
-    ) -> tuple[list[work.MeteredGroup], _Batch, Callable[[work.MeteredGroup], int]]:
+    ) -> tuple[list[work.MeteredGroup], _Batch, Callable[[work.MeteredGroup, _Window | None], int]]:
         """The groups of the demand's days of the items ``meter`` counts, their aggregate, and what the
-        meter counts of a group."""
+        meter counts of a group inside a window (None: anywhere)."""
         event, item_filter = definition(meter, demand.contract)
         key = (event, demand.contract.id)
         batch = self._batches[key]
-        column = batch.filters.index(item_filter)
         first, last = demand.first, demand.last
         groups = [
             g for g in self._groups[key] if first <= batch.cuts[g.span] and batch.days_of(g.span)[1] <= last
         ]
-        if meter is not None and meter.measure is MeterMeasure.ITEMS:
-            return groups, batch, lambda g: g.items[column]
-        return groups, batch, lambda g: g.units[column]
+        by_items = _by_items(meter)
+
+        def counted(group: work.MeteredGroup, window: _Window | None) -> int:
+            return group.values[batch.columns[(item_filter, window, by_items)]]
+
+        return groups, batch, counted
 
     def units_by_day(self, demand: Demand) -> dict[date, int]:
         """The units of the contract's billable event per day of the demand's (read ``daily``)."""
@@ -221,19 +231,19 @@ class Usage:
         per_day: dict[date, int] = {}
         for g in groups:
             day = batch.cuts[g.span]
-            per_day[day] = per_day.get(day, 0) + units(g)
+            per_day[day] = per_day.get(day, 0) + units(g, None)
         return per_day
 
     def metered(self, demand: Demand, code: str) -> rating.Metered:
         """What meter ``code`` of the demand's version counts over its days, with the units of each of
         its surcharges' windows."""
         meter = next((m for m in demand.plan.meters if m.code == code), None) if demand.plan else None
-        groups, batch, counted = self._counted(meter, demand)
+        groups, _, counted = self._counted(meter, demand)
         surcharged = {}
         for surcharge in _surcharges_of(demand.plan, code):
-            inside = _inside(surcharge, demand, batch)
-            surcharged[surcharge.code] = sum(counted(g) for g in groups if inside(g))
-        return rating.Metered(sum(counted(g) for g in groups), surcharged)
+            window = _window(surcharge, demand)
+            surcharged[surcharge.code] = 0 if window is None else sum(counted(g, window) for g in groups)
+        return rating.Metered(sum(counted(g, None) for g in groups), surcharged)
 
     def segment(self, demand: Demand) -> rating.Segment:
         """The demand's days under its version: the units of the billable event and of the version's meters
@@ -246,60 +256,66 @@ class Usage:
         )
 
 
-def _inside(surcharge: Surcharge, demand: Demand, batch: _Batch) -> Callable[[work.MeteredGroup], bool]:
-    """Whether a group's items were received inside the surcharge's window."""
+def _by_items(meter: Meter | None) -> bool:
+    return meter is not None and meter.measure is MeterMeasure.ITEMS
+
+
+def _window(surcharge: Surcharge, demand: Demand) -> _Window | None:
+    """The surcharge's window on the contract calendar's clock: its night, or the public holidays of the
+    years around the demand's days (None: no country to take holidays from)."""
+    zone = demand.calendar.time_zone
     if surcharge.window is SurchargeWindow.NIGHT:
-        bit = 1 << batch.nights.index(rules.night_window(surcharge))
-        return lambda g: bool(g.nights & bit)
+        return _Window(zone, rules.night_window(surcharge), frozenset())
     country = _holiday_country(surcharge, demand.calendar)
     if country is None:
-        return lambda g: False
-    holidays = _holidays(*country, demand.first.year - 1, demand.last.year)
-    return lambda g: g.received_on in holidays
+        return None
+    return _Window(zone, None, _holidays(*country, demand.first.year - 1, demand.last.year))
 
 
 async def read(
     session: AsyncSession, scope: Scope, time_zone: str, demands: Iterable[Demand], *, daily: bool = False
 ) -> Usage:
-    """Everything ``demands`` need, in one aggregate per billable event some meter counts by (more only
-    past MAX_NIGHTS distinct night windows); ``daily``: split by day (``Usage.units_by_day``)."""
+    """Everything ``demands`` need, in one aggregate per billable event some meter counts by (two where
+    contracts' days begin or end differently); ``daily``: split by day (``Usage.units_by_day``)."""
     requests: dict[BillableEvent, dict[uuid.UUID, _Request]] = {}
     for demand in demands:
         meters = {m.code: m for m in demand.plan.meters} if demand.plan else {}
         for code in _meter_codes(demand.plan):
-            event, item_filter = definition(meters.get(code), demand.contract)
-            asked = requests.setdefault(event, {})
-            request = asked.setdefault(demand.contract.id, _Request(demand.calendar.time_zone))
+            meter = meters.get(code)
+            event, item_filter = definition(meter, demand.contract)
+            request = requests.setdefault(event, {}).setdefault(demand.contract.id, _Request())
             request.cuts.update((demand.first, demand.last + timedelta(days=1)))
-            request.filters.add(item_filter)
+            request.measures.add((item_filter, None, _by_items(meter)))
             for surcharge in _surcharges_of(demand.plan, code):
-                if surcharge.window is SurchargeWindow.NIGHT:
-                    request.nights.add(rules.night_window(surcharge))
-                elif _holiday_country(surcharge, demand.calendar) is not None:
-                    request.received_days = True
+                window = _window(surcharge, demand)
+                if window is not None:
+                    request.measures.add((item_filter, window, _by_items(meter)))
     usage = Usage()
     zone = ZoneInfo(time_zone)
     for event, asked in requests.items():
         for batch in _batches(asked, daily):
-            receipts = [
-                work.ReceiptClasses(
-                    contract_id,
-                    asked[contract_id].zone,
-                    sum(1 << batch.nights.index(window) for window in asked[contract_id].nights),
-                    asked[contract_id].received_days,
-                )
-                for contract_id in batch.contracts
-                if asked[contract_id].classed
-            ]
+            filters = sorted({f for f, _, _ in batch.measures}, key=repr)
+            windows = sorted({w for _, w, _ in batch.measures if w is not None}, key=repr)
             rows = await work.metered_groups(
                 session,
                 scope,
                 event,
                 [datetime.combine(day, time(), zone).astimezone(UTC) for day in batch.cuts],
                 batch.contracts,
-                filters=batch.filters,
-                receipts=receipts,
-                nights=batch.nights,
+                filters=filters,
+                windows=[
+                    work.ReceiptWindow(
+                        window.zone,
+                        tuple(c for c in batch.contracts if any(m[1] == window for m in asked[c].measures)),
+                        window.night,
+                        tuple(sorted(window.days)),
+                    )
+                    for window in windows
+                ],
+                measures=[
+                    work.Measure(filters.index(f), None if w is None else windows.index(w), items)
+                    for f, w, items in batch.measures
+                ],
             )
             usage.add(event, batch, rows)
     return usage

@@ -64,6 +64,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from bpo.app import create_asgi
+    from bpo.core.runtime import freeze_startup_objects
 
     config = uvicorn.Config(
         create_asgi(settings), host=host, port=port, log_config=None, access_log=False, lifespan="on"
@@ -71,6 +72,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     # uvicorn re-raises the signal it stopped on after a graceful shutdown. SIGTERM's default action
     # would then kill this process before the callers' cleanup runs (child processes, embedded servers).
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    freeze_startup_objects()
     uvicorn.Server(config).run()
 
 

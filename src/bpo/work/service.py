@@ -327,8 +327,6 @@ _EVENT_COLUMNS = {
 }
 # A night window: minutes after local midnight, from and to (past 1440 it runs into the next day).
 NightWindow = tuple[int, int]
-# Night windows one aggregate can tell apart (bits of a bigint).
-MAX_NIGHTS = 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,44 +339,56 @@ class ItemFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiptClasses:
-    """How a contract's items are told apart by their receipt, on the clock of ``zone``: ``nights``, the
-    bits of the aggregate's night windows that matter to it; ``received_days``, whether the local date of
-    receipt does (holidays)."""
+class ReceiptWindow:
+    """Items of the contracts ``contract_ids`` received inside a window on the clock of ``zone``: the
+    night window ``night``, or else on one of the local dates ``days`` (holidays)."""
 
-    contract_id: uuid.UUID
     zone: str
-    nights: int = 0
-    received_days: bool = False
+    contract_ids: tuple[uuid.UUID, ...]
+    night: NightWindow | None = None
+    days: tuple[date, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """What one of an aggregate's columns counts: the items passing filter number ``filter`` and, unless
+    ``window`` is None, received inside window number ``window``; their number (``items``) or units."""
+
+    filter: int
+    window: int | None = None
+    items: bool = False
 
 
 class MeteredGroup(NamedTuple):
-    """Items of a contract whose event happened in span ``span`` of the aggregate's cuts, received on
-    ``received_on`` (local, when asked for) and inside the night windows whose bits ``nights`` sets: their
-    units and their number, per filter of the aggregate."""
+    """Items of a contract whose event happened in span ``span`` of the aggregate's cuts: what each
+    measure of the aggregate counts of them."""
 
     contract_id: uuid.UUID
     span: int
-    received_on: date | None
-    nights: int
-    units: tuple[int, ...]
-    items: tuple[int, ...]
+    values: tuple[int, ...]
 
 
 def _clock(minutes: int) -> str:
     return f"'{minutes // 60:02d}:{minutes % 60:02d}'"
 
 
-def _night_bit(bit: int, window: NightWindow) -> str:
-    start, end = int(window[0]), int(window[1])
-    local = "CAST(timezone(s.zone, w.received_at) AS time)"
-    if end > MINUTES_PER_DAY:
-        inside = f"({local} >= {_clock(start)} OR {local} < {_clock(end - MINUTES_PER_DAY)})"
-    elif end == MINUTES_PER_DAY:
-        inside = f"{local} >= {_clock(start)}"
-    else:
-        inside = f"({local} >= {_clock(start)} AND {local} < {_clock(end)})"
-    return f"CASE WHEN s.nights & {1 << bit} <> 0 AND {inside} THEN {1 << bit} ELSE 0 END"
+def _window_condition(number: int, window: ReceiptWindow, params: dict[str, Any]) -> str:
+    """Whether an item is one of the window's contracts' and was received inside it (the contract is
+    looked at first: most items are not asked about their receipt)."""
+    params[f"window_contracts_{number}"] = list(window.contract_ids)
+    params[f"window_zone_{number}"] = window.zone
+    local = f"timezone(CAST(:window_zone_{number} AS text), w.received_at)"
+    ours = f"w.contract_id = ANY(CAST(:window_contracts_{number} AS uuid[]))"
+    if window.night is None:
+        params[f"window_days_{number}"] = list(window.days)
+        return f"{ours} AND CAST({local} AS date) = ANY(CAST(:window_days_{number} AS date[]))"
+    # One reading of the local clock: turned back to the window's start (time of day wraps at midnight),
+    # it is inside when it is less than the window's length.
+    start, end = int(window.night[0]), int(window.night[1])
+    if end - start >= MINUTES_PER_DAY:
+        return ours
+    since_start = f"CAST({local} AS time) + CAST({_clock(MINUTES_PER_DAY - start)} AS interval)"
+    return f"{ours} AND {since_start} < CAST({_clock(end - start)} AS time)"
 
 
 def _filter_condition(number: int, item_filter: ItemFilter, params: dict[str, Any]) -> str | None:
@@ -402,17 +412,20 @@ async def metered_groups(
     contract_ids: Sequence[uuid.UUID],
     *,
     filters: Sequence[ItemFilter] = (ItemFilter(),),
-    receipts: Sequence[ReceiptClasses] = (),
-    nights: Sequence[NightWindow] = (),
+    windows: Sequence[ReceiptWindow] = (),
+    measures: Sequence[Measure] | None = None,
 ) -> list[MeteredGroup]:
-    """What billing meters count, for many contracts and meters in one aggregate: the units and the number
+    """What billing meters count, for many contracts and meters in one aggregate: the units or the number
     of the contracts' items whose ``event`` happened from the first of ``cuts`` to the last, for each of
-    ``filters``, grouped by contract, span between two cuts and, for the contracts in ``receipts``, class
-    of receipt (its local date where asked for, and which of ``nights`` it fell in, on each one's clock)."""
-    if len(cuts) < 2 or not contract_ids or not filters:
+    ``measures`` (a filter, inside a window of receipt or not; by default the units of each filter),
+    grouped by contract and span between two cuts.
+
+    Windows are filtered sums, not groups: the groups stay a few per contract, so PostgreSQL aggregates
+    in parallel as it does a plain sum per contract; with only two cuts there is one span and no span to
+    group by."""
+    measures = [Measure(number) for number in range(len(filters))] if measures is None else measures
+    if len(cuts) < 2 or not contract_ids or not measures:
         return []
-    if len(nights) > MAX_NIGHTS:
-        raise ValueError(f"at most {MAX_NIGHTS} night windows per aggregate, got {len(nights)}")
     at = _EVENT_COLUMNS[event]
     params: dict[str, Any] = {
         "tenant_id": scope.tenant_id,
@@ -420,45 +433,35 @@ async def metered_groups(
         "lower": cuts[0],
         "upper": cuts[-1],
     }
-    span = "0"
+    span, group = "0", "1"
     if len(cuts) > 2:
-        span = f"width_bucket(w.{at}, CAST(:cuts AS timestamptz[])) - 1"
+        span, group = f"width_bucket(w.{at}, CAST(:cuts AS timestamptz[])) - 1", "1, 2"
         params["cuts"] = list(cuts)
-    received_on, night_mask, classes = "CAST(NULL AS date)", "0", ""
-    if receipts:
-        # Only the contracts whose windows need the receipt's local time join it.
-        classes = """
-        LEFT JOIN unnest(CAST(:receipt_ids AS uuid[]), CAST(:zones AS text[]), CAST(:masks AS bigint[]),
-                         CAST(:received_days AS boolean[])) AS s(contract_id, zone, nights, received_days)
-          ON s.contract_id = w.contract_id"""
-        params.update(
-            receipt_ids=[r.contract_id for r in receipts],
-            zones=[r.zone for r in receipts],
-            masks=[r.nights for r in receipts],
-            received_days=[r.received_days for r in receipts],
-        )
-        received_on = "CASE WHEN s.received_days THEN date(timezone(s.zone, w.received_at)) END"
-        night_mask = " | ".join(_night_bit(bit, window) for bit, window in enumerate(nights)) or "0"
     conditions = [_filter_condition(number, f, params) for number, f in enumerate(filters)]
-    measures = ", ".join(
-        "coalesce(sum(w.units), 0), count(*)"
-        if condition is None
-        else f"coalesce(sum(w.units) FILTER (WHERE {condition}), 0), count(*) FILTER (WHERE {condition})"
-        for condition in conditions
-    )
+    inside = [_window_condition(number, window, params) for number, window in enumerate(windows)]
+    columns = []
+    for measure in measures:
+        condition = " AND ".join(
+            f"({c})"
+            for c in (conditions[measure.filter], None if measure.window is None else inside[measure.window])
+            if c is not None
+        )
+        counted = "count(*)" if measure.items else "sum(w.units)"
+        columns.append(
+            f"coalesce({counted} FILTER (WHERE {condition}), 0)" if condition else f"coalesce({counted}, 0)"
+        )
     # Items no filter counts are left out, unless one filter counts them all.
     wanted = "" if None in conditions else " AND (" + " OR ".join(f"({c})" for c in conditions) + ")"
     # Only column names of _EVENT_COLUMNS, integers, clock times and fixed text are put in; values are
     # parameters.
     statement = text(
         f"""
-        SELECT w.contract_id, {span} AS span, {received_on} AS received_on, {night_mask} AS nights,
-               {measures}
-        FROM work_items AS w{classes}
+        SELECT w.contract_id, {span} AS span, {", ".join(columns)}
+        FROM work_items AS w
         WHERE w.tenant_id = :tenant_id AND w.contract_id = ANY(CAST(:contract_ids AS uuid[]))
           AND w.{at} >= :lower AND w.{at} < :upper{wanted}
-        GROUP BY 1, 2, 3, 4
+        GROUP BY {group}
         """  # noqa: S608
     )
     rows = await session.execute(statement, params)
-    return [MeteredGroup(row[0], row[1], row[2], row[3], tuple(row[4::2]), tuple(row[5::2])) for row in rows]
+    return [MeteredGroup(row[0], row[1], tuple(row[2:])) for row in rows]
