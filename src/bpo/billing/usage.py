@@ -3,18 +3,20 @@
 A month-end run (like an estimate and the usage API) needs, for every version in force on a contract's
 days, the units of each meter its usage charges rate, with the units received inside each surcharge's
 window. ``read`` turns all of it into one aggregate per billable event (received, first response,
-resolved) that some meter counts by: every meter definition (its kinds, channels and outcomes) is a pair
-of filtered sums in it, shared by the meters of every contract and version that count the same items. It
-is grouped by contract, span of days (cut, in the tenant's zone, only where some contract's days begin or
-end: where a period or a version does; every day for the usage API) and class of receipt, for the
-contracts whose surcharges look at it: a bit per night window read on the contract calendar's clock, and
-the local date of receipt where a holiday surcharge does. Clients with different closing days share the
-statement; the spans outside a contract's days are left aside. ``Usage.segment`` then adds up the groups of
-a version's days in memory, with the windows the version's surcharges have: the numbers are those of
-counting the items of each version and window one by one.
+resolved) that some meter counts by. Every meter definition (its kinds, channels and outcomes) is a
+filtered sum in it, of units or of items as the meter measures, shared by the meters of every contract and
+version that count the same items; every surcharge window is a filtered sum too, of the items of the
+contracts it applies to received inside it on the contract calendar's clock (a night window, or the public
+holidays of the years around the version's days). The groups are only the contract and the span of days:
+few groups, which PostgreSQL aggregates in parallel as it would a plain sum per contract.
 
-Items are billed when their event happens; a holiday surcharge looks at when they were received, on the
-public holidays of the years around the version's days (the calendar's, or the surcharge's country's).
+Spans are cut, in the tenant's zone, where contracts' days begin or end (where a period or a version does;
+every day for the usage API). The contracts whose days begin and end alike (those of the commonest closing
+day, with no version taking effect inside the period) share an aggregate with a single span; the others,
+if any, share a second, grouped by span as well. ``Usage.segment`` then adds up the groups of a version's
+days in memory: the numbers are those of counting the items of each version and window one by one.
+
+Items are billed when their event happens; a surcharge window looks at when they were received.
 """
 
 from __future__ import annotations

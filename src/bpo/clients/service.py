@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import Select, any_, bindparam, or_, select
+from sqlalchemy import Select, and_, any_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -439,6 +439,27 @@ async def get_client_row(
     if client is None:
         _missing("Client", client_id, field)
     return client
+
+
+async def get_client_with_contracts(
+    session: AsyncSession, scope: Scope, client_id: uuid.UUID
+) -> tuple[Client, list[Contract]]:
+    """The client, as ``get_client_row`` finds it, and its contracts the caller may see by code, in one
+    statement."""
+    shown = [Contract.tenant_id == Client.tenant_id, Contract.client_id == Client.id]
+    if scope.contract_id is not None:
+        shown.append(Contract.id == scope.contract_id)
+    statement = (
+        _visible_clients(scope)
+        .add_columns(Contract)
+        .outerjoin(Contract, and_(*shown))
+        .where(Client.id == client_id)
+        .order_by(Contract.code)
+    )
+    rows = (await session.execute(statement)).all()
+    if not rows:
+        _missing("Client", client_id, None)
+    return rows[0][0], [contract for _, contract in rows if contract is not None]
 
 
 # A client's row by id, in one statement (a hot read).

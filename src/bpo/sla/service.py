@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
@@ -27,7 +27,6 @@ from bpo.core.http import date_errors
 from bpo.core.scope import Scope
 from bpo.sla import coverage_objective as coverage
 from bpo.sla import engine, satisfaction, schemas
-from bpo.sla.models import PeriodRollupZone, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
 from bpo.sla.rollups import (
     DAY,
     MONTH,
@@ -535,115 +534,85 @@ def _previous_first(first: date, last: date) -> date:
     return first - (last - first + timedelta(days=1))
 
 
-async def _contracts_read_by_day(
-    session: AsyncSession, scope: Scope, ids: list[uuid.UUID], zone: ZoneInfo, first: date, last: date
-) -> list[uuid.UUID]:
-    """The contracts whose per-day rollups in ``zone`` can answer the range and the one before it; the
-    others are read from hourly rows (a range whose days the zone's clocks cut unevenly, or a contract
-    whose days were never rolled up in this zone)."""
-    previous_first = _previous_first(first, last)
-    if not (cut_cleanly(previous_first, first - timedelta(days=1), zone) and cut_cleanly(first, last, zone)):
-        return []
-    return list(
-        await session.scalars(
-            select(PeriodRollupZone.contract_id).where(
-                PeriodRollupZone.tenant_id == scope.tenant_id,
-                PeriodRollupZone.contract_id.in_(ids),
-                PeriodRollupZone.time_zone == zone.key,
-            )
-        )
+# What a client's summary counts, in one statement: per contract and objective, met and breached in the
+# range and in the one before it (``current``), and per contract the items received in the range. Each
+# contract is read from its day rows when they are cut in the client's zone (and the zone's clocks cut the
+# days evenly: ``clean``), from its hourly rows otherwise.
+_CLIENT_COUNTS = text(
+    """
+    WITH d AS (
+        SELECT i.contract_id, (:clean AND z.contract_id IS NOT NULL) AS by_day
+        FROM unnest(CAST(:contract_ids AS uuid[])) AS i(contract_id)
+        LEFT JOIN period_rollup_zones AS z
+          ON z.tenant_id = :tenant_id AND z.contract_id = i.contract_id AND z.time_zone = :zone
     )
+    SELECT p.contract_id, p.objective, p.starts_on >= :first AS current,
+           CAST(sum(p.met) AS bigint), CAST(sum(p.breached) AS bigint)
+    FROM d JOIN sla_periods AS p
+      ON p.tenant_id = :tenant_id AND p.contract_id = d.contract_id AND p.span = :day
+     AND p.starts_on >= :previous_first AND p.starts_on <= :last
+    WHERE d.by_day
+    GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT h.contract_id, h.objective, h.hour >= :lower,
+           CAST(sum(h.met) AS bigint), CAST(sum(h.breached) AS bigint)
+    FROM d JOIN sla_hourly AS h
+      ON h.tenant_id = :tenant_id AND h.contract_id = d.contract_id AND h.hour >= :previous_lower
+     AND h.hour < :upper
+    WHERE NOT d.by_day
+    GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT w.contract_id, NULL, true, CAST(sum(w.received) AS bigint), 0
+    FROM d JOIN work_periods AS w
+      ON w.tenant_id = :tenant_id AND w.contract_id = d.contract_id AND w.span = :day
+     AND w.starts_on >= :first AND w.starts_on <= :last
+    WHERE d.by_day
+    GROUP BY 1
+    UNION ALL
+    SELECT w.contract_id, NULL, true, CAST(sum(w.received) AS bigint), 0
+    FROM d JOIN work_hourly AS w
+      ON w.tenant_id = :tenant_id AND w.contract_id = d.contract_id AND w.hour >= :lower AND w.hour < :upper
+    WHERE NOT d.by_day
+    GROUP BY 1
+    """
+)
 
 
-async def _objective_counts(
-    session: AsyncSession,
-    scope: Scope,
-    by_day: list[uuid.UUID],
-    by_hour: list[uuid.UUID],
-    zone: ZoneInfo,
-    first: date,
-    last: date,
-) -> dict[tuple[uuid.UUID, str, bool], list[int]]:
-    """(contract, objective, in the range rather than the one before) -> [met, breached]."""
+async def _client_counts(
+    session: AsyncSession, scope: Scope, ids: list[uuid.UUID], zone: ZoneInfo, first: date, last: date
+) -> tuple[dict[tuple[uuid.UUID, str, bool], list[int]], Counter[uuid.UUID]]:
+    """(contract, objective, in the range rather than the one before) -> [met, breached], and the items
+    each contract received in the range."""
+    counts: dict[tuple[uuid.UUID, str, bool], list[int]] = defaultdict(lambda: [0, 0])
+    received: Counter[uuid.UUID] = Counter()
+    if not ids:
+        return counts, received
     previous_first = _previous_first(first, last)
     lower, upper = day_bounds(first, last, zone)
     previous_lower, _ = day_bounds(previous_first, first - timedelta(days=1), zone)
-    current_day = SlaPeriod.starts_on >= first
-    current_hour = SlaHourly.hour >= lower
-    counts: dict[tuple[uuid.UUID, str, bool], list[int]] = defaultdict(lambda: [0, 0])
-    statements = [
-        select(
-            SlaPeriod.contract_id,
-            SlaPeriod.objective,
-            current_day,
-            func.sum(SlaPeriod.met),
-            func.sum(SlaPeriod.breached),
-        )
-        .where(
-            SlaPeriod.tenant_id == scope.tenant_id,
-            SlaPeriod.contract_id.in_(by_day),
-            SlaPeriod.span == DAY,
-            SlaPeriod.starts_on >= previous_first,
-            SlaPeriod.starts_on <= last,
-        )
-        .group_by(SlaPeriod.contract_id, SlaPeriod.objective, current_day),
-        select(
-            SlaHourly.contract_id,
-            SlaHourly.objective,
-            current_hour,
-            func.sum(SlaHourly.met),
-            func.sum(SlaHourly.breached),
-        )
-        .where(
-            SlaHourly.tenant_id == scope.tenant_id,
-            SlaHourly.contract_id.in_(by_hour),
-            SlaHourly.hour >= previous_lower,
-            SlaHourly.hour < upper,
-        )
-        .group_by(SlaHourly.contract_id, SlaHourly.objective, current_hour),
-    ]
-    for read, statement in zip((by_day, by_hour), statements, strict=True):
-        if read:
-            for contract_id, key, current, met, breached in await session.execute(statement):
-                counts[(contract_id, key, current)] = [int(met), int(breached)]
-    return counts
-
-
-async def _received_in_range(
-    session: AsyncSession,
-    scope: Scope,
-    by_day: list[uuid.UUID],
-    by_hour: list[uuid.UUID],
-    zone: ZoneInfo,
-    first: date,
-    last: date,
-) -> Counter[uuid.UUID]:
-    lower, upper = day_bounds(first, last, zone)
-    received: Counter[uuid.UUID] = Counter()
-    statements = [
-        select(WorkPeriod.contract_id, func.sum(WorkPeriod.received))
-        .where(
-            WorkPeriod.tenant_id == scope.tenant_id,
-            WorkPeriod.contract_id.in_(by_day),
-            WorkPeriod.span == DAY,
-            WorkPeriod.starts_on >= first,
-            WorkPeriod.starts_on <= last,
-        )
-        .group_by(WorkPeriod.contract_id),
-        select(WorkHourly.contract_id, func.sum(WorkHourly.received))
-        .where(
-            WorkHourly.tenant_id == scope.tenant_id,
-            WorkHourly.contract_id.in_(by_hour),
-            WorkHourly.hour >= lower,
-            WorkHourly.hour < upper,
-        )
-        .group_by(WorkHourly.contract_id),
-    ]
-    for read, statement in zip((by_day, by_hour), statements, strict=True):
-        if read:
-            for contract_id, count in await session.execute(statement):
-                received[contract_id] = int(count)
-    return received
+    clean = cut_cleanly(previous_first, first - timedelta(days=1), zone) and cut_cleanly(first, last, zone)
+    rows = await session.execute(
+        _CLIENT_COUNTS,
+        {
+            "tenant_id": scope.tenant_id,
+            "contract_ids": ids,
+            "zone": zone.key,
+            "clean": clean,
+            "day": DAY,
+            "first": first,
+            "last": last,
+            "previous_first": previous_first,
+            "lower": lower,
+            "upper": upper,
+            "previous_lower": previous_lower,
+        },
+    )
+    for contract_id, key, current, met, breached in rows:
+        if key is None:
+            received[contract_id] = int(met)
+        else:
+            counts[(contract_id, key, current)] = [int(met), int(breached)]
+    return counts, received
 
 
 def _objective_summaries(
@@ -675,18 +644,9 @@ def _objective_summaries(
 async def client_sla(
     session: AsyncSession, scope: Scope, client_id: uuid.UUID, start: date | None, end: date | None
 ) -> schemas.ClientSla:
-    client = await clients.get_client_row(session, scope, client_id)
-    contract_rows = await _client_contracts(session, scope, client.id)
+    client, contract_rows = await clients.get_client_with_contracts(session, scope, client_id)
     policies_by_contract = await contracts.policies_of(session, scope, [c.id for c in contract_rows])
     return await _client_sla(session, scope, client, contract_rows, policies_by_contract, start, end)
-
-
-async def _client_contracts(session: AsyncSession, scope: Scope, client_id: uuid.UUID) -> list[Contract]:
-    """The client's contracts the caller may see, by code."""
-    visible = await session.scalars(
-        contracts.visible_contracts(scope).where(Contract.client_id == client_id).order_by(Contract.code)
-    )
-    return list(visible.all())
 
 
 async def client_dashboard(
@@ -695,10 +655,9 @@ async def client_dashboard(
     """The client's SLA over the last ``days`` days up to today in its zone, and each contract's by day:
     what ``client_sla`` and ``contract_sla`` answer, with the client, its contracts and their policy
     versions read once for all of them."""
-    client = await clients.get_client_row(session, scope, client_id)
+    client, contract_rows = await clients.get_client_with_contracts(session, scope, client_id)
     end = datetime.now(ZoneInfo(client.time_zone)).date()
     start = end - timedelta(days=days - 1)
-    contract_rows = await _client_contracts(session, scope, client.id)
     policies_by_contract = await contracts.policies_of(session, scope, [c.id for c in contract_rows])
     summary = await _client_sla(session, scope, client, contract_rows, policies_by_contract, start, end)
     details = {
@@ -723,11 +682,7 @@ async def _client_sla(
     zone = ZoneInfo(client.time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
     previous_first = _previous_first(first, last)
-    ids = [c.id for c in contract_rows]
-    by_day = await _contracts_read_by_day(session, scope, ids, zone, first, last)
-    by_hour = [i for i in ids if i not in by_day]
-    counts = await _objective_counts(session, scope, by_day, by_hour, zone, first, last)
-    received = await _received_in_range(session, scope, by_day, by_hour, zone, first, last)
+    counts, received = await _client_counts(session, scope, [c.id for c in contract_rows], zone, first, last)
     summaries = []
     for contract in contract_rows:
         policies = policies_by_contract[contract.id]
