@@ -380,10 +380,10 @@ class _Rater:
                     meter = _meter_of(charge)
                     metered = _units(segment, meter)
                     usage = _Usage(metered.units, self.before.get(meter, 0), self.totals[meter])
-                lines += [
-                    replace(line, tax_class=charge.tax_class)
-                    for line in _charge_lines(charge, usage, proration)
-                ]
+                charged = _charge_lines(charge, usage, proration)
+                if charge.tax_class is not None:
+                    charged = [replace(line, tax_class=charge.tax_class) for line in charged]
+                lines += charged
                 if isinstance(charge, USAGE_CHARGES):
                     lines += [
                         self._surcharge(surcharge, charge, usage, metered.surcharged.get(surcharge.code, 0))

@@ -294,6 +294,8 @@ async def read(
                     request.measures.add((item_filter, window, _by_items(meter)))
     usage = Usage()
     zone = ZoneInfo(time_zone)
+    if requests:
+        await work.plan_with_values(session)
     for event, asked in requests.items():
         for batch in _batches(asked, daily):
             filters = sorted({f for f, _, _ in batch.measures}, key=repr)

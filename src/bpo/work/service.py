@@ -398,10 +398,23 @@ def _filter_condition(number: int, item_filter: ItemFilter, params: dict[str, An
         ("channel", item_filter.channels),
         ("outcome", item_filter.outcomes),
     ):
-        if values:
+        if len(values) == 1:
+            conditions.append(f"w.{column} = CAST(:{column}_{number} AS text)")
+            params[f"{column}_{number}"] = values[0]
+        elif values:
             conditions.append(f"w.{column} = ANY(CAST(:{column}_{number} AS text[]))")
             params[f"{column}_{number}"] = list(values)
     return " AND ".join(conditions) or None
+
+
+_CUSTOM_PLANS = text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+
+
+async def plan_with_values(session: AsyncSession) -> None:
+    """Have the rest of the transaction's statements planned with their values: a plan made once for any
+    values (which PostgreSQL may settle on for a prepared statement run often) looks through the contract
+    lists of ``metered_groups`` item by item instead of hashing them."""
+    await session.execute(_CUSTOM_PLANS)
 
 
 async def metered_groups(
@@ -418,7 +431,7 @@ async def metered_groups(
     """What billing meters count, for many contracts and meters in one aggregate: the units or the number
     of the contracts' items whose ``event`` happened from the first of ``cuts`` to the last, for each of
     ``measures`` (a filter, inside a window of receipt or not; by default the units of each filter),
-    grouped by contract and span between two cuts.
+    grouped by contract and span between two cuts. Run it after ``plan_with_values``.
 
     Windows are filtered sums, not groups: the groups stay a few per contract, so PostgreSQL aggregates
     in parallel as it does a plain sum per contract; with only two cuts there is one span and no span to
