@@ -199,7 +199,8 @@ class TestOneRunForAll:
         # group by but the contract); one contract with a service credit.
         assert sum("work_items" in s for s in everyone) == 2
         assert sum("sla_hourly" in s for s in everyone) == 1
-        # Tenant, tax terms, contracts, rate plans, calendars, SLA policies (coverage objectives).
-        assert len(everyone) <= 10, everyone
+        # Tenant, tax terms, contracts, rate plans, calendars, SLA policies (coverage objectives), and the
+        # plan mode set for the aggregates and put back.
+        assert len(everyone) <= 12, everyone
         # One client more or less changes nothing but the parameters.
         assert len(await statements(client_ids[:3])) == len(everyone)

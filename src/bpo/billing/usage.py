@@ -294,34 +294,37 @@ async def read(
                     request.measures.add((item_filter, window, _by_items(meter)))
     usage = Usage()
     zone = ZoneInfo(time_zone)
-    if requests:
-        await work.plan_with_values(session)
-    for event, asked in requests.items():
-        for batch in _batches(asked, daily):
-            filters = sorted({f for f, _, _ in batch.measures}, key=repr)
-            windows = sorted({w for _, w, _ in batch.measures if w is not None}, key=repr)
-            rows = await work.metered_groups(
-                session,
-                scope,
-                event,
-                [datetime.combine(day, time(), zone).astimezone(UTC) for day in batch.cuts],
-                batch.contracts,
-                filters=filters,
-                windows=[
-                    work.ReceiptWindow(
-                        window.zone,
-                        tuple(c for c in batch.contracts if any(m[1] == window for m in asked[c].measures)),
-                        window.night,
-                        tuple(sorted(window.days)),
-                    )
-                    for window in windows
-                ],
-                measures=[
-                    work.Measure(filters.index(f), None if w is None else windows.index(w), items)
-                    for f, w, items in batch.measures
-                ],
-            )
-            usage.add(event, batch, rows)
+    if not requests:
+        return usage
+    async with work.planned_with_values(session):
+        for event, asked in requests.items():
+            for batch in _batches(asked, daily):
+                filters = sorted({f for f, _, _ in batch.measures}, key=repr)
+                windows = sorted({w for _, w, _ in batch.measures if w is not None}, key=repr)
+                rows = await work.metered_groups(
+                    session,
+                    scope,
+                    event,
+                    [datetime.combine(day, time(), zone).astimezone(UTC) for day in batch.cuts],
+                    batch.contracts,
+                    filters=filters,
+                    windows=[
+                        work.ReceiptWindow(
+                            window.zone,
+                            tuple(
+                                c for c in batch.contracts if any(m[1] == window for m in asked[c].measures)
+                            ),
+                            window.night,
+                            tuple(sorted(window.days)),
+                        )
+                        for window in windows
+                    ],
+                    measures=[
+                        work.Measure(filters.index(f), None if w is None else windows.index(w), items)
+                        for f, w, items in batch.measures
+                    ],
+                )
+                usage.add(event, batch, rows)
     return usage
 
 

@@ -9,7 +9,8 @@ changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -407,14 +408,21 @@ def _filter_condition(number: int, item_filter: ItemFilter, params: dict[str, An
     return " AND ".join(conditions) or None
 
 
-_CUSTOM_PLANS = text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+_CUSTOM_PLANS = text(
+    "SELECT current_setting('plan_cache_mode'), set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+_RESTORE_PLANS = text("SELECT set_config('plan_cache_mode', :mode, true)")
 
 
-async def plan_with_values(session: AsyncSession) -> None:
-    """Have the rest of the transaction's statements planned with their values: a plan made once for any
-    values (which PostgreSQL may settle on for a prepared statement run often) looks through the contract
-    lists of ``metered_groups`` item by item instead of hashing them."""
-    await session.execute(_CUSTOM_PLANS)
+@asynccontextmanager
+async def planned_with_values(session: AsyncSession) -> AsyncIterator[None]:
+    """Inside: statements are planned with their values. A plan made once for any values (which PostgreSQL
+    may settle on for a prepared statement run often) looks through the contract lists of
+    ``metered_groups`` item by item instead of hashing them. The mode is put back after, for the rest of
+    the transaction: the foreign-key checks of a thousand inserted rows must keep their cached plans."""
+    previous = (await session.execute(_CUSTOM_PLANS)).scalar_one()
+    yield
+    await session.execute(_RESTORE_PLANS, {"mode": previous})
 
 
 async def metered_groups(
@@ -431,7 +439,7 @@ async def metered_groups(
     """What billing meters count, for many contracts and meters in one aggregate: the units or the number
     of the contracts' items whose ``event`` happened from the first of ``cuts`` to the last, for each of
     ``measures`` (a filter, inside a window of receipt or not; by default the units of each filter),
-    grouped by contract and span between two cuts. Run it after ``plan_with_values``.
+    grouped by contract and span between two cuts. Run it inside ``planned_with_values``.
 
     Windows are filtered sums, not groups: the groups stay a few per contract, so PostgreSQL aggregates
     in parallel as it does a plain sum per contract; with only two cuts there is one span and no span to
