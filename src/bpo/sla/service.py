@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from types import EllipsisType
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -22,11 +23,12 @@ from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
-from bpo.core.errors import Invalid, field_error, raise_if
+from bpo.core.errors import Invalid, NotFound, field_error, raise_if
 from bpo.core.http import date_errors
 from bpo.core.scope import Scope
 from bpo.sla import coverage_objective as coverage
 from bpo.sla import engine, satisfaction, schemas
+from bpo.sla.models import PeriodRollupZone
 from bpo.sla.rollups import (
     DAY,
     MONTH,
@@ -300,12 +302,15 @@ async def _from_periods(
     last: date,
     granularity: schemas.Granularity,
     zone: ZoneInfo,
+    version: int | EllipsisType | None = ...,
 ) -> Tallies | None:
     """Day rows for the series; sketches, checkpoints, outcomes and sentiments merged from month and
-    month-to-date rows (merge_plan). None when the contract's periods are not cut in ``zone``."""
+    month-to-date rows (merge_plan). None when the contract's periods are not cut in ``zone``. Their
+    ``version`` in ``zone`` is read here unless given."""
     connection = await session.connection()
     days = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "first": first, "last": last}
-    version = await connection.scalar(_VERSION, {**days, "zone": zone.key})
+    if isinstance(version, EllipsisType):
+        version = await connection.scalar(_VERSION, {**days, "zone": zone.key})
     if version is None:
         return None
     key = (scope.tenant_id, contract_id, version, zone.key, first, last, granularity)
@@ -475,9 +480,35 @@ async def contract_sla(
     end: date | None,
     granularity: schemas.Granularity,
 ) -> schemas.ContractSla:
-    contract, time_zone = await contracts.get_contract_row_and_zone(session, scope, contract_id)
+    contract, time_zone, version = await _contract_zone_and_version(session, scope, contract_id)
     policies = (await contracts.policies_of(session, scope, [contract.id]))[contract.id]
-    return await _contract_sla(session, scope, contract, time_zone, policies, start, end, granularity)
+    return await _contract_sla(
+        session, scope, contract, time_zone, policies, start, end, granularity, version
+    )
+
+
+async def _contract_zone_and_version(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID
+) -> tuple[Contract, str, int | None]:
+    """The contract, its client's time zone and the version of its day and month rollups cut in that zone
+    (None: they are not), in one statement."""
+    found = (
+        await session.execute(
+            contracts.visible_contracts(scope)
+            .add_columns(Client.time_zone, PeriodRollupZone.version)
+            .join(Client, (Client.tenant_id == Contract.tenant_id) & (Client.id == Contract.client_id))
+            .outerjoin(
+                PeriodRollupZone,
+                (PeriodRollupZone.tenant_id == Contract.tenant_id)
+                & (PeriodRollupZone.contract_id == Contract.id)
+                & (PeriodRollupZone.time_zone == Client.time_zone),
+            )
+            .where(Contract.id == contract_id)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"Contract {contract_id} not found.")
+    return found[0], found[1], found[2]
 
 
 async def _contract_sla(
@@ -489,13 +520,15 @@ async def _contract_sla(
     start: date | None,
     end: date | None,
     granularity: schemas.Granularity,
+    version: int | EllipsisType | None = ...,
 ) -> schemas.ContractSla:
-    """``contract_sla`` of a contract already read, with its client's zone and its policy versions."""
+    """``contract_sla`` of a contract already read, with its client's zone and its policy versions (and the
+    version of its rollups in that zone, if read with it)."""
     zone = ZoneInfo(time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
     tallies = None
     if cut_cleanly(first, last, zone):
-        tallies = await _from_periods(session, scope, contract.id, first, last, granularity, zone)
+        tallies = await _from_periods(session, scope, contract.id, first, last, granularity, zone, version)
     objectives, volumes = tallies or await _from_hours(
         session, scope, contract.id, first, last, granularity, zone
     )
