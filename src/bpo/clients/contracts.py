@@ -429,18 +429,24 @@ def policy_view(policy: SlaPolicy, effective_to: date | None) -> schemas.SlaPoli
 
 
 def plan_view(plan: RatePlan, effective_to: date | None) -> schemas.RatePlan:
+    return _plan(plan, effective_to, stored.read)
+
+
+def _plan(row: Any, effective_to: date | None, read: Callable[[Any, Any], Any]) -> schemas.RatePlan:
+    """A version as the API shows it, from its row (an entity, or a row of ``_PLANS_OF`` with its JSON as
+    text), its JSON read by ``read``."""
     return schemas.RatePlan(
-        id=plan.id,
-        contract_id=plan.contract_id,
-        effective_from=plan.effective_from,
+        id=row.id,
+        contract_id=row.contract_id,
+        effective_from=row.effective_from,
         effective_to=effective_to,
-        currency=plan.currency,
-        charges=stored.read(plan.charges, list[schemas.Charge]),
-        minimum_commitment=plan.minimum_commitment,
-        service_credits=stored.read(plan.service_credits, list[schemas.ServiceCredit]),
-        meters=stored.read(plan.meters, list[schemas.Meter]),
-        surcharges=stored.read(plan.surcharges, list[schemas.Surcharge]),
-        created_at=plan.created_at,
+        currency=row.currency,
+        charges=read(row.charges, list[schemas.Charge]),
+        minimum_commitment=row.minimum_commitment,
+        service_credits=read(row.service_credits, list[schemas.ServiceCredit]),
+        meters=read(row.meters, list[schemas.Meter]),
+        surcharges=read(row.surcharges, list[schemas.Surcharge]),
+        created_at=row.created_at,
     )
 
 
@@ -567,22 +573,6 @@ _PLANS_OF = select(
 )
 
 
-def _decoded_plan(row: Any, effective_to: date | None) -> schemas.RatePlan:
-    return schemas.RatePlan(
-        id=row.id,
-        contract_id=row.contract_id,
-        effective_from=row.effective_from,
-        effective_to=effective_to,
-        currency=row.currency,
-        charges=stored.decode(row.charges, list[schemas.Charge]),
-        minimum_commitment=row.minimum_commitment,
-        service_credits=stored.decode(row.service_credits, list[schemas.ServiceCredit]),
-        meters=stored.decode(row.meters, list[schemas.Meter]),
-        surcharges=stored.decode(row.surcharges, list[schemas.Surcharge]),
-        created_at=row.created_at,
-    )
-
-
 async def rate_plans_of(
     session: AsyncSession, scope: Scope, contract_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[schemas.RatePlan]]:
@@ -596,7 +586,7 @@ async def rate_plans_of(
         for row in found:
             rows[row.contract_id].append(row)
     return {
-        contract_id: [_decoded_plan(row, to) for row, to in _with_effective_to(versions)]
+        contract_id: [_plan(row, to, stored.decode) for row, to in _with_effective_to(versions)]
         for contract_id, versions in rows.items()
     }
 
