@@ -129,8 +129,9 @@ async def gather(
     for client, period in wanted:
         try:
             inputs = _inputs_of(client, period, rows[client.id], versions, calendars)
-            # Attainment over the whole period, measured on the same local days as the usage (whose days
-            # all lie within these bounds: a period rating cannot take fails here, for its client alone).
+            # Attainment is measured over the whole period, on the same local days as the usage. A period
+            # whose days the tenant's zone cannot cut fails here, for its client alone, before
+            # ``attainment_over_days`` cuts every client's days in one go.
             usage.day_bounds(period.first_day, period.last_day, time_zone)
             for running in inputs.contracts:
                 if running.credited:

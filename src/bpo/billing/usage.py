@@ -190,7 +190,8 @@ def _batches(requests: dict[uuid.UUID, _Request], daily: bool) -> list[_Batch]:
     if daily or len(alike) == 1:
         return [_batch(requests, list(requests), daily)]
     largest = max(alike.values(), key=len)
-    others = [c for c in requests if c not in set(largest)]
+    chosen = set(largest)
+    others = [c for c in requests if c not in chosen]
     return [_batch(requests, largest, daily), _batch(requests, others, daily)]
 
 

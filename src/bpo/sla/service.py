@@ -23,7 +23,7 @@ from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
-from bpo.core.errors import Invalid, NotFound, field_error, raise_if
+from bpo.core.errors import Invalid, field_error, raise_if
 from bpo.core.http import date_errors
 from bpo.core.scope import Scope
 from bpo.sla import coverage_objective as coverage
@@ -492,22 +492,17 @@ async def _contract_zone_and_version(
 ) -> tuple[Contract, str, int | None]:
     """The contract, its client's time zone and the version of its day and month rollups cut in that zone
     (None: they are not), in one statement."""
-    found = (
-        await session.execute(
-            contracts.visible_contracts(scope)
-            .add_columns(Client.time_zone, PeriodRollupZone.version)
-            .join(Client, (Client.tenant_id == Contract.tenant_id) & (Client.id == Contract.client_id))
-            .outerjoin(
-                PeriodRollupZone,
-                (PeriodRollupZone.tenant_id == Contract.tenant_id)
-                & (PeriodRollupZone.contract_id == Contract.id)
-                & (PeriodRollupZone.time_zone == Client.time_zone),
-            )
-            .where(Contract.id == contract_id)
+    statement = (
+        contracts.contract_and_zone(scope, contract_id)
+        .add_columns(PeriodRollupZone.version)
+        .outerjoin(
+            PeriodRollupZone,
+            (PeriodRollupZone.tenant_id == Contract.tenant_id)
+            & (PeriodRollupZone.contract_id == Contract.id)
+            & (PeriodRollupZone.time_zone == Client.time_zone),
         )
-    ).one_or_none()
-    if found is None:
-        raise NotFound(f"Contract {contract_id} not found.")
+    )
+    found = await contracts.one_contract(session, statement, contract_id)
     return found[0], found[1], found[2]
 
 
