@@ -24,7 +24,7 @@ from bpo.clients.service import (
     get_site_row,
 )
 from bpo.core.audit import record
-from bpo.core.db import UUID_LIST, Compiled, ReadTransaction, RowById, TenantReads
+from bpo.core.db import UUID_LIST, Compiled, Reader, ReadTransaction, RowById, SessionReads, TenantReads
 from bpo.core.errors import Conflict, FieldErrors, NotFound, field_error, raise_if
 from bpo.core.orm import new_id
 from bpo.core.pagination import paginate
@@ -167,7 +167,7 @@ async def contract_labels(
     labels = {
         row["id"]: (row["name"], row["client_name"])
         for row in rows
-        if _visible(scope, row["client_id"], row["id"])
+        if visible(scope, row["client_id"], row["id"])
     }
     for contract_id in contract_ids:
         if contract_id not in labels:
@@ -214,7 +214,7 @@ async def get_contract_row_by_code(session: AsyncSession, scope: Scope, code: st
 _CONTRACT_BY_ID = RowById(Contract)
 
 
-def _visible(scope: Scope, client_id: uuid.UUID, contract_id: uuid.UUID) -> bool:
+def visible(scope: Scope, client_id: uuid.UUID, contract_id: uuid.UUID) -> bool:
     """What ``visible_contracts`` says of one contract, from its client and id."""
     restriction = client_restriction(scope)
     if restriction is not None and client_id != restriction:
@@ -226,7 +226,7 @@ async def get_contract(reads: TenantReads, scope: Scope, contract_id: uuid.UUID)
     row = None
     if scope.contract_id is None or scope.contract_id == contract_id:
         row = await reads.row(_CONTRACT_BY_ID, contract_id)
-    if row is None or not _visible(scope, row["client_id"], contract_id):
+    if row is None or not visible(scope, row["client_id"], contract_id):
         raise NotFound(f"Contract {contract_id} not found.")
     return contract_view_of(row)
 
@@ -468,22 +468,55 @@ async def list_sla_policies(
     return (await policies_of(session, scope, [contract.id]))[contract.id]
 
 
+# The SLA policy versions of contracts, oldest first, read by position (``Reader``): their objectives as
+# JSON text, decoded straight into the API's types.
+_POLICIES_OF = Compiled(
+    select(
+        SlaPolicy.id,
+        SlaPolicy.contract_id,
+        SlaPolicy.effective_from,
+        SlaPolicy.objectives.cast(Text),
+        SlaPolicy.created_at,
+    )
+    .where(
+        SlaPolicy.tenant_id == bindparam("tenant_id"),
+        SlaPolicy.contract_id == any_(bindparam("contract_ids", type_=UUID_LIST)),
+    )
+    .order_by(SlaPolicy.contract_id, SlaPolicy.effective_from)
+)
+
+
 async def policies_of(
     session: AsyncSession, scope: Scope, contract_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[schemas.SlaPolicy]]:
     """The SLA policy versions of each contract, for contracts the caller was already shown (their
     visibility is not checked again here)."""
-    rows: dict[uuid.UUID, list[SlaPolicy]] = {contract_id: [] for contract_id in contract_ids}
-    for row in await session.scalars(
-        select(SlaPolicy).where(
-            SlaPolicy.tenant_id == scope.tenant_id, SlaPolicy.contract_id.in_(contract_ids)
+    return await read_policies(SessionReads(session), scope, contract_ids)
+
+
+async def read_policies(
+    read: Reader, scope: Scope, contract_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[schemas.SlaPolicy]]:
+    """``policies_of`` in any transaction of the tenant (a hot read's too)."""
+    versions: dict[uuid.UUID, list[schemas.SlaPolicy]] = {contract_id: [] for contract_id in contract_ids}
+    if not contract_ids:
+        return versions
+    rows = await read.all(_POLICIES_OF, tenant_id=scope.tenant_id, contract_ids=list(contract_ids))
+    for policy_id, contract_id, effective_from, objectives, created_at in rows:
+        earlier = versions[contract_id]
+        if earlier:
+            earlier[-1].effective_to = effective_from - timedelta(days=1)
+        earlier.append(
+            schemas.SlaPolicy(
+                id=policy_id,
+                contract_id=contract_id,
+                effective_from=effective_from,
+                effective_to=None,
+                objectives=stored.decode(objectives, list[schemas.Objective]),
+                created_at=created_at,
+            )
         )
-    ):
-        rows[row.contract_id].append(row)
-    return {
-        contract_id: [policy_view(row, to) for row, to in _with_effective_to(versions)]
-        for contract_id, versions in rows.items()
-    }
+    return versions
 
 
 async def _add_version(

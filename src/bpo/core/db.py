@@ -5,19 +5,18 @@ import contextlib
 import functools
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import asyncpg
 import structlog
-from sqlalchemy import ARRAY, Table, Uuid, event, text
+from sqlalchemy import ARRAY, Select, Table, TextClause, Uuid, event, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.sql.expression import ClauseElement
 
 from bpo.core.errors import DATABASE_UNAVAILABLE, RETRY_LATER, Unavailable
 from bpo.settings import Settings
@@ -371,12 +370,14 @@ class Compiled:
     """A statement compiled once for the driver (``$1``-style SQL and the order of its parameters), so a
     hot read spends nothing per request on building, caching or compiling it."""
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause) -> None:
+        # Kept for ``SessionReads``, which runs it through the session's connection.
+        self.statement = statement
         compiled = statement.compile(dialect=_DIALECT)
         self.sql = str(compiled)
-        self.names = tuple(compiled.positiontup or ())  # type: ignore[attr-defined]
+        self.names = tuple(compiled.positiontup or ())
         # Values the statement itself carries (a LIMIT, a literal compared with): the caller names the rest.
-        binds = compiled.binds  # type: ignore[attr-defined]
+        binds = compiled.binds
         self.fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
@@ -419,6 +420,32 @@ class ReadTransaction:
 
     async def all(self, query: Compiled, **values: Any) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self.driver.fetch(query.sql, *query.arguments(values))
+        return rows
+
+
+class Reader(Protocol):
+    """Reads inside a transaction with the tenant set, however it was opened: a hot read's
+    (``ReadTransaction``) or a request's or job's session (``SessionReads``). Rows are read by position
+    only: asyncpg's records and SQLAlchemy's rows agree on nothing else."""
+
+    async def one(self, query: Compiled, **values: Any) -> Any: ...
+
+    async def all(self, query: Compiled, **values: Any) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReads:
+    """``Compiled`` reads run in a session's transaction (through its connection, not the ORM)."""
+
+    session: AsyncSession
+
+    async def one(self, query: Compiled, **values: Any) -> Any:
+        connection = await self.session.connection()
+        return (await connection.execute(query.statement, values)).first()
+
+    async def all(self, query: Compiled, **values: Any) -> Sequence[Any]:
+        connection = await self.session.connection()
+        rows: Sequence[Any] = (await connection.execute(query.statement, values)).all()
         return rows
 
 

@@ -8,7 +8,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.types import ControllerRouterHandler
 
 from bpo.core.guards import READERS
-from bpo.core.http import Caller, Session
+from bpo.core.http import Caller, Reads, Session
 from bpo.sla import schemas, service
 
 
@@ -26,14 +26,14 @@ class ContractSlaController(Controller):
     )
     async def contract_sla(
         self,
-        session: Session,
+        reads: Reads,
         caller: Caller,
         contract_id: FromPath[uuid.UUID],
         start: FromQuery[date | None] = None,
         end: FromQuery[date | None] = None,
         granularity: FromQuery[schemas.Granularity] = "day",
     ) -> schemas.ContractSla:
-        return await service.contract_sla(session, caller, contract_id, start, end, granularity)
+        return await service.read_contract_sla(reads, caller, contract_id, start, end, granularity)
 
     @get(
         "/sla.csv",
@@ -42,14 +42,14 @@ class ContractSlaController(Controller):
     )
     async def contract_sla_csv(
         self,
-        session: Session,
+        reads: Reads,
         caller: Caller,
         contract_id: FromPath[uuid.UUID],
         start: FromQuery[date | None] = None,
         end: FromQuery[date | None] = None,
         granularity: FromQuery[schemas.Granularity] = "day",
     ) -> Response[str]:
-        report = await service.contract_sla(session, caller, contract_id, start, end, granularity)
+        report = await service.read_contract_sla(reads, caller, contract_id, start, end, granularity)
         return _csv(
             service.contract_sla_csv(report), f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
         )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients.schemas import ContractStatus
+from bpo.core.db import Compiled, Reader
 from bpo.core.errors import Conflict, FieldErrors, Invalid, field_error
 from bpo.core.http import instant_period
 from bpo.core.orm import new_id
@@ -92,22 +93,24 @@ def nps_score(promoters: int, detractors: int, responses: int) -> float | None:
     return 100 * (promoters - detractors) / responses if responses else None
 
 
-_NPS_BY_DAY = text(
-    """
-    SELECT (responded_at AT TIME ZONE :zone)::date AS day,
-           count(*) FILTER (WHERE score >= 9) AS promoters,
-           count(*) FILTER (WHERE score BETWEEN 7 AND 8) AS passives,
-           count(*) FILTER (WHERE score <= 6) AS detractors
-    FROM nps_responses
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-      AND responded_at >= :lower AND responded_at < :upper
-    GROUP BY 1
-    """
+_NPS_BY_DAY = Compiled(
+    text(
+        """
+        SELECT (responded_at AT TIME ZONE :zone)::date AS day,
+               count(*) FILTER (WHERE score >= 9) AS promoters,
+               count(*) FILTER (WHERE score BETWEEN 7 AND 8) AS passives,
+               count(*) FILTER (WHERE score <= 6) AS detractors
+        FROM nps_responses
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+          AND responded_at >= :lower AND responded_at < :upper
+        GROUP BY 1
+        """
+    )
 )
 
 
 async def nps_sla(
-    session: AsyncSession,
+    read: Reader,
     scope: Scope,
     contract_id: uuid.UUID,
     first: date,
@@ -118,15 +121,13 @@ async def nps_sla(
     """The survey answers given on local days ``first``..``last``, in total and per period; None when
     there are none."""
     lower, upper = day_bounds(first, last, zone)
-    rows = await session.execute(
+    rows = await read.all(
         _NPS_BY_DAY,
-        {
-            "zone": zone.key,
-            "tenant_id": scope.tenant_id,
-            "contract_id": contract_id,
-            "lower": lower,
-            "upper": upper,
-        },
+        zone=zone.key,
+        tenant_id=scope.tenant_id,
+        contract_id=contract_id,
+        lower=lower,
+        upper=upper,
     )
     periods: dict[date, list[int]] = {}
     for day, promoters, passives, detractors in rows:

@@ -4,26 +4,28 @@ month rows when the contract's are cut in that zone, else from the hourly rows (
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import uuid
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import EllipsisType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
 from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
 from bpo.clients.schemas import Metric, Objective, SlaPolicy
-from bpo.core.errors import Invalid, field_error, raise_if
+from bpo.core.db import Compiled, Reader, SessionReads, TenantReads
+from bpo.core.errors import Invalid, NotFound, field_error, raise_if
 from bpo.core.http import date_errors
 from bpo.core.scope import Scope
 from bpo.sla import coverage_objective as coverage
@@ -149,112 +151,125 @@ _decode_counts = msgspec.json.Decoder(dict[str, int]).decode
 # objective for a year (the month-to-date rows picked with DISTINCT ON: a join against the contract's
 # month-to-date rows, one per day, cost most of the statement). Sketches are merged in Python, as
 # expanding JSON in SQL costs several times more.
-_SLA_RANGE = text(
-    """
-    SELECT objective, array_agg(starts_on ORDER BY starts_on) AS days, array_agg(met ORDER BY starts_on),
-           array_agg(breached ORDER BY starts_on), array_agg(pending ORDER BY starts_on),
-           NULL::int AS sign, NULL AS sketch, NULL AS checkpoints, NULL::numeric AS elapsed_sum
-    FROM sla_periods
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
-      AND starts_on BETWEEN :first AND :last
-    GROUP BY objective
-    UNION ALL
-    SELECT objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text, elapsed_sum FROM sla_periods
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-      AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
-    UNION ALL
-    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text,
-            elapsed_sum
-     FROM sla_periods
-     WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-       AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
-     ORDER BY objective, starts_on DESC)
-    UNION ALL
-    (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, -1, sketch::text, checkpoints::text,
-            elapsed_sum
-     FROM sla_periods
-     WHERE tenant_id = :tenant_id AND contract_id = :contract_id
-       AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
-     ORDER BY objective, starts_on DESC)
-    """
-)
-_WORK_RANGE = text(
-    """
-    WITH days AS (
-        SELECT starts_on, sum(received)::bigint AS received, sum(responded)::bigint AS responded,
-               sum(resolved)::bigint AS resolved, sum(units)::bigint AS units
-        FROM work_periods
+_SLA_RANGE = Compiled(
+    text(
+        """
+        SELECT objective, array_agg(starts_on ORDER BY starts_on) AS days, array_agg(met ORDER BY starts_on),
+               array_agg(breached ORDER BY starts_on), array_agg(pending ORDER BY starts_on),
+               NULL::int AS sign, NULL AS sketch, NULL AS checkpoints, NULL::numeric AS elapsed_sum
+        FROM sla_periods
         WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
           AND starts_on BETWEEN :first AND :last
-        GROUP BY starts_on
-    ), picked AS (
-        SELECT 1 AS sign, channel, received, responded, resolved, units, outcomes, sentiments
-        FROM work_periods
+        GROUP BY objective
+        UNION ALL
+        SELECT objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text, elapsed_sum
+        FROM sla_periods
         WHERE tenant_id = :tenant_id AND contract_id = :contract_id
           AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
         UNION ALL
-        (SELECT DISTINCT ON (channel) 1, channel, received, responded, resolved, units, outcomes,
-                sentiments
-         FROM work_periods
+        (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, 1, sketch::text, checkpoints::text,
+                elapsed_sum
+         FROM sla_periods
          WHERE tenant_id = :tenant_id AND contract_id = :contract_id
            AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
-         ORDER BY channel, starts_on DESC)
+         ORDER BY objective, starts_on DESC)
         UNION ALL
-        (SELECT DISTINCT ON (channel) -1, channel, received, responded, resolved, units, outcomes,
-                sentiments
-         FROM work_periods
+        (SELECT DISTINCT ON (objective) objective, NULL, NULL, NULL, NULL, -1, sketch::text,
+                checkpoints::text, elapsed_sum
+         FROM sla_periods
          WHERE tenant_id = :tenant_id AND contract_id = :contract_id
            AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
-         ORDER BY channel, starts_on DESC)
+         ORDER BY objective, starts_on DESC)
+        """
     )
-    SELECT 'day' AS part, NULL AS key, array_agg(starts_on ORDER BY starts_on) AS days,
-           array_agg(received ORDER BY starts_on), array_agg(responded ORDER BY starts_on),
-           array_agg(resolved ORDER BY starts_on), array_agg(units ORDER BY starts_on),
-           NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint
-    FROM days HAVING count(*) > 0
-    UNION ALL
-    SELECT 'channel', channel, NULL, NULL, NULL, NULL, NULL, sum(sign * received)::bigint,
-           sum(sign * responded)::bigint, sum(sign * resolved)::bigint, sum(sign * units)::bigint
-    FROM picked GROUP BY channel HAVING sum(sign * received) > 0
-    UNION ALL
-    SELECT 'outcome', key, NULL, NULL, NULL, NULL, NULL, sum(sign * value::bigint)::bigint, NULL, NULL, NULL
-    FROM picked, jsonb_each_text(outcomes) GROUP BY key HAVING sum(sign * value::bigint) <> 0
-    UNION ALL
-    SELECT 'sentiment', key, NULL, NULL, NULL, NULL, NULL, sum(sign * value::bigint)::bigint, NULL, NULL,
-           NULL
-    FROM picked, jsonb_each_text(sentiments) GROUP BY key HAVING sum(sign * value::bigint) <> 0
-    UNION ALL
-    SELECT 'csat', rating, array_agg(starts_on ORDER BY starts_on), array_agg(rated ORDER BY starts_on), NULL,
-           NULL, NULL, NULL, NULL, NULL, NULL
-    FROM (
-        SELECT starts_on, key AS rating, sum(value::bigint)::bigint AS rated
-        FROM work_periods, jsonb_each_text(csat)
-        WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
-          AND starts_on BETWEEN :first AND :last AND csat <> '{}'::jsonb
-        GROUP BY starts_on, key
-    ) AS ratings
-    GROUP BY rating
-    """
 )
-_VERSION = text(
-    """
-    SELECT version FROM period_rollup_zones
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND time_zone = :zone
-    """
+_WORK_RANGE = Compiled(
+    text(
+        """
+        WITH days AS (
+            SELECT starts_on, sum(received)::bigint AS received, sum(responded)::bigint AS responded,
+                   sum(resolved)::bigint AS resolved, sum(units)::bigint AS units
+            FROM work_periods
+            WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
+              AND starts_on BETWEEN :first AND :last
+            GROUP BY starts_on
+        ), picked AS (
+            SELECT 1 AS sign, channel, received, responded, resolved, units, outcomes, sentiments
+            FROM work_periods
+            WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+              AND span = 'month' AND starts_on BETWEEN :months_from AND :months_to
+            UNION ALL
+            (SELECT DISTINCT ON (channel) 1, channel, received, responded, resolved, units, outcomes,
+                    sentiments
+             FROM work_periods
+             WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+               AND span = 'mtd' AND starts_on BETWEEN :tail_from AND :last
+             ORDER BY channel, starts_on DESC)
+            UNION ALL
+            (SELECT DISTINCT ON (channel) -1, channel, received, responded, resolved, units, outcomes,
+                    sentiments
+             FROM work_periods
+             WHERE tenant_id = :tenant_id AND contract_id = :contract_id
+               AND span = 'mtd' AND starts_on BETWEEN :head_from AND :head_to
+             ORDER BY channel, starts_on DESC)
+        )
+        SELECT 'day' AS part, NULL AS key, array_agg(starts_on ORDER BY starts_on) AS days,
+               array_agg(received ORDER BY starts_on), array_agg(responded ORDER BY starts_on),
+               array_agg(resolved ORDER BY starts_on), array_agg(units ORDER BY starts_on),
+               NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint
+        FROM days HAVING count(*) > 0
+        UNION ALL
+        SELECT 'channel', channel, NULL, NULL, NULL, NULL, NULL, sum(sign * received)::bigint,
+               sum(sign * responded)::bigint, sum(sign * resolved)::bigint, sum(sign * units)::bigint
+        FROM picked GROUP BY channel HAVING sum(sign * received) > 0
+        UNION ALL
+        SELECT 'outcome', key, NULL, NULL, NULL, NULL, NULL, sum(sign * value::bigint)::bigint, NULL, NULL,
+               NULL
+        FROM picked, jsonb_each_text(outcomes) GROUP BY key HAVING sum(sign * value::bigint) <> 0
+        UNION ALL
+        SELECT 'sentiment', key, NULL, NULL, NULL, NULL, NULL, sum(sign * value::bigint)::bigint, NULL, NULL,
+               NULL
+        FROM picked, jsonb_each_text(sentiments) GROUP BY key HAVING sum(sign * value::bigint) <> 0
+        UNION ALL
+        SELECT 'csat', rating, array_agg(starts_on ORDER BY starts_on), array_agg(rated ORDER BY starts_on),
+               NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM (
+            SELECT starts_on, key AS rating, sum(value::bigint)::bigint AS rated
+            FROM work_periods, jsonb_each_text(csat)
+            WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND span = 'day'
+              AND starts_on BETWEEN :first AND :last AND csat <> '{}'::jsonb
+            GROUP BY starts_on, key
+        ) AS ratings
+        GROUP BY rating
+        """
+    )
 )
-_SLA_HOURS = text(
-    """
-    SELECT objective, hour, met, breached, pending, sketch::text, checkpoints::text, elapsed_sum
-    FROM sla_hourly
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
-    """
+_VERSION = Compiled(
+    text(
+        """
+        SELECT version FROM period_rollup_zones
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND time_zone = :zone
+        """
+    )
 )
-_WORK_HOURS = text(
-    """
-    SELECT hour, channel, received, responded, resolved, units, outcomes::text, sentiments::text, csat::text
-    FROM work_hourly
-    WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
-    """
+_SLA_HOURS = Compiled(
+    text(
+        """
+        SELECT objective, hour, met, breached, pending, sketch::text, checkpoints::text, elapsed_sum
+        FROM sla_hourly
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
+        """
+    )
+)
+_WORK_HOURS = Compiled(
+    text(
+        """
+        SELECT hour, channel, received, responded, resolved, units, outcomes::text, sentiments::text,
+               csat::text
+        FROM work_hourly
+        WHERE tenant_id = :tenant_id AND contract_id = :contract_id AND hour >= :lower AND hour < :upper
+        """
+    )
 )
 
 
@@ -295,7 +310,7 @@ RECENT_RANGES = 64
 
 
 async def _from_periods(
-    session: AsyncSession,
+    read: Reader,
     scope: Scope,
     contract_id: uuid.UUID,
     first: date,
@@ -307,10 +322,10 @@ async def _from_periods(
     """Day rows for the series; sketches, checkpoints, outcomes and sentiments merged from month and
     month-to-date rows (merge_plan). None when the contract's periods are not cut in ``zone``. Their
     ``version`` in ``zone`` is read here unless given."""
-    connection = await session.connection()
     days = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "first": first, "last": last}
     if isinstance(version, EllipsisType):
-        version = await connection.scalar(_VERSION, {**days, "zone": zone.key})
+        found = await read.one(_VERSION, **days, zone=zone.key)
+        version = None if found is None else found[0]
     if version is None:
         return None
     key = (scope.tenant_id, contract_id, version, zone.key, first, last, granularity)
@@ -319,8 +334,8 @@ async def _from_periods(
         return tallies
     spans = {**days, **merge_plan(first, last)}
     objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
-    for objective, starts, *columns, sign, sketch, checkpoints, elapsed_sum in await connection.execute(
-        _SLA_RANGE, spans
+    for objective, starts, *columns, sign, sketch, checkpoints, elapsed_sum in await read.all(
+        _SLA_RANGE, **spans
     ):
         if starts is not None:
             objectives[objective].series = _by_period(starts, columns, granularity)
@@ -330,7 +345,7 @@ async def _from_periods(
             )
     volumes = _VolumeTally()
     parts = {"outcome": volumes.outcomes, "sentiment": volumes.sentiments}
-    for part, name, starts, *columns in await connection.execute(_WORK_RANGE, spans):
+    for part, name, starts, *columns in await read.all(_WORK_RANGE, **spans):
         if part == "day":
             volumes.series = _by_period(starts, columns[:4], granularity)
         elif part == "channel":
@@ -347,7 +362,7 @@ async def _from_periods(
 
 
 async def _from_hours(
-    session: AsyncSession,
+    read: Reader,
     scope: Scope,
     contract_id: uuid.UUID,
     first: date,
@@ -356,12 +371,11 @@ async def _from_hours(
     zone: ZoneInfo,
 ) -> tuple[dict[str, _ObjectiveTally], _VolumeTally]:
     lower, upper = day_bounds(first, last, zone)
-    connection = await session.connection()
     hours = {"tenant_id": scope.tenant_id, "contract_id": contract_id, "lower": lower, "upper": upper}
     objectives: defaultdict[str, _ObjectiveTally] = defaultdict(_ObjectiveTally)
     periods: defaultdict[str, dict[date, list[int]]] = defaultdict(dict)
-    for objective, hour, met, breached, pending, sketch, checkpoints, elapsed_sum in await connection.execute(
-        _SLA_HOURS, hours
+    for objective, hour, met, breached, pending, sketch, checkpoints, elapsed_sum in await read.all(
+        _SLA_HOURS, **hours
     ):
         period = period_start(local_day(hour, zone), granularity)
         _accumulate(periods[objective], period, (met, breached, pending))
@@ -370,7 +384,7 @@ async def _from_hours(
         objectives[objective].series = sorted((period, m, b, q) for period, (m, b, q) in by_period.items())
     volumes = _VolumeTally()
     volume_periods: dict[date, list[int]] = {}
-    for hour, channel, *numbers, outcomes, sentiments, csat in await connection.execute(_WORK_HOURS, hours):
+    for hour, channel, *numbers, outcomes, sentiments, csat in await read.all(_WORK_HOURS, **hours):
         period = period_start(local_day(hour, zone), granularity)
         _accumulate(volume_periods, period, numbers)
         _accumulate(volumes.channels, channel, numbers)
@@ -472,6 +486,46 @@ def _volumes(tally: _VolumeTally) -> schemas.Volumes:
     )
 
 
+class ContractHead(NamedTuple):
+    """What a contract's SLA shows of the contract, its client's zone, and the version of its day and month
+    rollups cut in that zone (None: they are not; Ellipsis: not read yet)."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+    time_zone: str
+    version: int | EllipsisType | None = ...
+
+
+# The contract, its client's zone and its rollups' version in that zone, in one statement.
+_CONTRACT_HEAD = Compiled(
+    select(
+        Contract.id,
+        Contract.code,
+        Contract.name,
+        Client.time_zone,
+        PeriodRollupZone.version,
+        Contract.client_id,
+    )
+    .join(Client, (Client.tenant_id == Contract.tenant_id) & (Client.id == Contract.client_id))
+    .outerjoin(
+        PeriodRollupZone,
+        (PeriodRollupZone.tenant_id == Contract.tenant_id)
+        & (PeriodRollupZone.contract_id == Contract.id)
+        & (PeriodRollupZone.time_zone == Client.time_zone),
+    )
+    .where(Contract.tenant_id == bindparam("tenant_id"), Contract.id == bindparam("contract_id"))
+)
+
+# The coverage objective over a range (``coverage_objective.coverage_sla`` of one contract), called only
+# when the contract has one: its policy versions, the local days first..last in its client's zone, and
+# the period each day falls in.
+CoverageOf = Callable[
+    [Sequence[SlaPolicy], date, date, ZoneInfo, Callable[[date], date]],
+    Awaitable[schemas.CoverageSla | None],
+]
+
+
 async def contract_sla(
     session: AsyncSession,
     scope: Scope,
@@ -480,58 +534,83 @@ async def contract_sla(
     end: date | None,
     granularity: schemas.Granularity,
 ) -> schemas.ContractSla:
-    contract, time_zone, version = await _contract_zone_and_version(session, scope, contract_id)
-    policies = (await contracts.policies_of(session, scope, [contract.id]))[contract.id]
-    return await _contract_sla(
-        session, scope, contract, time_zone, policies, start, end, granularity, version
-    )
+    """A contract's SLA, read in the session's transaction."""
+    read = SessionReads(session)
+    head = await _contract_head(read, scope, contract_id)
+    policies = (await contracts.read_policies(read, scope, [head.id]))[head.id]
+    coverage_of = functools.partial(_measure_coverage, session, scope, head.id)
+    return await _contract_sla(read, scope, head, policies, start, end, granularity, coverage_of)
 
 
-async def _contract_zone_and_version(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID
-) -> tuple[Contract, str, int | None]:
-    """The contract, its client's time zone and the version of its day and month rollups cut in that zone
-    (None: they are not), in one statement."""
-    statement = (
-        contracts.contract_and_zone(scope, contract_id)
-        .add_columns(PeriodRollupZone.version)
-        .outerjoin(
-            PeriodRollupZone,
-            (PeriodRollupZone.tenant_id == Contract.tenant_id)
-            & (PeriodRollupZone.contract_id == Contract.id)
-            & (PeriodRollupZone.time_zone == Client.time_zone),
-        )
-    )
-    found = await contracts.one_contract(session, statement, contract_id)
-    return found[0], found[1], found[2]
+async def read_contract_sla(
+    reads: TenantReads,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    start: date | None,
+    end: date | None,
+    granularity: schemas.Granularity,
+) -> schemas.ContractSla:
+    """``contract_sla`` in one read-only transaction of hot reads (no session, no ORM). A contract with a
+    coverage objective has it measured from Staffing in a session of its own."""
+    async with reads.transaction() as read:
+        head = await _contract_head(read, scope, contract_id)
+        policies = (await contracts.read_policies(read, scope, [head.id]))[head.id]
+
+        async def coverage_of(*measured: Any) -> schemas.CoverageSla | None:
+            async with reads.db.tenant(scope.tenant_id) as session:
+                return await _measure_coverage(session, scope, head.id, *measured)
+
+        return await _contract_sla(read, scope, head, policies, start, end, granularity, coverage_of)
+
+
+async def _measure_coverage(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, *measured: Any
+) -> schemas.CoverageSla | None:
+    """A ``CoverageOf`` of a contract by its id, in ``session``."""
+    contract = await contracts.get_contract_row(session, scope, contract_id)
+    return await coverage.coverage_sla(session, scope, contract, *measured)
+
+
+async def _contract_head(read: Reader, scope: Scope, contract_id: uuid.UUID) -> ContractHead:
+    """The contract's head if the caller may see it; a 404 otherwise."""
+    found = None
+    if scope.contract_id is None or scope.contract_id == contract_id:
+        found = await read.one(_CONTRACT_HEAD, tenant_id=scope.tenant_id, contract_id=contract_id)
+    if found is None or not contracts.visible(scope, found[5], contract_id):
+        raise NotFound(f"Contract {contract_id} not found.")
+    return ContractHead(*found[:5])
 
 
 async def _contract_sla(
-    session: AsyncSession,
+    read: Reader,
     scope: Scope,
-    contract: Contract,
-    time_zone: str,
+    contract: ContractHead,
     policies: Sequence[SlaPolicy],
     start: date | None,
     end: date | None,
     granularity: schemas.Granularity,
-    version: int | EllipsisType | None = ...,
+    coverage_of: CoverageOf,
 ) -> schemas.ContractSla:
-    """``contract_sla`` of a contract already read, with its client's zone and its policy versions (and the
-    version of its rollups in that zone, if read with it)."""
-    zone = ZoneInfo(time_zone)
+    """``contract_sla`` of a contract already read, with its policy versions."""
+    zone = ZoneInfo(contract.time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
     tallies = None
     if cut_cleanly(first, last, zone):
-        tallies = await _from_periods(session, scope, contract.id, first, last, granularity, zone, version)
+        tallies = await _from_periods(
+            read, scope, contract.id, first, last, granularity, zone, contract.version
+        )
     objectives, volumes = tallies or await _from_hours(
-        session, scope, contract.id, first, last, granularity, zone
+        read, scope, contract.id, first, last, granularity, zone
     )
+
+    def period_of(day: date) -> date:
+        return period_start(day, granularity)
+
     return schemas.ContractSla(
         contract_id=contract.id,
         contract_code=contract.code,
         name=contract.name,
-        time_zone=time_zone,
+        time_zone=contract.time_zone,
         start=first,
         end=last,
         granularity=granularity,
@@ -540,20 +619,13 @@ async def _contract_sla(
             for key, objective in _objectives_in(policies, first, last).items()
         ],
         volumes=_volumes(volumes),
-        coverage=await coverage.coverage_sla(
-            session,
-            scope,
-            contract,
-            policies,
-            first,
-            last,
-            zone,
-            lambda day: period_start(day, granularity),
+        coverage=(
+            await coverage_of(policies, first, last, zone, period_of)
+            if coverage.coverage_objective(policies, first, last)
+            else None
         ),
         csat=satisfaction.csat_sla(volumes.csat),
-        nps=await satisfaction.nps_sla(
-            session, scope, contract.id, first, last, zone, lambda day: period_start(day, granularity)
-        ),
+        nps=await satisfaction.nps_sla(read, scope, contract.id, first, last, zone, period_of),
     )
 
 
@@ -688,12 +760,21 @@ async def client_dashboard(
     start = end - timedelta(days=days - 1)
     policies_by_contract = await contracts.policies_of(session, scope, [c.id for c in contract_rows])
     summary = await _client_sla(session, scope, client, contract_rows, policies_by_contract, start, end)
-    details = {
-        contract.id: await _contract_sla(
-            session, scope, contract, client.time_zone, policies_by_contract[contract.id], start, end, "day"
+    read = SessionReads(session)
+    details = {}
+    for contract in contract_rows:
+        policies = policies_by_contract[contract.id]
+        head = ContractHead(contract.id, contract.code, contract.name, client.time_zone)
+        details[contract.id] = await _contract_sla(
+            read,
+            scope,
+            head,
+            policies,
+            start,
+            end,
+            "day",
+            functools.partial(coverage.coverage_sla, session, scope, contract),
         )
-        for contract in contract_rows
-    }
     return summary, details
 
 
