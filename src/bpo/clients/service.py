@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import msgspec
 from msgspec import UNSET
@@ -17,7 +17,7 @@ from bpo.clients import periods, rules, schemas
 from bpo.clients.models import BusinessCalendar, Client, Contract, Service, Site
 from bpo.core import business_time as cal
 from bpo.core.audit import record
-from bpo.core.db import UUID_LIST, Compiled, ReadTransaction, RowById, TenantReads
+from bpo.core.db import UUID_LIST, Compiled, Reader, ReadTransaction, RowById, TenantReads
 from bpo.core.errors import Conflict, FieldErrors, Invalid, NotFound, field_error, raise_if
 from bpo.core.i18n import Language
 from bpo.core.orm import new_id
@@ -460,6 +460,64 @@ async def get_client_with_contracts(
     if not rows:
         _missing("Client", client_id, None)
     return rows[0][0], [contract for _, contract in rows if contract is not None]
+
+
+class ClientHead(NamedTuple):
+    """What an SLA summary shows of a client."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+    time_zone: str
+
+
+class ContractLine(NamedTuple):
+    """What an SLA summary shows of each of a client's contracts."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+    work_type: str
+    status: str
+
+
+# A client and its contracts by code (none: one row of NULLs), read by position.
+_CLIENT_AND_CONTRACTS = Compiled(
+    select(
+        Client.id,
+        Client.code,
+        Client.name,
+        Client.time_zone,
+        Contract.id,
+        Contract.code,
+        Contract.name,
+        Contract.work_type,
+        Contract.status,
+    )
+    .select_from(Client)
+    .outerjoin(Contract, (Contract.tenant_id == Client.tenant_id) & (Contract.client_id == Client.id))
+    .where(Client.tenant_id == bindparam("tenant_id"), Client.id == bindparam("client_id"))
+    .order_by(Contract.code)
+)
+
+
+async def read_client_with_contracts(
+    read: Reader, scope: Scope, client_id: uuid.UUID
+) -> tuple[ClientHead, list[ContractLine]]:
+    """``get_client_with_contracts`` in any transaction of the tenant (a hot read's too), as the summary
+    shows them."""
+    restriction = client_restriction(scope)
+    rows: Sequence[Any] = []
+    if restriction is None or restriction == client_id:
+        rows = await read.all(_CLIENT_AND_CONTRACTS, tenant_id=scope.tenant_id, client_id=client_id)
+    if not rows:
+        _missing("Client", client_id, None)
+    contracts = [
+        ContractLine(*row[4:])
+        for row in rows
+        if row[4] is not None and (scope.contract_id is None or row[4] == scope.contract_id)
+    ]
+    return ClientHead(*rows[0][:4]), contracts
 
 
 # A client's row by id, in one statement (a hot read).

@@ -8,7 +8,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.types import ControllerRouterHandler
 
 from bpo.core.guards import READERS
-from bpo.core.http import Caller, Reads, Session
+from bpo.core.http import Caller, Reads
 from bpo.sla import schemas, service
 
 
@@ -68,13 +68,13 @@ class ClientSlaController(Controller):
     )
     async def client_sla(
         self,
-        session: Session,
+        reads: Reads,
         caller: Caller,
         client_id: FromPath[uuid.UUID],
         start: FromQuery[date | None] = None,
         end: FromQuery[date | None] = None,
     ) -> schemas.ClientSla:
-        return await service.client_sla(session, caller, client_id, start, end)
+        return await service.client_sla(reads, caller, client_id, start, end)
 
     @get(
         "/sla.csv",
@@ -83,13 +83,13 @@ class ClientSlaController(Controller):
     )
     async def client_sla_csv(
         self,
-        session: Session,
+        reads: Reads,
         caller: Caller,
         client_id: FromPath[uuid.UUID],
         start: FromQuery[date | None] = None,
         end: FromQuery[date | None] = None,
     ) -> Response[str]:
-        report = await service.client_sla(session, caller, client_id, start, end)
+        report = await service.client_sla(reads, caller, client_id, start, end)
         return _csv(
             service.client_sla_csv(report), f"sla-{report.client_code}-{report.start}-{report.end}.csv"
         )

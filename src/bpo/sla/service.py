@@ -3,6 +3,7 @@ month rows when the contract's are cut in that zone, else from the hourly rows (
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -638,48 +639,51 @@ def _previous_first(first: date, last: date) -> date:
 # range and in the one before it (``current``), and per contract the items received in the range. Each
 # contract is read from its day rows when they are cut in the client's zone (and the zone's clocks cut the
 # days evenly: ``clean``), from its hourly rows otherwise.
-_CLIENT_COUNTS = text(
-    """
-    WITH d AS (
-        SELECT i.contract_id, (:clean AND z.contract_id IS NOT NULL) AS by_day
-        FROM unnest(CAST(:contract_ids AS uuid[])) AS i(contract_id)
-        LEFT JOIN period_rollup_zones AS z
-          ON z.tenant_id = :tenant_id AND z.contract_id = i.contract_id AND z.time_zone = :zone
+_CLIENT_COUNTS = Compiled(
+    text(
+        """
+        WITH d AS (
+            SELECT i.contract_id, (:clean AND z.contract_id IS NOT NULL) AS by_day
+            FROM unnest(CAST(:contract_ids AS uuid[])) AS i(contract_id)
+            LEFT JOIN period_rollup_zones AS z
+              ON z.tenant_id = :tenant_id AND z.contract_id = i.contract_id AND z.time_zone = :zone
+        )
+        SELECT p.contract_id, p.objective, p.starts_on >= :first AS current,
+               CAST(sum(p.met) AS bigint), CAST(sum(p.breached) AS bigint)
+        FROM d JOIN sla_periods AS p
+          ON p.tenant_id = :tenant_id AND p.contract_id = d.contract_id AND p.span = :day
+         AND p.starts_on >= :previous_first AND p.starts_on <= :last
+        WHERE d.by_day
+        GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT h.contract_id, h.objective, h.hour >= :lower,
+               CAST(sum(h.met) AS bigint), CAST(sum(h.breached) AS bigint)
+        FROM d JOIN sla_hourly AS h
+          ON h.tenant_id = :tenant_id AND h.contract_id = d.contract_id AND h.hour >= :previous_lower
+         AND h.hour < :upper
+        WHERE NOT d.by_day
+        GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT w.contract_id, NULL, true, CAST(sum(w.received) AS bigint), 0
+        FROM d JOIN work_periods AS w
+          ON w.tenant_id = :tenant_id AND w.contract_id = d.contract_id AND w.span = :day
+         AND w.starts_on >= :first AND w.starts_on <= :last
+        WHERE d.by_day
+        GROUP BY 1
+        UNION ALL
+        SELECT w.contract_id, NULL, true, CAST(sum(w.received) AS bigint), 0
+        FROM d JOIN work_hourly AS w
+          ON w.tenant_id = :tenant_id AND w.contract_id = d.contract_id AND w.hour >= :lower
+         AND w.hour < :upper
+        WHERE NOT d.by_day
+        GROUP BY 1
+        """
     )
-    SELECT p.contract_id, p.objective, p.starts_on >= :first AS current,
-           CAST(sum(p.met) AS bigint), CAST(sum(p.breached) AS bigint)
-    FROM d JOIN sla_periods AS p
-      ON p.tenant_id = :tenant_id AND p.contract_id = d.contract_id AND p.span = :day
-     AND p.starts_on >= :previous_first AND p.starts_on <= :last
-    WHERE d.by_day
-    GROUP BY 1, 2, 3
-    UNION ALL
-    SELECT h.contract_id, h.objective, h.hour >= :lower,
-           CAST(sum(h.met) AS bigint), CAST(sum(h.breached) AS bigint)
-    FROM d JOIN sla_hourly AS h
-      ON h.tenant_id = :tenant_id AND h.contract_id = d.contract_id AND h.hour >= :previous_lower
-     AND h.hour < :upper
-    WHERE NOT d.by_day
-    GROUP BY 1, 2, 3
-    UNION ALL
-    SELECT w.contract_id, NULL, true, CAST(sum(w.received) AS bigint), 0
-    FROM d JOIN work_periods AS w
-      ON w.tenant_id = :tenant_id AND w.contract_id = d.contract_id AND w.span = :day
-     AND w.starts_on >= :first AND w.starts_on <= :last
-    WHERE d.by_day
-    GROUP BY 1
-    UNION ALL
-    SELECT w.contract_id, NULL, true, CAST(sum(w.received) AS bigint), 0
-    FROM d JOIN work_hourly AS w
-      ON w.tenant_id = :tenant_id AND w.contract_id = d.contract_id AND w.hour >= :lower AND w.hour < :upper
-    WHERE NOT d.by_day
-    GROUP BY 1
-    """
 )
 
 
 async def _client_counts(
-    session: AsyncSession, scope: Scope, ids: list[uuid.UUID], zone: ZoneInfo, first: date, last: date
+    read: Reader, scope: Scope, ids: list[uuid.UUID], zone: ZoneInfo, first: date, last: date
 ) -> tuple[dict[tuple[uuid.UUID, str, bool], list[int]], Counter[uuid.UUID]]:
     """(contract, objective, in the range rather than the one before) -> [met, breached], and the items
     each contract received in the range."""
@@ -691,21 +695,19 @@ async def _client_counts(
     lower, upper = day_bounds(first, last, zone)
     previous_lower, _ = day_bounds(previous_first, first - timedelta(days=1), zone)
     clean = cut_cleanly(previous_first, first - timedelta(days=1), zone) and cut_cleanly(first, last, zone)
-    rows = await session.execute(
+    rows = await read.all(
         _CLIENT_COUNTS,
-        {
-            "tenant_id": scope.tenant_id,
-            "contract_ids": ids,
-            "zone": zone.key,
-            "clean": clean,
-            "day": DAY,
-            "first": first,
-            "last": last,
-            "previous_first": previous_first,
-            "lower": lower,
-            "upper": upper,
-            "previous_lower": previous_lower,
-        },
+        tenant_id=scope.tenant_id,
+        contract_ids=ids,
+        zone=zone.key,
+        clean=clean,
+        day=DAY,
+        first=first,
+        last=last,
+        previous_first=previous_first,
+        lower=lower,
+        upper=upper,
+        previous_lower=previous_lower,
     )
     for contract_id, key, current, met, breached in rows:
         if key is None:
@@ -741,12 +743,36 @@ def _objective_summaries(
     return summaries
 
 
+# The coverage objective of one of a client's contracts for its summary (``coverage_summary``), called
+# only when the contract has one: the contract's id, its policy versions, the first day of the range
+# before, the range's first and last days, the client's zone.
+CoverageSummaryOf = Callable[
+    [uuid.UUID, Sequence[SlaPolicy], date, date, date, ZoneInfo],
+    Awaitable[schemas.CoverageObjectiveSummary | None],
+]
+
+
 async def client_sla(
-    session: AsyncSession, scope: Scope, client_id: uuid.UUID, start: date | None, end: date | None
+    reads: TenantReads, scope: Scope, client_id: uuid.UUID, start: date | None, end: date | None
 ) -> schemas.ClientSla:
-    client, contract_rows = await clients.get_client_with_contracts(session, scope, client_id)
-    policies_by_contract = await contracts.policies_of(session, scope, [c.id for c in contract_rows])
-    return await _client_sla(session, scope, client, contract_rows, policies_by_contract, start, end)
+    """All of a client's contracts against their objectives, in one read-only transaction of hot reads
+    (no session, no ORM). Coverage objectives are measured from Staffing in a session of their own,
+    opened only for a client with one."""
+    async with reads.transaction() as read, contextlib.AsyncExitStack() as later:
+        client, lines = await clients.read_client_with_contracts(read, scope, client_id)
+        policies_by_contract = await contracts.read_policies(read, scope, [line.id for line in lines])
+        session: AsyncSession | None = None
+
+        async def coverage_of(
+            contract_id: uuid.UUID, *measured: Any
+        ) -> schemas.CoverageObjectiveSummary | None:
+            nonlocal session
+            if session is None:
+                session = await later.enter_async_context(reads.db.tenant(scope.tenant_id))
+            contract = await contracts.get_contract_row(session, scope, contract_id)
+            return await coverage.coverage_summary(session, scope, contract, *measured)
+
+        return await _client_sla(read, scope, client, lines, policies_by_contract, start, end, coverage_of)
 
 
 async def client_dashboard(
@@ -758,18 +784,31 @@ async def client_dashboard(
     client, contract_rows = await clients.get_client_with_contracts(session, scope, client_id)
     end = datetime.now(ZoneInfo(client.time_zone)).date()
     start = end - timedelta(days=days - 1)
-    policies_by_contract = await contracts.policies_of(session, scope, [c.id for c in contract_rows])
-    summary = await _client_sla(session, scope, client, contract_rows, policies_by_contract, start, end)
     read = SessionReads(session)
+    policies_by_contract = await contracts.read_policies(read, scope, [c.id for c in contract_rows])
+    by_id = {contract.id: contract for contract in contract_rows}
+
+    async def coverage_of(contract_id: uuid.UUID, *measured: Any) -> schemas.CoverageObjectiveSummary | None:
+        return await coverage.coverage_summary(session, scope, by_id[contract_id], *measured)
+
+    summary = await _client_sla(
+        read,
+        scope,
+        clients.ClientHead(client.id, client.code, client.name, client.time_zone),
+        [clients.ContractLine(c.id, c.code, c.name, c.work_type, c.status) for c in contract_rows],
+        policies_by_contract,
+        start,
+        end,
+        coverage_of,
+    )
     details = {}
     for contract in contract_rows:
-        policies = policies_by_contract[contract.id]
         head = ContractHead(contract.id, contract.code, contract.name, client.time_zone)
         details[contract.id] = await _contract_sla(
             read,
             scope,
             head,
-            policies,
+            policies_by_contract[contract.id],
             start,
             end,
             "day",
@@ -779,21 +818,22 @@ async def client_dashboard(
 
 
 async def _client_sla(
-    session: AsyncSession,
+    read: Reader,
     scope: Scope,
-    client: Client,
-    contract_rows: Sequence[Contract],
+    client: clients.ClientHead,
+    lines: Sequence[clients.ContractLine],
     policies_by_contract: Mapping[uuid.UUID, Sequence[SlaPolicy]],
     start: date | None,
     end: date | None,
+    coverage_of: CoverageSummaryOf,
 ) -> schemas.ClientSla:
     """``client_sla`` of a client already read, with its visible contracts and their policy versions."""
     zone = ZoneInfo(client.time_zone)
     first, last = resolve_range(start, end, datetime.now(zone).date())
     previous_first = _previous_first(first, last)
-    counts, received = await _client_counts(session, scope, [c.id for c in contract_rows], zone, first, last)
+    counts, received = await _client_counts(read, scope, [c.id for c in lines], zone, first, last)
     summaries = []
-    for contract in contract_rows:
+    for contract in lines:
         policies = policies_by_contract[contract.id]
         summaries.append(
             schemas.ContractSummary(
@@ -804,8 +844,10 @@ async def _client_sla(
                 status=contract.status,
                 received=received[contract.id],
                 objectives=_objective_summaries(contract.id, policies, counts, first, last),
-                coverage=await coverage.coverage_summary(
-                    session, scope, contract, policies, previous_first, first, last, zone
+                coverage=(
+                    await coverage_of(contract.id, policies, previous_first, first, last, zone)
+                    if coverage.coverage_objective(policies, first, last)
+                    else None
                 ),
             )
         )
