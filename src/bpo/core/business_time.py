@@ -106,6 +106,12 @@ class Calendar:
             for weekday in range(7)
         )
 
+    @cached_property
+    def openings(self) -> dict[date, tuple[Interval, ...]]:
+        """The open intervals of each local day asked about so far (``_day_openings``): SLA math asks
+        about the same few days for every work item of a contract."""
+        return {}
+
     def spans_on(self, day: date) -> tuple[Span, ...]:
         if day in self.exceptions:
             return self.exceptions[day]
@@ -145,7 +151,10 @@ def _first_instant_showing(zone: ZoneInfo, wall: datetime) -> datetime:
     return datetime.fromtimestamp(after, UTC)
 
 
-def _day_openings(calendar: Calendar, day: date) -> list[Interval]:
+def _day_openings(calendar: Calendar, day: date) -> tuple[Interval, ...]:
+    known = calendar.openings.get(day)
+    if known is not None:
+        return known
     midnight = datetime.combine(day, time())
     openings = []
     for start, end in calendar.spans_on(day):
@@ -153,7 +162,8 @@ def _day_openings(calendar: Calendar, day: date) -> list[Interval]:
         closes = _first_instant_showing(calendar.tz, midnight + timedelta(minutes=end))
         if closes > opens:
             openings.append((opens, closes))
-    return openings
+    calendar.openings[day] = found = tuple(openings)
+    return found
 
 
 def _merge(intervals: list[Interval]) -> list[Interval]:
@@ -173,7 +183,7 @@ def _openings_from(calendar: Calendar, instant: datetime, last_day: date) -> Ite
     day = instant.astimezone(calendar.tz).date() - _DAY
     pending: list[Interval] = []
     while day <= last_day:
-        pending = _merge(pending + _day_openings(calendar, day))
+        pending = _merge([*pending, *_day_openings(calendar, day)])
         day += _DAY
         # Later days' windows open at or after this, so open time before it is final.
         settled = _first_instant_showing(calendar.tz, datetime.combine(day, time()))
