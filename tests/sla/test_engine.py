@@ -33,6 +33,7 @@ from bpo.sla.engine import (
     duration,
     latency_sketch,
     measure,
+    met_when_stopped,
     target_status,
 )
 from bpo.sla.sketch import LatencySketch, bucket_of
@@ -502,6 +503,25 @@ def test_answering_at_an_instant_gives_the_status_the_open_item_shows_then(
         just_before = measure(rule, ItemTimes(received), calendar, answered.breached_at)
         just_after = measure(rule, ItemTimes(received), calendar, answered.breached_at + MICROSECOND)
         assert (just_before.status, just_after.status) == (Status.PENDING, Status.BREACHED)
+
+
+@given(scenarios(), st.sampled_from(["first_response", "resolution"]), st.integers(0, 3 * 86400))
+@settings(deadline=None, max_examples=150)
+def test_met_when_stopped_says_what_measure_says_of_a_stopped_clock(
+    scenario: tuple[Objective, Calendar, datetime, timedelta], answered_by: str, resolved_after: int
+) -> None:
+    rule, calendar, received, later = scenario
+    stop = received + later
+    item = (
+        ItemTimes(received, stop)
+        if answered_by == "first_response"
+        else ItemTimes(received, None, stop + timedelta(seconds=resolved_after))
+    )
+    measured = measure(rule, item, calendar, stop + timedelta(days=30))
+    assert met_when_stopped(rule, item, calendar) is (
+        measured.stopped_at is not None and measured.status is Status.MET
+    )
+    assert met_when_stopped(rule, ItemTimes(received), calendar) is False
 
 
 @given(scenarios(), st.integers(0, 5 * 86400))
