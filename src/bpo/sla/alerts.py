@@ -232,11 +232,10 @@ def _evaluate(ctx: _Contract, rows: Sequence[Any], since: datetime, now: datetim
         )
         policy = contracts.in_force(ctx.policies, times.received_at.astimezone(ctx.calendar.tz).date())
         for objective in _item_objectives(policy) if policy else []:
-            # Met: no alert to raise, whatever the due instant.
-            if not engine.applies(objective, times) or engine.met_when_stopped(
-                objective, times, ctx.calendar
-            ):
+            if not engine.applies(objective, times):
                 continue
+            if engine.met_when_stopped(objective, times, ctx.calendar):
+                continue  # met: no alert to raise, whatever its due instant
             measurement = engine.measure(objective, times, ctx.calendar, now)
             hit = item_alert(measurement, since, now)
             if hit is None:
