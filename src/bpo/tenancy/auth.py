@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 from litestar.connection import ASGIConnection
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
-from sqlalchemy import func, select, update
+from sqlalchemy import Uuid, bindparam, func, select, update
 
+from bpo.core.db import Compiled, TenantReads
 from bpo.core.errors import Forbidden, NotFound, Unauthorized
 from bpo.core.runtime import Runtime
 from bpo.core.scope import Role, Scope, system_scope
@@ -87,11 +88,18 @@ async def authenticate(runtime: Runtime, authorization: str | None, api_key: str
     )
 
 
+_TOKEN_VERSION = Compiled(
+    select_active_user(
+        bindparam("tenant_id", type_=Uuid()), bindparam("user_id", type_=Uuid()), User.token_version
+    )
+)
+
+
 async def _token_version(runtime: Runtime, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int | None:
-    """The user's token version, or None when the user or their tenant no longer exists or is inactive."""
-    async with runtime.db.tenant(tenant_id) as session:
-        version: int | None = await session.scalar(select_active_user(tenant_id, user_id, User.token_version))
-    return version
+    """The user's token version, or None when the user or their tenant no longer exists or is inactive: a
+    hot read, as each process reads it again for every user at least once a minute."""
+    row = await TenantReads(runtime.db, tenant_id).one(_TOKEN_VERSION, tenant_id=tenant_id, user_id=user_id)
+    return None if row is None else int(row[0])
 
 
 async def _api_key_scope(runtime: Runtime, value: str) -> Scope:

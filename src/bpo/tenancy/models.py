@@ -16,6 +16,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import BindParameter
 
 from bpo.core.orm import Base, TenantMixin, Timestamps, new_id
 
@@ -129,8 +130,13 @@ class ApiKey(Base, TenantMixin):
     last_used_at: Mapped[datetime | None]
 
 
-def select_active_user(tenant_id: uuid.UUID, user_id: uuid.UUID, *columns: Any) -> Select[Any]:
-    """The user (or ``columns`` of them) if they may still act: an active user of an active tenant."""
+def select_active_user(
+    tenant_id: uuid.UUID | BindParameter[uuid.UUID],
+    user_id: uuid.UUID | BindParameter[uuid.UUID],
+    *columns: Any,
+) -> Select[Any]:
+    """The user (or ``columns`` of them) if they may still act: an active user of an active tenant. The
+    ids may be bound parameters, for a statement compiled once."""
     return (
         select(*(columns or (User,)))
         .join(Tenant, Tenant.id == User.tenant_id)
