@@ -1,25 +1,29 @@
 """Benchmark: bulk ingestion of work items through `POST /v1/work-items:batch` versus raw COPY into the
 same table, then the SLA rollups the batches asked for, checked against an exact recomputation.
 
-    python bench/ingest.py [--quick] [--items N] [--connections C] [--batch B]
+    python bench/ingest.py [--quick] [--items N] [--connections C] [--batch B] [--windows W]
 
 One contract receives N items (default 1,000,000; quick 100,000) through the HTTP endpoint of the real
 app (one uvicorn process, as bench/api.py serves it), in batches of B (default 10,000) sent over C
-concurrent keep-alive connections (default 2). The very same rows then go through asyncpg
+concurrent keep-alive connections (default 2). The very same rows also go through asyncpg
 ``copy_records_to_table``, over the same number of connections and in the same batches, each batch its
 own transaction, as the schema owner: the fastest way PostgreSQL takes rows, without validation,
 upsert, change counts or rollup jobs. COPY writes into a table built like ``work_items`` (its columns,
 defaults, indexes, foreign keys and triggers) and holding what ``work_items`` held when the API phase
-began, so both paths write into a table of the same size with the same indexes to keep. Request bodies
-and COPY records are built before either clock starts; the CPU seconds of the API process, of
-PostgreSQL, of the worker and of this client are printed for each path.
+began, so both paths write into a table of the same size with the same indexes to keep. The batches are
+sent in W windows (default 3), interleaved: a window's batches through the API, the worker catching up,
+then the same rows by COPY, then the next window; the ratio reported is the median of the windows'
+ratios, so a slow moment of the machine weighs on one window rather than on one path. Request bodies
+and COPY records are built before any clock starts; the CPU seconds of the API process, of
+PostgreSQL, of the worker and of this client are printed for each window and path.
 
 The batches are sent in order of receipt, as a client's system would send them, each asking through
 the outbox for the rollups of the hours it touched (``sla.refresh_hours`` on queue ``sla``). A real
 ``bpo worker --queue sla`` runs beside the API all along, as in production, computing those rollups
 while the batches arrive; once the last batch is answered, the time until every job has committed is
-the catch-up time (the lag a burst of N items leaves behind). Refreshes of one contract are
-serialised, so more workers do not shorten it. COPY runs after the worker has caught up.
+the catch-up time (the lag a burst of N/W items leaves behind; the longest of the windows is reported).
+Refreshes of one contract are serialised, so more workers do not shorten it. COPY runs after the worker
+has caught up.
 Finally every ``sla_hourly`` and ``work_hourly`` row of the contract is compared with an exact
 recomputation from its raw items (every item measured against every objective with bpo.sla.engine):
 status counts, checkpoint counts and latency sketches per objective and hour, volumes, outcomes and
@@ -29,7 +33,7 @@ recomputation summed per local day, month, and month to date of the client's zon
 With no BPO_DATABASE_URL / BPO_REDIS_URL it starts embedded PostgreSQL and Redis in a temporary
 directory (see bench/api.py). The last line is
 ``RESULT ingest items=… api_per_s=… copy_per_s=… ratio=… rollups_exact=true|false rollup_catchup_s=…
-rollup_jobs=… rollup_jobs_during_api=…``;
+rollup_jobs=… rollup_jobs_during_api=… windows=…``;
 the exit status is non-zero if a request failed or the rollups differ from the recomputation.
 """
 
@@ -37,11 +41,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -874,17 +880,68 @@ async def check_rollups(
 # --- main -------------------------------------------------------------------------------------
 
 
+@dataclass
+class Round:
+    """One window: a share of the batches through the API, the worker catching up, the same rows by COPY."""
+
+    api: Phase
+    copy: Phase
+    caught: CatchUp
+
+
+def run_window(
+    server: ServerProcess,
+    settings: Settings,
+    tenant_id: uuid.UUID,
+    worker: Command,
+    key: str,
+    bodies: Sequence[bytes],
+    batches: Sequence[list[Row]],
+    args: argparse.Namespace,
+) -> Round:
+    """The window's batches through the API with the worker beside it, the worker catching up, then the
+    same rows by COPY."""
+    done_before = count_done(settings, tenant_id)
+    worker_cpu0 = worker.cpu_seconds()
+    api = post_batches(server, settings, key, bodies, args.connections)
+    api.worker_cpu = cpu_delta(worker_cpu0, worker.cpu_seconds())
+    print(api.summary(), flush=True)
+    done_during_api = count_done(settings, tenant_id) - done_before
+    caught = catch_up(settings, tenant_id, worker, done_during_api, timeout=max(300.0, args.items / 500))
+    worker_cpu = f", worker cpu {caught.worker_cpu:.1f} s" if caught.worker_cpu is not None else ""
+    print(
+        f"rollups: the worker beside the API had committed {done_during_api} jobs of this window when its "
+        f"last batch was answered ({caught.jobs} jobs, {caught.hour_refreshes} hour refreshes so far); "
+        f"the rest took {caught.seconds:.1f} s more{worker_cpu}",
+        flush=True,
+    )
+    copy = copy_batches(settings, batches, args.connections)
+    print(copy.summary(), flush=True)
+    return Round(api, copy, caught)
+
+
+def windows(batches: int, count: int) -> list[slice]:
+    """``count`` consecutive runs of batch indexes, as even as they divide (fewer if there are fewer
+    batches)."""
+    count = min(count, batches)
+    edges = [batches * n // count for n in range(count + 1)]
+    return [slice(start, stop) for start, stop in itertools.pairwise(edges)]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="100,000 items instead of 1,000,000")
     parser.add_argument("--items", type=int, help="items per path (default 1,000,000, quick 100,000)")
     parser.add_argument("--batch", type=int, default=10_000, help="items per request and per COPY")
     parser.add_argument("--connections", type=int, default=2, help="concurrent connections per path")
+    parser.add_argument(
+        "--windows", type=int, default=3, help="windows of API then COPY, interleaved (median reported)"
+    )
     args = parser.parse_args(argv)
     if args.items is None:
         args.items = 100_000 if args.quick else 1_000_000
-    if args.items < 1 or not 1 <= args.batch <= 10_000 or args.connections < 1:
-        parser.error("--items and --connections must be >= 1 and --batch within 1..10,000")
+    if args.items < 1 or not 1 <= args.batch <= 10_000 or args.connections < 1 or args.windows < 1:
+        parser.error("--items, --connections and --windows must be >= 1 and --batch within 1..10,000")
     return args
 
 
@@ -902,6 +959,7 @@ def main(argv: list[str] | None = None) -> int:
     objectives = msgspec.convert(OBJECTIVES, list[Objective])
     env = Environment.start()
     log_dir = Path(tempfile.mkdtemp(prefix="bpo-bench-ingest-"))
+    rounds: list[Round] = []
     try:
         settings = bench_settings(env)
         where = "embedded" if settings.database_url == env.services.database_url else "configured"
@@ -927,31 +985,24 @@ def main(argv: list[str] | None = None) -> int:
                 warm_key = create_api_key(server.url, setup.token, setup.client_id, setup.contracts["warmup"])
                 warm = api_bodies(rows[: min(1_000, len(rows))], setup.contracts["warmup"], args.batch)
                 post_batches(server, settings, warm_key, warm, 1, progress=False)
-                # The COPY path's table: like work_items, holding what it holds as the API phase begins.
+                # The COPY path's table: like work_items, holding what it holds as the API phase begins;
+                # each window then adds the same rows to both.
                 asyncio.run(create_copy_table(settings))
-                worker_cpu0 = worker.cpu_seconds()
-                api = post_batches(server, settings, key, bodies, args.connections)
-                api.worker_cpu = cpu_delta(worker_cpu0, worker.cpu_seconds())
-                print(api.summary(), flush=True)
-                done_during_api = count_done(settings, setup.tenant_id)
-                caught_up = catch_up(
-                    settings, setup.tenant_id, worker, done_during_api, timeout=max(300.0, args.items / 500)
-                )
+                for number, part in enumerate(windows(len(bodies), args.windows), 1):
+                    print(
+                        f"window {number} of {args.windows}: batches {part.start + 1}-{part.stop}", flush=True
+                    )
+                    rounds.append(
+                        run_window(
+                            server, settings, setup.tenant_id, worker, key, bodies[part], batches[part], args
+                        )
+                    )
             finally:
                 worker.stop()
-        if api.counts["created"] != args.items:
-            raise RuntimeError(f"the API created {api.counts['created']} of {args.items} items")
-        worker_cpu = f", worker cpu {caught_up.worker_cpu:.1f} s" if caught_up.worker_cpu is not None else ""
-        print(
-            f"rollups: the worker beside the API had committed {caught_up.done_during_api} of "
-            f"{caught_up.jobs} jobs ({caught_up.hour_refreshes} hour refreshes) when the last batch was "
-            f"answered; the rest took {caught_up.seconds:.1f} s more{worker_cpu}",
-            flush=True,
-        )
-        del bodies
-        copy = copy_batches(settings, batches, args.connections)
-        print(copy.summary(), flush=True)
-        del records, batches
+        created = sum(r.api.counts["created"] for r in rounds)
+        if created != args.items:
+            raise RuntimeError(f"the API created {created} of {args.items} items")
+        del bodies, records, batches
         asyncio.run(drop_copy_table(settings))
         checked = time.monotonic()
         exact, lines = asyncio.run(check_rollups(settings, setup, setup.contracts["api"], objectives))
@@ -967,13 +1018,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         env.stop()
     shutil.rmtree(log_dir, ignore_errors=True)
-    ratio = api.per_second / copy.per_second if copy.per_second else 0.0
-    print(f"total {time.monotonic() - started:.1f} s; api/copy {ratio:.2f} (goal >= 0.5)", flush=True)
+    ratios = [r.api.per_second / r.copy.per_second if r.copy.per_second else 0.0 for r in rounds]
+    ratio = statistics.median(ratios)
+    api_per_s = statistics.median(r.api.per_second for r in rounds)
+    copy_per_s = statistics.median(r.copy.per_second for r in rounds)
     print(
-        f"RESULT ingest items={args.items} api_per_s={api.per_second:.0f} copy_per_s={copy.per_second:.0f} "
+        f"total {time.monotonic() - started:.1f} s; api/copy per window "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+        + f": median {ratio:.2f} (goal >= 0.5)",
+        flush=True,
+    )
+    print(
+        f"RESULT ingest items={args.items} api_per_s={api_per_s:.0f} copy_per_s={copy_per_s:.0f} "
         f"ratio={ratio:.2f} rollups_exact={'true' if exact else 'false'} "
-        f"rollup_catchup_s={caught_up.seconds:.1f} rollup_jobs={caught_up.jobs} "
-        f"rollup_jobs_during_api={caught_up.done_during_api}",
+        f"rollup_catchup_s={max(r.caught.seconds for r in rounds):.1f} rollup_jobs={rounds[-1].caught.jobs} "
+        f"rollup_jobs_during_api={sum(r.caught.done_during_api for r in rounds)} windows={len(rounds)}",
         flush=True,
     )
     return 0 if exact else 1
