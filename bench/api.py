@@ -43,6 +43,7 @@ warnings.filterwarnings("ignore", message="The declarative_mixin decorator")
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 import uvicorn  # noqa: E402
 import uvloop  # noqa: E402
 from litestar import Litestar, get  # noqa: E402
@@ -150,6 +151,29 @@ class Environment:
         finally:
             self.services.stop()
             shutil.rmtree(self.services.data_dir, ignore_errors=True)
+
+
+def postgres_cpu_seconds(settings: Settings) -> float | None:
+    """CPU time of the embedded PostgreSQL server's processes (None for a configured server). A backend
+    that exits takes its time with it: sample while the connections doing the work are open."""
+    pid_file = Path(settings.data_dir) / "postgres" / "postmaster.pid"
+    try:
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        processes = [postmaster, *postmaster.children(recursive=True)]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def cpu_delta(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
 
 
 # --- the two servers --------------------------------------------------------------------------

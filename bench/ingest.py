@@ -63,10 +63,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import msgspec
-import psutil
 
 # bench/api.py and bench/scale.py (this directory is on sys.path): environment, servers, provisioning.
-from api import Environment, ServerProcess, provision, serve_real
+from api import Environment, ServerProcess, cpu_delta, postgres_cpu_seconds, provision, serve_real
 from scale import Command, bpo_env
 
 from bpo.clients import service as clients
@@ -170,29 +169,6 @@ def owner_url(settings: Settings) -> str:
 async def owner_connect(settings: Settings) -> asyncpg.Connection:
     """A raw asyncpg connection as the schema owner (bypasses RLS on the embedded superuser)."""
     return await asyncpg.connect(**connect_params(owner_url(settings)))
-
-
-def postgres_cpu_seconds(settings: Settings) -> float | None:
-    """CPU time of the embedded PostgreSQL server's processes (None for a configured server). A backend
-    that exits takes its time with it: sample while the connections doing the work are open."""
-    pid_file = Path(settings.data_dir) / "postgres" / "postmaster.pid"
-    try:
-        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
-        processes = [postmaster, *postmaster.children(recursive=True)]
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return None
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def cpu_delta(before: float | None, after: float | None) -> float | None:
-    return after - before if before is not None and after is not None else None
 
 
 # --- setup through the API --------------------------------------------------------------------

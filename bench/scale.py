@@ -40,8 +40,19 @@ from pathlib import Path
 import httpx
 import psutil
 
-# bench/api.py (this directory is on sys.path): environment, provisioning, the HTTP load generator.
-from api import HOST, START_TIMEOUT_S, Environment, LoadResult, _free_port, provision, run_load
+# bench/api.py (this directory is on sys.path): environment, provisioning, the HTTP load generator,
+# PostgreSQL's CPU.
+from api import (
+    HOST,
+    START_TIMEOUT_S,
+    Environment,
+    LoadResult,
+    _free_port,
+    cpu_delta,
+    postgres_cpu_seconds,
+    provision,
+    run_load,
+)
 from sqlalchemy import text
 
 from bpo.core.db import Database
@@ -155,9 +166,12 @@ class Server(Command):
 
 def measure_api(
     workers: int, env: dict[str, str], settings: Settings, log_dir: Path, args: argparse.Namespace
-) -> LoadResult:
+) -> tuple[LoadResult, float | None]:
+    """The load's result, and PostgreSQL's CPU over the run, warm-up included (cores busy)."""
     with Server(workers, env, log_dir) as server:
         targets = provision(server.url, settings, 2, 8)
+        # Sampled while the server's connections are open: a backend that exits takes its time along.
+        pg0, started = postgres_cpu_seconds(settings), time.perf_counter()
         result = run_load(
             server,  # duck-typed as api.ServerProcess: name, port, cpu_seconds()
             [(path, {"Authorization": f"Bearer {token}"}) for path, token in targets.scoped],
@@ -165,7 +179,8 @@ def measure_api(
             args.warmup,
             args.duration,
         )
-    return result
+        pg = cpu_delta(pg0, postgres_cpu_seconds(settings))
+    return result, None if pg is None else pg / (time.perf_counter() - started)
 
 
 # --- jobs -------------------------------------------------------------------------------------
@@ -288,8 +303,8 @@ class Jobs:
 
 def measure_worker(
     processes: int, env: dict[str, str], jobs: Jobs, log_dir: Path, args: argparse.Namespace
-) -> tuple[float, float | None]:
-    """Jobs per second and worker CPU (cores busy) over the measured batch."""
+) -> tuple[float, float | None, float | None]:
+    """Jobs per second, and the workers' and PostgreSQL's CPU (cores busy) over the measured batch."""
     worker = Command(
         f"worker-{processes}p",
         ["worker", "--processes", str(processes), "--threads", str(args.threads), "--queue", QUEUE],
@@ -299,16 +314,16 @@ def measure_worker(
     try:
         # Warm-up: every process has started, imported the actors and opened connections.
         jobs.wait(jobs.send(20 * processes), worker, timeout=START_TIMEOUT_S)
-        cpu0 = worker.cpu_seconds()
+        cpu0, pg0 = worker.cpu_seconds(), postgres_cpu_seconds(jobs.settings)
         started = time.perf_counter()
         batch = jobs.send(args.jobs)
         enqueue_s = time.perf_counter() - started
         elapsed = enqueue_s + jobs.wait(batch, worker, timeout=300)
-        cpu1 = worker.cpu_seconds()
+        cpu1, pg1 = worker.cpu_seconds(), postgres_cpu_seconds(jobs.settings)
     finally:
         worker.stop()
-    cpu = (cpu1 - cpu0) / elapsed if cpu0 is not None and cpu1 is not None else None
-    return args.jobs / elapsed, cpu
+    cpu, pg = cpu_delta(cpu0, cpu1), cpu_delta(pg0, pg1)
+    return args.jobs / elapsed, None if cpu is None else cpu / elapsed, None if pg is None else pg / elapsed
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -351,14 +366,15 @@ def main(argv: list[str] | None = None) -> int:
     env = Environment.start()
     log_dir = Path(tempfile.mkdtemp(prefix="bpo-bench-scale-"))
     api: dict[int, LoadResult] = {}
-    workers: dict[int, tuple[float, float | None]] = {}
+    workers: dict[int, tuple[float, float | None, float | None]] = {}
     try:
         where = "embedded" if env.settings.database_url == env.services.database_url else "configured"
         print(f"setup: {where} PostgreSQL migrated in {time.monotonic() - started:.1f} s", flush=True)
         process_env = bpo_env(env.settings)
         for count in (1, 2):
-            api[count] = measure_api(count, process_env, env.settings, log_dir, args)
-            print(api[count].summary().replace(api[count].name, f"api {count}p"), flush=True)
+            api[count], pg = measure_api(count, process_env, env.settings, log_dir, args)
+            summary = api[count].summary().replace(api[count].name, f"api {count}p")
+            print(f"{summary}; postgres {_cpu(pg)}", flush=True)
         onboarding = time.monotonic()
         contracts = onboard_tenants(env.settings, process_env, log_dir)
         print(
@@ -370,8 +386,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for count in (1, 2):
                 workers[count] = measure_worker(count, process_env, jobs, log_dir, args)
-                rate, cpu = workers[count]
-                print(f"worker {count}p: {rate:8.0f} jobs/s  cpu: workers {_cpu(cpu)}", flush=True)
+                rate, cpu, pg = workers[count]
+                print(
+                    f"worker {count}p: {rate:8.0f} jobs/s  cpu: workers {_cpu(cpu)}, postgres {_cpu(pg)}",
+                    flush=True,
+                )
         finally:
             jobs.close()
     except RuntimeError as exc:
