@@ -14,7 +14,9 @@ AlertState = Literal["open", "acknowledged", "assigned", "resolved"]
 AlertAction = Literal["raised", "acknowledged", "assigned", "resolved"]
 
 
-class PeriodPoint(msgspec.Struct, kw_only=True):
+# Points of a series hold only dates and numbers, so they can never be part of a reference cycle: the
+# garbage collector need not track the thousands a year's dashboard builds (gc=False).
+class PeriodPoint(msgspec.Struct, kw_only=True, gc=False):
     period: date
     met: int
     breached: int
@@ -60,7 +62,7 @@ class ObjectiveSla(msgspec.Struct, kw_only=True):
     problem: str | None = None
 
 
-class VolumePoint(msgspec.Struct, kw_only=True):
+class VolumePoint(msgspec.Struct, kw_only=True, gc=False):
     period: date
     received: int
     responded: int

@@ -119,8 +119,12 @@ class _ObjectiveTally:
     ) -> None:
         """Add (or, with sign -1, take away) one row's sketch, elapsed time and checkpoint counts."""
         counts = self.sketch
-        for bucket, count in sketch.items():
-            counts[bucket] = counts.get(bucket, 0) + sign * count
+        if not counts and sign == 1:
+            counts.update(sketch)
+        else:
+            known = counts.get
+            for bucket, count in sketch.items():
+                counts[bucket] = known(bucket, 0) + sign * count
         for seconds, (within, eligible) in checkpoints.items():
             self.within[seconds] += sign * within
             self.eligible[seconds] += sign * eligible
