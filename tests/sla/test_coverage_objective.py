@@ -16,7 +16,7 @@ from bpo.billing.invoice_runs import run_period_now
 from bpo.clients.schemas import Metric
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
-from bpo.sla import service as sla
+from bpo.sla import attainment as sla
 from tests.support.billing import get_invoice, invoices
 from tests.support.dashboard import data_values, sign_in
 from tests.support.factories import create_client, create_tenant, create_user, get_ok, post_ok

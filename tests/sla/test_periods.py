@@ -16,7 +16,7 @@ from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.sla import rollups
 from bpo.sla.models import PeriodRollupZone, SlaPeriod
-from bpo.sla.service import merge_plan
+from bpo.sla.ranges import merge_plan
 from tests.support.factories import TenantHandle, create_tenant, post_ok
 from tests.support.problems import assert_problem
 from tests.support.sla import chat_contract, ingest, rebuild

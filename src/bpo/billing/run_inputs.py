@@ -29,7 +29,7 @@ from bpo.clients import service as clients
 from bpo.clients.models import Client, Contract
 from bpo.clients.schemas import Calendar, ContractStatus, Metric, RatePlan
 from bpo.core.scope import Scope
-from bpo.sla import service as sla
+from bpo.sla import attainment as sla
 from bpo.tenancy import service as tenancy
 
 

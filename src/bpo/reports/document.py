@@ -15,7 +15,7 @@ from bpo.core.pdf import render_pdf_async
 from bpo.reports import schemas
 from bpo.reports.escalation_notices import SEVERITIES as ESCALATION_SEVERITIES
 from bpo.sla import engine, wording
-from bpo.sla.service import csv_percent
+from bpo.sla.export import csv_percent
 from bpo.work.voices import wording as voice_wording
 
 TEMPLATE = "report.html"

@@ -9,7 +9,7 @@ from litestar.types import ControllerRouterHandler
 
 from bpo.core.guards import READERS
 from bpo.core.http import Caller, Reads
-from bpo.sla import schemas, service
+from bpo.sla import export, schemas, service
 
 
 class ContractSlaController(Controller):
@@ -51,7 +51,7 @@ class ContractSlaController(Controller):
     ) -> Response[str]:
         report = await service.read_contract_sla(reads, caller, contract_id, start, end, granularity)
         return _csv(
-            service.contract_sla_csv(report), f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
+            export.contract_sla_csv(report), f"sla-{report.contract_code}-{report.start}-{report.end}.csv"
         )
 
 
@@ -91,7 +91,7 @@ class ClientSlaController(Controller):
     ) -> Response[str]:
         report = await service.client_sla(reads, caller, client_id, start, end)
         return _csv(
-            service.client_sla_csv(report), f"sla-{report.client_code}-{report.start}-{report.end}.csv"
+            export.client_sla_csv(report), f"sla-{report.client_code}-{report.start}-{report.end}.csv"
         )
 
 
