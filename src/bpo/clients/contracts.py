@@ -179,28 +179,17 @@ async def get_contract_row_and_zone(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID
 ) -> tuple[Contract, str]:
     """The contract and its client's time zone, in one query."""
-    found = await one_contract(session, contract_and_zone(scope, contract_id), contract_id)
-    return found[0], found[1]
-
-
-def contract_and_zone(scope: Scope, contract_id: uuid.UUID) -> Select[Any]:
-    """The statement of ``get_contract_row_and_zone``, for a caller that reads more beside them."""
-    return (
-        visible_contracts(scope)
-        .add_columns(Client.time_zone)
-        .join(Client, (Client.tenant_id == Contract.tenant_id) & (Client.id == Contract.client_id))
-        .where(Contract.id == contract_id)
-    )
-
-
-async def one_contract(
-    session: AsyncSession, statement: Select[Any], contract_id: uuid.UUID
-) -> tuple[Any, ...]:
-    """The one row of a statement about a contract the caller may see; a 404 when there is none."""
-    found = (await session.execute(statement)).one_or_none()
+    found = (
+        await session.execute(
+            visible_contracts(scope)
+            .add_columns(Client.time_zone)
+            .join(Client, (Client.tenant_id == Contract.tenant_id) & (Client.id == Contract.client_id))
+            .where(Contract.id == contract_id)
+        )
+    ).one_or_none()
     if found is None:
         raise NotFound(f"Contract {contract_id} not found.")
-    return tuple(found)
+    return found[0], found[1]
 
 
 async def get_contract_row_by_code(session: AsyncSession, scope: Scope, code: str) -> Contract:

@@ -7,7 +7,8 @@ import contextlib
 import functools
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import EllipsisType
@@ -209,8 +210,7 @@ async def contract_sla(
 ) -> schemas.ContractSla:
     """A contract's SLA, read in the session's transaction."""
     read = SessionReads(session)
-    head = await _contract_head(read, scope, contract_id)
-    policies = (await contracts.read_policies(read, scope, [head.id]))[head.id]
+    head, policies = await _contract_and_policies(read, scope, contract_id)
     coverage_of = functools.partial(_measure_coverage, session, scope, head.id)
     return await _contract_sla(read, scope, head, policies, start, end, granularity, coverage_of)
 
@@ -225,15 +225,28 @@ async def read_contract_sla(
 ) -> schemas.ContractSla:
     """``contract_sla`` in one read-only transaction of hot reads (no session, no ORM). A contract with a
     coverage objective has it measured from Staffing in a session of its own."""
-    async with reads.transaction() as read:
-        head = await _contract_head(read, scope, contract_id)
-        policies = (await contracts.read_policies(read, scope, [head.id]))[head.id]
+    async with reads.transaction() as read, _staffing(reads, scope) as staffing:
+        head, policies = await _contract_and_policies(read, scope, contract_id)
 
         async def coverage_of(*measured: Any) -> schemas.CoverageSla | None:
-            async with reads.db.tenant(scope.tenant_id) as session:
-                return await _measure_coverage(session, scope, head.id, *measured)
+            return await _measure_coverage(await staffing(), scope, head.id, *measured)
 
         return await _contract_sla(read, scope, head, policies, start, end, granularity, coverage_of)
+
+
+@asynccontextmanager
+async def _staffing(reads: TenantReads, scope: Scope) -> AsyncIterator[Callable[[], Awaitable[AsyncSession]]]:
+    """For a hot read that may measure coverage objectives from Staffing: a session of the tenant, opened
+    on first use only (most contracts have none) and closed with the read."""
+    async with contextlib.AsyncExitStack() as stack:
+        opened: list[AsyncSession] = []
+
+        async def session() -> AsyncSession:
+            if not opened:
+                opened.append(await stack.enter_async_context(reads.db.tenant(scope.tenant_id)))
+            return opened[0]
+
+        yield session
 
 
 async def _measure_coverage(
@@ -244,14 +257,17 @@ async def _measure_coverage(
     return await coverage.coverage_sla(session, scope, contract, *measured)
 
 
-async def _contract_head(read: Reader, scope: Scope, contract_id: uuid.UUID) -> ContractHead:
-    """The contract's head if the caller may see it; a 404 otherwise."""
+async def _contract_and_policies(
+    read: Reader, scope: Scope, contract_id: uuid.UUID
+) -> tuple[ContractHead, list[SlaPolicy]]:
+    """The contract's head and its policy versions if the caller may see it; a 404 otherwise."""
     found = None
     if scope.contract_id is None or scope.contract_id == contract_id:
         found = await read.one(_CONTRACT_HEAD, tenant_id=scope.tenant_id, contract_id=contract_id)
     if found is None or not contracts.visible(scope, found[5], contract_id):
         raise NotFound(f"Contract {contract_id} not found.")
-    return ContractHead(*found[:5])
+    head = ContractHead(*found[:5])
+    return head, (await contracts.read_policies(read, scope, [head.id]))[head.id]
 
 
 async def _contract_sla(
@@ -430,17 +446,14 @@ async def client_sla(
     """All of a client's contracts against their objectives, in one read-only transaction of hot reads
     (no session, no ORM). Coverage objectives are measured from Staffing in a session of their own,
     opened only for a client with one."""
-    async with reads.transaction() as read, contextlib.AsyncExitStack() as later:
+    async with reads.transaction() as read, _staffing(reads, scope) as staffing:
         client, lines = await clients.read_client_with_contracts(read, scope, client_id)
         policies_by_contract = await contracts.read_policies(read, scope, [line.id for line in lines])
-        session: AsyncSession | None = None
 
         async def coverage_of(
             contract_id: uuid.UUID, *measured: Any
         ) -> schemas.CoverageObjectiveSummary | None:
-            nonlocal session
-            if session is None:
-                session = await later.enter_async_context(reads.db.tenant(scope.tenant_id))
+            session = await staffing()
             contract = await contracts.get_contract_row(session, scope, contract_id)
             return await coverage.coverage_summary(session, scope, contract, *measured)
 
