@@ -153,23 +153,29 @@ class Environment:
             shutil.rmtree(self.services.data_dir, ignore_errors=True)
 
 
-def postgres_cpu_seconds(settings: Settings) -> float | None:
-    """CPU time of the embedded PostgreSQL server's processes (None for a configured server). A backend
-    that exits takes its time with it: sample while the connections doing the work are open."""
+def postgres_cpu(settings: Settings) -> dict[int, float] | None:
+    """CPU time so far of each process of the embedded PostgreSQL server (None for a configured server)."""
     pid_file = Path(settings.data_dir) / "postgres" / "postmaster.pid"
     try:
         postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
         processes = [postmaster, *postmaster.children(recursive=True)]
     except (OSError, ValueError, IndexError, psutil.Error):
         return None
-    total = 0.0
+    times = {}
     for process in processes:
         try:
-            times = process.cpu_times()
+            cpu = process.cpu_times()
         except psutil.Error:
             continue
-        total += times.user + times.system
-    return total
+        times[process.pid] = cpu.user + cpu.system
+    return times
+
+
+def postgres_cpu_seconds(settings: Settings) -> float | None:
+    """CPU time of the embedded PostgreSQL server's processes (None for a configured server). A backend
+    that exits takes its time with it: sample while the connections doing the work are open."""
+    times = postgres_cpu(settings)
+    return None if times is None else sum(times.values())
 
 
 def cpu_delta(before: float | None, after: float | None) -> float | None:

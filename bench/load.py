@@ -58,10 +58,9 @@ from typing import Any
 
 import httpx
 import msgspec
-import psutil
 
 # Sibling benchmarks (this directory is on sys.path): environment, `bpo` subprocesses, PostgreSQL CPU.
-from api import Environment
+from api import Environment, postgres_cpu
 from ingest import owner_connect
 from scale import Command, Server, bpo_env
 
@@ -436,24 +435,6 @@ async def run_load(
 
 
 # --- main -------------------------------------------------------------------------------------
-
-
-def postgres_cpu(settings: Settings) -> dict[int, float] | None:
-    """CPU time so far of each process of the embedded PostgreSQL server (None for a configured server)."""
-    pid_file = Path(settings.data_dir) / "postgres" / "postmaster.pid"
-    try:
-        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
-        processes = [postmaster, *postmaster.children(recursive=True)]
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return None
-    times = {}
-    for process in processes:
-        try:
-            cpu = process.cpu_times()
-        except psutil.Error:
-            continue
-        times[process.pid] = cpu.user + cpu.system
-    return times
 
 
 @dataclass
