@@ -28,6 +28,7 @@ from bpo.core.business_time import (
     next_open,
     open_intervals,
     parse_clock,
+    steady_offset,
 )
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -609,3 +610,40 @@ def test_the_zone_a_question_is_asked_in_does_not_matter(scenario: Scenario) -> 
     calendar = scenario.calendar
     in_utc = open_intervals(calendar, start.astimezone(UTC), end.astimezone(UTC))
     assert open_intervals(calendar, start.astimezone(TOKYO), end.astimezone(NEW_YORK)) == in_utc
+
+
+# --- a zone's steady offset ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "since", "offset"),
+    [
+        # No change for decades: the whole stretch asked about.
+        ("Asia/Tokyo", datetime(2026, 9, 1, tzinfo=UTC), timedelta(hours=9)),
+        # Summer time ended at 06:00 UTC on 1 November 2026 (02:00 EDT became 01:00 EST).
+        ("America/New_York", datetime(2026, 11, 1, 6, tzinfo=UTC), timedelta(hours=-5)),
+        # British summer time ended at 01:00 UTC on 25 October 2026.
+        ("Europe/London", datetime(2026, 10, 25, 1, tzinfo=UTC), timedelta(0)),
+    ],
+)
+def test_steady_offset_starts_at_the_last_change(zone: str, since: datetime, offset: timedelta) -> None:
+    start, end = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 11, 30, 15, tzinfo=UTC)
+    assert steady_offset(zone, start, end) == (since, offset)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Tokyo"]),
+    end=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2037, 1, 1)),
+    days=st.integers(min_value=0, max_value=120),
+    probe=st.floats(min_value=0, max_value=1),
+)
+def test_a_clock_read_at_the_steady_offset_is_the_zones(
+    zone: str, end: datetime, days: int, probe: float
+) -> None:
+    """Anywhere in the stretch, the instant plus the offset shows what the zone's clocks show."""
+    end = end.replace(tzinfo=UTC)
+    since, offset = steady_offset(zone, end - timedelta(days=days), end)
+    assert end - timedelta(days=days) <= since <= end
+    instant = since + (end - since) * probe
+    assert (instant + offset).replace(tzinfo=None) == instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None)

@@ -37,6 +37,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+import msgspec
 import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -189,15 +190,37 @@ async def _live_invoices(
     return {row.client_id: row for row in rows}
 
 
-# Every line in one INSERT from arrays, one per column (COPY cannot write under row-level security).
+# Every line in one INSERT (COPY cannot write under row-level security), its rows sent as one JSON document:
+# encoding it costs a fraction of encoding a binary array per column, element by element.
 INSERT_LINES = """
     INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, contract_id, contract_code, kind, code,
                                description, quantity, unit_price, amount, period_start, period_end, tier,
                                tax_class)
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::uuid[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::bigint[], $13::date[],
-                         $14::date[], $15::int[], $16::text[])
+    SELECT $1::uuid, l.* FROM json_to_recordset($2::json) AS l(
+        id uuid, invoice_id uuid, position int, contract_id uuid, contract_code text, kind text, code text,
+        description text, quantity numeric, unit_price numeric, amount bigint, period_start date,
+        period_end date, tier int, tax_class text)
 """
+
+
+class _LineRow(msgspec.Struct, gc=False):
+    """A row of INSERT_LINES, encoded by name (``json_to_recordset`` reads the fields by name)."""
+
+    id: uuid.UUID
+    invoice_id: uuid.UUID
+    position: int
+    contract_id: uuid.UUID
+    contract_code: str
+    kind: str
+    code: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: int
+    period_start: date
+    period_end: date
+    tier: int | None
+    tax_class: str
 
 
 async def _add_lines(
@@ -207,33 +230,37 @@ async def _add_lines(
 ) -> None:
     """Every line of the invoices written together, in one statement of the session's transaction: a
     month-end run writes thousands of lines."""
-    records = [
-        (
-            scope.tenant_id,
-            new_id(),
-            invoice.id,
-            position,
-            r.contract.id,
-            r.contract.code,
-            line.kind.value,
-            line.code,
-            line.description,
-            line.quantity,
-            line.unit_price,
-            line.amount,
-            line.first_day or period.first_day,
-            line.last_day or period.last_day,
-            line.tier,
-            rating.line_tax_class(line.tax_class, client_class).value,
-        )
-        for invoice, rated, period, client_class in invoices
-        for position, (r, line) in enumerate(((r, line) for r in rated for line in r.result.lines), start=1)
-    ]
-    if not records:
+    rows = []
+    for invoice, rated, period, client_class in invoices:
+        position = 0
+        for r in rated:
+            contract_id, contract_code = r.contract.id, r.contract.code
+            for line in r.result.lines:
+                position += 1
+                rows.append(
+                    _LineRow(
+                        new_id(),
+                        invoice.id,
+                        position,
+                        contract_id,
+                        contract_code,
+                        line.kind,
+                        line.code,
+                        line.description,
+                        line.quantity,
+                        line.unit_price,
+                        line.amount,
+                        line.first_day or period.first_day,
+                        line.last_day or period.last_day,
+                        line.tier,
+                        rating.line_tax_class(line.tax_class, client_class),
+                    )
+                )
+    if not rows:
         return
     connection = (await (await session.connection()).get_raw_connection()).driver_connection
     assert connection is not None
-    await connection.execute(INSERT_LINES, *(list(column) for column in zip(*records, strict=True)))
+    await connection.execute(INSERT_LINES, scope.tenant_id, msgspec.json.encode(rows).decode())
 
 
 class Computed:

@@ -275,6 +275,20 @@ def _window(surcharge: Surcharge, demand: Demand) -> _Window | None:
     return _Window(zone, None, _holidays(*country, demand.first.year - 1, demand.last.year))
 
 
+# How long before the first day an item billed on it may have been received, for the clock of its receipt
+# to be read at a steady offset (those received earlier are read by their zone's rules: slower, as right).
+_RECEIVED_BEFORE = timedelta(days=62)
+_STEADY_AT_MOST = timedelta(days=120)
+
+
+def _steady(zone: str, lower: datetime, upper: datetime) -> tuple[datetime, datetime, timedelta]:
+    """The stretch before ``upper`` in which the zone keeps the offset it has then."""
+    since, offset = business_time.steady_offset(
+        zone, max(lower - _RECEIVED_BEFORE, upper - _STEADY_AT_MOST), upper
+    )
+    return since, upper, offset
+
+
 async def read(
     session: AsyncSession, scope: Scope, time_zone: str, demands: Iterable[Demand], *, daily: bool = False
 ) -> Usage:
@@ -302,11 +316,13 @@ async def read(
             for batch in _batches(asked, daily):
                 filters = sorted({f for f, _, _ in batch.measures}, key=repr)
                 windows = sorted({w for _, w, _ in batch.measures if w is not None}, key=repr)
+                cuts = [datetime.combine(day, time(), zone).astimezone(UTC) for day in batch.cuts]
+                steady = {w.zone: _steady(w.zone, cuts[0], cuts[-1]) for w in windows}
                 rows = await work.metered_groups(
                     session,
                     scope,
                     event,
-                    [datetime.combine(day, time(), zone).astimezone(UTC) for day in batch.cuts],
+                    cuts,
                     batch.contracts,
                     filters=filters,
                     windows=[
@@ -317,6 +333,7 @@ async def read(
                             ),
                             window.night,
                             tuple(sorted(window.days)),
+                            steady[window.zone],
                         )
                         for window in windows
                     ],

@@ -252,3 +252,17 @@ def add_business(calendar: Calendar, start: datetime, duration: timedelta) -> da
                 f"the calendar does not open within {SEARCH_DAYS} days after {cursor.isoformat()}"
             )
         cursor = reached
+
+
+def steady_offset(zone_name: str, start: datetime, end: datetime) -> tuple[datetime, timedelta]:
+    """The UTC offset the zone keeps up to ``end``, and from when it keeps it (``start`` at the earliest):
+    a clock read in that stretch is the instant plus the offset. Read hour by hour backwards from ``end``,
+    so the stretch starts at most an hour after the change of offset before it, never before."""
+    zone = ZoneInfo(zone_name)
+    hour = timedelta(hours=1)
+    offset = end.astimezone(zone).utcoffset()
+    assert offset is not None
+    since = end
+    while since - hour >= start and (since - hour).astimezone(zone).utcoffset() == offset:
+        since -= hour
+    return since, offset

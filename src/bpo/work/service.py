@@ -348,6 +348,9 @@ class ReceiptWindow:
     contract_ids: tuple[uuid.UUID, ...]
     night: NightWindow | None = None
     days: tuple[date, ...] = ()
+    # From when until when (both inclusive) the zone keeps which UTC offset, if known
+    # (``business_time.steady_offset``).
+    steady: tuple[datetime, datetime, timedelta] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +382,16 @@ def _window_condition(number: int, window: ReceiptWindow, params: dict[str, Any]
     params[f"window_contracts_{number}"] = list(window.contract_ids)
     params[f"window_zone_{number}"] = window.zone
     local = f"timezone(CAST(:window_zone_{number} AS text), w.received_at)"
+    if window.steady is not None:
+        # Where the zone keeps one offset, the clock is the instant plus that offset: PostgreSQL reads a zone
+        # by its name anew for every item, which costs a month-end run more than the rest of its window.
+        since, until, offset = window.steady
+        params[f"window_since_{number}"], params[f"window_until_{number}"] = since, until
+        params[f"window_offset_{number}"] = offset
+        local = (
+            f"CASE WHEN w.received_at >= :window_since_{number} AND w.received_at <= :window_until_{number} "
+            f"THEN timezone(CAST(:window_offset_{number} AS interval), w.received_at) ELSE {local} END"
+        )
     ours = f"w.contract_id = ANY(CAST(:window_contracts_{number} AS uuid[]))"
     if window.night is None:
         params[f"window_days_{number}"] = list(window.days)
