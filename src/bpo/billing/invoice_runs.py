@@ -232,7 +232,7 @@ async def _add_lines(
     month-end run writes thousands of lines."""
     rows = []
     for invoice, rated, period, client_class in invoices:
-        position = 0
+        position, invoice_id = 0, invoice.id
         for r in rated:
             contract_id, contract_code = r.contract.id, r.contract.code
             for line in r.result.lines:
@@ -240,7 +240,7 @@ async def _add_lines(
                 rows.append(
                     _LineRow(
                         new_id(),
-                        invoice.id,
+                        invoice_id,
                         position,
                         contract_id,
                         contract_code,

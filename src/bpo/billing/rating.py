@@ -57,11 +57,13 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
 from typing import NamedTuple, assert_never
+
+import msgspec
 
 from bpo.clients import rules
 from bpo.clients.schemas import (
@@ -195,8 +197,10 @@ class Proration:
     period_days: int
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(msgspec.Struct, frozen=True, gc=False):
+    """An invoice line as rating makes it (a frozen struct: a month-end run makes thousands, and a frozen
+    dataclass costs several times as much to build)."""
+
     kind: LineKind
     code: str
     description: str
@@ -334,20 +338,9 @@ def rate_split(
 
 
 def _dated(line: Line, description: str, segment: Segment) -> Line:
-    """The line with the segment's days (built afresh: ``dataclasses.replace`` costs several times as much,
-    and a month-end run dates thousands of lines)."""
-    return Line(
-        kind=line.kind,
-        code=line.code,
-        description=description,
-        quantity=line.quantity,
-        unit_price=line.unit_price,
-        amount=line.amount,
-        tier=line.tier,
-        proration=line.proration,
-        first_day=segment.first_day,
-        last_day=segment.last_day,
-        tax_class=line.tax_class,
+    """The line with the segment's days."""
+    return msgspec.structs.replace(
+        line, description=description, first_day=segment.first_day, last_day=segment.last_day
     )
 
 
@@ -398,7 +391,7 @@ class _Rater:
                     usage = _Usage(metered.units, self.before.get(meter, 0), self.totals[meter])
                 charged = _charge_lines(charge, usage, proration)
                 if charge.tax_class is not None:
-                    charged = [replace(line, tax_class=charge.tax_class) for line in charged]
+                    charged = [msgspec.structs.replace(line, tax_class=charge.tax_class) for line in charged]
                 lines += charged
                 if isinstance(charge, USAGE_CHARGES):
                     lines += [
@@ -651,8 +644,10 @@ def _service_credits(
         credit = _service_credit(credits, attainment, charges)
         if credit is not None:
             if len(by_class) > 1 and tax_class is not None:
-                credit = replace(credit, description=f"{credit.description} ({tax_class.value} tax class)")
-            found.append(replace(credit, tax_class=tax_class))
+                credit = msgspec.structs.replace(
+                    credit, description=f"{credit.description} ({tax_class.value} tax class)"
+                )
+            found.append(msgspec.structs.replace(credit, tax_class=tax_class))
     return found
 
 

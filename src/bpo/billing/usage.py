@@ -195,12 +195,41 @@ def _batches(requests: dict[uuid.UUID, _Request], daily: bool) -> list[_Batch]:
     return [_batch(requests, largest, daily), _batch(requests, others, daily)]
 
 
+class _Metering(NamedTuple):
+    """What a meter of a demand's version counts: which items, by which event, by number or by units, and
+    its surcharges' windows by surcharge code (None: no country to take holidays from)."""
+
+    event: BillableEvent
+    item_filter: work.ItemFilter
+    by_items: bool
+    windows: tuple[tuple[str, _Window | None], ...]
+
+
+def _metering(demand: Demand, meter: Meter | None, code: str) -> _Metering:
+    event, item_filter = definition(meter, demand.contract)
+    windows = tuple((s.code, _window(s, demand)) for s in _surcharges_of(demand.plan, code))
+    return _Metering(event, item_filter, _by_items(meter), windows)
+
+
 class Usage:
     """The groups of items the aggregates of ``read`` returned, added up per version, meter and window."""
 
     def __init__(self) -> None:
         self._groups: dict[tuple[BillableEvent, uuid.UUID], list[work.MeteredGroup]] = {}
         self._batches: dict[tuple[BillableEvent, uuid.UUID], _Batch] = {}
+        # Each demand's meters, worked out once for the aggregates and again for the sums.
+        self._meterings: dict[tuple[uuid.UUID, date, date, uuid.UUID | None], dict[str, _Metering]] = {}
+
+    def meterings(self, demand: Demand) -> dict[str, _Metering]:
+        """The meters of the demand's version its usage charges rate (and always the billable event), by
+        code."""
+        key = (demand.contract.id, demand.first, demand.last, demand.plan.id if demand.plan else None)
+        found = self._meterings.get(key)
+        if found is None:
+            meters = {m.code: m for m in demand.plan.meters} if demand.plan else {}
+            found = {code: _metering(demand, meters.get(code), code) for code in _meter_codes(demand.plan)}
+            self._meterings[key] = found
+        return found
 
     def add(self, event: BillableEvent, batch: _Batch, rows: Sequence[work.MeteredGroup]) -> None:
         for contract_id in batch.contracts:
@@ -210,18 +239,17 @@ class Usage:
             self._groups[(event, row.contract_id)].append(row)
 
     def _counted(
-        self, meter: Meter | None, demand: Demand
+        self, metering: _Metering, demand: Demand
     ) -> tuple[list[work.MeteredGroup], _Batch, Callable[[work.MeteredGroup, _Window | None], int]]:
-        """The groups of the demand's days of the items ``meter`` counts, their aggregate, and what the
-        meter counts of a group inside a window (None: anywhere)."""
-        event, item_filter = definition(meter, demand.contract)
-        key = (event, demand.contract.id)
+        """The groups of the demand's days of the items ``metering`` counts, their aggregate, and what it
+        counts of a group inside a window (None: anywhere)."""
+        key = (metering.event, demand.contract.id)
         batch = self._batches[key]
         first, last = demand.first, demand.last
         groups = [
             g for g in self._groups[key] if first <= batch.cuts[g.span] and batch.days_of(g.span)[1] <= last
         ]
-        by_items = _by_items(meter)
+        item_filter, by_items = metering.item_filter, metering.by_items
 
         def counted(group: work.MeteredGroup, window: _Window | None) -> int:
             return group.values[batch.columns[(item_filter, window, by_items)]]
@@ -230,7 +258,7 @@ class Usage:
 
     def units_by_day(self, demand: Demand) -> dict[date, int]:
         """The units of the contract's billable event per day of the demand's (read ``daily``)."""
-        groups, batch, units = self._counted(None, demand)
+        groups, batch, units = self._counted(_metering(demand, None, rating.DEFAULT_METER), demand)
         per_day: dict[date, int] = {}
         for g in groups:
             day = batch.cuts[g.span]
@@ -240,12 +268,15 @@ class Usage:
     def metered(self, demand: Demand, code: str) -> rating.Metered:
         """What meter ``code`` of the demand's version counts over its days, with the units of each of
         its surcharges' windows."""
-        meter = next((m for m in demand.plan.meters if m.code == code), None) if demand.plan else None
-        groups, _, counted = self._counted(meter, demand)
-        surcharged = {}
-        for surcharge in _surcharges_of(demand.plan, code):
-            window = _window(surcharge, demand)
-            surcharged[surcharge.code] = 0 if window is None else sum(counted(g, window) for g in groups)
+        metering = self.meterings(demand).get(code)
+        if metering is None:
+            meter = next((m for m in demand.plan.meters if m.code == code), None) if demand.plan else None
+            metering = _metering(demand, meter, code)
+        groups, _, counted = self._counted(metering, demand)
+        surcharged = {
+            surcharge: 0 if window is None else sum(counted(g, window) for g in groups)
+            for surcharge, window in metering.windows
+        }
         return rating.Metered(sum(counted(g, None) for g in groups), surcharged)
 
     def segment(self, demand: Demand) -> rating.Segment:
@@ -253,7 +284,7 @@ class Usage:
         its charges use, each with the units received in the windows of the surcharges on those charges."""
         if demand.plan is None:
             raise ValueError("a segment is rated under a rate plan version")
-        counted = {code: self.metered(demand, code) for code in _meter_codes(demand.plan)}
+        counted = {code: self.metered(demand, code) for code in self.meterings(demand)}
         return rating.Segment(
             demand.plan, demand.first, demand.last, counted[rating.DEFAULT_METER].units, counted
         )
@@ -294,20 +325,18 @@ async def read(
 ) -> Usage:
     """Everything ``demands`` need, in one aggregate per billable event some meter counts by (two where
     contracts' days begin or end differently); ``daily``: split by day (``Usage.units_by_day``)."""
+    usage = Usage()
     requests: dict[BillableEvent, dict[uuid.UUID, _Request]] = {}
     for demand in demands:
-        meters = {m.code: m for m in demand.plan.meters} if demand.plan else {}
-        for code in _meter_codes(demand.plan):
-            meter = meters.get(code)
-            event, item_filter = definition(meter, demand.contract)
-            request = requests.setdefault(event, {}).setdefault(demand.contract.id, _Request())
+        for metering in usage.meterings(demand).values():
+            request = requests.setdefault(metering.event, {}).setdefault(demand.contract.id, _Request())
             request.cuts.update((demand.first, demand.last + timedelta(days=1)))
-            request.measures.add((item_filter, None, _by_items(meter)))
-            for surcharge in _surcharges_of(demand.plan, code):
-                window = _window(surcharge, demand)
-                if window is not None:
-                    request.measures.add((item_filter, window, _by_items(meter)))
-    usage = Usage()
+            request.measures.add((metering.item_filter, None, metering.by_items))
+            request.measures.update(
+                (metering.item_filter, window, metering.by_items)
+                for _, window in metering.windows
+                if window is not None
+            )
     zone = ZoneInfo(time_zone)
     if not requests:
         return usage
