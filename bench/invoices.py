@@ -19,7 +19,7 @@ The SLA rollups of every contract are then built as ``bpo sla rebuild`` builds t
 (``sla.rollups.refresh_hours`` over the hours holding items, one contract per transaction), and their
 tables vacuumed and analyzed, as autovacuum does to tables that stop changing (a checkpoint follows), so
 the timings are those of a run over settled data rather than beside autovacuum. Then, in this
-process and on the same warm database, alternated A B A B A B (``--repeat`` times each, default 3): the
+process and on the same warm database, alternated A B A B … (``--repeat`` times each, default 5): the
 month-end run as the ``billing.run_period`` job does it (one transaction with the tenant set: the run's
 inputs read for all clients at once, one aggregate per billable event and one statement of SLA
 attainment, then client by client one draft with its lines, each in a savepoint; a repeated run replaces
@@ -473,7 +473,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="100 contracts and 50,000 items")
     parser.add_argument("--contracts", type=int, help="active contracts (default 1,000, quick 100)")
     parser.add_argument("--items", type=int, help="items in the month (default 1,000,000, quick 50,000)")
-    parser.add_argument("--repeat", type=int, default=3, help="timings of each, alternated (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="timings of each, alternated (default 5)")
     args = parser.parse_args(argv)
     if args.contracts is None:
         args.contracts = 100 if args.quick else 1_000
