@@ -89,6 +89,7 @@ class TestInvoicePage:
         assert invoice["number"] in text
         assert issued.setup["client"]["name"] in text
         assert "October 2026" in text
+        assert "Oct 1\u2009\u2013\u200931, 2026" in text  # the period's days
         assert "30 November 2026" in text  # due
         assert invoice["payment_terms"] in text
         expected = expected_october()
@@ -116,6 +117,7 @@ class TestInvoicePage:
         assert '<html lang="ja">' in text
         assert '<h1 id="invoice-title">請求書</h1>' in text
         assert "2026年10月" in text
+        assert "2026年10月1日\uff5e31日" in text  # the period's days
         assert "2026年11月30日" in text  # due
         assert '消費税 <data class="tax-rate" value="0.1">10%</data>' in text
         expected = expected_october()

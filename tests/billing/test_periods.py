@@ -21,6 +21,7 @@ from bpo.clients.schemas import RatePlanCreate
 from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from tests.support.billing import get_invoice, invoices
+from tests.support.dashboard import sign_in
 from tests.support.factories import TenantHandle, create_client, create_tenant, get_ok, post_ok
 from tests.support.problems import assert_problem, error_fields
 from tests.support.sla import ingest, rebuild
@@ -233,7 +234,7 @@ async def trigger(runtime: Runtime, tenant: TenantHandle, now: datetime) -> Any:
 
 class TestClosingOnTheTwentieth:
     async def test_scheduled_runs_periods_versions_credits_and_due_dates(
-        self, client: httpx.AsyncClient, runtime: Runtime
+        self, client: httpx.AsyncClient, browser: httpx.AsyncClient, runtime: Runtime
     ) -> None:
         tenant = await create_tenant(client)
         h = tenant.admin
@@ -312,6 +313,16 @@ class TestClosingOnTheTwentieth:
             ("service-credit", "1", -2300, "2026-11-10", "2026-11-20"),
         ]
         assert invoice["lines"][1]["description"] == "Base fee, 16/31 days (2026-10-25 to 2026-11-09)"
+        # The document and the browser's list name the month and give the period's days.
+        await sign_in(browser, tenant.slug, tenant.admin_email)
+        page = await browser.get(f"/dashboard/invoices/{summary['id']}")
+        assert page.status_code == 200, page.text
+        assert "2026年11月" in page.text
+        assert "2026年10月21日\uff5e11月20日" in page.text
+        listed = await browser.get("/dashboard/invoices", params={"period": "2026-11"})
+        assert listed.status_code == 200, listed.text
+        assert "(2026年10月21日\uff5e11月20日)" in listed.text
+        assert "(2026年11月1日\uff5e30日)" in listed.text
         # 40,050 + 4,005 tax (10%, truncated).
         assert (invoice["subtotal"]["amount"], invoice["tax"]["amount"], invoice["total"]["amount"]) == (
             40050,

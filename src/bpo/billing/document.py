@@ -101,6 +101,8 @@ class InvoiceDocument:
     operator: str
     status: str
     period: str
+    # The period's days, for a client closing on another day than the month end above all.
+    period_days: str
     issued_on: str
     due_on: str
     subtotal: str
@@ -199,6 +201,7 @@ def invoice_document(
         operator=operator,
         status=lang.gettext(STATUS_LABELS[invoice.status]),
         period=lang.day(invoice.period, "month"),
+        period_days=lang.days(invoice.period_start, invoice.period_end),
         issued_on=lang.day(invoice.issued_on),
         due_on=lang.day(invoice.due_on),
         subtotal=lang.money(invoice.subtotal.amount, currency),

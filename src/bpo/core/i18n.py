@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeGuard, get_args
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_skeleton, get_day_names
+from babel.dates import format_date, format_datetime, format_interval, format_skeleton, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -190,6 +190,11 @@ class Lang:
 
     def day(self, value: date, style: str = "long") -> str:
         return format_day(value, self.code, style)
+
+    def days(self, first: date, last: date) -> str:
+        """The days from ``first`` to ``last`` as the locale writes a range of dates (CLDR's interval
+        format: the year and month written once where they are shared)."""
+        return str(format_interval(first, last, "yMMMd", locale=self.code))
 
     def moment(self, value: datetime, time_zone: str, style: str = "medium") -> str:
         return format_moment(value, self.code, time_zone, style)

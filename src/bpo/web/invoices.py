@@ -93,6 +93,8 @@ class InvoiceRow:
     invoice: schemas.InvoiceSummary
     status: str
     period: str
+    # The period's days (a client closing on the 20th is billed from the 21st of the month before).
+    days: str
     total: str
     due_on: str
     href: str
@@ -174,6 +176,7 @@ class InvoicePageController(Controller):
                 invoice=item,
                 status=lang.gettext(document.STATUS_LABELS[item.status]),
                 period=lang.day(item.period, "month"),
+                days=lang.days(item.period_start, item.period_end),
                 total=lang.money(item.total.amount, item.total.currency),
                 due_on=lang.day(item.due_on),
                 href=f"{PREFIX}/invoices/{item.id}",
