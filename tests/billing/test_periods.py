@@ -321,8 +321,8 @@ class TestClosingOnTheTwentieth:
         assert "2026年10月21日\uff5e11月20日" in page.text
         listed = await browser.get("/dashboard/invoices", params={"period": "2026-11"})
         assert listed.status_code == 200, listed.text
-        assert "(2026年10月21日\uff5e11月20日)" in listed.text
-        assert "(2026年11月1日\uff5e30日)" in listed.text
+        assert '<span class="period-days">2026年10月21日\uff5e11月20日</span>' in listed.text
+        assert '<span class="period-days">2026年11月1日\uff5e30日</span>' in listed.text
         # 40,050 + 4,005 tax (10%, truncated).
         assert (invoice["subtotal"]["amount"], invoice["tax"]["amount"], invoice["total"]["amount"]) == (
             40050,
