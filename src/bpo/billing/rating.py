@@ -333,15 +333,12 @@ def rate_split(
             description = line.description
             if split:
                 description += f" ({segment.first_day.isoformat()} to {segment.last_day.isoformat()})"
-            lines.append(_dated(line, description, segment))
+            lines.append(
+                msgspec.structs.replace(
+                    line, description=description, first_day=segment.first_day, last_day=segment.last_day
+                )
+            )
     return Rating(segments[0].plan.currency, period, tuple(lines))
-
-
-def _dated(line: Line, description: str, segment: Segment) -> Line:
-    """The line with the segment's days."""
-    return msgspec.structs.replace(
-        line, description=description, first_day=segment.first_day, last_day=segment.last_day
-    )
 
 
 class _Usage(NamedTuple):

@@ -258,7 +258,7 @@ class Usage:
 
     def units_by_day(self, demand: Demand) -> dict[date, int]:
         """The units of the contract's billable event per day of the demand's (read ``daily``)."""
-        groups, batch, units = self._counted(_metering(demand, None, rating.DEFAULT_METER), demand)
+        groups, batch, units = self._counted(self.meterings(demand)[rating.DEFAULT_METER], demand)
         per_day: dict[date, int] = {}
         for g in groups:
             day = batch.cuts[g.span]
@@ -266,12 +266,9 @@ class Usage:
         return per_day
 
     def metered(self, demand: Demand, code: str) -> rating.Metered:
-        """What meter ``code`` of the demand's version counts over its days, with the units of each of
-        its surcharges' windows."""
-        metering = self.meterings(demand).get(code)
-        if metering is None:
-            meter = next((m for m in demand.plan.meters if m.code == code), None) if demand.plan else None
-            metering = _metering(demand, meter, code)
+        """What meter ``code`` of the demand's version (one of ``meterings``) counts over its days, with the
+        units of each of its surcharges' windows."""
+        metering = self.meterings(demand)[code]
         groups, _, counted = self._counted(metering, demand)
         surcharged = {
             surcharge: 0 if window is None else sum(counted(g, window) for g in groups)
