@@ -72,6 +72,9 @@ async def _fill(client: httpx.AsyncClient, runtime: Runtime, tenant: TenantHandl
     async with runtime.db.tenant(tenant.id) as session:
         hour = datetime(2026, 10, 1, tzinfo=UTC)
         await rollups.refresh_hours(session, system_scope(tenant.id), uuid.UUID(contract), [hour], hour)
+    # rollup_batches: a batch whose hour no refresh has taken yet
+    item = {"external_id": "rls-2", "received_at": "2026-10-02T00:00:00Z"}
+    await post_ok(client, "/v1/work-items:batch", {"contract_id": contract, "items": [item]}, tenant.admin)
     # webhook_endpoints; the item's breach (08:00Z): alerts, webhook_events, webhook_deliveries, alert_sweeps
     endpoint = {"url": "https://hooks.example.com/bpo", "event_types": ["sla.breached"]}
     await post_ok(client, "/v1/webhook-endpoints", endpoint, tenant.admin)

@@ -13,9 +13,10 @@ Detection, without instants stored per item:
   MAX_LOOKBACK: instants missed while detection was stopped for longer are not alerted (the dashboards
   still count them). It goes contract by contract: one whose stored objectives cannot be measured is
   recorded as the job's failure on that contract and stops none of the others.
-- ``sla.refresh_hours`` (after each ingest) checks the items of the hours it refreshed, for what the
+- ``sla.refresh_hours`` (after each ingest) checks the items ingest created or changed, for what the
   sweep cannot see: an item that arrived already at risk or late, or was answered late before a sweep
-  ran. It alerts instants of the last RECENT only, so loading history does not replay old breaches.
+  ran (all the items of an hour where items changed; only the new ones of an hour that only gained
+  items). It alerts instants of the last RECENT only, so loading history does not replay old breaches.
 - A day (in the client's zone) is judged DAILY_SETTLE after it ends, from the hourly rollups: the
   attainment of the items decided by then, against the target of the objective version in force that
   day.
@@ -474,10 +475,17 @@ async def sweep(
 
 
 async def detect_in_hours(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, hours: Sequence[datetime], now: datetime
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    hours: Sequence[datetime],
+    now: datetime,
+    added: Sequence[Any] = (),
 ) -> list[uuid.UUID]:
-    """After ingest: alerts of the last RECENT among the items received in ``hours`` (UTC hour starts)."""
-    if not hours:
+    """After ingest: alerts of the last RECENT among the items received in ``hours`` (UTC hour starts)
+    and the ``added`` items (rows with the columns of ``_ITEM_COLUMNS``: the new items of other hours,
+    the only ones there whose alerts ingest can have changed)."""
+    if not hours and not added:
         return []
     contract = await contracts.get_contract_row(session, scope, contract_id)
     ctx = await _context(session, scope, contract, _Calendars(range(now.year - 1, now.year + 2)))
@@ -491,18 +499,18 @@ async def detect_in_hours(
     ]
     if not earliest:
         return []
-    lower = max(min(hours), min(earliest))
-    upper = max(hours) + HOUR
-    if lower >= upper:
-        return []
-    rows = (
-        await session.execute(
-            select(*_ITEM_COLUMNS).where(
-                WorkItem.tenant_id == scope.tenant_id,
-                WorkItem.contract_id == contract.id,
-                WorkItem.received_at >= lower,
-                WorkItem.received_at < upper,
+    rows = [row for row in added if row.received_at >= min(earliest)]
+    lower = max(min(hours), min(earliest)) if hours else None
+    upper = max(hours) + HOUR if hours else None
+    if lower is not None and upper is not None and lower < upper:
+        rows += (
+            await session.execute(
+                select(*_ITEM_COLUMNS).where(
+                    WorkItem.tenant_id == scope.tenant_id,
+                    WorkItem.contract_id == contract.id,
+                    WorkItem.received_at >= lower,
+                    WorkItem.received_at < upper,
+                )
             )
-        )
-    ).all()
+        ).all()
     return await _record(session, scope, _evaluate(ctx, rows, since, now))

@@ -75,6 +75,28 @@ class WorkHourly(Base):
     csat: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'"))
 
 
+class RollupBatch(Base):
+    """An ingest batch's changes to one hour of a contract that its hourly rows do not hold yet: written
+    with the items, in the same transaction, and taken (deleted) by the statement that reads those items
+    into the rows. A batch of new items only is added to the hour's rows; one that changed items already
+    there has the hour measured again from all its items."""
+
+    __tablename__ = "rollup_batches"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "contract_id"], ["contracts.tenant_id", "contracts.id"], ondelete="CASCADE"
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    contract_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    # The batch's id: the items it created have ids from it (their last 16 bits are their position).
+    batch_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # Whether it changed items that were already stored (their old numbers are in the hour's rows).
+    changed: Mapped[bool]
+
+
 class SlaPeriod(Base):
     """SlaHourly summed over a span of local days of the client's zone: a day, a month, or a month to date
     (from the first of the month through ``starts_on``). A year is a few hundred rows."""

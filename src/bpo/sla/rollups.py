@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, select, text
@@ -58,14 +58,46 @@ CONTRACT = "contract"
 # Hours one sla.remeasure job recomputes (a week of them); the next job goes on from there.
 REMEASURE_HOURS = 168
 
-# The items received in some ranges of time, each range its own index scan.
+# The items received in some ranges of time, each range its own index scan: first the columns measure_hour
+# reads (in this order), then those volumes and alert detection read. The ingest batches recorded
+# for those hours are taken in the same statement, so in the same snapshot as the items: the rows written
+# from these items hold every batch taken, and no batch is added to them twice.
 _ITEMS_IN = text(
     """
+    WITH taken AS (
+        DELETE FROM rollup_batches AS b
+        USING unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS r(start, stop)
+        WHERE b.tenant_id = :tenant_id AND b.contract_id = :contract_id
+          AND b.hour >= r.start AND b.hour < r.stop
+    )
     SELECT w.received_at, w.first_response_at, w.resolved_at, w.priority, w.channel, w.units, w.outcome,
-           w.sentiment, w.csat
+           w.sentiment, w.csat, w.id, w.external_id
     FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS r(start, stop)
     JOIN work_items AS w ON w.received_at >= r.start AND w.received_at < r.stop
     WHERE w.tenant_id = :tenant_id AND w.contract_id = :contract_id
+    """
+)
+# The batches recorded for some hours, taken, with the items each created in those hours (a batch's new
+# items have ids from its own: the same first 112 bits). A batch that changed stored items comes with none:
+# its hours are measured again whole.
+_BATCHES_IN = text(
+    """
+    WITH taken AS (
+        DELETE FROM rollup_batches AS b
+        WHERE b.tenant_id = :tenant_id AND b.contract_id = :contract_id
+          AND b.hour = ANY(CAST(:hours AS timestamptz[]))
+        RETURNING b.hour, b.batch_id, b.changed
+    )
+    SELECT w.received_at, w.first_response_at, w.resolved_at, w.priority, w.channel, w.units, w.outcome,
+           w.sentiment, w.csat, w.id, w.external_id, t.hour AS batch_hour, t.changed AS batch_changed
+    FROM taken AS t
+    LEFT JOIN work_items AS w
+      ON NOT t.changed
+     AND w.tenant_id = :tenant_id
+     AND w.id BETWEEN CAST(left(CAST(t.batch_id AS text), 32) || '0000' AS uuid)
+                  AND CAST(left(CAST(t.batch_id AS text), 32) || 'ffff' AS uuid)
+     AND w.contract_id = :contract_id
+     AND w.received_at >= t.hour AND w.received_at < t.hour + interval '1 hour'
     """
 )
 
@@ -287,34 +319,26 @@ def measure_hour(
     return [(clocks[index], tallies[index]) for index in sorted(tallies)]
 
 
-def volumes(rows: Sequence[Any]) -> dict[str, dict[str, Any]]:
+def volumes(rows: Sequence[Any]) -> dict[str, _Volumes]:
     """Per channel ('' for none): received, responded, resolved, units, outcome and sentiment counts, and
     CSAT ratings counted per score."""
-    by_channel: dict[str, dict[str, Any]] = {}
+    by_channel: dict[str, _WorkSum] = {}
     for row in rows:
-        v = by_channel.setdefault(
-            row.channel or "",
-            {
-                "received": 0,
-                "responded": 0,
-                "resolved": 0,
-                "units": 0,
-                "outcomes": Counter(),
-                "sentiments": Counter(),
-                "csat": Counter(),
-            },
-        )
-        v["received"] += 1
-        v["responded"] += row.first_response_at is not None
-        v["resolved"] += row.resolved_at is not None
-        v["units"] += row.units
+        total = by_channel.get(row.channel or "")
+        if total is None:
+            total = by_channel[row.channel or ""] = _WorkSum()
+        numbers = total.numbers
+        numbers["received"] += 1
+        numbers["responded"] += row.first_response_at is not None
+        numbers["resolved"] += row.resolved_at is not None
+        numbers["units"] += row.units
         if row.outcome:
-            v["outcomes"][row.outcome] += 1
+            total.outcomes[row.outcome] += 1
         if row.sentiment:
-            v["sentiments"][row.sentiment] += 1
+            total.sentiments[row.sentiment] += 1
         if row.csat is not None:
-            v["csat"][str(row.csat)] += 1
-    return by_channel
+            total.csat[str(row.csat)] += 1
+    return {channel: _Volumes(**total.values()) for channel, total in by_channel.items()}
 
 
 # --- hourly rows ----------------------------------------------------------------------------
@@ -338,6 +362,201 @@ async def _lock_contract(session: AsyncSession, contract_id: uuid.UUID) -> None:
     )
 
 
+class _Measured(NamedTuple):
+    """One objective's numbers over an hour's items, as its SlaHourly row holds them."""
+
+    met: int
+    breached: int
+    pending: int
+    sketch: dict[str, int]
+    elapsed_sum: Decimal | None
+    checkpoints: dict[str, list[int]]
+    next_change_at: datetime | None
+
+
+class _Volumes(NamedTuple):
+    """One channel's numbers over an hour's items, as its WorkHourly row holds them."""
+
+    received: int
+    responded: int
+    resolved: int
+    units: int
+    outcomes: dict[str, int]
+    sentiments: dict[str, int]
+    csat: dict[str, int]
+
+
+@dataclass
+class _Hour:
+    """An hour's rows: by objective key, and by channel ('' for none)."""
+
+    sla: dict[str, _Measured] = field(default_factory=dict)
+    work: dict[str, _Volumes] = field(default_factory=dict)
+
+    def plus(self, added: _Hour) -> _Hour:
+        """These numbers with another set of items' added (the items of both, measured at once)."""
+        sla = dict(self.sla)
+        for key, numbers in added.sla.items():
+            known = sla.get(key)
+            if known is None:
+                sla[key] = numbers
+                continue
+            total = _SlaSum()
+            total.add(known)
+            total.add(numbers)
+            changes = [c for c in (known.next_change_at, numbers.next_change_at) if c is not None]
+            sla[key] = _Measured(**total.values(), next_change_at=min(changes, default=None))
+        work = dict(self.work)
+        for channel, volumes_added in added.work.items():
+            if channel in work:
+                summed = _WorkSum()
+                summed.add(work[channel])
+                summed.add(volumes_added)
+                work[channel] = _Volumes(**summed.values())
+            else:
+                work[channel] = volumes_added
+        return _Hour(sla, work)
+
+
+@dataclass
+class _Measuring:
+    """A contract as its hours are measured: read once per refresh, under the contract's lock."""
+
+    scope: Scope
+    contract: Any
+    calendar: Calendar
+    calendar_zone: ZoneInfo
+    policies: list[Any]
+
+    @classmethod
+    async def read(
+        cls, session: AsyncSession, scope: Scope, contract_id: uuid.UUID, hours: Sequence[datetime]
+    ) -> _Measuring:
+        contract = await contracts.get_contract_row(session, scope, contract_id)
+        await _lock_contract(session, contract.id)
+        calendar_row = await clients.get_calendar_row(session, scope, contract.calendar_id)
+        calendar = clients.business_calendar(calendar_row, range(hours[0].year - 1, hours[-1].year + 2))
+        policies = await contracts.list_sla_policies(session, scope, contract.id)
+        return cls(scope, contract, calendar, ZoneInfo(calendar_row.time_zone), policies)
+
+    @property
+    def keys(self) -> dict[str, Any]:
+        return {"tenant_id": self.scope.tenant_id, "contract_id": self.contract.id}
+
+    def clocks(self, hour: datetime) -> list[ObjectiveClock]:
+        policy = contracts.in_force(self.policies, hour.astimezone(self.calendar_zone).date())
+        if policy is None:
+            return []
+        return [ObjectiveClock.of(o) for o in policy.objectives if o.metric != Metric.COVERAGE]
+
+    def open_time(self, hours: Sequence[datetime], rows: Iterable[Any]) -> OpenTime:
+        stops = [
+            stop for row in rows for stop in (row.first_response_at, row.resolved_at) if stop is not None
+        ]
+        return OpenTime(self.calendar, hours[0], max([hours[-1] + HOUR, *stops]))
+
+    def measure(self, hour: datetime, rows: Sequence[Any], open_time: OpenTime, now: datetime) -> _Hour:
+        sla = {
+            clock.key: _Measured(
+                met=tally.met,
+                breached=tally.breached,
+                pending=tally.pending,
+                sketch={str(b): n for b, n in sorted(tally.sketch.items())},
+                elapsed_sum=tally.elapsed_sum,
+                checkpoints=tally.checkpoint_json(clock),
+                next_change_at=tally.next_change,
+            )
+            for clock, tally in measure_hour(self.clocks(hour), rows, self.calendar, open_time, now)
+        }
+        return _Hour(sla, volumes(rows))
+
+    def addable(self, hour: datetime, stored: _Hour, now: datetime) -> bool:
+        """Whether items can be added to an hour's stored rows: each is still what measuring its items now
+        gives (time has not changed it, its objective is measured the same way)."""
+        clocks = {clock.key: clock for clock in self.clocks(hour)}
+        for key, numbers in stored.sla.items():
+            clock = clocks.get(key)
+            if (
+                clock is None
+                or numbers.elapsed_sum is None
+                or (numbers.next_change_at is not None and numbers.next_change_at <= now)
+                or set(numbers.checkpoints) != {name for name, _ in clock.checkpoints}
+            ):
+                return False
+        return True
+
+    async def whole(
+        self, session: AsyncSession, hours: Sequence[datetime], now: datetime
+    ) -> dict[datetime, _Hour]:
+        """Every item of ``hours`` measured (the batches recorded for them are taken)."""
+        ranges = _hour_ranges(hours)
+        items = (
+            await session.execute(
+                _ITEMS_IN,
+                {"starts": [start for start, _ in ranges], "ends": [end for _, end in ranges], **self.keys},
+            )
+        ).all()
+        by_hour: dict[datetime, list[Any]] = {hour: [] for hour in hours}
+        for row in items:
+            by_hour[hour_of(row.received_at)].append(row)
+        open_time = self.open_time(hours, items)
+        return {hour: self.measure(hour, rows, open_time, now) for hour, rows in by_hour.items()}
+
+    async def stored(self, session: AsyncSession, hours: Sequence[datetime]) -> dict[datetime, _Hour]:
+        """The hours' rows as they are (hours with none are left out)."""
+        stored: dict[datetime, _Hour] = {}
+        sla = await session.execute(
+            select(
+                SlaHourly.hour, SlaHourly.objective, *_sla_summed(SlaHourly), SlaHourly.next_change_at
+            ).where(
+                SlaHourly.tenant_id == self.scope.tenant_id,
+                SlaHourly.contract_id == self.contract.id,
+                SlaHourly.hour.in_(hours),
+            )
+        )
+        for hour, objective, *numbers in sla:
+            stored.setdefault(hour_of(hour), _Hour()).sla[objective] = _Measured(*numbers)
+        work = await session.execute(
+            select(WorkHourly.hour, WorkHourly.channel, *_work_summed(WorkHourly)).where(
+                WorkHourly.tenant_id == self.scope.tenant_id,
+                WorkHourly.contract_id == self.contract.id,
+                WorkHourly.hour.in_(hours),
+            )
+        )
+        for hour, channel, *numbers in work:
+            stored.setdefault(hour_of(hour), _Hour()).work[channel] = _Volumes(*numbers)
+        return stored
+
+    async def write(self, session: AsyncSession, hours: Mapping[datetime, _Hour]) -> int:
+        """Replace the hours' rows, then the days and months they fall in; the number of SLA rows written."""
+        wanted = sorted(hours)
+        sla_rows = [
+            {**self.keys, "objective": key, "hour": hour, **numbers._asdict()}
+            for hour in wanted
+            for key, numbers in hours[hour].sla.items()
+        ]
+        work_rows = [
+            {**self.keys, "hour": hour, "channel": channel, **numbers._asdict()}
+            for hour in wanted
+            for channel, numbers in hours[hour].work.items()
+        ]
+        for model in (SlaHourly, WorkHourly):
+            await session.execute(
+                delete(model).where(
+                    model.tenant_id == self.scope.tenant_id,
+                    model.contract_id == self.contract.id,
+                    model.hour.in_(wanted),
+                )
+            )
+        if sla_rows:
+            await session.execute(insert(SlaHourly), sla_rows)
+        if work_rows:
+            await session.execute(insert(WorkHourly), work_rows)
+        client = await clients.get_client_row(session, self.scope, self.contract.client_id)
+        await refresh_periods(session, self.scope, self.contract.id, ZoneInfo(client.time_zone), wanted)
+        return len(sla_rows)
+
+
 async def refresh_hours(
     session: AsyncSession, scope: Scope, contract_id: uuid.UUID, hours: Iterable[datetime], now: datetime
 ) -> int:
@@ -346,75 +565,57 @@ async def refresh_hours(
     wanted = sorted({hour_of(h) for h in hours})
     if not wanted:
         return 0
-    contract = await contracts.get_contract_row(session, scope, contract_id)
-    await _lock_contract(session, contract.id)
-    calendar_row = await clients.get_calendar_row(session, scope, contract.calendar_id)
-    calendar_zone = ZoneInfo(calendar_row.time_zone)
-    calendar = clients.business_calendar(calendar_row, range(wanted[0].year - 1, wanted[-1].year + 2))
-    policies = await contracts.list_sla_policies(session, scope, contract.id)
-    ranges = _hour_ranges(wanted)
-    items = (
-        await session.execute(
-            _ITEMS_IN,
-            {
-                "starts": [start for start, _ in ranges],
-                "ends": [end for _, end in ranges],
-                "tenant_id": scope.tenant_id,
-                "contract_id": contract.id,
-            },
-        )
-    ).all()
-    by_hour: dict[datetime, list[Any]] = {hour: [] for hour in wanted}
-    for row in items:
-        by_hour[hour_of(row.received_at)].append(row)
-    stops = [stop for row in items for stop in (row.first_response_at, row.resolved_at) if stop is not None]
-    open_time = OpenTime(calendar, wanted[0], max([wanted[-1] + HOUR, *stops]))
-    sla_rows: list[dict[str, Any]] = []
-    work_rows: list[dict[str, Any]] = []
-    for hour, rows in by_hour.items():
-        policy = contracts.in_force(policies, hour.astimezone(calendar_zone).date())
-        clocks = (
-            [ObjectiveClock.of(o) for o in policy.objectives if o.metric != Metric.COVERAGE] if policy else []
-        )
-        for clock, tally in measure_hour(clocks, rows, calendar, open_time, now):
-            sla_rows.append(
-                {
-                    "tenant_id": scope.tenant_id,
-                    "contract_id": contract.id,
-                    "objective": clock.key,
-                    "hour": hour,
-                    "met": tally.met,
-                    "breached": tally.breached,
-                    "pending": tally.pending,
-                    "sketch": {str(b): n for b, n in sorted(tally.sketch.items())},
-                    "elapsed_sum": tally.elapsed_sum,
-                    "checkpoints": tally.checkpoint_json(clock),
-                    "next_change_at": tally.next_change,
-                }
-            )
-        for channel, numbers in volumes(rows).items():
-            work_rows.append(
-                {
-                    "tenant_id": scope.tenant_id,
-                    "contract_id": contract.id,
-                    "hour": hour,
-                    "channel": channel,
-                    **{k: dict(v) if isinstance(v, Counter) else v for k, v in numbers.items()},
-                }
-            )
-    for model in (SlaHourly, WorkHourly):
-        await session.execute(
-            delete(model).where(
-                model.tenant_id == scope.tenant_id, model.contract_id == contract.id, model.hour.in_(wanted)
-            )
-        )
-    if sla_rows:
-        await session.execute(insert(SlaHourly), sla_rows)
-    if work_rows:
-        await session.execute(insert(WorkHourly), work_rows)
-    client = await clients.get_client_row(session, scope, contract.client_id)
-    await refresh_periods(session, scope, contract.id, ZoneInfo(client.time_zone), wanted)
-    return len(sla_rows)
+    measuring = await _Measuring.read(session, scope, contract_id, wanted)
+    return await measuring.write(session, await measuring.whole(session, wanted, now))
+
+
+@dataclass
+class Followed:
+    """What a refresh after ingest did: the hours it measured whole, and the items it added to the rows
+    of the others."""
+
+    whole: list[datetime] = field(default_factory=list)
+    added: list[Any] = field(default_factory=list)
+
+
+async def add_batches(
+    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, hours: Iterable[datetime], now: datetime
+) -> Followed:
+    """Bring the rollups of ``hours`` up to the ingest batches recorded for them. An hour whose batches
+    only created items has those items' numbers added to its rows; one where a batch changed stored items,
+    or whose rows time has moved on (or that has none yet), is measured again whole. An hour with no batch
+    left was brought up to date by an earlier refresh."""
+    wanted = sorted({hour_of(h) for h in hours})
+    if not wanted:
+        return Followed()
+    measuring = await _Measuring.read(session, scope, contract_id, wanted)
+    taken = (await session.execute(_BATCHES_IN, {"hours": wanted, **measuring.keys})).all()
+    changed: set[datetime] = set()
+    created: dict[datetime, list[Any]] = {}
+    for row in taken:
+        hour = hour_of(row.batch_hour)
+        created.setdefault(hour, [])
+        if row.batch_changed:
+            changed.add(hour)
+        elif row.received_at is not None:
+            created[hour].append(row)
+    if not created:
+        return Followed()
+    stored = await measuring.stored(session, sorted(created.keys() - changed))
+    whole = sorted(
+        hour
+        for hour in created
+        if hour in changed or hour not in stored or not measuring.addable(hour, stored[hour], now)
+    )
+    hours = await measuring.whole(session, whole, now) if whole else {}
+    adding = sorted(created.keys() - set(whole))
+    added = [row for hour in adding for row in created[hour]]
+    if adding:
+        open_time = measuring.open_time(adding, added)
+        for hour in adding:
+            hours[hour] = stored[hour].plus(measuring.measure(hour, created[hour], open_time, now))
+    await measuring.write(session, hours)
+    return Followed(whole, added)
 
 
 # --- days and months ------------------------------------------------------------------------

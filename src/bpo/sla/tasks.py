@@ -12,21 +12,26 @@ from bpo.core.scope import system_scope
 from bpo.sla import alerts, rollups
 
 
-# Serial on the contract, under the same lock as rollups.refresh_hours takes: the contract's waiting
+# Serial on the contract, under the same lock as the rollups' refresh takes: the contract's waiting
 # refreshes are done with this one, so rollups keep up with ingest however fast batches come.
 @tenant_actor(
     REFRESH_HOURS_JOB, queue=SLA_QUEUE, subject=(rollups.CONTRACT, "contract_id"), serial="contract_id"
 )
 async def refresh_hours(
-    session: AsyncSession, tenant_id: uuid.UUID, *, contract_id: str, hours: list[str]
+    session: AsyncSession, tenant_id: uuid.UUID, *, contract_id: str, hours: list[str], batches: bool = False
 ) -> None:
+    """The hours an ingest batch touched: brought up to the batches recorded for them (``batches``), or
+    measured again whole (jobs from before batches were recorded)."""
     scope = system_scope(tenant_id)
-    waiting = await take_over_waiting(session)
-    asked = [*hours, *(hour for job in waiting for hour in job["hours"])]
-    touched = sorted({datetime.fromisoformat(h) for h in asked})
+    jobs = [{"hours": hours, "batches": batches}, *await take_over_waiting(session)]
+    whole = {datetime.fromisoformat(h) for job in jobs if not job.get("batches") for h in job["hours"]}
+    recorded = {datetime.fromisoformat(h) for job in jobs if job.get("batches") for h in job["hours"]}
     now = datetime.now(UTC)
-    await rollups.refresh_hours(session, scope, uuid.UUID(contract_id), touched, now)
-    await alerts.detect_in_hours(session, scope, uuid.UUID(contract_id), touched, now)
+    contract = uuid.UUID(contract_id)
+    await rollups.refresh_hours(session, scope, contract, whole, now)
+    followed = await rollups.add_batches(session, scope, contract, recorded - whole, now)
+    measured = sorted(whole | set(followed.whole))
+    await alerts.detect_in_hours(session, scope, contract, measured, now, followed.added)
 
 
 @tenant_actor(REFRESH_DUE_JOB, queue=SLA_QUEUE)

@@ -37,7 +37,8 @@ from bpo.work.voices import ingest as voices
 MAX_FUTURE = timedelta(hours=1)
 
 # The batch is copied (binary COPY) into a temporary table, then upserted in one statement that
-# answers with counts and touched hours only: no per-item row comes back to Python.
+# answers with counts and touched hours only: no per-item row comes back to Python. The same statement
+# records each touched hour in rollup_batches, for the refresh that follows.
 STAGE_TABLE = "work_items_batch"
 STAGE_COLUMNS = (
     "external_id",
@@ -109,6 +110,13 @@ UPSERT = text(
                EXCLUDED.units, w.attributes || EXCLUDED.attributes, COALESCE(EXCLUDED.csat, w.csat),
                LEAST(w.started_at, EXCLUDED.started_at), GREATEST(w.handled_at, EXCLUDED.handled_at))
         RETURNING (w.xmax = 0) AS inserted, date_trunc('hour', w.received_at, 'UTC') AS hour
+    ),
+    -- What the hours' rollups do not hold yet (sla.rollups takes these rows with the items they name).
+    recorded AS (
+        INSERT INTO rollup_batches (tenant_id, contract_id, hour, batch_id, changed)
+        SELECT CAST(:tenant_id AS uuid), CAST(:contract_id AS uuid), hour, CAST(:batch_id AS uuid),
+               NOT bool_and(inserted)
+        FROM changed GROUP BY hour
     )
     SELECT count(*) FILTER (WHERE inserted) AS created, count(*) AS changed,
            coalesce(array_agg(DISTINCT hour), '{}') AS hours
@@ -268,6 +276,7 @@ async def ingest(session: AsyncSession, scope: Scope, batch: schemas.WorkItemBat
             queue=SLA_QUEUE,
             contract_id=str(contract_id),
             hours=[hour.isoformat() for hour in sorted(counts.hours)],
+            batches=True,
         )
     return schemas.BatchResult(
         contract_id=contract_id,
