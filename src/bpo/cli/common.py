@@ -64,6 +64,9 @@ def child_env(settings: Settings) -> dict[str, str]:
         env["BPO_PUBLIC_URL"] = settings.public_url
     if settings.dev_mailbox is not None:
         env["BPO_DEV_MAILBOX"] = str(settings.dev_mailbox)
+    # Dramatiq's Redis consumer polls an empty queue with a backoff capped at this many milliseconds
+    # (1,000 by default): an idle worker starts a job within a fifth of a second of its sending.
+    env.setdefault("dramatiq_worker_timeout", "200")
     return env
 
 

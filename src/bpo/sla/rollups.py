@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, Table, and_, delete, false, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bpo.clients import contracts
@@ -77,9 +77,9 @@ _ITEMS_IN = text(
     WHERE w.tenant_id = :tenant_id AND w.contract_id = :contract_id
     """
 )
-# The batches recorded for some hours, taken, with the items each created in those hours (a batch's new
-# items have ids from its own: the same first 112 bits). A batch that changed stored items comes with none:
-# its hours are measured again whole.
+# The batches recorded for some hours, taken (rows with a batch hour), then the items those that only
+# created items created (rows without): a batch's new items have ids from its own (the same first 112
+# bits), so each batch is one range of the primary key, whatever hours it spans.
 _BATCHES_IN = text(
     """
     WITH taken AS (
@@ -87,17 +87,21 @@ _BATCHES_IN = text(
         WHERE b.tenant_id = :tenant_id AND b.contract_id = :contract_id
           AND b.hour = ANY(CAST(:hours AS timestamptz[]))
         RETURNING b.hour, b.batch_id, b.changed
-    )
-    SELECT w.received_at, w.first_response_at, w.resolved_at, w.priority, w.channel, w.units, w.outcome,
-           w.sentiment, w.csat, w.id, w.external_id, t.hour AS batch_hour, t.changed AS batch_changed
+    ),
+    creating AS (SELECT DISTINCT batch_id FROM taken WHERE NOT changed)
+    SELECT NULL AS received_at, NULL AS first_response_at, NULL AS resolved_at, NULL AS priority,
+           NULL AS channel, NULL AS units, NULL AS outcome, NULL AS sentiment, NULL AS csat, NULL AS id,
+           NULL AS external_id, t.hour AS batch_hour, t.changed AS batch_changed
     FROM taken AS t
-    LEFT JOIN work_items AS w
-      ON NOT t.changed
-     AND w.tenant_id = :tenant_id
-     AND w.id BETWEEN CAST(left(CAST(t.batch_id AS text), 32) || '0000' AS uuid)
-                  AND CAST(left(CAST(t.batch_id AS text), 32) || 'ffff' AS uuid)
-     AND w.contract_id = :contract_id
-     AND w.received_at >= t.hour AND w.received_at < t.hour + interval '1 hour'
+    UNION ALL
+    SELECT w.received_at, w.first_response_at, w.resolved_at, w.priority, w.channel, w.units, w.outcome,
+           w.sentiment, w.csat, w.id, w.external_id, NULL, NULL
+    FROM creating AS c
+    JOIN work_items AS w
+      ON w.tenant_id = :tenant_id
+     AND w.id BETWEEN CAST(left(CAST(c.batch_id AS text), 32) || '0000' AS uuid)
+                  AND CAST(left(CAST(c.batch_id AS text), 32) || 'ffff' AS uuid)
+    WHERE w.contract_id = :contract_id
     """
 )
 
@@ -322,23 +326,35 @@ def measure_hour(
 def volumes(rows: Sequence[Any]) -> dict[str, _Volumes]:
     """Per channel ('' for none): received, responded, resolved, units, outcome and sentiment counts, and
     CSAT ratings counted per score."""
-    by_channel: dict[str, _WorkSum] = {}
+    # [received, responded, resolved, units], outcomes, sentiments, csat: plain ints and dicts, per row.
+    by_channel: dict[str, tuple[list[int], dict[str, int], dict[str, int], dict[str, int]]] = {}
     for row in rows:
-        total = by_channel.get(row.channel or "")
-        if total is None:
-            total = by_channel[row.channel or ""] = _WorkSum()
-        numbers = total.numbers
-        numbers["received"] += 1
-        numbers["responded"] += row.first_response_at is not None
-        numbers["resolved"] += row.resolved_at is not None
-        numbers["units"] += row.units
+        channel = row.channel or ""
+        tally = by_channel.get(channel)
+        if tally is None:
+            tally = by_channel[channel] = ([0, 0, 0, 0], {}, {}, {})
+        numbers, outcomes, sentiments, csat = tally
+        numbers[0] += 1
+        if row.first_response_at is not None:
+            numbers[1] += 1
+        if row.resolved_at is not None:
+            numbers[2] += 1
+        numbers[3] += row.units
         if row.outcome:
-            total.outcomes[row.outcome] += 1
+            outcomes[row.outcome] = outcomes.get(row.outcome, 0) + 1
         if row.sentiment:
-            total.sentiments[row.sentiment] += 1
+            sentiments[row.sentiment] = sentiments.get(row.sentiment, 0) + 1
         if row.csat is not None:
-            total.csat[str(row.csat)] += 1
-    return {channel: _Volumes(**total.values()) for channel, total in by_channel.items()}
+            score = str(row.csat)
+            csat[score] = csat.get(score, 0) + 1
+    return {
+        channel: _Volumes(numbers[0], numbers[1], numbers[2], numbers[3], outcomes, sentiments, csat)
+        for channel, (numbers, outcomes, sentiments, csat) in by_channel.items()
+    }
+
+
+_SLA_HOURLY = cast("Table", SlaHourly.__table__)
+_WORK_HOURLY = cast("Table", WorkHourly.__table__)
 
 
 # --- hourly rows ----------------------------------------------------------------------------
@@ -427,6 +443,8 @@ class _Measuring:
     calendar: Calendar
     calendar_zone: ZoneInfo
     policies: list[Any]
+    # Each policy version's objectives as clocks, by the version's id() (the versions outlive the refresh).
+    _clocks: dict[int, list[ObjectiveClock]] = field(default_factory=dict)
 
     @classmethod
     async def read(
@@ -447,7 +465,11 @@ class _Measuring:
         policy = contracts.in_force(self.policies, hour.astimezone(self.calendar_zone).date())
         if policy is None:
             return []
-        return [ObjectiveClock.of(o) for o in policy.objectives if o.metric != Metric.COVERAGE]
+        clocks = self._clocks.get(id(policy))
+        if clocks is None:
+            clocks = [ObjectiveClock.of(o) for o in policy.objectives if o.metric != Metric.COVERAGE]
+            self._clocks[id(policy)] = clocks
+        return clocks
 
     def open_time(self, hours: Sequence[datetime], rows: Iterable[Any]) -> OpenTime:
         stops = [
@@ -548,10 +570,11 @@ class _Measuring:
                     model.hour.in_(wanted),
                 )
             )
+        # Core inserts of the tables: one compiled statement, without the ORM's per-row conversion.
         if sla_rows:
-            await session.execute(insert(SlaHourly), sla_rows)
+            await session.execute(insert(_SLA_HOURLY), sla_rows)
         if work_rows:
-            await session.execute(insert(WorkHourly), work_rows)
+            await session.execute(insert(_WORK_HOURLY), work_rows)
         client = await clients.get_client_row(session, self.scope, self.contract.client_id)
         await refresh_periods(session, self.scope, self.contract.id, ZoneInfo(client.time_zone), wanted)
         return len(sla_rows)
@@ -593,14 +616,16 @@ async def add_batches(
     changed: set[datetime] = set()
     created: dict[datetime, list[Any]] = {}
     for row in taken:
-        hour = hour_of(row.batch_hour)
-        created.setdefault(hour, [])
-        if row.batch_changed:
-            changed.add(hour)
-        elif row.received_at is not None:
-            created[hour].append(row)
+        if row.batch_hour is not None:
+            created.setdefault(hour_of(row.batch_hour), [])
+            if row.batch_changed:
+                changed.add(hour_of(row.batch_hour))
     if not created:
         return Followed()
+    for row in taken:
+        # A batch's items in hours not asked for now are added when theirs are.
+        if row.batch_hour is None and (hour := hour_of(row.received_at)) in created:
+            created[hour].append(row)
     stored = await measuring.stored(session, sorted(created.keys() - changed))
     whole = sorted(
         hour
