@@ -214,3 +214,34 @@ async def test_added_items_that_arrive_late_raise_their_alerts(
     async with runtime.db.tenant(tenant.id) as session:
         raised = (await session.scalars(select(Alert).where(Alert.contract_id == contract_id))).all()
     assert {(a.kind, a.detail["work_item"]["external_id"]) for a in raised} == {("breached", "late")}
+
+
+async def test_a_changed_calendar_has_the_hours_measured_again_whole(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Business hours that change after an hour was measured: the next batch into that hour has it
+    measured whole, on the new hours, instead of adding to numbers measured on the old ones."""
+    tenant = await create_tenant(client)
+    contract = (await sla_contract(client, tenant, objectives=OBJECTIVES, windows=WEEKDAYS))["contract"]
+    contract_id = uuid.UUID(contract["id"])
+    scope = system_scope(tenant.id)
+    first = {
+        "external_id": "c1",
+        "received_at": at(T0 + timedelta(minutes=5)),
+        "first_response_at": at(T0 + timedelta(minutes=10)),
+        "resolved_at": at(T0 + timedelta(hours=3)),
+    }
+    await ingest(client, tenant.admin, str(contract_id), [first])
+    now = T0 + timedelta(hours=4)
+    async with runtime.db.tenant(tenant.id) as session:
+        assert (await rollups.add_batches(session, scope, contract_id, [T0], now)).whole == [T0]
+    response = await client.patch(
+        f"/v1/calendars/{contract['calendar_id']}",
+        json={"windows": [{"days": ["weekdays"], "start": "10:00", "end": "18:00"}]},
+        headers=tenant.admin,
+    )
+    assert response.status_code == 200, response.text
+    second = {"external_id": "c2", "received_at": at(T0 + timedelta(minutes=6)), "channel": "chat"}
+    await ingest(client, tenant.admin, str(contract_id), [second])
+    followed = await follow(runtime, tenant, contract_id, now)
+    assert followed == rollups.Followed(whole=[T0], added=[])

@@ -1,7 +1,13 @@
-"""SLA and volume rollups: hourly rows recomputed from the items of each touched hour, so they always equal
-an exact recomputation, and recomputed again when time alone changes them (a pending item breaching);
-above them, the same numbers per local day, month and month to date of the client's zone, summed from
-the hourly rows.
+"""SLA and volume rollups: hourly rows that always equal an exact recomputation from the items of their
+hour, and recomputed again when time alone changes them (a pending item breaching); above them, the same
+numbers per local day, month and month to date of the client's zone, summed from the hourly rows.
+
+Each ingest batch records the hours it touched in ``rollup_batches``, with its items. The refresh after it
+(``add_batches``) takes those records in the same statement as it reads the batches' new items, and adds
+their numbers to the hours' rows: the cost follows the batch, not the hour it lands in. An hour where a
+batch changed items already counted, whose rows time has moved on, that has no rows yet, or whose
+contract or calendar changed since its rows were written, is measured again whole (``refresh_hours``),
+which takes that hour's records too: a batch is never counted twice nor missed.
 
 Ingest enqueues ``sla.refresh_hours`` through the outbox for the hours it changed; ``sla.refresh_due``
 runs every minute for hours whose ``next_change_at`` has passed, contract by contract (one that fails
@@ -408,6 +414,8 @@ class _Hour:
 
     sla: dict[str, _Measured] = field(default_factory=dict)
     work: dict[str, _Volumes] = field(default_factory=dict)
+    # When its earliest SLA row was written (stored rows only).
+    measured_at: datetime | None = None
 
     def plus(self, added: _Hour) -> _Hour:
         """These numbers with another set of items' added (the items of both, measured at once)."""
@@ -443,6 +451,7 @@ class _Measuring:
     calendar: Calendar
     calendar_zone: ZoneInfo
     policies: list[Any]
+    changed_at: datetime
     # Each policy version's objectives as clocks, by the version's id() (the versions outlive the refresh).
     _clocks: dict[int, list[ObjectiveClock]] = field(default_factory=dict)
 
@@ -455,7 +464,10 @@ class _Measuring:
         calendar_row = await clients.get_calendar_row(session, scope, contract.calendar_id)
         calendar = clients.business_calendar(calendar_row, range(hours[0].year - 1, hours[-1].year + 2))
         policies = await contracts.list_sla_policies(session, scope, contract.id)
-        return cls(scope, contract, calendar, ZoneInfo(calendar_row.time_zone), policies)
+        # Stored rows measured before the contract or its calendar last changed (business hours, holidays,
+        # another calendar) are measured again whole rather than added to.
+        changed_at = max(contract.updated_at, calendar_row.updated_at)
+        return cls(scope, contract, calendar, ZoneInfo(calendar_row.time_zone), policies, changed_at)
 
     @property
     def keys(self) -> dict[str, Any]:
@@ -494,7 +506,9 @@ class _Measuring:
 
     def addable(self, hour: datetime, stored: _Hour, now: datetime) -> bool:
         """Whether items can be added to an hour's stored rows: each is still what measuring its items now
-        gives (time has not changed it, its objective is measured the same way)."""
+        gives (time has not changed it, its objective and calendar are measured the same way)."""
+        if stored.measured_at is not None and stored.measured_at < self.changed_at:
+            return False
         clocks = {clock.key: clock for clock in self.clocks(hour)}
         for key, numbers in stored.sla.items():
             clock = clocks.get(key)
@@ -529,15 +543,21 @@ class _Measuring:
         stored: dict[datetime, _Hour] = {}
         sla = await session.execute(
             select(
-                SlaHourly.hour, SlaHourly.objective, *_sla_summed(SlaHourly), SlaHourly.next_change_at
+                SlaHourly.hour,
+                SlaHourly.objective,
+                SlaHourly.refreshed_at,
+                *_sla_summed(SlaHourly),
+                SlaHourly.next_change_at,
             ).where(
                 SlaHourly.tenant_id == self.scope.tenant_id,
                 SlaHourly.contract_id == self.contract.id,
                 SlaHourly.hour.in_(hours),
             )
         )
-        for hour, objective, *numbers in sla:
-            stored.setdefault(hour_of(hour), _Hour()).sla[objective] = _Measured(*numbers)
+        for hour, objective, refreshed_at, *numbers in sla:
+            rows = stored.setdefault(hour_of(hour), _Hour())
+            rows.sla[objective] = _Measured(*numbers)
+            rows.measured_at = min(refreshed_at, rows.measured_at or refreshed_at)
         work = await session.execute(
             select(WorkHourly.hour, WorkHourly.channel, *_work_summed(WorkHourly)).where(
                 WorkHourly.tenant_id == self.scope.tenant_id,
