@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,7 +52,7 @@ from bpo.core.scope import Scope
 from bpo.delivery import webhooks
 from bpo.sla import engine
 from bpo.sla.models import Alert, AlertSweep, SlaHourly
-from bpo.sla.rollups import CONTRACT, HOUR, objective_key
+from bpo.sla.rollups import CONTRACT, hour_ranges, objective_key
 from bpo.work.models import WorkItem
 
 MAX_LOOKBACK = timedelta(hours=6)
@@ -499,17 +499,16 @@ async def detect_in_hours(
     ]
     if not earliest:
         return []
-    rows = [row for row in added if row.received_at >= min(earliest)]
-    lower = max(min(hours), min(earliest)) if hours else None
-    upper = max(hours) + HOUR if hours else None
-    if lower is not None and upper is not None and lower < upper:
+    lower = min(earliest)
+    rows = [row for row in added if row.received_at >= lower]
+    ranges = [(max(start, lower), end) for start, end in hour_ranges(sorted(hours)) if end > lower]
+    if ranges:
         rows += (
             await session.execute(
                 select(*_ITEM_COLUMNS).where(
                     WorkItem.tenant_id == scope.tenant_id,
                     WorkItem.contract_id == contract.id,
-                    WorkItem.received_at >= lower,
-                    WorkItem.received_at < upper,
+                    or_(*(and_(WorkItem.received_at >= a, WorkItem.received_at < b) for a, b in ranges)),
                 )
             )
         ).all()

@@ -366,7 +366,7 @@ _WORK_HOURLY = cast("Table", WorkHourly.__table__)
 # --- hourly rows ----------------------------------------------------------------------------
 
 
-def _hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+def hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
     """Sorted hour starts as [start, end) ranges of consecutive hours."""
     ranges: list[tuple[datetime, datetime]] = []
     for hour in hours:
@@ -525,7 +525,7 @@ class _Measuring:
         self, session: AsyncSession, hours: Sequence[datetime], now: datetime
     ) -> dict[datetime, _Hour]:
         """Every item of ``hours`` measured (the batches recorded for them are taken)."""
-        ranges = _hour_ranges(hours)
+        ranges = hour_ranges(hours)
         items = (
             await session.execute(
                 _ITEMS_IN,
