@@ -288,9 +288,10 @@ async def _run(fn: JobFunction, running: RunningJob, kwargs: dict[str, Any]) -> 
         if running.serial is not None:
             await session.execute(SERIAL_LOCK, {"key": running.serial[1]})
         if not await claim(session, running.tenant_id, running.job_id, running.name):
-            # Run before, or taken over by another run of its actor: its outbox row is over.
+            # Run before, or taken over by another run of its actor: its outbox row is over. Routine (every
+            # burst of ingest has refreshes taken over), so at debug, like job_done.
             await mark_completed(session, running.tenant_id, running.job_id)
-            log.info("job_already_done")
+            log.debug("job_already_done")
             return
         await fn(session, running.tenant_id, **kwargs)
         await _settle(session, running)
