@@ -3,6 +3,7 @@ message), and a tenant named for a transaction that never began reaches nobody e
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -128,3 +129,27 @@ async def test_a_hot_read_on_a_connection_the_server_closed_is_read_again(
     assert row["name"] == "Again"
     async with one_connection.read_only(tenant.id) as driver:
         assert driver.get_server_pid() != closed_pid
+
+
+# A number beyond a float's range (a json column keeps it as written; jsonb prints it out in full), a big
+# exact integer, a float, text beyond ASCII.
+STORED_JSON = (
+    '{"over": 1e400, "big": 123456789012345678901234567890, "ratio": 2.5, "name": "\\u00e9t\\u00e9"}'
+)
+READ_BACK = "SELECT CAST(CAST({p} AS text) AS {t}), CAST(CAST({p} AS text) AS {t})::text"
+
+
+async def test_json_columns_read_as_the_standard_library_reads_them(one_connection: Database) -> None:
+    """JSON and JSONB values read through sessions and hot reads equal ``json.loads`` of the text
+    PostgreSQL gives for them, what the faster decoder refuses included."""
+    async with one_connection.platform() as session:
+        for kind in ("json", "jsonb"):
+            statement = text(READ_BACK.format(p=":value", t=kind))
+            value, shown = (await session.execute(statement, {"value": STORED_JSON})).one()
+            assert value == json.loads(shown)
+            assert value["big"] == 123456789012345678901234567890
+    assert json.loads(STORED_JSON)["over"] == float("inf")
+    async with one_connection.read_only(uuid.uuid4()) as driver:
+        for kind in ("json", "jsonb"):
+            value, shown = await driver.fetchrow(READ_BACK.format(p="$1", t=kind), STORED_JSON)
+            assert value == json.loads(shown)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import asyncpg
+import msgspec
 import structlog
 from sqlalchemy import ARRAY, Select, Table, TextClause, Uuid, event, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
@@ -175,8 +176,12 @@ def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = 
     pool = {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow}
     if not as_app:
         owner_args = adapter if settings.database_statement_cache else {**adapter, "statement_cache_size": 0}
-        return create_async_engine(asyncpg_url(url), connect_args=owner_args, **pool)
-    engine = create_async_engine(asyncpg_url(url), creator=creator, pool_recycle=1800, **pool)
+        return create_async_engine(
+            asyncpg_url(url), connect_args=owner_args, json_deserializer=decode_json, **pool
+        )
+    engine = create_async_engine(
+        asyncpg_url(url), creator=creator, pool_recycle=1800, json_deserializer=decode_json, **pool
+    )
 
     def forget_tenant(dbapi_connection: Any, record: Any, *_: Any) -> None:
         # A tenant named for a transaction that never began must not open the next user's.
@@ -187,6 +192,19 @@ def create_engine(settings: Settings, *, as_app: bool = True, url: str | None = 
     event.listen(engine.sync_engine.pool, "checkout", forget_tenant)
     event.listen(engine.sync_engine.pool, "checkin", forget_tenant)
     return engine
+
+
+_decode = msgspec.json.Decoder().decode
+
+
+def decode_json(text: str | bytes) -> Any:
+    """A JSON column's value: msgspec's decoder (several times as fast as the standard library's on the
+    rollups' sketches), or the standard library's for what msgspec refuses that PostgreSQL may store (a
+    number beyond a float's range)."""
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 def _terminate(driver: asyncpg.Connection) -> None:
@@ -359,7 +377,7 @@ class Database:
 
 async def _json_codecs(connection: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
-        await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await connection.set_type_codec(name, encoder=json.dumps, decoder=decode_json, schema="pg_catalog")
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
