@@ -17,6 +17,7 @@ from bpo.core.runtime import Runtime
 from bpo.core.scope import system_scope
 from bpo.sla import alerts, rollups
 from bpo.sla.models import Alert, RollupBatch, SlaHourly, SlaPeriod, WorkHourly, WorkPeriod
+from bpo.sla.rollups import HOUR
 from tests.support.factories import TenantHandle, create_tenant
 from tests.support.sla import ingest, sla_contract
 
@@ -170,6 +171,31 @@ async def test_an_hour_measured_whole_takes_its_batches(client: httpx.AsyncClien
         assert await rollups.add_batches(session, scope, contract_id, [T0], now) == rollups.Followed()
         assert await rows(session, tenant.id, contract_id) == before
     assert await _volume(runtime, tenant, contract_id) == 4
+
+
+async def test_hours_asked_whole_are_measured_whole(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Hours a job from before batches were recorded asks for are measured whole, taking the batches
+    recorded for them, beside hours whose batches are added; the alerts then read the former whole."""
+    tenant, contract_id = await setup(client)
+    scope = system_scope(tenant.id)
+    early = [{"external_id": "a1", "received_at": at(T0 + timedelta(minutes=5)), "channel": "chat"}]
+    await ingest(client, tenant.admin, str(contract_id), early)
+    now = T0 + timedelta(hours=3)
+    async with runtime.db.tenant(tenant.id) as session:
+        await rollups.add_batches(session, scope, contract_id, [T0 + HOUR], now)  # no batch there yet
+    later = [{"external_id": "b1", "received_at": at(T0 + HOUR + timedelta(minutes=5)), "channel": "chat"}]
+    await ingest(client, tenant.admin, str(contract_id), later)
+    async with runtime.db.tenant(tenant.id) as session:
+        await rollups.refresh_hours(session, scope, contract_id, [T0 + HOUR], now)
+    more = [{"external_id": "b2", "received_at": at(T0 + HOUR + timedelta(minutes=6)), "channel": "chat"}]
+    await ingest(client, tenant.admin, str(contract_id), more)
+    async with runtime.db.tenant(tenant.id) as session:
+        followed = await rollups.add_batches(session, scope, contract_id, [T0 + HOUR], now, whole=[T0])
+    assert followed.whole == [T0]
+    assert [item.external_id for item in followed.added] == ["b2"]
+    async with runtime.db.tenant(tenant.id) as session:
+        assert await rollups.add_batches(session, scope, contract_id, [T0], now) == rollups.Followed()
+    assert await _volume(runtime, tenant, contract_id) == 3
 
 
 async def _volume(runtime: Runtime, tenant: TenantHandle, contract_id: uuid.UUID) -> int:

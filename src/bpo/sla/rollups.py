@@ -622,45 +622,58 @@ class Followed:
 
 
 async def add_batches(
-    session: AsyncSession, scope: Scope, contract_id: uuid.UUID, hours: Iterable[datetime], now: datetime
+    session: AsyncSession,
+    scope: Scope,
+    contract_id: uuid.UUID,
+    hours: Iterable[datetime],
+    now: datetime,
+    *,
+    whole: Iterable[datetime] = (),
 ) -> Followed:
     """Bring the rollups of ``hours`` up to the ingest batches recorded for them. An hour whose batches
     only created items has those items' numbers added to its rows; one where a batch changed stored items,
-    or whose rows time has moved on (or that has none yet), is measured again whole. An hour with no batch
-    left was brought up to date by an earlier refresh."""
-    wanted = sorted({hour_of(h) for h in hours})
-    if not wanted:
+    or whose rows time has moved on (or that has none yet), is measured again whole, as ``whole`` hours
+    always are (asked for by jobs from before batches were recorded). An hour with no batch left was
+    brought up to date by an earlier refresh."""
+    measured_whole = {hour_of(h) for h in whole}
+    recorded = sorted({hour_of(h) for h in hours} - measured_whole)
+    if not recorded and not measured_whole:
         return Followed()
-    measuring = await _Measuring.read(session, scope, contract_id, wanted)
-    taken = (await session.execute(_BATCHES_IN, {"hours": wanted, **measuring.keys})).all()
+    measuring = await _Measuring.read(session, scope, contract_id, sorted({*recorded, *measured_whole}))
+    taken = (
+        (await session.execute(_BATCHES_IN, {"hours": recorded, **measuring.keys})).all() if recorded else []
+    )
     changed: set[datetime] = set()
     created: dict[datetime, list[Any]] = {}
     for row in taken:
         if row.batch_hour is not None:
-            created.setdefault(hour_of(row.batch_hour), [])
+            hour = hour_of(row.batch_hour)
+            created.setdefault(hour, [])
             if row.batch_changed:
-                changed.add(hour_of(row.batch_hour))
-    if not created:
+                changed.add(hour)
+    if not created and not measured_whole:
         return Followed()
     for row in taken:
         # A batch's items in hours not asked for now are added when theirs are.
         if row.batch_hour is None and (hour := hour_of(row.received_at)) in created:
             created[hour].append(row)
-    stored = await measuring.stored(session, sorted(created.keys() - changed))
-    whole = sorted(
+    addable = sorted(created.keys() - changed)
+    stored = await measuring.stored(session, addable) if addable else {}
+    measured_whole |= {
         hour
         for hour in created
         if hour in changed or hour not in stored or not measuring.addable(hour, stored[hour], now)
-    )
-    hours = await measuring.whole(session, whole, now) if whole else {}
-    adding = sorted(created.keys() - set(whole))
+    }
+    whole_hours = sorted(measured_whole)
+    measured = await measuring.whole(session, whole_hours, now) if whole_hours else {}
+    adding = sorted(created.keys() - measured_whole)
     added = [row for hour in adding for row in created[hour]]
     if adding:
         open_time = measuring.open_time(adding, added)
         for hour in adding:
-            hours[hour] = stored[hour].plus(measuring.measure(hour, created[hour], open_time, now))
-    await measuring.write(session, hours)
-    return Followed(whole, added)
+            measured[hour] = stored[hour].plus(measuring.measure(hour, created[hour], open_time, now))
+    await measuring.write(session, measured)
+    return Followed(whole_hours, added)
 
 
 # --- days and months ------------------------------------------------------------------------

@@ -28,10 +28,8 @@ async def refresh_hours(
     recorded = {datetime.fromisoformat(h) for job in jobs if job.get("batches") for h in job["hours"]}
     now = datetime.now(UTC)
     contract = uuid.UUID(contract_id)
-    await rollups.refresh_hours(session, scope, contract, whole, now)
-    followed = await rollups.add_batches(session, scope, contract, recorded - whole, now)
-    measured = sorted(whole | set(followed.whole))
-    await alerts.detect_in_hours(session, scope, contract, measured, now, followed.added)
+    followed = await rollups.add_batches(session, scope, contract, recorded, now, whole=whole)
+    await alerts.detect_in_hours(session, scope, contract, followed.whole, now, followed.added)
 
 
 @tenant_actor(REFRESH_DUE_JOB, queue=SLA_QUEUE)
